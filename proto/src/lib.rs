@@ -1,0 +1,21 @@
+//! The Kinesis Data Streams wire, shared by the broker, the producer and the consumer.
+//!
+//! ```
+//! use kinesis_proto::hash_key::{hash_key_for_partition_key, even_split};
+//! // Route a partition key to one of three shards, as Kinesis does.
+//! let key = hash_key_for_partition_key("pk-1");
+//! let shards = even_split(3);
+//! let shard = shards.iter().position(|r| r.contains(key)).unwrap();
+//! assert_eq!(shard, 2);
+//! ```
+
+pub mod aggregation;
+pub mod codec;
+pub mod error;
+pub mod event_stream;
+pub mod hash_key;
+pub mod model;
+pub mod sequence;
+pub mod shard_id;
+
+pub use error::{ErrorCode, KinesisError};
