@@ -49,8 +49,9 @@ impl Encoding {
     /// Decode a body; any syntax or type error is a `SerializationException`.
     pub fn decode<T: DeserializeOwned>(self, body: &[u8]) -> Result<T, KinesisError> {
         match self {
-            Encoding::Json => serde_json::from_slice(body)
-                .map_err(|e| KinesisError::serialization(format!("Failed to parse JSON body: {e}"))),
+            Encoding::Json => serde_json::from_slice(body).map_err(|e| {
+                KinesisError::serialization(format!("Failed to parse JSON body: {e}"))
+            }),
             Encoding::Cbor => {
                 // The Java SDK wraps timestamps in tag 1; strip tags so plain
                 // serde types see the numbers underneath.
@@ -239,8 +240,13 @@ impl<'de> Visitor<'de> for TimestampVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-        let ms = if self.millis { Some(v) } else { v.checked_mul(1000) };
-        ms.map(Timestamp).ok_or_else(|| E::custom("timestamp out of range"))
+        let ms = if self.millis {
+            Some(v)
+        } else {
+            v.checked_mul(1000)
+        };
+        ms.map(Timestamp)
+            .ok_or_else(|| E::custom("timestamp out of range"))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
@@ -313,9 +319,8 @@ mod tests {
 
     #[test]
     fn cbor_put_record_vector() {
-        let bytes = hex(
-            "a36a53747265616d4e616d65617364446174614268696c506172746974696f6e4b6579616b",
-        );
+        let bytes =
+            hex("a36a53747265616d4e616d65617364446174614268696c506172746974696f6e4b6579616b");
         let p: Put = Encoding::Cbor.decode(&bytes).unwrap();
         assert_eq!(p.stream_name, "s");
         assert_eq!(p.data.as_bytes(), b"hi");
@@ -338,11 +343,15 @@ mod tests {
             .decode(br#"{"StreamName":"s","Data":"aGVsbG8=","PartitionKey":"k","Extra":1}"#)
             .unwrap();
         assert_eq!(p.data.as_bytes(), b"hello");
-        let j = String::from_utf8(Encoding::Json.encode(&Put {
-            stream_name: "s".into(),
-            data: Blob::from(vec![0x00, 0xff, 0x10]),
-            partition_key: "k".into(),
-        }).to_vec())
+        let j = String::from_utf8(
+            Encoding::Json
+                .encode(&Put {
+                    stream_name: "s".into(),
+                    data: Blob::from(vec![0x00, 0xff, 0x10]),
+                    partition_key: "k".into(),
+                })
+                .to_vec(),
+        )
         .unwrap();
         assert!(j.contains(r#""Data":"AP8Q""#), "{j}");
         for bad in ["aGVsbG8", "aGV*bG8=", "aGVs\nbG8="] {
@@ -372,7 +381,11 @@ mod tests {
             shard_iterator_type: "X".into(),
             timestamp: Timestamp(1_700_000_000_123),
         });
-        assert!(std::str::from_utf8(&out).unwrap().contains("1700000000.123"));
+        assert!(
+            std::str::from_utf8(&out)
+                .unwrap()
+                .contains("1700000000.123")
+        );
     }
 
     #[test]
@@ -382,7 +395,10 @@ mod tests {
             crate::ErrorCode::Serialization
         );
         assert_eq!(
-            Encoding::Cbor.decode::<Put>(&[0xff, 0x00]).unwrap_err().code,
+            Encoding::Cbor
+                .decode::<Put>(&[0xff, 0x00])
+                .unwrap_err()
+                .code,
             crate::ErrorCode::Serialization
         );
         assert_eq!(

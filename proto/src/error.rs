@@ -309,7 +309,10 @@ mod tests {
             "Value '10001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 10000".into(),
         ]);
         assert_eq!(e.code, ErrorCode::Validation);
-        assert!(e.message.starts_with("1 validation error detected: Value '10001'"));
+        assert!(
+            e.message
+                .starts_with("1 validation error detected: Value '10001'")
+        );
     }
 
     #[test]
@@ -320,7 +323,8 @@ mod tests {
             json,
             r#"{"__type":"ResourceNotFoundException","message":"Stream foo under account 123456789012 not found."}"#
         );
-        let back: ErrorBody = serde_json::from_str(r#"{"__type":"X#LimitExceededException","Message":"m"}"#).unwrap();
+        let back: ErrorBody =
+            serde_json::from_str(r#"{"__type":"X#LimitExceededException","Message":"m"}"#).unwrap();
         let e = KinesisError::from_body(400, &back);
         assert_eq!(e.code, ErrorCode::LimitExceeded);
         assert_eq!(e.message, "m");

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod aggregation;
+pub mod client;
 pub mod codec;
 pub mod error;
 pub mod event_stream;

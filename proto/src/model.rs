@@ -256,7 +256,11 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct StreamRef {
     /// The stream name.
-    #[serde(rename = "StreamName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "StreamName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stream_name: Option<String>,
     /// The stream ARN.
     #[serde(rename = "StreamARN", default, skip_serializing_if = "Option::is_none")]
@@ -923,7 +927,11 @@ pub struct ConsumerRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_name: Option<String>,
     /// The consumer's ARN.
-    #[serde(rename = "ConsumerARN", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ConsumerARN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consumer_arn: Option<String>,
 }
 
@@ -984,7 +992,11 @@ pub struct StartingPosition {
 #[serde(rename_all = "PascalCase")]
 pub struct SubscribeToShardInput {
     /// The consumer.
-    #[serde(rename = "ConsumerARN", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ConsumerARN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consumer_arn: Option<String>,
     /// The shard.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -89,7 +89,8 @@ mod tests {
     fn parse_accepts_only_canonical_decimals() {
         assert!(SequenceNumber::parse("0").is_some());
         assert!(
-            SequenceNumber::parse("49600871682957036442365024926191073437251060580128653314").is_some()
+            SequenceNumber::parse("49600871682957036442365024926191073437251060580128653314")
+                .is_some()
         );
         assert!(SequenceNumber::parse("01").is_none());
         assert!(SequenceNumber::parse("").is_none());
@@ -102,8 +103,10 @@ mod tests {
         let a = SequenceNumber::parse("9").unwrap();
         let b = SequenceNumber::parse("10").unwrap();
         assert!(a < b);
-        let c = SequenceNumber::parse("49600871682957036442365024926191073437251060580128653314").unwrap();
-        let d = SequenceNumber::parse("49600871682957036442365024926191073437251060580128653315").unwrap();
+        let c = SequenceNumber::parse("49600871682957036442365024926191073437251060580128653314")
+            .unwrap();
+        let d = SequenceNumber::parse("49600871682957036442365024926191073437251060580128653315")
+            .unwrap();
         assert!(c < d);
     }
 
@@ -115,7 +118,10 @@ mod tests {
         let s = layout::encode(u64::MAX, u32::MAX);
         assert_eq!(s.len(), 56);
         assert_eq!(layout::decode(&s), Some((u64::MAX, u32::MAX)));
-        assert_eq!(layout::decode("49600871682957036442365024926191073437251060580128653314"), None);
+        assert_eq!(
+            layout::decode("49600871682957036442365024926191073437251060580128653314"),
+            None
+        );
         assert_eq!(layout::decode("4"), None);
     }
 

@@ -1,0 +1,124 @@
+//! A Kinesis Data Streams compatible broker: streams, shards, retention, replay
+//! and resharding, spoken over the real wire protocol so the official AWS SDKs,
+//! the AWS CLI and our own producer and consumer work against it unchanged.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use kinesis_broker::{Broker, BrokerConfig};
+//! let broker = Broker::start(BrokerConfig::builder().port(0).build()).await?;
+//! println!("Kinesis endpoint: {}", broker.endpoint());
+//! broker.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod arn;
+pub mod config;
+pub mod fault;
+pub mod limiter;
+pub mod metrics;
+pub mod ops;
+pub mod server;
+pub mod service;
+pub mod shard;
+pub mod store;
+pub mod stream;
+pub mod token;
+pub mod validation;
+
+pub use config::{BrokerConfig, BrokerConfigBuilder, TlsFiles};
+pub use service::Service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Entry point: start a broker.
+pub struct Broker;
+
+impl Broker {
+    /// Bind, start serving, and return once the port accepts connections.
+    pub async fn start(config: BrokerConfig) -> std::io::Result<RunningBroker> {
+        let svc = Service::new(config);
+        Self::start_service(svc).await
+    }
+
+    /// Serve an already built service (custom storage, shared state in tests).
+    pub async fn start_service(svc: Arc<Service>) -> std::io::Result<RunningBroker> {
+        let config = &svc.config;
+        let tls = match &config.tls {
+            Some(files) => Some(server::tls_acceptor(files)?),
+            None => None,
+        };
+        let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = watch::channel(false);
+        let serve = tokio::spawn(server::serve(
+            listener,
+            Arc::clone(&svc),
+            tls.clone(),
+            rx.clone(),
+        ));
+        let trimmer = {
+            let svc = Arc::clone(&svc);
+            let mut rx = rx;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        _ = rx.changed() => break,
+                        _ = tick.tick() => svc.trim_expired(service::now_ms()),
+                    }
+                }
+            })
+        };
+        Ok(RunningBroker {
+            addr,
+            tls: tls.is_some(),
+            service: svc,
+            shutdown: tx,
+            tasks: vec![serve, trimmer],
+        })
+    }
+}
+
+/// A broker serving on a socket.
+pub struct RunningBroker {
+    addr: SocketAddr,
+    tls: bool,
+    service: Arc<Service>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningBroker {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The endpoint URL clients use (`http://127.0.0.1:PORT`, or `https://localhost:PORT` with TLS).
+    pub fn endpoint(&self) -> String {
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
+    }
+
+    /// The service state behind the socket.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// Stop accepting, close connections, and wait for the tasks to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `kinesis-broker`: run the reference broker.
+
+use clap::Parser;
+use kinesis_broker::{Broker, BrokerConfig, TlsFiles};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A Kinesis Data Streams compatible broker.
+#[derive(Debug, Parser)]
+#[command(name = "kinesis-broker", version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "KINESIS_BROKER_HOST")]
+    host: String,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, default_value_t = 4567, env = "KINESIS_BROKER_PORT")]
+    port: u16,
+    /// PEM certificate chain: serve HTTPS (HTTP/2 by ALPN, and HTTP/1.1).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Milliseconds a new stream stays CREATING.
+    #[arg(long, default_value_t = 100)]
+    create_delay_ms: u64,
+    /// Milliseconds a resharded stream stays UPDATING.
+    #[arg(long, default_value_t = 100)]
+    update_delay_ms: u64,
+    /// Milliseconds a deleted stream stays DELETING.
+    #[arg(long, default_value_t = 100)]
+    delete_delay_ms: u64,
+    /// Milliseconds a new enhanced fan-out consumer stays CREATING.
+    #[arg(long, default_value_t = 100)]
+    consumer_delay_ms: u64,
+    /// Region used in ARNs.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Account id used in ARNs.
+    #[arg(long, default_value = "000000000000")]
+    account_id: String,
+    /// Open-shard quota.
+    #[arg(long, default_value_t = 10_000)]
+    shard_limit: u32,
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive).
+    #[arg(long, default_value = "info", env = "KINESIS_BROKER_LOG")]
+    log_level: String,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = BrokerConfig::builder()
+        .host(args.host)
+        .port(args.port)
+        .create_delay(Duration::from_millis(args.create_delay_ms))
+        .update_delay(Duration::from_millis(args.update_delay_ms))
+        .delete_delay(Duration::from_millis(args.delete_delay_ms))
+        .region(args.region)
+        .account_id(args.account_id)
+        .shard_limit(args.shard_limit)
+        .build();
+    config.consumer_delay = Duration::from_millis(args.consumer_delay_ms);
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(TlsFiles { cert, key });
+    }
+    let broker = match Broker::start(config).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("kinesis-broker: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // Tests and scripts wait for this line to know the port is ready.
+    println!("Listening on {}", broker.endpoint());
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("kinesis-broker: cannot watch SIGTERM: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    broker.shutdown().await;
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,479 @@
+//! The data plane: PutRecord, PutRecords, GetShardIterator, GetRecords.
+
+use crate::service::{Service, now_ms};
+use crate::shard::Shard;
+use crate::stream::{Stream, StreamStatus};
+use crate::token::IteratorPosition;
+use crate::validation::Violations;
+use bytes::Bytes;
+use kinesis_proto::KinesisError;
+use kinesis_proto::codec::{Blob, Timestamp};
+use kinesis_proto::error::ErrorCode;
+use kinesis_proto::hash_key::{hash_key_for_partition_key, parse_hash_key};
+use kinesis_proto::model::*;
+use kinesis_proto::{sequence, shard_id};
+use std::sync::Arc;
+
+/// Largest record: data plus partition key.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Largest PutRecords request: data plus partition keys.
+pub const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
+/// Most entries in one PutRecords.
+pub const MAX_PUT_RECORDS_ENTRIES: usize = 500;
+/// Most bytes one GetRecords returns.
+pub const MAX_GET_RECORDS_BYTES: usize = 10 * 1024 * 1024;
+
+const ITERATOR_TYPES: [&str; 5] = [
+    "AT_SEQUENCE_NUMBER",
+    "AFTER_SEQUENCE_NUMBER",
+    "TRIM_HORIZON",
+    "LATEST",
+    "AT_TIMESTAMP",
+];
+
+fn hash_key_of(partition_key: &str, explicit: Option<&str>) -> Result<u128, KinesisError> {
+    match explicit {
+        None => Ok(hash_key_for_partition_key(partition_key)),
+        Some(e) => parse_hash_key(e).ok_or_else(|| {
+            KinesisError::invalid(format!(
+                "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {e}"
+            ))
+        }),
+    }
+}
+
+/// A record accepted for storage.
+struct Accepted {
+    hash_key: u128,
+    partition_key: Arc<str>,
+    data: Bytes,
+}
+
+/// Where a request wants to start reading a shard.
+#[derive(Debug, Clone)]
+pub enum StartAt {
+    /// The oldest record within retention.
+    TrimHorizon,
+    /// After the newest record.
+    Latest,
+    /// At this sequence number.
+    AtSequence(String),
+    /// After this sequence number.
+    AfterSequence(String),
+    /// At the first record that arrived at or after this time.
+    AtTimestamp(Timestamp),
+}
+
+impl StartAt {
+    /// Parse a GetShardIterator/SubscribeToShard position, with the service's messages.
+    pub fn parse(
+        kind: &str,
+        seq: Option<String>,
+        ts: Option<Timestamp>,
+    ) -> Result<StartAt, KinesisError> {
+        match (kind, seq, ts) {
+            ("AT_SEQUENCE_NUMBER", Some(s), _) => Ok(StartAt::AtSequence(s)),
+            ("AFTER_SEQUENCE_NUMBER", Some(s), _) => Ok(StartAt::AfterSequence(s)),
+            ("AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER", None, _) => {
+                Err(KinesisError::invalid(format!(
+                    "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and no StartingSequenceNumber."
+                )))
+            }
+            ("TRIM_HORIZON" | "LATEST", Some(_), _) => Err(KinesisError::invalid(format!(
+                "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and also a StartingSequenceNumber."
+            ))),
+            ("TRIM_HORIZON", None, _) => Ok(StartAt::TrimHorizon),
+            ("LATEST", None, _) => Ok(StartAt::Latest),
+            ("AT_TIMESTAMP", _, Some(t)) => Ok(StartAt::AtTimestamp(t)),
+            ("AT_TIMESTAMP", _, None) => Err(KinesisError::invalid(
+                "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.",
+            )),
+            (other, _, _) => Err(KinesisError::invalid(format!(
+                "Unknown ShardIteratorType {other}."
+            ))),
+        }
+    }
+}
+
+impl Service {
+    fn put_validation(v: &mut Violations, prefix: &str, data: &Option<Blob>, pk: &Option<String>) {
+        if v.required(&format!("{prefix}data"), data)
+            && let Some(d) = data
+            && d.len() > MAX_RECORD_BYTES
+        {
+            v.push(
+                Some(&format!(
+                    "java.nio.HeapByteBuffer[pos=0 lim={0} cap={0}]",
+                    d.len()
+                )),
+                &format!("{prefix}data"),
+                &format!("have length less than or equal to {MAX_RECORD_BYTES}"),
+            );
+        }
+        if v.required(&format!("{prefix}partitionKey"), pk) {
+            v.length(
+                &format!("{prefix}partitionKey"),
+                pk.as_deref().unwrap_or_default(),
+                1,
+                256,
+            );
+        }
+    }
+
+    fn writable_stream(&self, r: &StreamRef) -> Result<Arc<Stream>, KinesisError> {
+        self.readable_stream(r)
+    }
+
+    /// Look up a shard of a stream by id, with the service's message when absent.
+    pub fn shard_of(&self, stream: &Stream, id: &str) -> Result<Arc<Shard>, KinesisError> {
+        let missing = || {
+            KinesisError::not_found(format!(
+                "Shard {id} in stream {} under account {} does not exist",
+                stream.name, self.config.account_id
+            ))
+        };
+        let index = shard_id::parse(id).ok_or_else(missing)?;
+        let m = stream.meta.read();
+        let shard = m.shard(index).cloned().ok_or_else(missing)?;
+        let now = now_ms();
+        let min = self.min_arrival_ms(m.retention_hours, now);
+        if shard.status().closed_ms.is_some_and(|c| c < min) {
+            return Err(missing());
+        }
+        Ok(shard)
+    }
+
+    /// PutRecord.
+    pub fn put_record(&self, input: PutRecordInput) -> Result<PutRecordOutput, KinesisError> {
+        let mut v = Violations::new();
+        Self::put_validation(&mut v, "", &input.data, &input.partition_key);
+        v.finish()?;
+        let data = input.data.unwrap_or_default().0;
+        let pk = input.partition_key.unwrap_or_default();
+        if data.len() + pk.len() > MAX_RECORD_BYTES {
+            return Err(KinesisError::invalid(format!(
+                "The record size ({} bytes of data and partition key) exceeds the maximum of {MAX_RECORD_BYTES} bytes.",
+                data.len() + pk.len()
+            )));
+        }
+        let hash_key = hash_key_of(&pk, input.explicit_hash_key.as_deref())?;
+        if let Some(s) = &input.sequence_number_for_ordering
+            && sequence::SequenceNumber::parse(s).is_none()
+        {
+            return Err(KinesisError::invalid(format!(
+                "ExclusiveMinimumSequenceNumber {s} used in PutRecord on stream {} under account {} is invalid.",
+                input.stream.stream_name.as_deref().unwrap_or_default(),
+                self.config.account_id
+            )));
+        }
+        let stream = self.writable_stream(&input.stream)?;
+        let m = stream.meta.read();
+        let shard = m
+            .route(hash_key)
+            .cloned()
+            .ok_or_else(|| KinesisError::internal("No open shard owns the hash key."))?;
+        let counters = shard
+            .append(&stream.counter, now_ms(), [(Arc::<str>::from(pk), data)])
+            .map_err(|e| KinesisError::internal(e.to_string()))?
+            .ok_or_else(|| KinesisError::internal("The shard closed while writing."))?;
+        let counter = counters.first().copied().unwrap_or_default();
+        Ok(PutRecordOutput {
+            shard_id: shard.id.clone(),
+            sequence_number: sequence::layout::encode(counter, shard.index),
+            encryption_type: Some(m.encryption_type().to_string()),
+        })
+    }
+
+    /// PutRecords.
+    pub fn put_records(&self, input: PutRecordsInput) -> Result<PutRecordsOutput, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("records", &input.records) {
+            let n = input.records.as_ref().map_or(0, Vec::len);
+            if n == 0 {
+                v.push(
+                    Some("[]"),
+                    "records",
+                    "have length greater than or equal to 1",
+                );
+            } else if n > MAX_PUT_RECORDS_ENTRIES {
+                v.push(
+                    Some(&format!("[{n} records]")),
+                    "records",
+                    &format!("have length less than or equal to {MAX_PUT_RECORDS_ENTRIES}"),
+                );
+            }
+            for (i, r) in input.records.iter().flatten().enumerate() {
+                if v.is_empty() || i < 10 {
+                    Self::put_validation(
+                        &mut v,
+                        &format!("records.{}.member.", i + 1),
+                        &r.data,
+                        &r.partition_key,
+                    );
+                }
+            }
+        }
+        v.finish()?;
+        let entries = input.records.unwrap_or_default();
+        let mut total = 0usize;
+        let mut accepted = Vec::with_capacity(entries.len());
+        for e in entries {
+            let data = e.data.unwrap_or_default().0;
+            let pk = e.partition_key.unwrap_or_default();
+            total += data.len() + pk.len();
+            let hash_key = hash_key_of(&pk, e.explicit_hash_key.as_deref())?;
+            accepted.push(Accepted {
+                hash_key,
+                partition_key: Arc::from(pk),
+                data,
+            });
+        }
+        if total > MAX_PUT_RECORDS_BYTES {
+            return Err(KinesisError::invalid(format!(
+                "Records size ({total} bytes) exceeds the maximum PutRecords request size of {MAX_PUT_RECORDS_BYTES} bytes."
+            )));
+        }
+        let stream = self.writable_stream(&input.stream)?;
+        let m = stream.meta.read();
+        // Group by shard so each shard's lock is taken once per request.
+        let mut by_shard: Vec<(Arc<Shard>, Vec<usize>)> = Vec::new();
+        for (i, a) in accepted.iter().enumerate() {
+            let shard = m
+                .route(a.hash_key)
+                .ok_or_else(|| KinesisError::internal("No open shard owns the hash key."))?;
+            match by_shard.iter_mut().find(|(s, _)| Arc::ptr_eq(s, shard)) {
+                Some((_, idx)) => idx.push(i),
+                None => by_shard.push((Arc::clone(shard), vec![i])),
+            }
+        }
+        let now = now_ms();
+        let mut results = vec![PutRecordsResultEntry::default(); accepted.len()];
+        let mut failed = 0i64;
+        for (shard, idx) in by_shard {
+            let batch = idx.iter().map(|&i| {
+                (
+                    Arc::clone(&accepted[i].partition_key),
+                    accepted[i].data.clone(),
+                )
+            });
+            match shard.append(&stream.counter, now, batch) {
+                Ok(Some(counters)) => {
+                    for (&i, c) in idx.iter().zip(counters) {
+                        results[i] = PutRecordsResultEntry {
+                            sequence_number: Some(sequence::layout::encode(c, shard.index)),
+                            shard_id: Some(shard.id.clone()),
+                            ..Default::default()
+                        };
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    for &i in &idx {
+                        failed += 1;
+                        results[i] = PutRecordsResultEntry {
+                            error_code: Some(ErrorCode::InternalFailure.as_str().to_string()),
+                            error_message: Some("Internal Service Failure".to_string()),
+                            ..Default::default()
+                        };
+                    }
+                }
+            }
+        }
+        Ok(PutRecordsOutput {
+            failed_record_count: failed,
+            records: results,
+            encryption_type: Some(m.encryption_type().to_string()),
+        })
+    }
+
+    /// Where `start` points in `shard`, as a counter to read from.
+    pub fn start_counter(
+        &self,
+        stream: &Stream,
+        shard: &Shard,
+        start: &StartAt,
+    ) -> Result<u64, KinesisError> {
+        let now = now_ms();
+        let retention = stream.meta.read().retention_hours;
+        let min = self.min_arrival_ms(retention, now);
+        let status = shard.status();
+        let latest = match status.end_counter {
+            Some(end) => end,
+            None => status
+                .last_counter
+                .map_or(shard.start_counter + 1, |c| c + 1),
+        };
+        let seq_counter = |s: &str| -> Result<u64, KinesisError> {
+            let (counter, index) = sequence::layout::decode(s).ok_or_else(|| {
+                KinesisError::invalid(format!("Invalid StartingSequenceNumber {s}."))
+            })?;
+            if index != shard.index {
+                return Err(KinesisError::invalid(format!(
+                    "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
+                    shard_id::format(index),
+                    shard.id
+                )));
+            }
+            Ok(counter)
+        };
+        Ok(match start {
+            StartAt::TrimHorizon => 0,
+            StartAt::Latest => latest,
+            StartAt::AtSequence(s) => seq_counter(s)?,
+            StartAt::AfterSequence(s) => seq_counter(s)?.saturating_add(1),
+            StartAt::AtTimestamp(t) => {
+                if t.millis() > now {
+                    return Err(KinesisError::invalid(format!(
+                        "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {}, currentTimestampInMillis: {now}",
+                        t.millis()
+                    )));
+                }
+                shard.first_at_or_after(t.millis(), min).unwrap_or(latest)
+            }
+        })
+    }
+
+    /// GetShardIterator.
+    pub fn get_shard_iterator(
+        &self,
+        input: GetShardIteratorInput,
+    ) -> Result<GetShardIteratorOutput, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("shardId", &input.shard_id) {
+            v.length(
+                "shardId",
+                input.shard_id.as_deref().unwrap_or_default(),
+                1,
+                128,
+            );
+        }
+        if v.required("shardIteratorType", &input.shard_iterator_type) {
+            v.one_of(
+                "shardIteratorType",
+                input.shard_iterator_type.as_deref().unwrap_or_default(),
+                &ITERATOR_TYPES,
+            );
+        }
+        v.finish()?;
+        let stream = self.readable_stream(&input.stream)?;
+        let shard = self.shard_of(&stream, input.shard_id.as_deref().unwrap_or_default())?;
+        let start = StartAt::parse(
+            input.shard_iterator_type.as_deref().unwrap_or_default(),
+            input.starting_sequence_number,
+            input.timestamp,
+        )?;
+        let from_counter = self.start_counter(&stream, &shard, &start)?;
+        Ok(GetShardIteratorOutput {
+            shard_iterator: self.sealer.seal_iterator(&IteratorPosition {
+                stream: stream.name.clone(),
+                stream_created_ms: stream.created_ms,
+                shard: shard.index,
+                from_counter,
+                issued_ms: now_ms(),
+            }),
+        })
+    }
+
+    /// The children of a shard, as ChildShards lists them.
+    pub fn child_shards(&self, stream: &Stream, parent: u32) -> Vec<ChildShard> {
+        let m = stream.meta.read();
+        m.shards
+            .iter()
+            .filter(|s| s.parent == Some(parent) || s.adjacent_parent == Some(parent))
+            .map(|s| ChildShard {
+                shard_id: s.id.clone(),
+                parent_shards: s
+                    .parent
+                    .into_iter()
+                    .chain(s.adjacent_parent)
+                    .map(shard_id::format)
+                    .collect(),
+                hash_key_range: s.range.to_wire(),
+            })
+            .collect()
+    }
+
+    /// GetRecords.
+    pub fn get_records(&self, input: GetRecordsInput) -> Result<GetRecordsOutput, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("shardIterator", &input.shard_iterator) {
+            v.length(
+                "shardIterator",
+                input.shard_iterator.as_deref().unwrap_or_default(),
+                1,
+                512,
+            );
+        }
+        if let Some(l) = input.limit {
+            v.range("limit", l, 1, 10_000);
+        }
+        v.finish()?;
+        let token = input.shard_iterator.unwrap_or_default();
+        let pos = self
+            .sealer
+            .open_iterator(&token)
+            .ok_or_else(|| KinesisError::invalid("Invalid ShardIterator."))?;
+        let now = now_ms();
+        let ttl = self.config.iterator_ttl.as_millis() as i64;
+        if now - pos.issued_ms > ttl {
+            return Err(KinesisError::new(
+                ErrorCode::ExpiredIterator,
+                format!(
+                    "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {ttl} milliseconds.",
+                    pos.issued_ms, now
+                ),
+            ));
+        }
+        if let Some(arn) = &input.stream_arn
+            && crate::arn::parse_stream_arn(arn).map(|(_, _, n)| n) != Some(pos.stream.as_str())
+        {
+            return Err(KinesisError::invalid(
+                "The StreamARN does not match the shard iterator's stream.",
+            ));
+        }
+        let stream = self
+            .stream_by_name(&pos.stream)
+            .ok()
+            .filter(|s| s.created_ms == pos.stream_created_ms)
+            .ok_or_else(|| self.not_found(&pos.stream))?;
+        let shard = self.shard_of(&stream, &shard_id::format(pos.shard))?;
+        let (retention, encryption) = {
+            let m = stream.meta.read();
+            if m.status == StreamStatus::Creating {
+                return Err(self.not_found(&stream.name));
+            }
+            (m.retention_hours, m.encryption_type())
+        };
+        let min = self.min_arrival_ms(retention, now);
+        let limit = input.limit.unwrap_or(10_000) as usize;
+        let (batch, status) = shard.read(pos.from_counter, min, limit, MAX_GET_RECORDS_BYTES);
+        let next_from = batch
+            .records
+            .last()
+            .map_or(pos.from_counter, |r| r.counter + 1);
+        let at_end = status.end_counter.is_some() && batch.next_arrival_ms.is_none();
+        let millis_behind = batch.next_arrival_ms.map_or(0, |a| (now - a).max(0));
+        let records = batch
+            .records
+            .into_iter()
+            .map(|r| Record {
+                sequence_number: sequence::layout::encode(r.counter, shard.index),
+                approximate_arrival_timestamp: Some(Timestamp(r.arrival_ms)),
+                data: Blob(r.data),
+                partition_key: r.partition_key.to_string(),
+                encryption_type: Some(encryption.to_string()),
+            })
+            .collect();
+        Ok(GetRecordsOutput {
+            records,
+            next_shard_iterator: (!at_end).then(|| {
+                self.sealer.seal_iterator(&IteratorPosition {
+                    from_counter: next_from,
+                    issued_ms: now,
+                    ..pos.clone()
+                })
+            }),
+            millis_behind_latest: Some(millis_behind),
+            child_shards: at_end.then(|| self.child_shards(&stream, shard.index)),
+        })
+    }
+}

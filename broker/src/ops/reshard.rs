@@ -1,0 +1,443 @@
+//! Resharding: SplitShard, MergeShards and UpdateShardCount (uniform scaling
+//! done as real splits and merges, so every child names its parents).
+
+use crate::service::{Service, now_ms};
+use crate::shard::Shard;
+use crate::stream::{Stream, StreamMeta, StreamMode, StreamStatus};
+use crate::validation::Violations;
+use kinesis_proto::KinesisError;
+use kinesis_proto::hash_key::{HashRange, even_split, parse_hash_key};
+use kinesis_proto::model::*;
+use std::sync::Arc;
+
+impl Service {
+    fn reshardable(&self, r: &StreamRef) -> Result<Arc<Stream>, KinesisError> {
+        let stream = self.stream(r)?;
+        let m = stream.meta.read();
+        if m.status != StreamStatus::Active {
+            return Err(self.not_active(&stream, m.status));
+        }
+        if m.mode == StreamMode::OnDemand {
+            return Err(KinesisError::new(
+                kinesis_proto::ErrorCode::Validation,
+                format!(
+                    "Stream {} under account {} is in ON_DEMAND mode; its shards are managed by the service.",
+                    stream.name, self.config.account_id
+                ),
+            ));
+        }
+        drop(m);
+        Ok(stream)
+    }
+
+    fn open_shard(
+        &self,
+        stream: &Stream,
+        m: &StreamMeta,
+        id: &str,
+    ) -> Result<Arc<Shard>, KinesisError> {
+        let missing = || {
+            KinesisError::not_found(format!(
+                "Could not find shard {id} in stream {} under account {}.",
+                stream.name, self.config.account_id
+            ))
+        };
+        let idx = kinesis_proto::shard_id::parse(id).ok_or_else(missing)?;
+        let shard = m.shard(idx).cloned().ok_or_else(missing)?;
+        if !shard.is_open() {
+            return Err(KinesisError::invalid(format!(
+                "Shard {} in stream {} under account {} has already been merged or split, and thus is not eligible for merging or splitting.",
+                shard.id, stream.name, self.config.account_id
+            )));
+        }
+        Ok(shard)
+    }
+
+    fn check_quota(&self, extra: usize) -> Result<(), KinesisError> {
+        let open = self.open_shard_count();
+        let limit = self.config.shard_limit as usize;
+        if open + extra > limit {
+            return Err(KinesisError::limit_exceeded(format!(
+                "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {extra}.",
+                self.config.account_id, self.config.region
+            )));
+        }
+        Ok(())
+    }
+
+    fn new_shard(
+        &self,
+        stream: &Stream,
+        m: &mut StreamMeta,
+        parent: Option<u32>,
+        adjacent: Option<u32>,
+        range: HashRange,
+        now: i64,
+    ) -> Result<Arc<Shard>, KinesisError> {
+        let index = m.next_index();
+        let start = stream
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = self
+            .storage
+            .create_log(&stream.name, stream.created_ms, index)
+            .map_err(|e| KinesisError::internal(e.to_string()))?;
+        let shard = Arc::new(Shard::new(index, parent, adjacent, range, start, now, log));
+        m.shards.push(Arc::clone(&shard));
+        Ok(shard)
+    }
+
+    /// Split an open shard at `key`; returns the two children. Caller holds the meta lock.
+    fn split_locked(
+        &self,
+        stream: &Stream,
+        m: &mut StreamMeta,
+        parent: &Shard,
+        key: u128,
+        now: i64,
+    ) -> Result<(Arc<Shard>, Arc<Shard>), KinesisError> {
+        parent.close(&stream.counter, now);
+        let low = self.new_shard(
+            stream,
+            m,
+            Some(parent.index),
+            None,
+            HashRange::new(parent.range.start, key - 1),
+            now,
+        )?;
+        let high = self.new_shard(
+            stream,
+            m,
+            Some(parent.index),
+            None,
+            HashRange::new(key, parent.range.end),
+            now,
+        )?;
+        Ok((low, high))
+    }
+
+    /// Merge two adjacent open shards (`a` below `b`). Caller holds the meta lock.
+    fn merge_locked(
+        &self,
+        stream: &Stream,
+        m: &mut StreamMeta,
+        first: &Shard,
+        second: &Shard,
+        now: i64,
+    ) -> Result<Arc<Shard>, KinesisError> {
+        first.close(&stream.counter, now);
+        second.close(&stream.counter, now);
+        let range = HashRange::new(
+            first.range.start.min(second.range.start),
+            first.range.end.max(second.range.end),
+        );
+        self.new_shard(stream, m, Some(first.index), Some(second.index), range, now)
+    }
+
+    /// SplitShard.
+    pub fn split_shard(self: &Arc<Self>, input: SplitShardInput) -> Result<Empty, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("shardToSplit", &input.shard_to_split) {
+            v.length(
+                "shardToSplit",
+                input.shard_to_split.as_deref().unwrap_or_default(),
+                1,
+                128,
+            );
+        }
+        v.required("newStartingHashKey", &input.new_starting_hash_key);
+        v.finish()?;
+        let key_text = input.new_starting_hash_key.unwrap_or_default();
+        let key = parse_hash_key(&key_text).ok_or_else(|| {
+            KinesisError::invalid(format!(
+                "NewStartingHashKey {key_text} is not a valid hash key."
+            ))
+        })?;
+        let stream = self.reshardable(&input.stream)?;
+        self.check_quota(1)?;
+        {
+            let mut m = stream.meta.write();
+            if m.status != StreamStatus::Active {
+                return Err(self.not_active(&stream, m.status));
+            }
+            let id = input.shard_to_split.unwrap_or_default();
+            let parent = self.open_shard(&stream, &m, &id)?;
+            let (s, e) = (parent.range.start, parent.range.end);
+            if key <= s.saturating_add(1) || key >= e {
+                return Err(KinesisError::invalid(format!(
+                    "NewStartingHashKey {key} used in SplitShard() on shard {} in stream {} under account {} is not both greater than one plus the shard's StartingHashKey {s} and less than the shard's EndingHashKey {e}.",
+                    parent.id, stream.name, self.config.account_id
+                )));
+            }
+            self.split_locked(&stream, &mut m, &parent, key, now_ms())?;
+            m.rebuild_routing();
+        }
+        self.transition(
+            &stream,
+            StreamStatus::Updating,
+            StreamStatus::Active,
+            self.config.update_delay,
+        );
+        Ok(Empty {})
+    }
+
+    /// MergeShards.
+    pub fn merge_shards(self: &Arc<Self>, input: MergeShardsInput) -> Result<Empty, KinesisError> {
+        let mut v = Violations::new();
+        v.required("shardToMerge", &input.shard_to_merge);
+        v.required("adjacentShardToMerge", &input.adjacent_shard_to_merge);
+        v.finish()?;
+        let stream = self.reshardable(&input.stream)?;
+        {
+            let mut m = stream.meta.write();
+            if m.status != StreamStatus::Active {
+                return Err(self.not_active(&stream, m.status));
+            }
+            let a_id = input.shard_to_merge.unwrap_or_default();
+            let b_id = input.adjacent_shard_to_merge.unwrap_or_default();
+            let a = self.open_shard(&stream, &m, &a_id)?;
+            let b = self.open_shard(&stream, &m, &b_id)?;
+            if !(a.range.is_adjacent_below(&b.range) || b.range.is_adjacent_below(&a.range)) {
+                return Err(KinesisError::invalid(format!(
+                    "Shards {} and {} in stream {} under account {} are not an adjacent pair of shards eligible for merging",
+                    a.id, b.id, stream.name, self.config.account_id
+                )));
+            }
+            self.merge_locked(&stream, &mut m, &a, &b, now_ms())?;
+            m.rebuild_routing();
+        }
+        self.transition(
+            &stream,
+            StreamStatus::Updating,
+            StreamStatus::Active,
+            self.config.update_delay,
+        );
+        Ok(Empty {})
+    }
+
+    /// UpdateShardCount with UNIFORM_SCALING.
+    pub fn update_shard_count(
+        self: &Arc<Self>,
+        input: UpdateShardCountInput,
+    ) -> Result<UpdateShardCountOutput, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("targetShardCount", &input.target_shard_count) {
+            v.range(
+                "targetShardCount",
+                input.target_shard_count.unwrap_or(0),
+                1,
+                100_000,
+            );
+        }
+        if v.required("scalingType", &input.scaling_type) {
+            v.one_of(
+                "scalingType",
+                input.scaling_type.as_deref().unwrap_or_default(),
+                &["UNIFORM_SCALING"],
+            );
+        }
+        v.finish()?;
+        let target = input.target_shard_count.unwrap_or(1) as usize;
+        let stream = self.reshardable(&input.stream)?;
+        // The quota reads every stream's shards: check it before taking this
+        // stream's write lock (lock order is streams, then one stream's meta).
+        let seen = stream.meta.read().open.len();
+        if target > seen {
+            self.check_quota(target - seen)?;
+        }
+        let current = {
+            let mut m = stream.meta.write();
+            if m.status != StreamStatus::Active {
+                return Err(self.not_active(&stream, m.status));
+            }
+            let current = m.open.len();
+            if target > current * 2 {
+                return Err(KinesisError::invalid(format!(
+                    "UpdateShardCount cannot scale up to more than double the current shard count ({current}) of stream {}; requested {target}.",
+                    stream.name
+                )));
+            }
+            if target * 2 < current {
+                return Err(KinesisError::invalid(format!(
+                    "UpdateShardCount cannot scale down below half the current shard count ({current}) of stream {}; requested {target}.",
+                    stream.name
+                )));
+            }
+            if target > 10_000 {
+                return Err(KinesisError::limit_exceeded(
+                    "A stream can have at most 10000 shards.",
+                ));
+            }
+            if target != current || !is_even(&m.open_ranges(), target) {
+                self.rescale_locked(&stream, &mut m, target as u32, now_ms())?;
+                m.rebuild_routing();
+            }
+            current
+        };
+        self.transition(
+            &stream,
+            StreamStatus::Updating,
+            StreamStatus::Active,
+            self.config.update_delay,
+        );
+        Ok(UpdateShardCountOutput {
+            stream_name: stream.name.clone(),
+            current_shard_count: current as i64,
+            target_shard_count: target as i64,
+            stream_arn: Some(stream.arn.clone()),
+        })
+    }
+
+    fn rescale_locked(
+        &self,
+        stream: &Stream,
+        m: &mut StreamMeta,
+        target: u32,
+        now: i64,
+    ) -> Result<(), KinesisError> {
+        let goal = even_split(target);
+        let existing: Vec<u128> = m.open.iter().map(|s| s.range.start).collect();
+        // Snap each target boundary to an existing one when they are nearly equal,
+        // so doubling or halving does not leave one-key slivers to merge away.
+        let tolerance = goal.first().map_or(0, |r| (r.end - r.start) / 1000);
+        let goal: Vec<HashRange> = {
+            let starts: Vec<u128> = goal
+                .iter()
+                .map(|r| {
+                    existing
+                        .iter()
+                        .copied()
+                        .find(|&e| e.abs_diff(r.start) <= tolerance)
+                        .unwrap_or(r.start)
+                })
+                .collect();
+            starts
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| {
+                    let end = starts.get(i + 1).map_or(u128::MAX, |n| n - 1);
+                    HashRange::new(s, end)
+                })
+                .collect()
+        };
+        // Phase 1: split every open shard at each goal boundary inside it.
+        let open: Vec<Arc<Shard>> = m.open.clone();
+        let mut pieces: Vec<Arc<Shard>> = Vec::new();
+        for shard in open {
+            let mut current = shard;
+            for g in &goal {
+                let b = g.start;
+                if b > current.range.start && b <= current.range.end {
+                    let (low, high) = self.split_locked(stream, m, &current, b, now)?;
+                    pieces.push(low);
+                    current = high;
+                }
+            }
+            pieces.push(current);
+        }
+        pieces.sort_by_key(|s| s.range.start);
+        // Phase 2: merge the pieces inside each goal range into one shard.
+        for g in &goal {
+            let mut inside: Vec<Arc<Shard>> = pieces
+                .iter()
+                .filter(|p| p.range.start >= g.start && p.range.end <= g.end)
+                .cloned()
+                .collect();
+            while inside.len() > 1 {
+                let first = inside.remove(0);
+                let second = inside.remove(0);
+                let merged = self.merge_locked(stream, m, &first, &second, now)?;
+                inside.insert(0, merged);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_even(open: &[HashRange], target: usize) -> bool {
+    open.len() == target
+        && open
+            .iter()
+            .zip(even_split(target as u32))
+            .all(|(a, b)| *a == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use std::time::Duration;
+
+    fn svc() -> Arc<Service> {
+        Service::new(BrokerConfig::builder().state_delays(Duration::ZERO).build())
+    }
+
+    fn create(svc: &Arc<Service>, n: i64) -> Arc<Stream> {
+        svc.create_stream(CreateStreamInput {
+            stream_name: Some("s".into()),
+            shard_count: Some(n),
+            ..Default::default()
+        })
+        .unwrap();
+        svc.stream_by_name("s").unwrap()
+    }
+
+    fn check_tiling(m: &StreamMeta) {
+        assert_eq!(m.open[0].range.start, 0);
+        assert_eq!(m.open.last().unwrap().range.end, u128::MAX);
+        for w in m.open.windows(2) {
+            assert!(w[0].range.is_adjacent_below(&w[1].range));
+        }
+    }
+
+    #[test]
+    fn uniform_scaling_reaches_every_target_with_real_lineage() {
+        for (from, to) in [
+            (1, 2),
+            (2, 4),
+            (3, 2),
+            (4, 2),
+            (3, 5),
+            (5, 3),
+            (4, 7),
+            (8, 4),
+            (6, 6),
+        ] {
+            let svc = svc();
+            let s = create(&svc, from);
+            svc.update_shard_count(UpdateShardCountInput {
+                stream: StreamRef::name("s"),
+                target_shard_count: Some(to),
+                scaling_type: Some("UNIFORM_SCALING".into()),
+            })
+            .unwrap();
+            let m = s.meta.read();
+            assert_eq!(m.open.len(), to as usize, "{from}->{to}");
+            check_tiling(&m);
+            for shard in &m.shards {
+                if shard.index >= from as u32 {
+                    assert!(
+                        shard.parent.is_some(),
+                        "{from}->{to}: shard {} has no parent",
+                        shard.index
+                    );
+                }
+                // A closed shard's range is covered by its children.
+                if !shard.is_open() {
+                    let kids: Vec<_> = m
+                        .shards
+                        .iter()
+                        .filter(|c| {
+                            c.parent == Some(shard.index) || c.adjacent_parent == Some(shard.index)
+                        })
+                        .collect();
+                    assert!(!kids.is_empty());
+                }
+            }
+            // Doubling an even split splits each shard exactly once: no slivers.
+            if to == 2 * from {
+                assert_eq!(m.shards.len() as i64, from + to, "{from}->{to}");
+            }
+        }
+    }
+}

@@ -1,0 +1,803 @@
+//! Stream administration: create, delete, describe, list, retention, tags,
+//! monitoring, mode, encryption, limits, and shard listing.
+
+use crate::service::{Service, now_ms};
+use crate::shard::Shard;
+use crate::stream::{Stream, StreamMeta, StreamMode, StreamStatus};
+use crate::token::PageToken;
+use crate::validation::Violations;
+use kinesis_proto::KinesisError;
+use kinesis_proto::codec::Timestamp;
+use kinesis_proto::error::ErrorCode;
+use kinesis_proto::hash_key::even_split;
+use kinesis_proto::model::*;
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+const MAX_TAGS: usize = 50;
+const ON_DEMAND_SHARDS: u32 = 4;
+const SHARD_METRICS: [&str; 7] = [
+    "IncomingBytes",
+    "IncomingRecords",
+    "OutgoingBytes",
+    "OutgoingRecords",
+    "WriteProvisionedThroughputExceeded",
+    "ReadProvisionedThroughputExceeded",
+    "IteratorAgeMilliseconds",
+];
+
+fn valid_tag_chars(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_alphanumeric()
+            || c.is_whitespace()
+            || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+    })
+}
+
+fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), KinesisError> {
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || !valid_tag_chars(k) {
+            return Err(KinesisError::invalid(format!(
+                "Tag key {k} is invalid: keys are 1-128 Unicode letters, digits, white space, or _ . : / = + - @"
+            )));
+        }
+        if v.chars().count() > 256 || !valid_tag_chars(v) {
+            return Err(KinesisError::invalid(format!(
+                "Tag value {v} of key {k} is invalid: values are 0-256 Unicode letters, digits, white space, or _ . : / = + - @"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Shards still listed: open ones, and closed ones whose records have not all expired.
+pub fn visible_shards(svc: &Service, m: &StreamMeta, now: i64) -> Vec<Arc<Shard>> {
+    let min = svc.min_arrival_ms(m.retention_hours, now);
+    m.shards
+        .iter()
+        .filter(|s| match s.status().closed_ms {
+            None => true,
+            Some(closed) => closed >= min,
+        })
+        .cloned()
+        .collect()
+}
+
+impl Service {
+    /// CreateStream.
+    pub fn create_stream(
+        self: &Arc<Self>,
+        input: CreateStreamInput,
+    ) -> Result<Empty, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("streamName", &input.stream_name) {
+            v.name(
+                "streamName",
+                input.stream_name.as_deref().unwrap_or_default(),
+            );
+        }
+        if let Some(n) = input.shard_count {
+            v.range("shardCount", n, 1, 100_000);
+        }
+        let mode = match input
+            .stream_mode_details
+            .as_ref()
+            .map(|d| d.stream_mode.as_str())
+        {
+            None | Some("PROVISIONED") => StreamMode::Provisioned,
+            Some("ON_DEMAND") => StreamMode::OnDemand,
+            Some(other) => {
+                v.one_of(
+                    "streamModeDetails.streamMode",
+                    other,
+                    &["PROVISIONED", "ON_DEMAND"],
+                );
+                StreamMode::Provisioned
+            }
+        };
+        v.finish()?;
+        let name = input.stream_name.unwrap_or_default();
+        let shard_count = match (mode, input.shard_count) {
+            (StreamMode::Provisioned, Some(n)) => n as u32,
+            (StreamMode::Provisioned, None) => {
+                return Err(KinesisError::invalid(
+                    "ShardCount is required for streams in PROVISIONED mode.",
+                ));
+            }
+            (StreamMode::OnDemand, _) => ON_DEMAND_SHARDS,
+        };
+        let tags = input.tags.unwrap_or_default();
+        if tags.len() > MAX_TAGS {
+            return Err(KinesisError::invalid(format!(
+                "Failed to create stream {name} because the number of tags ({}) exceeds the limit of {MAX_TAGS}.",
+                tags.len()
+            )));
+        }
+        check_tags(&tags)?;
+        let now = now_ms();
+        let stream = {
+            let mut all = self.streams.write();
+            if all.contains_key(&name) {
+                return Err(KinesisError::in_use(format!(
+                    "Stream {name} under account {} already exists.",
+                    self.config.account_id
+                )));
+            }
+            let open: usize = all.values().map(|s| s.meta.read().open.len()).sum();
+            let limit = self.config.shard_limit as usize;
+            if open + shard_count as usize > limit {
+                return Err(KinesisError::limit_exceeded(format!(
+                    "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {shard_count}.",
+                    self.config.account_id, self.config.region
+                )));
+            }
+            let counter = AtomicU64::new(0);
+            let mut shards = Vec::with_capacity(shard_count as usize);
+            for (i, range) in even_split(shard_count).into_iter().enumerate() {
+                let start = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let log = self
+                    .storage
+                    .create_log(&name, now, i as u32)
+                    .map_err(|e| KinesisError::internal(e.to_string()))?;
+                shards.push(Arc::new(Shard::new(
+                    i as u32, None, None, range, start, now, log,
+                )));
+            }
+            let mut meta = StreamMeta {
+                status: StreamStatus::Creating,
+                status_epoch: 0,
+                mode,
+                retention_hours: 24,
+                tags,
+                shards,
+                open: Vec::new(),
+                kms_key: None,
+                shard_level_metrics: BTreeSet::new(),
+                consumers: BTreeMap::new(),
+            };
+            meta.rebuild_routing();
+            let stream = Arc::new(Stream {
+                arn: self.stream_arn(&name),
+                name: name.clone(),
+                created_ms: now,
+                counter,
+                meta: RwLock::new(meta),
+            });
+            all.insert(name, Arc::clone(&stream));
+            stream
+        };
+        self.transition(
+            &stream,
+            StreamStatus::Creating,
+            StreamStatus::Active,
+            self.config.create_delay,
+        );
+        Ok(Empty {})
+    }
+
+    /// DeleteStream.
+    pub fn delete_stream(
+        self: &Arc<Self>,
+        input: DeleteStreamInput,
+    ) -> Result<Empty, KinesisError> {
+        let stream = self.stream(&input.stream)?;
+        {
+            let mut m = stream.meta.write();
+            match m.status {
+                StreamStatus::Creating => return Err(self.not_active(&stream, m.status)),
+                StreamStatus::Deleting => return Ok(Empty {}),
+                _ => {}
+            }
+            if !m.consumers.is_empty() && input.enforce_consumer_deletion != Some(true) {
+                return Err(KinesisError::in_use(format!(
+                    "Stream {} under account {} has registered consumers. Deregister them or set EnforceConsumerDeletion.",
+                    stream.name, self.config.account_id
+                )));
+            }
+            m.consumers.clear();
+        }
+        self.transition(
+            &stream,
+            StreamStatus::Deleting,
+            StreamStatus::Deleting,
+            std::time::Duration::ZERO,
+        );
+        self.remove_after(&stream, self.config.delete_delay);
+        Ok(Empty {})
+    }
+
+    /// DescribeStream.
+    pub fn describe_stream(
+        &self,
+        input: DescribeStreamInput,
+    ) -> Result<DescribeStreamOutput, KinesisError> {
+        let mut v = Violations::new();
+        if let Some(l) = input.limit {
+            v.range("limit", l, 1, 10_000);
+        }
+        v.finish()?;
+        let stream = self.stream(&input.stream)?;
+        let limit = input.limit.unwrap_or(100).min(100) as usize;
+        let after = match &input.exclusive_start_shard_id {
+            Some(id) => Some(kinesis_proto::shard_id::parse(id).ok_or_else(|| {
+                KinesisError::invalid(format!("Invalid ExclusiveStartShardId {id}."))
+            })?),
+            None => None,
+        };
+        let now = now_ms();
+        let m = stream.meta.read();
+        let shards: Vec<Arc<Shard>> = if m.status == StreamStatus::Creating {
+            Vec::new()
+        } else {
+            visible_shards(self, &m, now)
+                .into_iter()
+                .filter(|s| after.is_none_or(|a| s.index > a))
+                .collect()
+        };
+        let has_more = shards.len() > limit;
+        Ok(DescribeStreamOutput {
+            stream_description: StreamDescription {
+                stream_name: stream.name.clone(),
+                stream_arn: stream.arn.clone(),
+                stream_status: m.status.as_str().to_string(),
+                stream_mode_details: Some(m.mode.details()),
+                shards: shards.iter().take(limit).map(|s| s.describe()).collect(),
+                has_more_shards: has_more,
+                retention_period_hours: i64::from(m.retention_hours),
+                stream_creation_timestamp: Timestamp(stream.created_ms),
+                enhanced_monitoring: vec![EnhancedMetrics {
+                    shard_level_metrics: m.shard_level_metrics.iter().cloned().collect(),
+                }],
+                encryption_type: Some(m.encryption_type().to_string()),
+                key_id: m.kms_key.clone(),
+            },
+        })
+    }
+
+    /// DescribeStreamSummary.
+    pub fn describe_stream_summary(
+        &self,
+        input: DescribeStreamSummaryInput,
+    ) -> Result<DescribeStreamSummaryOutput, KinesisError> {
+        let stream = self.stream(&input.stream)?;
+        let m = stream.meta.read();
+        Ok(DescribeStreamSummaryOutput {
+            stream_description_summary: StreamDescriptionSummary {
+                stream_name: stream.name.clone(),
+                stream_arn: stream.arn.clone(),
+                stream_status: m.status.as_str().to_string(),
+                stream_mode_details: Some(m.mode.details()),
+                retention_period_hours: i64::from(m.retention_hours),
+                stream_creation_timestamp: Timestamp(stream.created_ms),
+                enhanced_monitoring: vec![EnhancedMetrics {
+                    shard_level_metrics: m.shard_level_metrics.iter().cloned().collect(),
+                }],
+                encryption_type: Some(m.encryption_type().to_string()),
+                key_id: m.kms_key.clone(),
+                open_shard_count: if m.status == StreamStatus::Creating {
+                    0
+                } else {
+                    m.open.len() as i64
+                },
+                consumer_count: Some(m.consumers.len() as i64),
+            },
+        })
+    }
+
+    /// ListStreams.
+    pub fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput, KinesisError> {
+        let mut v = Violations::new();
+        if let Some(l) = input.limit {
+            v.range("limit", l, 1, 10_000);
+        }
+        if let Some(n) = &input.exclusive_start_stream_name {
+            v.name("exclusiveStartStreamName", n);
+        }
+        v.finish()?;
+        let limit = input.limit.unwrap_or(100).min(100) as usize;
+        let after = match &input.next_token {
+            Some(t) => Some(self.open_page_token(t, "streams")?),
+            None => input.exclusive_start_stream_name.clone(),
+        };
+        let all = self.streams.read();
+        let page: Vec<&Arc<Stream>> = all
+            .values()
+            .filter(|s| after.as_deref().is_none_or(|a| s.name.as_str() > a))
+            .take(limit + 1)
+            .collect();
+        let has_more = page.len() > limit;
+        let page = &page[..page.len().min(limit)];
+        let next_token = match (has_more, page.last()) {
+            (true, Some(last)) => Some(self.sealer.seal_page(&PageToken {
+                scope: "streams".into(),
+                after: last.name.clone(),
+                issued_ms: now_ms(),
+            })),
+            _ => None,
+        };
+        Ok(ListStreamsOutput {
+            stream_names: page.iter().map(|s| s.name.clone()).collect(),
+            has_more_streams: has_more,
+            next_token,
+            stream_summaries: page
+                .iter()
+                .map(|s| {
+                    let m = s.meta.read();
+                    StreamSummary {
+                        stream_name: s.name.clone(),
+                        stream_arn: s.arn.clone(),
+                        stream_status: m.status.as_str().to_string(),
+                        stream_mode_details: Some(m.mode.details()),
+                        stream_creation_timestamp: Some(Timestamp(s.created_ms)),
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// Open a pagination token of `scope`, checking its age.
+    pub fn open_page_token(&self, token: &str, scope: &str) -> Result<String, KinesisError> {
+        let p = self
+            .sealer
+            .open_page(token)
+            .filter(|p| p.scope == scope)
+            .ok_or_else(|| KinesisError::invalid(format!("Invalid NextToken: {token}")))?;
+        let age = now_ms() - p.issued_ms;
+        if age > self.config.next_token_ttl.as_millis() as i64 {
+            return Err(KinesisError::new(
+                ErrorCode::ExpiredNextToken,
+                format!("The NextToken {token} has expired."),
+            ));
+        }
+        Ok(p.after)
+    }
+
+    /// ListShards.
+    pub fn list_shards(&self, input: ListShardsInput) -> Result<ListShardsOutput, KinesisError> {
+        let mut v = Violations::new();
+        if let Some(m) = input.max_results {
+            v.range("maxResults", m, 1, 10_000);
+        }
+        if let Some(f) = &input.shard_filter {
+            v.one_of(
+                "shardFilter.type",
+                &f.filter_type,
+                &[
+                    "AFTER_SHARD_ID",
+                    "AT_TRIM_HORIZON",
+                    "FROM_TRIM_HORIZON",
+                    "AT_LATEST",
+                    "AT_TIMESTAMP",
+                    "FROM_TIMESTAMP",
+                ],
+            );
+        }
+        v.finish()?;
+        let has_stream = input.stream.stream_name.is_some() || input.stream.stream_arn.is_some();
+        // The token carries the stream and filter, so a continued listing needs neither.
+        let (stream_name, filter, after) = match (&input.next_token, has_stream) {
+            (Some(_), true) => {
+                return Err(KinesisError::invalid(
+                    "NextToken and StreamName cannot be provided together.",
+                ));
+            }
+            (None, false) => {
+                return Err(KinesisError::invalid(
+                    "Either NextToken or StreamName should be provided.",
+                ));
+            }
+            (Some(_), false)
+                if input.exclusive_start_shard_id.is_some() || input.shard_filter.is_some() =>
+            {
+                return Err(KinesisError::invalid(
+                    "NextToken cannot be provided together with ExclusiveStartShardId or ShardFilter.",
+                ));
+            }
+            (Some(t), false) => {
+                let after = self.open_page_token(t, "shards")?;
+                let mut parts = after.splitn(5, '|');
+                let name = parts.next().unwrap_or_default().to_string();
+                let kind = parts.next().unwrap_or_default().to_string();
+                let ts = parts.next().and_then(|x| x.parse::<i64>().ok());
+                let fshard = parts.next().filter(|x| !x.is_empty()).map(str::to_string);
+                let last = parts.next().and_then(|x| x.parse::<u32>().ok());
+                let filter = (!kind.is_empty()).then(|| ShardFilter {
+                    filter_type: kind,
+                    shard_id: fshard,
+                    timestamp: ts.map(Timestamp),
+                });
+                (name, filter, last)
+            }
+            (None, true) => {
+                let name = self.stream_name_of(&input.stream)?;
+                let after = match &input.exclusive_start_shard_id {
+                    Some(id) => Some(kinesis_proto::shard_id::parse(id).ok_or_else(|| {
+                        KinesisError::invalid(format!("Invalid ExclusiveStartShardId {id}."))
+                    })?),
+                    None => None,
+                };
+                (name, input.shard_filter.clone(), after)
+            }
+        };
+        let stream = self.stream_by_name(&stream_name)?;
+        if let Some(ts) = input.stream_creation_timestamp
+            && ts.millis() / 1000 != stream.created_ms / 1000
+        {
+            return Err(self.not_found(&stream_name));
+        }
+        let now = now_ms();
+        let m = stream.meta.read();
+        if m.status == StreamStatus::Creating {
+            return Err(self.not_active(&stream, m.status));
+        }
+        let visible = visible_shards(self, &m, now);
+        let horizon = self.min_arrival_ms(m.retention_hours, now);
+        let selected: Vec<Arc<Shard>> = match &filter {
+            None => visible,
+            Some(f) => {
+                let ts = f.timestamp.map(|t| t.millis());
+                match f.filter_type.as_str() {
+                    "AFTER_SHARD_ID" => {
+                        let id = f.shard_id.as_deref().ok_or_else(|| {
+                            KinesisError::invalid(
+                                "ShardFilter of type AFTER_SHARD_ID requires a ShardId.",
+                            )
+                        })?;
+                        let idx = kinesis_proto::shard_id::parse(id).ok_or_else(|| {
+                            KinesisError::invalid(format!("Invalid ShardId {id}."))
+                        })?;
+                        visible.into_iter().filter(|s| s.index > idx).collect()
+                    }
+                    "AT_TRIM_HORIZON" => {
+                        let ids: BTreeSet<u32> = visible.iter().map(|s| s.index).collect();
+                        visible
+                            .into_iter()
+                            .filter(|s| {
+                                !s.parent.is_some_and(|p| ids.contains(&p))
+                                    && !s.adjacent_parent.is_some_and(|p| ids.contains(&p))
+                            })
+                            .collect()
+                    }
+                    "FROM_TRIM_HORIZON" => visible,
+                    "AT_LATEST" => visible.into_iter().filter(|s| s.is_open()).collect(),
+                    "AT_TIMESTAMP" | "FROM_TIMESTAMP" => {
+                        let t = ts.ok_or_else(|| {
+                            KinesisError::invalid(format!(
+                                "ShardFilter of type {} requires a Timestamp.",
+                                f.filter_type
+                            ))
+                        })?;
+                        if f.filter_type == "AT_TIMESTAMP" {
+                            let t = t.max(stream.created_ms);
+                            visible
+                                .into_iter()
+                                .filter(|s| {
+                                    s.created_ms <= t && s.status().closed_ms.is_none_or(|c| c >= t)
+                                })
+                                .collect()
+                        } else {
+                            let t = t.max(horizon);
+                            visible
+                                .into_iter()
+                                .filter(|s| s.status().closed_ms.is_none_or(|c| c >= t))
+                                .collect()
+                        }
+                    }
+                    _ => visible,
+                }
+            }
+        };
+        let max = input.max_results.unwrap_or(1000).min(1000) as usize;
+        let rest: Vec<Arc<Shard>> = selected
+            .into_iter()
+            .filter(|s| after.is_none_or(|a| s.index > a))
+            .collect();
+        let page = &rest[..rest.len().min(max)];
+        let next_token = if rest.len() > max {
+            page.last().map(|last| {
+                let (kind, ts, fshard) = match &filter {
+                    Some(f) => (
+                        f.filter_type.clone(),
+                        f.timestamp
+                            .map(|t| t.millis().to_string())
+                            .unwrap_or_default(),
+                        f.shard_id.clone().unwrap_or_default(),
+                    ),
+                    None => Default::default(),
+                };
+                self.sealer.seal_page(&PageToken {
+                    scope: "shards".into(),
+                    after: format!("{}|{kind}|{ts}|{fshard}|{}", stream.name, last.index),
+                    issued_ms: now,
+                })
+            })
+        } else {
+            None
+        };
+        Ok(ListShardsOutput {
+            shards: page.iter().map(|s| s.describe()).collect(),
+            next_token,
+        })
+    }
+
+    fn active_stream(&self, r: &StreamRef) -> Result<Arc<Stream>, KinesisError> {
+        let s = self.stream(r)?;
+        let status = s.meta.read().status;
+        if status != StreamStatus::Active {
+            return Err(self.not_active(&s, status));
+        }
+        Ok(s)
+    }
+
+    fn retention(
+        &self,
+        input: RetentionPeriodInput,
+        increase: bool,
+    ) -> Result<Empty, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("retentionPeriodHours", &input.retention_period_hours) {
+            v.range(
+                "retentionPeriodHours",
+                input.retention_period_hours.unwrap_or(0),
+                1,
+                8760 * 10,
+            );
+        }
+        v.finish()?;
+        let hours = input.retention_period_hours.unwrap_or(24);
+        let stream = self.active_stream(&input.stream)?;
+        if hours < 24 {
+            return Err(KinesisError::invalid(format!(
+                "Minimum allowed retention period is 24 hours. Requested retention period ({hours} hours) is too short."
+            )));
+        }
+        if hours > 8760 {
+            return Err(KinesisError::invalid(format!(
+                "Maximum allowed retention period is 8760 hours. Requested retention period ({hours} hours) is too long."
+            )));
+        }
+        let mut m = stream.meta.write();
+        let current = i64::from(m.retention_hours);
+        if increase && hours < current {
+            return Err(KinesisError::invalid(format!(
+                "Requested retention period ({hours} hours) for stream {} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API.",
+                stream.name
+            )));
+        }
+        if !increase && hours > current {
+            return Err(KinesisError::invalid(format!(
+                "Requested retention period ({hours} hours) for stream {} can not be longer than existing retention period ({current} hours). Use IncreaseRetentionPeriod API.",
+                stream.name
+            )));
+        }
+        m.retention_hours = hours as u32;
+        Ok(Empty {})
+    }
+
+    /// IncreaseStreamRetentionPeriod.
+    pub fn increase_retention(&self, input: RetentionPeriodInput) -> Result<Empty, KinesisError> {
+        self.retention(input, true)
+    }
+
+    /// DecreaseStreamRetentionPeriod.
+    pub fn decrease_retention(&self, input: RetentionPeriodInput) -> Result<Empty, KinesisError> {
+        self.retention(input, false)
+    }
+
+    /// AddTagsToStream.
+    pub fn add_tags(&self, input: AddTagsToStreamInput) -> Result<Empty, KinesisError> {
+        let mut v = Violations::new();
+        v.required("tags", &input.tags);
+        v.finish()?;
+        let tags = input.tags.unwrap_or_default();
+        if tags.is_empty() {
+            return Err(KinesisError::validation(&["Value '{}' at 'tags' failed to satisfy constraint: Member must have length greater than or equal to 1".to_string()]));
+        }
+        check_tags(&tags)?;
+        let stream = self.active_stream(&input.stream)?;
+        let mut m = stream.meta.write();
+        let total = m
+            .tags
+            .keys()
+            .chain(tags.keys())
+            .collect::<BTreeSet<_>>()
+            .len();
+        if total > MAX_TAGS {
+            return Err(KinesisError::invalid(format!(
+                "Failed to add tags to stream {} under account {} because a given stream cannot have more than {MAX_TAGS} tags associated with it.",
+                stream.name, self.config.account_id
+            )));
+        }
+        m.tags.extend(tags);
+        Ok(Empty {})
+    }
+
+    /// RemoveTagsFromStream.
+    pub fn remove_tags(&self, input: RemoveTagsFromStreamInput) -> Result<Empty, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("tagKeys", &input.tag_keys) {
+            let n = input.tag_keys.as_ref().map_or(0, Vec::len);
+            if n == 0 || n > MAX_TAGS {
+                v.push(
+                    Some(&n.to_string()),
+                    "tagKeys",
+                    "have length between 1 and 50",
+                );
+            }
+        }
+        v.finish()?;
+        let stream = self.active_stream(&input.stream)?;
+        let mut m = stream.meta.write();
+        for k in input.tag_keys.unwrap_or_default() {
+            m.tags.remove(&k);
+        }
+        Ok(Empty {})
+    }
+
+    /// ListTagsForStream.
+    pub fn list_tags(
+        &self,
+        input: ListTagsForStreamInput,
+    ) -> Result<ListTagsForStreamOutput, KinesisError> {
+        let mut v = Violations::new();
+        if let Some(l) = input.limit {
+            v.range("limit", l, 1, 50);
+        }
+        v.finish()?;
+        let stream = self.stream(&input.stream)?;
+        let m = stream.meta.read();
+        let limit = input.limit.unwrap_or(50) as usize;
+        let rest: Vec<(&String, &String)> = m
+            .tags
+            .iter()
+            .filter(|(k, _)| {
+                input
+                    .exclusive_start_tag_key
+                    .as_ref()
+                    .is_none_or(|a| *k > a)
+            })
+            .collect();
+        Ok(ListTagsForStreamOutput {
+            has_more_tags: rest.len() > limit,
+            tags: rest
+                .into_iter()
+                .take(limit)
+                .map(|(k, v)| Tag {
+                    key: k.clone(),
+                    value: Some(v.clone()),
+                })
+                .collect(),
+        })
+    }
+
+    /// DescribeLimits.
+    pub fn describe_limits(&self) -> Result<DescribeLimitsOutput, KinesisError> {
+        let all = self.streams.read();
+        let open: usize = all.values().map(|s| s.meta.read().open.len()).sum();
+        let on_demand = all
+            .values()
+            .filter(|s| s.meta.read().mode == StreamMode::OnDemand)
+            .count();
+        Ok(DescribeLimitsOutput {
+            shard_limit: i64::from(self.config.shard_limit),
+            open_shard_count: open as i64,
+            on_demand_stream_count: on_demand as i64,
+            on_demand_stream_count_limit: 50,
+        })
+    }
+
+    /// Enable/DisableEnhancedMonitoring.
+    pub fn enhanced_monitoring(
+        &self,
+        input: EnhancedMonitoringInput,
+        enable: bool,
+    ) -> Result<EnhancedMonitoringOutput, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("shardLevelMetrics", &input.shard_level_metrics) {
+            for m in input.shard_level_metrics.as_deref().unwrap_or_default() {
+                let mut allowed: Vec<&str> = SHARD_METRICS.to_vec();
+                allowed.push("ALL");
+                v.one_of("shardLevelMetrics", m, &allowed);
+            }
+        }
+        v.finish()?;
+        let stream = self.active_stream(&input.stream)?;
+        let mut m = stream.meta.write();
+        let current: Vec<String> = m.shard_level_metrics.iter().cloned().collect();
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        for name in input.shard_level_metrics.unwrap_or_default() {
+            if name == "ALL" {
+                wanted.extend(SHARD_METRICS.iter().map(|s| s.to_string()));
+            } else {
+                wanted.insert(name);
+            }
+        }
+        if enable {
+            m.shard_level_metrics.extend(wanted);
+        } else {
+            m.shard_level_metrics.retain(|x| !wanted.contains(x));
+        }
+        Ok(EnhancedMonitoringOutput {
+            stream_name: stream.name.clone(),
+            current_shard_level_metrics: current,
+            desired_shard_level_metrics: m.shard_level_metrics.iter().cloned().collect(),
+            stream_arn: Some(stream.arn.clone()),
+        })
+    }
+
+    /// UpdateStreamMode.
+    pub fn update_stream_mode(
+        self: &Arc<Self>,
+        input: UpdateStreamModeInput,
+    ) -> Result<Empty, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("streamARN", &input.stream_arn) {
+            v.stream_arn("streamARN", input.stream_arn.as_deref().unwrap_or_default());
+        }
+        if v.required("streamModeDetails", &input.stream_mode_details) {
+            let mode = input
+                .stream_mode_details
+                .as_ref()
+                .map(|d| d.stream_mode.as_str())
+                .unwrap_or_default();
+            v.one_of(
+                "streamModeDetails.streamMode",
+                mode,
+                &["PROVISIONED", "ON_DEMAND"],
+            );
+        }
+        v.finish()?;
+        let stream = self.active_stream(&StreamRef {
+            stream_name: None,
+            stream_arn: input.stream_arn,
+        })?;
+        let mode = match input.stream_mode_details.map(|d| d.stream_mode) {
+            Some(m) if m == "ON_DEMAND" => StreamMode::OnDemand,
+            _ => StreamMode::Provisioned,
+        };
+        stream.meta.write().mode = mode;
+        self.transition(
+            &stream,
+            StreamStatus::Updating,
+            StreamStatus::Active,
+            self.config.update_delay,
+        );
+        Ok(Empty {})
+    }
+
+    /// Start/StopStreamEncryption.
+    pub fn stream_encryption(
+        self: &Arc<Self>,
+        input: StreamEncryptionInput,
+        start: bool,
+    ) -> Result<Empty, KinesisError> {
+        let mut v = Violations::new();
+        if v.required("encryptionType", &input.encryption_type) {
+            v.one_of(
+                "encryptionType",
+                input.encryption_type.as_deref().unwrap_or_default(),
+                &["NONE", "KMS"],
+            );
+        }
+        if v.required("keyId", &input.key_id) {
+            v.length(
+                "keyId",
+                input.key_id.as_deref().unwrap_or_default(),
+                1,
+                2048,
+            );
+        }
+        v.finish()?;
+        let stream = self.active_stream(&input.stream)?;
+        stream.meta.write().kms_key = if start { input.key_id } else { None };
+        self.transition(
+            &stream,
+            StreamStatus::Updating,
+            StreamStatus::Active,
+            self.config.update_delay,
+        );
+        Ok(Empty {})
+    }
+}

@@ -1,0 +1,202 @@
+//! One shard: its hash range, lineage, and the log of its records.
+
+use crate::store::{LogRecord, ReadBatch, ShardLog, StoreError};
+use kinesis_proto::hash_key::HashRange;
+use kinesis_proto::model;
+use kinesis_proto::{sequence, shard_id};
+use parking_lot::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A shard of a stream.
+pub struct Shard {
+    /// Index in the stream (`shardId-<index>`).
+    pub index: u32,
+    /// The wire id.
+    pub id: String,
+    /// Parent (split parent, or first merge parent).
+    pub parent: Option<u32>,
+    /// Second merge parent.
+    pub adjacent_parent: Option<u32>,
+    /// Hash keys owned.
+    pub range: HashRange,
+    /// Counter reserved when the shard was created: below all its records.
+    pub start_counter: u64,
+    /// When the shard was created, epoch ms.
+    pub created_ms: i64,
+    inner: RwLock<ShardInner>,
+}
+
+struct ShardInner {
+    log: Box<dyn ShardLog>,
+    /// Counter reserved at close: above all its records.
+    end_counter: Option<u64>,
+    closed_ms: Option<i64>,
+}
+
+/// A shard's state as seen at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardStatus {
+    /// Counter reserved at close, if closed.
+    pub end_counter: Option<u64>,
+    /// When it closed.
+    pub closed_ms: Option<i64>,
+    /// Counter of the newest record.
+    pub last_counter: Option<u64>,
+    /// Arrival of the newest record.
+    pub last_arrival_ms: Option<i64>,
+}
+
+impl Shard {
+    /// A new open shard.
+    pub fn new(
+        index: u32,
+        parent: Option<u32>,
+        adjacent_parent: Option<u32>,
+        range: HashRange,
+        start_counter: u64,
+        created_ms: i64,
+        log: Box<dyn ShardLog>,
+    ) -> Self {
+        Shard {
+            index,
+            id: shard_id::format(index),
+            parent,
+            adjacent_parent,
+            range,
+            start_counter,
+            created_ms,
+            inner: RwLock::new(ShardInner {
+                log,
+                end_counter: None,
+                closed_ms: None,
+            }),
+        }
+    }
+
+    /// Restore a shard that was closed before.
+    pub fn set_closed(&self, end_counter: u64, closed_ms: i64) {
+        let mut inner = self.inner.write();
+        inner.end_counter = Some(end_counter);
+        inner.closed_ms = Some(closed_ms);
+    }
+
+    /// Current status.
+    pub fn status(&self) -> ShardStatus {
+        let inner = self.inner.read();
+        ShardStatus {
+            end_counter: inner.end_counter,
+            closed_ms: inner.closed_ms,
+            last_counter: inner.log.last_counter(),
+            last_arrival_ms: inner.log.last_arrival_ms(),
+        }
+    }
+
+    /// Whether the shard takes writes.
+    pub fn is_open(&self) -> bool {
+        self.inner.read().end_counter.is_none()
+    }
+
+    /// Append records, numbering them from the stream's counter while holding the
+    /// shard's lock so storage order and sequence order agree. Returns each record's
+    /// counter, or `None` if the shard closed meanwhile.
+    pub fn append<I>(
+        &self,
+        counter: &AtomicU64,
+        now_ms: i64,
+        records: I,
+    ) -> Result<Option<Vec<u64>>, StoreError>
+    where
+        I: IntoIterator<Item = (std::sync::Arc<str>, bytes::Bytes)>,
+    {
+        let mut inner = self.inner.write();
+        if inner.end_counter.is_some() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for (partition_key, data) in records {
+            let c = counter.fetch_add(1, Ordering::SeqCst);
+            inner.log.append(LogRecord {
+                counter: c,
+                arrival_ms: now_ms,
+                partition_key,
+                data,
+            })?;
+            out.push(c);
+        }
+        Ok(Some(out))
+    }
+
+    /// Close the shard: reserve its end counter so nothing can land after it.
+    pub fn close(&self, counter: &AtomicU64, now_ms: i64) -> u64 {
+        let mut inner = self.inner.write();
+        if let Some(end) = inner.end_counter {
+            return end;
+        }
+        let end = counter.fetch_add(1, Ordering::SeqCst);
+        inner.end_counter = Some(end);
+        inner.closed_ms = Some(now_ms);
+        end
+    }
+
+    /// Read from counter `from`.
+    pub fn read(
+        &self,
+        from: u64,
+        min_arrival_ms: i64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> (ReadBatch, ShardStatus) {
+        let inner = self.inner.read();
+        let batch = inner.log.read(from, min_arrival_ms, max_records, max_bytes);
+        let status = ShardStatus {
+            end_counter: inner.end_counter,
+            closed_ms: inner.closed_ms,
+            last_counter: inner.log.last_counter(),
+            last_arrival_ms: inner.log.last_arrival_ms(),
+        };
+        (batch, status)
+    }
+
+    /// Counter of the first record at or after `ts_ms`.
+    pub fn first_at_or_after(&self, ts_ms: i64, min_arrival_ms: i64) -> Option<u64> {
+        self.inner
+            .read()
+            .log
+            .first_at_or_after(ts_ms, min_arrival_ms)
+    }
+
+    /// Drop records past retention.
+    pub fn trim(&self, min_arrival_ms: i64) {
+        self.inner.write().log.trim(min_arrival_ms);
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.inner.read().log.len()
+    }
+
+    /// Whether no records are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first sequence number this shard can hold.
+    pub fn starting_sequence_number(&self) -> String {
+        sequence::layout::encode(self.start_counter, self.index)
+    }
+
+    /// The wire description.
+    pub fn describe(&self) -> model::Shard {
+        let end = self.inner.read().end_counter;
+        model::Shard {
+            shard_id: self.id.clone(),
+            parent_shard_id: self.parent.map(shard_id::format),
+            adjacent_parent_shard_id: self.adjacent_parent.map(shard_id::format),
+            hash_key_range: self.range.to_wire(),
+            sequence_number_range: model::SequenceNumberRange {
+                starting_sequence_number: self.starting_sequence_number(),
+                ending_sequence_number: end.map(|c| sequence::layout::encode(c, self.index)),
+            },
+        }
+    }
+}

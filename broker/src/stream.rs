@@ -1,0 +1,156 @@
+//! A stream: its status, settings, shards and the routing table of its open shards.
+
+use crate::shard::Shard;
+use kinesis_proto::hash_key::HashRange;
+use kinesis_proto::model;
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+/// CREATING, ACTIVE, UPDATING or DELETING.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStatus {
+    /// Just created.
+    Creating,
+    /// Ready.
+    Active,
+    /// Resharding or changing settings.
+    Updating,
+    /// Being deleted.
+    Deleting,
+}
+
+impl StreamStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamStatus::Creating => "CREATING",
+            StreamStatus::Active => "ACTIVE",
+            StreamStatus::Updating => "UPDATING",
+            StreamStatus::Deleting => "DELETING",
+        }
+    }
+}
+
+/// PROVISIONED or ON_DEMAND.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMode {
+    /// Shards chosen by the user.
+    Provisioned,
+    /// Shards managed by the service.
+    OnDemand,
+}
+
+impl StreamMode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Provisioned => "PROVISIONED",
+            StreamMode::OnDemand => "ON_DEMAND",
+        }
+    }
+
+    /// The wire details.
+    pub fn details(self) -> model::StreamModeDetails {
+        model::StreamModeDetails {
+            stream_mode: self.as_str().to_string(),
+        }
+    }
+}
+
+/// An enhanced fan-out consumer registered on a stream.
+#[derive(Debug, Clone)]
+pub struct ConsumerEntry {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// CREATING, ACTIVE or DELETING.
+    pub status: &'static str,
+    /// Registration time, epoch ms.
+    pub created_ms: i64,
+}
+
+/// A stream's mutable settings and shard set.
+pub struct StreamMeta {
+    /// Status.
+    pub status: StreamStatus,
+    /// Bumped on every status change so a delayed transition can tell it is stale.
+    pub status_epoch: u64,
+    /// Capacity mode.
+    pub mode: StreamMode,
+    /// Retention in hours.
+    pub retention_hours: u32,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Every shard, closed ones included, by index.
+    pub shards: Vec<Arc<Shard>>,
+    /// Open shards sorted by their hash range: the routing table.
+    pub open: Vec<Arc<Shard>>,
+    /// The KMS key when encryption is on.
+    pub kms_key: Option<String>,
+    /// Enhanced shard-level metrics enabled.
+    pub shard_level_metrics: BTreeSet<String>,
+    /// Enhanced fan-out consumers by name.
+    pub consumers: BTreeMap<String, ConsumerEntry>,
+}
+
+impl StreamMeta {
+    /// Rebuild the routing table after shards opened or closed.
+    pub fn rebuild_routing(&mut self) {
+        let mut open: Vec<Arc<Shard>> = self
+            .shards
+            .iter()
+            .filter(|s| s.is_open())
+            .cloned()
+            .collect();
+        open.sort_by_key(|s| s.range.start);
+        self.open = open;
+    }
+
+    /// The open shard that owns `hash_key`.
+    pub fn route(&self, hash_key: u128) -> Option<&Arc<Shard>> {
+        let i = self.open.partition_point(|s| s.range.end < hash_key);
+        self.open.get(i).filter(|s| s.range.contains(hash_key))
+    }
+
+    /// A shard by index.
+    pub fn shard(&self, index: u32) -> Option<&Arc<Shard>> {
+        self.shards.get(index as usize)
+    }
+
+    /// The next shard index to allocate.
+    pub fn next_index(&self) -> u32 {
+        self.shards.len() as u32
+    }
+
+    /// `EncryptionType` on the wire.
+    pub fn encryption_type(&self) -> &'static str {
+        if self.kms_key.is_some() {
+            "KMS"
+        } else {
+            "NONE"
+        }
+    }
+
+    /// Open hash ranges, sorted.
+    pub fn open_ranges(&self) -> Vec<HashRange> {
+        self.open.iter().map(|s| s.range).collect()
+    }
+}
+
+/// A stream.
+pub struct Stream {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// Creation time, epoch ms.
+    pub created_ms: i64,
+    /// Source of every sequence number in the stream: unique per stream and
+    /// increasing, so a child shard's numbers are above its parents'.
+    pub counter: AtomicU64,
+    /// Settings and shards.
+    pub meta: RwLock<StreamMeta>,
+}

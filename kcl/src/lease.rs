@@ -1,0 +1,130 @@
+//! The lease record: one per shard, the unit of work a worker owns
+//! (KCL's DynamoDB lease item, spec Part B.4).
+
+use std::collections::BTreeSet;
+
+use kinesis_proto::hash_key::HashRange;
+
+use crate::checkpoint::CheckpointUpdate;
+use crate::extended_sequence::ExtendedSequenceNumber;
+
+/// One lease as stored in the lease table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// `leaseKey`: the shard id, or `account:stream:epoch:shard` for multi-stream apps.
+    pub lease_key: String,
+    /// `leaseOwner`: the worker holding the lease, `None` when unowned.
+    pub lease_owner: Option<String>,
+    /// `leaseCounter`: bumped by every write; the optimistic-concurrency token.
+    pub lease_counter: u64,
+    /// `checkpoint` + `checkpointSubSequenceNumber`: where processing resumes.
+    pub checkpoint: ExtendedSequenceNumber,
+    /// `pendingCheckpoint` + `pendingCheckpointSubSequenceNumber`: a prepared checkpoint.
+    pub pending_checkpoint: Option<ExtendedSequenceNumber>,
+    /// `pendingCheckpointState`: application bytes saved with the prepared checkpoint.
+    pub pending_checkpoint_state: Option<Vec<u8>>,
+    /// `ownerSwitchesSinceCheckpoint`: ownership changes since the last checkpoint.
+    pub owner_switches_since_checkpoint: u64,
+    /// `parentShardId`: 1 parent for a split child, 2 for a merge child, none for an original shard.
+    pub parent_shard_ids: BTreeSet<String>,
+    /// `childShardIds`: set when the shard ends.
+    pub child_shard_ids: BTreeSet<String>,
+    /// `startingHashKey`/`endingHashKey`; `None` when the lease predates hash ranges.
+    pub hash_key_range: Option<HashRange>,
+}
+
+impl Lease {
+    /// A new, unowned lease with counter 0 starting at `checkpoint`.
+    pub fn new(lease_key: impl Into<String>, checkpoint: ExtendedSequenceNumber) -> Self {
+        Lease {
+            lease_key: lease_key.into(),
+            lease_owner: None,
+            lease_counter: 0,
+            checkpoint,
+            pending_checkpoint: None,
+            pending_checkpoint_state: None,
+            owner_switches_since_checkpoint: 0,
+            parent_shard_ids: BTreeSet::new(),
+            child_shard_ids: BTreeSet::new(),
+            hash_key_range: None,
+        }
+    }
+
+    /// This lease with the given parent shard ids.
+    pub fn with_parent_shard_ids<I, S>(mut self, parents: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.parent_shard_ids = parents.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// This lease with the given hash-key range.
+    pub fn with_hash_key_range(mut self, range: HashRange) -> Self {
+        self.hash_key_range = Some(range);
+        self
+    }
+
+    /// Whether `worker_id` is the recorded owner.
+    pub fn is_owned_by(&self, worker_id: &str) -> bool {
+        self.lease_owner.as_deref() == Some(worker_id)
+    }
+
+    /// Apply a checkpoint write's field changes (not the counter, which the store bumps).
+    pub fn apply_checkpoint_update(&mut self, update: &CheckpointUpdate) {
+        match update {
+            CheckpointUpdate::Checkpoint(position) => {
+                self.checkpoint = position.clone();
+                self.pending_checkpoint = None;
+                self.pending_checkpoint_state = None;
+                self.owner_switches_since_checkpoint = 0;
+            }
+            CheckpointUpdate::Prepare { pending, state } => {
+                self.pending_checkpoint = Some(pending.clone());
+                self.pending_checkpoint_state = state.clone();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(s: &str, sub: u64) -> ExtendedSequenceNumber {
+        ExtendedSequenceNumber::parse(s, sub).expect("valid test sequence number")
+    }
+
+    #[test]
+    fn new_lease_is_unowned_at_counter_zero() {
+        let l = Lease::new("shardId-000000000002", ExtendedSequenceNumber::TrimHorizon)
+            .with_parent_shard_ids(["shardId-000000000000", "shardId-000000000001"])
+            .with_hash_key_range(HashRange::FULL);
+        assert_eq!(l.lease_owner, None);
+        assert_eq!(l.lease_counter, 0);
+        assert_eq!(l.parent_shard_ids.len(), 2);
+        assert_eq!(l.hash_key_range, Some(HashRange::FULL));
+        assert!(!l.is_owned_by("w"));
+    }
+
+    #[test]
+    fn prepare_keeps_checkpoint_and_commit_clears_pending() {
+        let mut l = Lease::new("s", ExtendedSequenceNumber::TrimHorizon);
+        l.owner_switches_since_checkpoint = 2;
+        l.apply_checkpoint_update(&CheckpointUpdate::Prepare {
+            pending: pos("5", 1),
+            state: Some(b"state".to_vec()),
+        });
+        assert_eq!(l.checkpoint, ExtendedSequenceNumber::TrimHorizon);
+        assert_eq!(l.pending_checkpoint, Some(pos("5", 1)));
+        assert_eq!(l.pending_checkpoint_state.as_deref(), Some(&b"state"[..]));
+        assert_eq!(l.owner_switches_since_checkpoint, 2);
+
+        l.apply_checkpoint_update(&CheckpointUpdate::Checkpoint(pos("5", 1)));
+        assert_eq!(l.checkpoint, pos("5", 1));
+        assert_eq!(l.pending_checkpoint, None);
+        assert_eq!(l.pending_checkpoint_state, None);
+        assert_eq!(l.owner_switches_since_checkpoint, 0);
+    }
+}

@@ -1,0 +1,124 @@
+//! Lease timing and balancing settings, mirroring KCL's `LeaseManagementConfig`
+//! (spec Part B.5).
+
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// How leases expire, how often they are renewed and taken, and how many a worker may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// `failoverTimeMillis`: a lease whose counter has not changed for this long is expired.
+    pub failover_time: Duration,
+    /// `epsilonMillis`: slack subtracted from / added to the renewer and taker intervals.
+    pub epsilon: Duration,
+    /// `maxLeasesForWorker`: the most leases one worker holds (default unlimited).
+    pub max_leases_for_worker: usize,
+    /// `maxLeasesToStealAtOneTime`: the most leases one taker run steals (0 disables stealing).
+    pub max_leases_to_steal_at_one_time: usize,
+    /// `enablePriorityLeaseAssignment`: take very old leases first, ignoring the target.
+    pub enable_priority_lease_assignment: bool,
+    /// `VERY_OLD_LEASE_DURATION_NANOS_MULTIPLIER` (`DynamoDBLeaseTaker`): a lease is very old
+    /// after this many failover times without a counter change.
+    pub very_old_lease_duration_multiplier: u32,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        LeaseConfig {
+            failover_time: Duration::from_millis(10_000),
+            epsilon: Duration::from_millis(25),
+            max_leases_for_worker: usize::MAX,
+            max_leases_to_steal_at_one_time: 1,
+            enable_priority_lease_assignment: true,
+            very_old_lease_duration_multiplier: 3,
+        }
+    }
+}
+
+impl LeaseConfig {
+    /// The renewer's period, `failoverTimeMillis / 3 − epsilonMillis` (3 308 ms by default).
+    pub fn renewer_interval(&self) -> Duration {
+        // KCL divides whole milliseconds, hence 3 308 and not 3 308.33.
+        Duration::from_millis(self.failover_millis() / 3).saturating_sub(self.epsilon)
+    }
+
+    /// The taker's period, `(failoverTimeMillis + epsilonMillis) × 2` (20 050 ms by default).
+    pub fn taker_interval(&self) -> Duration {
+        (self.failover_time + self.epsilon) * 2
+    }
+
+    /// The age past which an unrenewed lease is "very old" (`multiplier × failover`).
+    pub fn very_old_lease_duration(&self) -> Duration {
+        self.failover_time * self.very_old_lease_duration_multiplier
+    }
+
+    /// Reject settings under which leases could not be renewed in time or taken at all.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.renewer_interval().is_zero() {
+            return Err(Error::InvalidConfig(format!(
+                "failover_time {:?} leaves no renewer interval after epsilon {:?}",
+                self.failover_time, self.epsilon
+            )));
+        }
+        if self.max_leases_for_worker == 0 {
+            return Err(Error::InvalidConfig(
+                "max_leases_for_worker must be at least 1".into(),
+            ));
+        }
+        if self.very_old_lease_duration_multiplier == 0 {
+            return Err(Error::InvalidConfig(
+                "very_old_lease_duration_multiplier must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `failover_time` in whole milliseconds, the unit the pure lease logic works in.
+    pub(crate) fn failover_millis(&self) -> u64 {
+        duration_millis(self.failover_time)
+    }
+}
+
+/// A duration in whole milliseconds, saturating instead of truncating huge values.
+pub(crate) fn duration_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_kcl() {
+        let c = LeaseConfig::default();
+        assert_eq!(c.failover_time, Duration::from_secs(10));
+        assert_eq!(c.epsilon, Duration::from_millis(25));
+        assert_eq!(c.renewer_interval(), Duration::from_millis(3_308));
+        assert_eq!(c.taker_interval(), Duration::from_millis(20_050));
+        assert_eq!(c.very_old_lease_duration(), Duration::from_secs(30));
+        assert_eq!(c.max_leases_for_worker, usize::MAX);
+        assert_eq!(c.max_leases_to_steal_at_one_time, 1);
+        assert!(c.enable_priority_lease_assignment);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn validation_rejects_unworkable_settings() {
+        let tiny = LeaseConfig {
+            failover_time: Duration::from_millis(60),
+            ..LeaseConfig::default()
+        };
+        assert!(matches!(tiny.validate(), Err(Error::InvalidConfig(_))));
+        let none = LeaseConfig {
+            max_leases_for_worker: 0,
+            ..LeaseConfig::default()
+        };
+        assert!(none.validate().is_err());
+        let never_old = LeaseConfig {
+            very_old_lease_duration_multiplier: 0,
+            ..LeaseConfig::default()
+        };
+        assert!(never_old.validate().is_err());
+    }
+}

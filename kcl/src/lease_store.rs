@@ -1,0 +1,155 @@
+//! The lease table: DynamoDB-style conditional writes fenced by the lease counter
+//! (spec Part B.4).
+//!
+//! Every write that changes a lease is conditional on the `lease_counter` the
+//! caller last saw (and, for the owner's own writes, on `lease_owner`), and bumps
+//! the counter, so two workers can never both believe a write of theirs won.
+//! A refused write is [`Error::LeaseConflict`]. Every successful write returns the
+//! lease as now stored, whose counter the caller must use for its next write: a
+//! worker should therefore serialise its own writes to one lease (renewal,
+//! checkpoint, child shards), or they will fence each other out.
+//!
+//! The trait returns boxed futures so that `Arc<dyn LeaseStore>` works and the
+//! futures are `Send` for `tokio::spawn`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::checkpoint::CheckpointUpdate;
+use crate::error::Error;
+use crate::lease::Lease;
+
+mod in_memory;
+mod sqlite;
+#[cfg(test)]
+mod suite;
+
+pub use in_memory::InMemoryLeaseStore;
+pub use sqlite::SqliteLeaseStore;
+
+/// The future every [`LeaseStore`] method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// A lease table with conditional, counter-fenced writes.
+pub trait LeaseStore: Send + Sync {
+    /// Insert `lease` unless its key exists; `true` if it was inserted.
+    fn create_if_absent<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool>;
+
+    /// Every lease, ordered by key.
+    fn list(&self) -> StoreFuture<'_, Vec<Lease>>;
+
+    /// One lease, `None` if absent.
+    fn get<'a>(&'a self, lease_key: &'a str) -> StoreFuture<'a, Option<Lease>>;
+
+    /// Renew: counter + 1, iff the counter is `expected_counter` and the owner is `owner`.
+    fn renew<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease>;
+
+    /// Take: owner := `new_owner`, counter + 1, owner switches + 1 if a different
+    /// owner held it, iff the counter is `expected_counter` (whoever owns it).
+    fn take<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease>;
+
+    /// Evict/release: owner := none, counter + 1, iff the counter and owner match.
+    fn evict<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease>;
+
+    /// Write a checkpoint or prepared checkpoint, counter + 1, iff the counter and owner match.
+    fn update_checkpoint<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        update: &'a CheckpointUpdate,
+    ) -> StoreFuture<'a, Lease>;
+
+    /// Record the shard's children at shard end, counter + 1, iff the counter and owner match.
+    fn set_child_shards<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        child_shard_ids: &'a [String],
+    ) -> StoreFuture<'a, Lease>;
+
+    /// Delete unconditionally (completed-shard cleanup); `true` if it existed.
+    fn delete<'a>(&'a self, lease_key: &'a str) -> StoreFuture<'a, bool>;
+}
+
+impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
+    fn create_if_absent<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool> {
+        (**self).create_if_absent(lease)
+    }
+
+    fn list(&self) -> StoreFuture<'_, Vec<Lease>> {
+        (**self).list()
+    }
+
+    fn get<'a>(&'a self, lease_key: &'a str) -> StoreFuture<'a, Option<Lease>> {
+        (**self).get(lease_key)
+    }
+
+    fn renew<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).renew(lease_key, owner, expected_counter)
+    }
+
+    fn take<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).take(lease_key, new_owner, expected_counter)
+    }
+
+    fn evict<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).evict(lease_key, owner, expected_counter)
+    }
+
+    fn update_checkpoint<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        update: &'a CheckpointUpdate,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).update_checkpoint(lease_key, owner, expected_counter, update)
+    }
+
+    fn set_child_shards<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        child_shard_ids: &'a [String],
+    ) -> StoreFuture<'a, Lease> {
+        (**self).set_child_shards(lease_key, owner, expected_counter, child_shard_ids)
+    }
+
+    fn delete<'a>(&'a self, lease_key: &'a str) -> StoreFuture<'a, bool> {
+        (**self).delete(lease_key)
+    }
+}

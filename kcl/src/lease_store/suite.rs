@@ -1,0 +1,441 @@
+//! One behavioural suite for every [`LeaseStore`], instantiated per implementation.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use kinesis_proto::hash_key::HashRange;
+use tokio::sync::Barrier;
+
+use super::{InMemoryLeaseStore, LeaseStore, SqliteLeaseStore};
+use crate::checkpoint::CheckpointUpdate;
+use crate::error::Error;
+use crate::extended_sequence::ExtendedSequenceNumber;
+use crate::lease::Lease;
+
+const SEQ: &str = "49600871682957036442365024926191073437251060580128653314";
+const SEQ2: &str = "49600871682957036442365024926191073437251060580128653399";
+
+fn pos(s: &str, sub: u64) -> ExtendedSequenceNumber {
+    ExtendedSequenceNumber::parse(s, sub).expect("valid test sequence number")
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
+    matches!(r, Err(Error::LeaseConflict { .. }))
+}
+
+/// A lease with every optional field filled, to check nothing is lost in storage.
+fn full_lease() -> Lease {
+    let mut l = Lease::new("shardId-000000000007", pos(SEQ, 3))
+        .with_parent_shard_ids(["shardId-000000000001", "shardId-000000000002"])
+        .with_hash_key_range(HashRange::new(1 << 100, u128::MAX));
+    l.lease_owner = Some("worker-a".into());
+    l.lease_counter = 41;
+    l.pending_checkpoint = Some(pos(SEQ2, 9));
+    l.pending_checkpoint_state = Some(vec![0, 1, 2, 255]);
+    l.owner_switches_since_checkpoint = 5;
+    l.child_shard_ids = set(&["shardId-000000000009"]);
+    l
+}
+
+/// Create an owned lease at counter 1 for the write tests.
+async fn owned<S: LeaseStore>(store: &S, key: &str, owner: &str) -> Lease {
+    assert!(
+        store
+            .create_if_absent(&Lease::new(key, ExtendedSequenceNumber::TrimHorizon))
+            .await
+            .expect("create")
+    );
+    store.take(key, owner, 0).await.expect("take")
+}
+
+pub(super) async fn create_get_list<S: LeaseStore>(store: &S) {
+    let full = full_lease();
+    assert!(store.create_if_absent(&full).await.expect("create"));
+    assert_eq!(
+        store.get(&full.lease_key).await.expect("get"),
+        Some(full.clone())
+    );
+
+    let mut again = Lease::new(full.lease_key.clone(), ExtendedSequenceNumber::Latest);
+    again.lease_counter = 99;
+    assert!(
+        !store.create_if_absent(&again).await.expect("create"),
+        "existing lease kept"
+    );
+    assert_eq!(
+        store.get(&full.lease_key).await.expect("get"),
+        Some(full.clone())
+    );
+
+    let plain = Lease::new("shardId-000000000000", ExtendedSequenceNumber::AtTimestamp);
+    assert!(store.create_if_absent(&plain).await.expect("create"));
+    assert_eq!(store.get("shardId-404").await.expect("get"), None);
+    let keys: Vec<_> = store
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|l| l.lease_key)
+        .collect();
+    assert_eq!(keys, ["shardId-000000000000", "shardId-000000000007"]);
+    assert_eq!(store.get(&plain.lease_key).await.expect("get"), Some(plain));
+}
+
+pub(super) async fn renew_is_fenced<S: LeaseStore>(store: &S) {
+    let l = owned(store, "s", "w1").await;
+    assert_eq!(l.lease_counter, 1);
+    let r = store.renew("s", "w1", 1).await.expect("renew");
+    assert_eq!((r.lease_counter, r.lease_owner.as_deref()), (2, Some("w1")));
+    assert!(
+        is_conflict(&store.renew("s", "w1", 1).await),
+        "stale counter"
+    );
+    assert!(is_conflict(&store.renew("s", "w2", 2).await), "wrong owner");
+    assert!(
+        is_conflict(&store.renew("missing", "w1", 0).await),
+        "absent lease"
+    );
+
+    // Stolen: the old owner's next renewal with its counter fails.
+    store.take("s", "w2", 2).await.expect("steal");
+    assert!(is_conflict(&store.renew("s", "w1", 2).await));
+    assert_eq!(
+        store.get("s").await.expect("get").map(|l| l.lease_counter),
+        Some(3)
+    );
+
+    store
+        .create_if_absent(&Lease::new("unowned", ExtendedSequenceNumber::Latest))
+        .await
+        .expect("create");
+    assert!(
+        is_conflict(&store.renew("unowned", "w1", 0).await),
+        "nobody owns it"
+    );
+}
+
+pub(super) async fn take_counts_owner_switches<S: LeaseStore>(store: &S) {
+    store
+        .create_if_absent(&Lease::new("s", ExtendedSequenceNumber::Latest))
+        .await
+        .expect("create");
+    let t = store.take("s", "w1", 0).await.expect("take unowned");
+    assert_eq!(
+        (
+            t.lease_owner.as_deref(),
+            t.lease_counter,
+            t.owner_switches_since_checkpoint
+        ),
+        (Some("w1"), 1, 0)
+    );
+    let t = store.take("s", "w1", 1).await.expect("retake own");
+    assert_eq!((t.lease_counter, t.owner_switches_since_checkpoint), (2, 0));
+    let t = store.take("s", "w2", 2).await.expect("steal");
+    assert_eq!(
+        (
+            t.lease_owner.as_deref(),
+            t.lease_counter,
+            t.owner_switches_since_checkpoint
+        ),
+        (Some("w2"), 3, 1)
+    );
+    assert!(
+        is_conflict(&store.take("s", "w3", 2).await),
+        "stale counter"
+    );
+    assert!(is_conflict(&store.take("missing", "w3", 0).await));
+    assert_eq!(store.get("s").await.expect("get"), Some(t));
+}
+
+pub(super) async fn evict_releases_ownership<S: LeaseStore>(store: &S) {
+    owned(store, "s", "w1").await;
+    assert!(is_conflict(&store.evict("s", "w2", 1).await), "wrong owner");
+    assert!(
+        is_conflict(&store.evict("s", "w1", 0).await),
+        "stale counter"
+    );
+    let e = store.evict("s", "w1", 1).await.expect("evict");
+    assert_eq!((e.lease_owner, e.lease_counter), (None, 2));
+    let t = store.take("s", "w2", 2).await.expect("take released");
+    assert_eq!(
+        t.owner_switches_since_checkpoint, 0,
+        "taking an unowned lease is no switch"
+    );
+}
+
+pub(super) async fn checkpoints_are_fenced_and_reset_switches<S: LeaseStore>(store: &S) {
+    owned(store, "s", "w1").await;
+    let stolen = store.take("s", "w2", 1).await.expect("steal");
+    assert_eq!(stolen.owner_switches_since_checkpoint, 1);
+
+    let prepare = CheckpointUpdate::Prepare {
+        pending: pos(SEQ2, 4),
+        state: Some(b"app-state".to_vec()),
+    };
+    assert!(
+        is_conflict(&store.update_checkpoint("s", "w1", 2, &prepare).await),
+        "not the owner"
+    );
+    assert!(
+        is_conflict(&store.update_checkpoint("s", "w2", 1, &prepare).await),
+        "stale counter"
+    );
+    let p = store
+        .update_checkpoint("s", "w2", 2, &prepare)
+        .await
+        .expect("prepare");
+    assert_eq!(p.lease_counter, 3);
+    assert_eq!(p.checkpoint, ExtendedSequenceNumber::TrimHorizon);
+    assert_eq!(p.pending_checkpoint, Some(pos(SEQ2, 4)));
+    assert_eq!(
+        p.pending_checkpoint_state.as_deref(),
+        Some(&b"app-state"[..])
+    );
+    assert_eq!(p.owner_switches_since_checkpoint, 1);
+
+    let c = store
+        .update_checkpoint("s", "w2", 3, &CheckpointUpdate::Checkpoint(pos(SEQ2, 4)))
+        .await
+        .expect("checkpoint");
+    assert_eq!(c.lease_counter, 4);
+    assert_eq!(c.checkpoint, pos(SEQ2, 4));
+    assert_eq!(
+        (c.pending_checkpoint, c.pending_checkpoint_state),
+        (None, None)
+    );
+    assert_eq!(c.owner_switches_since_checkpoint, 0);
+
+    let end = store
+        .update_checkpoint(
+            "s",
+            "w2",
+            4,
+            &CheckpointUpdate::Checkpoint(ExtendedSequenceNumber::ShardEnd),
+        )
+        .await
+        .expect("shard end");
+    assert_eq!(store.get("s").await.expect("get"), Some(end.clone()));
+    assert_eq!(end.checkpoint, ExtendedSequenceNumber::ShardEnd);
+}
+
+pub(super) async fn child_shards_are_fenced<S: LeaseStore>(store: &S) {
+    owned(store, "s", "w1").await;
+    let children = vec![
+        "shardId-000000000003".to_string(),
+        "shardId-000000000002".to_string(),
+    ];
+    assert!(is_conflict(
+        &store.set_child_shards("s", "w2", 1, &children).await
+    ));
+    assert!(is_conflict(
+        &store.set_child_shards("s", "w1", 0, &children).await
+    ));
+    let l = store
+        .set_child_shards("s", "w1", 1, &children)
+        .await
+        .expect("set children");
+    assert_eq!(
+        l.child_shard_ids,
+        set(&["shardId-000000000002", "shardId-000000000003"])
+    );
+    assert_eq!(l.lease_counter, 2);
+    assert_eq!(store.get("s").await.expect("get"), Some(l));
+}
+
+pub(super) async fn delete_is_unconditional<S: LeaseStore>(store: &S) {
+    owned(store, "s", "w1").await;
+    assert!(store.delete("s").await.expect("delete"));
+    assert!(!store.delete("s").await.expect("delete again"));
+    assert_eq!(store.get("s").await.expect("get"), None);
+    assert!(is_conflict(&store.renew("s", "w1", 1).await));
+    assert!(store.list().await.expect("list").is_empty());
+}
+
+/// `stores[i % len]` races as worker `i`; exactly one take of counter 0 may win.
+pub(super) async fn racing_takers_have_one_winner<S: LeaseStore + 'static>(
+    stores: Vec<Arc<S>>,
+    racers: usize,
+) {
+    let first = Arc::clone(&stores[0]);
+    assert!(
+        first
+            .create_if_absent(&Lease::new(
+                "contested",
+                ExtendedSequenceNumber::TrimHorizon
+            ))
+            .await
+            .expect("create")
+    );
+    let barrier = Arc::new(Barrier::new(racers));
+    let tasks: Vec<_> = (0..racers)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % stores.len()]);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                let me = format!("worker-{i}");
+                barrier.wait().await;
+                store.take("contested", &me, 0).await.map(|l| (me, l))
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(won) => winners.push(won),
+            Err(e) => assert!(e.is_lease_conflict(), "losers see a conflict, got {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one winner: {winners:?}");
+    let (me, lease) = &winners[0];
+    assert_eq!(lease.lease_counter, 1);
+    assert_eq!(
+        first.get("contested").await.expect("get"),
+        Some(lease.clone())
+    );
+    assert!(lease.is_owned_by(me));
+}
+
+/// The suite through `Arc<dyn LeaseStore>`, as a scheduler choosing its store at run time holds it.
+pub(super) async fn works_as_trait_object(store: Arc<dyn LeaseStore>) {
+    let l = owned(&store, "s", "w1").await;
+    let r = store
+        .renew(&l.lease_key, "w1", l.lease_counter)
+        .await
+        .expect("renew");
+    assert_eq!(r.lease_counter, 2);
+}
+
+async fn sqlite_store() -> (SqliteLeaseStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteLeaseStore::open(dir.path().join("leases.db"), "suite-app")
+        .await
+        .expect("open");
+    (store, dir)
+}
+
+macro_rules! store_suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn create_get_list() {
+                let (store, _keep) = $make;
+                super::create_get_list(&store).await;
+            }
+
+            #[tokio::test]
+            async fn renew_is_fenced() {
+                let (store, _keep) = $make;
+                super::renew_is_fenced(&store).await;
+            }
+
+            #[tokio::test]
+            async fn take_counts_owner_switches() {
+                let (store, _keep) = $make;
+                super::take_counts_owner_switches(&store).await;
+            }
+
+            #[tokio::test]
+            async fn evict_releases_ownership() {
+                let (store, _keep) = $make;
+                super::evict_releases_ownership(&store).await;
+            }
+
+            #[tokio::test]
+            async fn checkpoints_are_fenced_and_reset_switches() {
+                let (store, _keep) = $make;
+                super::checkpoints_are_fenced_and_reset_switches(&store).await;
+            }
+
+            #[tokio::test]
+            async fn child_shards_are_fenced() {
+                let (store, _keep) = $make;
+                super::child_shards_are_fenced(&store).await;
+            }
+
+            #[tokio::test]
+            async fn delete_is_unconditional() {
+                let (store, _keep) = $make;
+                super::delete_is_unconditional(&store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn racing_takers_have_one_winner() {
+                let (store, _keep) = $make;
+                super::racing_takers_have_one_winner(vec![Arc::new(store)], 16).await;
+            }
+
+            #[tokio::test]
+            async fn works_as_trait_object() {
+                let (store, _keep) = $make;
+                super::works_as_trait_object(Arc::new(store)).await;
+            }
+        }
+    };
+}
+
+store_suite!(in_memory, (InMemoryLeaseStore::new(), ()));
+store_suite!(sqlite, sqlite_store().await);
+
+/// Separate connections to one file, as separate worker processes would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_separate_connections_race_with_one_winner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("shared.db");
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(Arc::new(
+            SqliteLeaseStore::open(&path, "shared-app")
+                .await
+                .expect("open"),
+        ));
+    }
+    racing_takers_have_one_winner(stores, 16).await;
+}
+
+#[tokio::test]
+async fn sqlite_separate_connections_fence_each_other() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("shared.db");
+    let a = SqliteLeaseStore::open(&path, "app").await.expect("open a");
+    let b = SqliteLeaseStore::open(&path, "app").await.expect("open b");
+    let mine = owned(&a, "s", "wa").await;
+    let stolen = b
+        .take("s", "wb", mine.lease_counter)
+        .await
+        .expect("b steals");
+    assert!(is_conflict(&a.renew("s", "wa", mine.lease_counter).await));
+    assert_eq!(a.get("s").await.expect("get"), Some(stolen));
+
+    // Another application's table in the same file is independent.
+    let other = SqliteLeaseStore::open(&path, "other-app")
+        .await
+        .expect("open other");
+    assert!(other.list().await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("leases.db");
+    let full = full_lease();
+    {
+        let s = SqliteLeaseStore::open(&path, "app").await.expect("open");
+        assert!(s.create_if_absent(&full).await.expect("create"));
+    }
+    let s = SqliteLeaseStore::open(&path, "app").await.expect("reopen");
+    assert_eq!(s.list().await.expect("list"), vec![full]);
+}
+
+#[tokio::test]
+async fn in_memory_clones_share_one_table() {
+    let a = InMemoryLeaseStore::new();
+    let b = a.clone();
+    owned(&a, "s", "w").await;
+    assert_eq!(b.list().await.expect("list").len(), 1);
+}

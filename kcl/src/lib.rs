@@ -1,0 +1,67 @@
+//! The runtime-free core of a Kinesis consumer library modelled on the KCL 2.x:
+//! positions, checkpoint rules, leases, lease stores, and the lease taking and
+//! renewing logic that spreads shards over workers.
+//!
+//! * [`extended_sequence`] – positions in a shard, sentinels included, and their order.
+//! * [`checkpoint`] – the checkpointer's rules; produces the lease write to make.
+//! * [`lease`] – the lease record.
+//! * [`lease_store`] – the lease table with counter-fenced conditional writes, in
+//!   memory or in an SQLite file shared by worker processes.
+//! * [`lease_config`] – lease timings and limits with KCL's defaults.
+//! * [`lease_taker`] – which leases to take or steal each taker run.
+//! * [`lease_renewer`] – which held leases to renew and which are lost.
+//! * [`error`] – the crate's error type.
+//!
+//! The pure parts take time as milliseconds from any monotonic origin and never
+//! sleep or do I/O, so a scheduler drives them and tests simulate them.
+//!
+//! ```
+//! use kinesis_kcl::checkpoint::CheckpointTracker;
+//! use kinesis_kcl::extended_sequence::ExtendedSequenceNumber;
+//! use kinesis_kcl::lease::Lease;
+//! use kinesis_kcl::lease_store::{InMemoryLeaseStore, LeaseStore};
+//! use kinesis_kcl::Error;
+//!
+//! const SEQ: &str = "49600871682957036442365024926191073437251060580128653314";
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! runtime.block_on(async {
+//!     let store = InMemoryLeaseStore::new();
+//!     let shard = "shardId-000000000000";
+//!     store.create_if_absent(&Lease::new(shard, ExtendedSequenceNumber::TrimHorizon)).await?;
+//!
+//!     // Take the lease: the write is fenced by the counter we saw (0).
+//!     let lease = store.take(shard, "worker-1", 0).await?;
+//!     assert!(store.take(shard, "worker-2", 0).await.is_err(), "stale counter loses");
+//!
+//!     // An aggregate at SEQ with user records 0..=2 was delivered to the processor.
+//!     let mut tracker = CheckpointTracker::from_lease(&lease);
+//!     tracker.set_largest_permitted(ExtendedSequenceNumber::parse(SEQ, 2)?);
+//!     assert!(matches!(tracker.checkpoint_at(SEQ, 3), Err(Error::InvalidCheckpoint { .. })));
+//!     assert!(matches!(tracker.checkpoint_at(SEQ, -1), Err(Error::InvalidSubSequenceNumber(-1))));
+//!
+//!     // A valid checkpoint yields the write to make; record it once the store accepted it.
+//!     let update = tracker.checkpoint_at(SEQ, 1)?.expect("moves the checkpoint");
+//!     let lease = store.update_checkpoint(shard, "worker-1", lease.lease_counter, &update).await?;
+//!     tracker.record_written(&update);
+//!     assert_eq!(lease.checkpoint, ExtendedSequenceNumber::parse(SEQ, 1)?);
+//!     assert_eq!(tracker.checkpoint_at(SEQ, 1)?, None, "already stored: no-op");
+//!     Ok::<_, Error>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod error;
+pub mod extended_sequence;
+pub mod lease;
+pub mod lease_config;
+pub mod lease_renewer;
+pub mod lease_store;
+pub mod lease_taker;
+
+pub use error::Error;

@@ -1,0 +1,1 @@
+//! The Kinesis producer library (in progress).

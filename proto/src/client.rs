@@ -1,0 +1,631 @@
+#![cfg(feature = "client")]
+//! A low-level async Kinesis client: one signed `POST /` per call, typed
+//! inputs and outputs from [`crate::model`], and the standard retry policy.
+//!
+//! Works against the toolkit's broker, kinesalite, kinesis-mock and Amazon
+//! Kinesis. It is the transport of the producer (kpl) and consumer (kcl);
+//! it does no batching, aggregation or record-level retrying itself.
+//! SubscribeToShard (an HTTP/2 event stream) is not covered here.
+//!
+//! ```no_run
+//! use kinesis_proto::client::{Client, ClientConfig, Credentials};
+//! use kinesis_proto::model::{ListShardsInput, StreamRef};
+//!
+//! # async fn demo() -> Result<(), kinesis_proto::client::ClientError> {
+//! let client = Client::new(
+//!     ClientConfig::builder()
+//!         .endpoint("http://127.0.0.1:4567")
+//!         .region("us-east-1")
+//!         .credentials(Credentials::from_env().unwrap_or_else(Credentials::test))
+//!         .build(),
+//! )?;
+//! let shards = client
+//!     .list_shards(&ListShardsInput {
+//!         stream: StreamRef::name("orders"),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! println!("{} shards", shards.shards.len());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Requests are `POST /` with `Content-Type`, `X-Amz-Target`, `Host`,
+//! `X-Amz-Date`, `User-Agent`, a SigV4 `Authorization` over the exact body
+//! (service `kinesis`) and, for temporary credentials, `X-Amz-Security-Token`.
+//!
+//! [`Client::call`] retries per [`RetryPolicy`]: throttling, 5xx, timeouts and
+//! connection failures, but never a PutRecord/PutRecords that may already
+//! have been stored. Even so, Kinesis writes are at-least-once; the producer
+//! uses [`Client::call_once`] (or `max_attempts = 1`) and retries records itself.
+
+mod config;
+mod error;
+mod retry;
+mod signing;
+
+pub use config::{
+    ClientConfig, ClientConfigBuilder, Credentials, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY,
+};
+pub use error::ClientError;
+pub use retry::{Jitter, RetryPolicy};
+
+use crate::codec::Encoding;
+use crate::error::{ErrorBody, KinesisError};
+use crate::model::*;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use signing::Signer;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::Semaphore;
+
+/// The `User-Agent` every request carries.
+pub const USER_AGENT: &str = concat!("kinesis-toolkit/", env!("CARGO_PKG_VERSION"));
+
+/// The SigV4 signing name of Kinesis.
+const SERVICE: &str = "kinesis";
+const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
+const X_AMZN_ERROR_TYPE: &str = "x-amzn-errortype";
+/// Below the 60 s idle timeout of AWS load balancers, so that a pooled
+/// connection is not reused just as the far end closes it (which would turn
+/// into a maybe-applied transport error).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+/// HTTP/2 flow-control windows large enough for 10 MiB GetRecords pages
+/// (see the h2 note in the toolchain notes).
+const H2_STREAM_WINDOW: u32 = 8 << 20;
+const H2_CONNECTION_WINDOW: u32 = 16 << 20;
+/// How much of an unreadable error body is kept in [`ClientError::Http`].
+const ERROR_SNIPPET: usize = 256;
+
+type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A Kinesis client; cheap to clone (all clones share connections and limits).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    endpoint: Endpoint,
+    http: HttpClient,
+    signer: Signer,
+    retry: RetryPolicy,
+    content_type: HeaderValue,
+    /// Bounds requests in flight; hyper-util's pool only bounds idle connections.
+    limiter: Semaphore,
+}
+
+/// The endpoint, normalised once so that the signed `host` and the sent
+/// `Host`/`:authority` are byte-identical.
+#[derive(Debug, Clone, PartialEq)]
+struct Endpoint {
+    /// `scheme://host[:port]/` with a default port dropped.
+    uri: Uri,
+    uri_str: String,
+    /// `host[:port]` with a default port dropped.
+    host: String,
+    host_header: HeaderValue,
+}
+
+impl Endpoint {
+    fn parse(raw: &str) -> Result<Self, ClientError> {
+        let bad = |why: &str| ClientError::Config(format!("endpoint {raw:?}: {why}"));
+        let uri: Uri = raw.trim().parse().map_err(|e| bad(&format!("{e}")))?;
+        let default_port = match uri.scheme_str() {
+            Some("http") => 80,
+            Some("https") => 443,
+            _ => return Err(bad("scheme must be http or https")),
+        };
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(bad("user info is not supported"));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(bad("Kinesis endpoints have no path or query"));
+        }
+        let host = match authority.port_u16() {
+            Some(port) if port != default_port => format!("{}:{port}", authority.host()),
+            _ => authority.host().to_string(),
+        };
+        if authority.host().is_empty() {
+            return Err(bad("no host"));
+        }
+        let uri_str = format!("{}://{host}/", uri.scheme_str().unwrap_or("https"));
+        let uri: Uri = uri_str.parse().map_err(|e| bad(&format!("{e}")))?;
+        let host_header = HeaderValue::from_str(&host).map_err(|e| bad(&format!("{e}")))?;
+        Ok(Endpoint {
+            uri,
+            uri_str,
+            host,
+            host_header,
+        })
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.endpoint.uri_str)
+            .field("region", &self.inner.config.region)
+            .field("encoding", &self.inner.config.encoding)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for this configuration; fails on an invalid endpoint, region,
+    /// credentials, limits or CA bundle. Connections are opened lazily.
+    pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
+        let endpoint = Endpoint::parse(&config.effective_endpoint())?;
+        if config.region.is_empty() || HeaderValue::from_str(&config.region).is_err() {
+            return Err(ClientError::Config(format!(
+                "invalid region {:?}",
+                config.region
+            )));
+        }
+        if config.max_connections == 0 {
+            return Err(ClientError::Config(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        if config.max_attempts == 0 {
+            return Err(ClientError::Config(
+                "max_attempts must be at least 1".into(),
+            ));
+        }
+        if config.request_timeout.is_zero() {
+            return Err(ClientError::Config(
+                "request_timeout must be positive".into(),
+            ));
+        }
+        let creds = config.effective_credentials();
+        if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
+            return Err(ClientError::Config("empty access key id or secret".into()));
+        }
+        let signer = Signer::new(&creds, &config.region, SERVICE);
+        let http = build_http_client(&config)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                endpoint,
+                http,
+                signer,
+                retry: RetryPolicy {
+                    max_attempts: config.max_attempts,
+                    base: config.backoff_base,
+                    cap: config.backoff_cap,
+                },
+                content_type: HeaderValue::from_static(config.encoding.content_type()),
+                limiter: Semaphore::new(config.max_connections.min(Semaphore::MAX_PERMITS)),
+                config,
+            }),
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The retry policy [`call`](Self::call) applies.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
+    /// Call any operation with the standard retry policy (see [`RetryPolicy`]).
+    ///
+    /// An empty success body decodes as `{}`.
+    pub async fn call<I: Serialize, O: DeserializeOwned>(
+        &self,
+        op: Operation,
+        input: &I,
+    ) -> Result<O, ClientError> {
+        self.call_with_policy(op, input, self.inner.retry).await
+    }
+
+    /// Call any operation exactly once, without retries (the producer does its own).
+    pub async fn call_once<I: Serialize, O: DeserializeOwned>(
+        &self,
+        op: Operation,
+        input: &I,
+    ) -> Result<O, ClientError> {
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..self.inner.retry
+        };
+        self.call_with_policy(op, input, once).await
+    }
+
+    /// Call any operation with an explicit retry policy.
+    pub async fn call_with_policy<I: Serialize, O: DeserializeOwned>(
+        &self,
+        op: Operation,
+        input: &I,
+        policy: RetryPolicy,
+    ) -> Result<O, ClientError> {
+        // Serialized once: every attempt signs and sends these same bytes.
+        let body = self.inner.config.encoding.encode(input);
+        let (headers, bytes) = self.send_with_retries(op, body, policy).await?;
+        decode_output(&headers, &bytes, self.inner.config.encoding)
+    }
+
+    // Not generic, so the retry and transport code is compiled once.
+    async fn send_with_retries(
+        &self,
+        op: Operation,
+        body: Bytes,
+        policy: RetryPolicy,
+    ) -> Result<(HeaderMap, Bytes), ClientError> {
+        let mut attempts = 0u32;
+        let mut jitter: Option<Jitter> = None;
+        loop {
+            attempts += 1;
+            let err = match self.send_once(op, body.clone()).await {
+                Ok(ok) => return Ok(ok),
+                Err(err) => err,
+            };
+            if !policy.should_retry(op, &err, attempts) {
+                return Err(err);
+            }
+            let delay = policy.backoff(attempts, jitter.get_or_insert_with(Jitter::from_entropy));
+            tracing::debug!(
+                op = op.name(),
+                attempt = attempts,
+                ?delay,
+                error = %err,
+                "retrying Kinesis call"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        op: Operation,
+        body: Bytes,
+    ) -> Result<(HeaderMap, Bytes), ClientError> {
+        let inner = &*self.inner;
+        let _permit = inner
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| ClientError::Config("connection limiter closed".into()))?;
+        // Signed after queueing for a slot, so X-Amz-Date is fresh.
+        let req = self.build_request(op, body, SystemTime::now())?;
+        let timeout = inner.config.request_timeout;
+        let exchange = async {
+            let resp = inner.http.request(req).await.map_err(classify_send_error)?;
+            let (parts, incoming) = resp.into_parts();
+            let bytes = incoming
+                .collect()
+                .await
+                .map_err(|e| ClientError::Transport(error_chain(&e)))?
+                .to_bytes();
+            Ok::<_, ClientError>((parts, bytes))
+        };
+        let (parts, bytes) = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout { after: timeout })??;
+        if parts.status.is_success() {
+            Ok((parts.headers, bytes))
+        } else {
+            Err(parse_error_response(
+                parts.status.as_u16(),
+                &parts.headers,
+                &bytes,
+                inner.config.encoding,
+            ))
+        }
+    }
+
+    /// The signed request for one attempt.
+    fn build_request(
+        &self,
+        op: Operation,
+        body: Bytes,
+        time: SystemTime,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        let inner = &*self.inner;
+        let target = op.target();
+        let mut headers = HeaderMap::with_capacity(8);
+        inner.signer.sign_into(
+            "POST",
+            &inner.endpoint.uri_str,
+            &[
+                ("content-type", inner.config.encoding.content_type()),
+                ("host", &inner.endpoint.host),
+                ("x-amz-target", &target),
+            ],
+            &body,
+            time,
+            &mut headers,
+        )?;
+        headers.insert(CONTENT_TYPE, inner.content_type.clone());
+        headers.insert(
+            X_AMZ_TARGET,
+            HeaderValue::from_str(&target)
+                .map_err(|e| ClientError::Config(format!("target header: {e}")))?,
+        );
+        // Over HTTP/2 the signed host travels as :authority (taken from the
+        // URI, whose authority equals it); a Host header there is redundant.
+        if !inner.config.http2 {
+            headers.insert(HOST, inner.endpoint.host_header.clone());
+        }
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = inner.endpoint.uri.clone();
+        *req.headers_mut() = headers;
+        Ok(req)
+    }
+
+    async fn call_unit<I: Serialize>(&self, op: Operation, input: &I) -> Result<(), ClientError> {
+        self.call::<I, Empty>(op, input).await.map(|_| ())
+    }
+}
+
+macro_rules! operations {
+    ($( $(#[$doc:meta])* $method:ident: $op:ident($input:ty) -> $output:ty; )*) => {
+        impl Client {
+            $(
+                $(#[$doc])*
+                pub async fn $method(&self, input: &$input) -> Result<$output, ClientError> {
+                    self.call(Operation::$op, input).await
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! unit_operations {
+    ($( $(#[$doc:meta])* $method:ident: $op:ident($input:ty); )*) => {
+        impl Client {
+            $(
+                $(#[$doc])*
+                pub async fn $method(&self, input: &$input) -> Result<(), ClientError> {
+                    self.call_unit(Operation::$op, input).await
+                }
+            )*
+        }
+    };
+}
+
+operations! {
+    /// DescribeStream (legacy; prefer ListShards and DescribeStreamSummary).
+    describe_stream: DescribeStream(DescribeStreamInput) -> DescribeStreamOutput;
+    /// DescribeStreamConsumer.
+    describe_stream_consumer: DescribeStreamConsumer(ConsumerRef) -> DescribeStreamConsumerOutput;
+    /// DescribeStreamSummary.
+    describe_stream_summary: DescribeStreamSummary(DescribeStreamSummaryInput) -> DescribeStreamSummaryOutput;
+    /// DisableEnhancedMonitoring.
+    disable_enhanced_monitoring: DisableEnhancedMonitoring(EnhancedMonitoringInput) -> EnhancedMonitoringOutput;
+    /// EnableEnhancedMonitoring.
+    enable_enhanced_monitoring: EnableEnhancedMonitoring(EnhancedMonitoringInput) -> EnhancedMonitoringOutput;
+    /// GetRecords.
+    get_records: GetRecords(GetRecordsInput) -> GetRecordsOutput;
+    /// GetShardIterator.
+    get_shard_iterator: GetShardIterator(GetShardIteratorInput) -> GetShardIteratorOutput;
+    /// ListShards (one page).
+    list_shards: ListShards(ListShardsInput) -> ListShardsOutput;
+    /// ListStreamConsumers (one page).
+    list_stream_consumers: ListStreamConsumers(ListStreamConsumersInput) -> ListStreamConsumersOutput;
+    /// ListStreams (one page).
+    list_streams: ListStreams(ListStreamsInput) -> ListStreamsOutput;
+    /// ListTagsForStream (one page).
+    list_tags_for_stream: ListTagsForStream(ListTagsForStreamInput) -> ListTagsForStreamOutput;
+    /// PutRecord; see [`RetryPolicy`] on duplicates.
+    put_record: PutRecord(PutRecordInput) -> PutRecordOutput;
+    /// PutRecords; per-record failures are in the output, not an error. See [`RetryPolicy`] on duplicates.
+    put_records: PutRecords(PutRecordsInput) -> PutRecordsOutput;
+    /// RegisterStreamConsumer.
+    register_stream_consumer: RegisterStreamConsumer(RegisterStreamConsumerInput) -> RegisterStreamConsumerOutput;
+    /// UpdateShardCount.
+    update_shard_count: UpdateShardCount(UpdateShardCountInput) -> UpdateShardCountOutput;
+}
+
+unit_operations! {
+    /// AddTagsToStream.
+    add_tags_to_stream: AddTagsToStream(AddTagsToStreamInput);
+    /// CreateStream.
+    create_stream: CreateStream(CreateStreamInput);
+    /// DecreaseStreamRetentionPeriod.
+    decrease_stream_retention_period: DecreaseStreamRetentionPeriod(RetentionPeriodInput);
+    /// DeleteStream.
+    delete_stream: DeleteStream(DeleteStreamInput);
+    /// DeregisterStreamConsumer.
+    deregister_stream_consumer: DeregisterStreamConsumer(ConsumerRef);
+    /// IncreaseStreamRetentionPeriod.
+    increase_stream_retention_period: IncreaseStreamRetentionPeriod(RetentionPeriodInput);
+    /// MergeShards.
+    merge_shards: MergeShards(MergeShardsInput);
+    /// RemoveTagsFromStream.
+    remove_tags_from_stream: RemoveTagsFromStream(RemoveTagsFromStreamInput);
+    /// SplitShard.
+    split_shard: SplitShard(SplitShardInput);
+    /// StartStreamEncryption.
+    start_stream_encryption: StartStreamEncryption(StreamEncryptionInput);
+    /// StopStreamEncryption.
+    stop_stream_encryption: StopStreamEncryption(StreamEncryptionInput);
+    /// UpdateStreamMode.
+    update_stream_mode: UpdateStreamMode(UpdateStreamModeInput);
+}
+
+impl Client {
+    /// DescribeLimits (no input members; sends `{}`).
+    pub async fn describe_limits(&self) -> Result<DescribeLimitsOutput, ClientError> {
+        self.call(Operation::DescribeLimits, &Empty {}).await
+    }
+}
+
+fn build_http_client(config: &ClientConfig) -> Result<HttpClient, ClientError> {
+    let tls = tls_config(config.custom_ca.as_deref())?;
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    // Requests are small and latency-bound; Nagle would hold the body back.
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(config.connect_timeout));
+    let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    let connector = if config.http2 {
+        tls.enable_http2().wrap_connector(tcp)
+    } else {
+        tls.enable_http1().wrap_connector(tcp)
+    };
+    let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+    builder
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(config.max_connections);
+    if config.http2 {
+        builder
+            .http2_only(true)
+            .timer(TokioTimer::new())
+            .http2_initial_stream_window_size(H2_STREAM_WINDOW)
+            .http2_initial_connection_window_size(H2_CONNECTION_WINDOW);
+    }
+    Ok(builder.build(connector))
+}
+
+/// The TLS settings, built once per client: Mozilla's roots plus `custom_ca`.
+fn tls_config(custom_ca: Option<&[u8]>) -> Result<rustls::ClientConfig, ClientError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(pem) = custom_ca {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| ClientError::Config(format!("custom_ca: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::Config(format!("custom_ca: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(ClientError::Config(
+                "custom_ca holds no PEM certificate".into(),
+            ));
+        }
+    }
+    // An explicit provider: with several rustls backends in one build the
+    // process-wide default is ambiguous and `builder()` would panic.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+fn response_encoding(headers: &HeaderMap) -> Option<Encoding> {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Encoding::from_content_type)
+}
+
+/// Decode a success body; empty means `{}` (emulators send nothing for empty outputs).
+fn decode_output<O: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+    fallback: Encoding,
+) -> Result<O, ClientError> {
+    let result = if body.is_empty() {
+        Encoding::Json.decode(b"{}")
+    } else {
+        response_encoding(headers).unwrap_or(fallback).decode(body)
+    };
+    result.map_err(|e| ClientError::Decode(e.message))
+}
+
+/// Turn a non-success response into an error: the `x-amzn-ErrorType` header
+/// (smithy SDKs read it first) or the body's `__type`, plus the body's message.
+fn parse_error_response(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    fallback: Encoding,
+) -> ClientError {
+    // `ErrorBody` requires `__type`; this accepts a message-only body too,
+    // as when the type travels in the header.
+    #[derive(serde::Deserialize)]
+    struct LenientErrorBody {
+        #[serde(rename = "__type", default)]
+        error_type: Option<String>,
+        #[serde(alias = "Message", default)]
+        message: Option<String>,
+    }
+    let header_type = headers
+        .get(X_AMZN_ERROR_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let parsed: Option<LenientErrorBody> = if body.is_empty() {
+        None
+    } else {
+        let encoding = response_encoding(headers).unwrap_or(if body.first() == Some(&b'{') {
+            Encoding::Json
+        } else {
+            fallback
+        });
+        encoding.decode(body).ok()
+    };
+    let (body_type, message) = match parsed {
+        Some(p) => (p.error_type.filter(|t| !t.is_empty()), p.message),
+        None => (None, None),
+    };
+    match header_type.map(str::to_string).or(body_type) {
+        Some(error_type) => ClientError::Service(KinesisError::from_body(
+            status,
+            &ErrorBody {
+                error_type,
+                message,
+            },
+        )),
+        None => {
+            let end = body.len().min(ERROR_SNIPPET);
+            ClientError::Http {
+                status,
+                body: String::from_utf8_lossy(&body[..end]).into_owned(),
+            }
+        }
+    }
+}
+
+fn classify_send_error(e: hyper_util::client::legacy::Error) -> ClientError {
+    // hyper-util reports "never connected" (DNS, TCP, TLS) as connect errors;
+    // everything after that may have reached the server.
+    if e.is_connect() {
+        ClientError::Connect(error_chain(&e))
+    } else {
+        ClientError::Transport(error_chain(&e))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,287 @@
+//! Client settings and credentials.
+
+use crate::codec::Encoding;
+use std::fmt;
+use std::time::Duration;
+
+/// The access key id of the AWS SigV4 test suite, used when no credentials are given.
+pub const TEST_ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+/// The secret access key of the AWS SigV4 test suite, used when no credentials are given.
+pub const TEST_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+/// AWS credentials used to sign requests.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The access key id (`AKIA…` or `ASIA…`).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token of temporary credentials; sent as `X-Amz-Security-Token`.
+    pub session_token: Option<String>,
+}
+
+impl Credentials {
+    /// Long-term credentials (no session token).
+    pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        Credentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+            session_token: None,
+        }
+    }
+
+    /// The same credentials with a session token (temporary credentials).
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(token.into());
+        self
+    }
+
+    /// The AWS SigV4 test-suite keys (`AKIDEXAMPLE`): fine for the broker,
+    /// kinesalite and kinesis-mock, which do not check signatures by default.
+    pub fn test() -> Self {
+        Credentials::new(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY)
+    }
+
+    /// Read `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and the optional
+    /// `AWS_SESSION_TOKEN`; `None` unless both keys are set and non-empty.
+    pub fn from_env() -> Option<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    // Separate from `from_env` so tests need not mutate the process environment
+    // (`set_var` is unsafe in edition 2024 and races with other tests).
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let non_empty = |name: &str| get(name).filter(|v| !v.is_empty());
+        let mut creds = Credentials::new(
+            non_empty("AWS_ACCESS_KEY_ID")?,
+            non_empty("AWS_SECRET_ACCESS_KEY")?,
+        );
+        creds.session_token = non_empty("AWS_SESSION_TOKEN");
+        Some(creds)
+    }
+}
+
+impl fmt::Debug for Credentials {
+    // Secrets must never reach logs, even at debug level.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"** redacted **")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
+            )
+            .finish()
+    }
+}
+
+/// Settings of a [`Client`](super::Client); build one with [`ClientConfig::builder`].
+///
+/// Defaults follow the native KPL where it has an equivalent setting
+/// (`RequestTimeout`, `ConnectTimeout`, `MaxConnections`) and the AWS SDKs'
+/// standard retry mode otherwise.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// `http://` or `https://` URL of the service, without a path. Default
+    /// (`None`): `https://kinesis.{region}.amazonaws.com`.
+    pub endpoint: Option<String>,
+    /// Signing region. Default `us-east-1`.
+    pub region: String,
+    /// Signing credentials. Default (`None`): the SigV4 test keys
+    /// ([`Credentials::test`]). The standard AWS credential chain (profiles,
+    /// IMDS, web identity) is not implemented yet; use
+    /// [`Credentials::from_env`] to pick up the environment variables.
+    pub credentials: Option<Credentials>,
+    /// Body encoding of requests (responses are decoded per their content type).
+    /// Default JSON.
+    pub encoding: Encoding,
+    /// Limit on one attempt, from sending the request to reading the whole
+    /// response (queueing for a connection slot is not counted). Default 6 s,
+    /// the KPL's `RequestTimeout`.
+    pub request_timeout: Duration,
+    /// Limit on establishing a TCP connection. Default 6 s, the KPL's `ConnectTimeout`.
+    pub connect_timeout: Duration,
+    /// Maximum requests in flight at once (and idle connections kept) to the
+    /// endpoint; further calls wait for a slot. Default 24, the KPL's
+    /// `MaxConnections`. With [`http2`](Self::http2) this bounds concurrent streams.
+    pub max_connections: usize,
+    /// Total attempts per call under the standard retry policy (1 = no retries).
+    /// Default 3. See [`RetryPolicy`](super::RetryPolicy) for what is retried.
+    pub max_attempts: u32,
+    /// Backoff ceiling of the first retry; it doubles per retry. Default 100 ms.
+    pub backoff_base: Duration,
+    /// Upper bound of any backoff delay. Default 20 s.
+    pub backoff_cap: Duration,
+    /// Extra trust anchors (PEM, one or more certificates) added to the
+    /// built-in Mozilla roots, e.g. a test broker's self-signed CA. Default none.
+    pub custom_ca: Option<Vec<u8>>,
+    /// Speak HTTP/2 only: ALPN `h2` on `https://`, prior-knowledge h2c on
+    /// `http://`. Default false (HTTP/1.1, as the native KPL does).
+    pub http2: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            endpoint: None,
+            region: "us-east-1".to_string(),
+            credentials: None,
+            encoding: Encoding::Json,
+            request_timeout: Duration::from_secs(6),
+            connect_timeout: Duration::from_secs(6),
+            max_connections: 24,
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_secs(20),
+            custom_ca: None,
+            http2: false,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ClientConfigBuilder {
+        ClientConfigBuilder {
+            config: ClientConfig::default(),
+        }
+    }
+
+    /// The endpoint in effect: the configured one, or the region's AWS endpoint.
+    pub fn effective_endpoint(&self) -> String {
+        match &self.endpoint {
+            Some(e) => e.clone(),
+            None => format!("https://kinesis.{}.amazonaws.com", self.region),
+        }
+    }
+
+    /// The credentials in effect: the configured ones, or the SigV4 test keys.
+    pub fn effective_credentials(&self) -> Credentials {
+        self.credentials.clone().unwrap_or_else(Credentials::test)
+    }
+}
+
+/// Builder of a [`ClientConfig`].
+#[derive(Debug, Clone)]
+pub struct ClientConfigBuilder {
+    config: ClientConfig,
+}
+
+impl ClientConfigBuilder {
+    /// Set [`ClientConfig::endpoint`].
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.config.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Set [`ClientConfig::region`].
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.config.region = region.into();
+        self
+    }
+
+    /// Set [`ClientConfig::credentials`].
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.config.credentials = Some(credentials);
+        self
+    }
+
+    /// Set [`ClientConfig::encoding`].
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.config.encoding = encoding;
+        self
+    }
+
+    /// Set [`ClientConfig::request_timeout`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Set [`ClientConfig::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Set [`ClientConfig::max_connections`].
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n;
+        self
+    }
+
+    /// Set [`ClientConfig::max_attempts`].
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.config.max_attempts = n;
+        self
+    }
+
+    /// Set [`ClientConfig::backoff_base`] and [`ClientConfig::backoff_cap`].
+    pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.config.backoff_base = base;
+        self.config.backoff_cap = cap;
+        self
+    }
+
+    /// Set [`ClientConfig::custom_ca`].
+    pub fn custom_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.config.custom_ca = Some(pem.into());
+        self
+    }
+
+    /// Set [`ClientConfig::http2`].
+    pub fn http2(mut self, on: bool) -> Self {
+        self.config.http2 = on;
+        self
+    }
+
+    /// The finished config (validated by [`Client::new`](super::Client::new)).
+    pub fn build(self) -> ClientConfig {
+        self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = ClientConfig::default();
+        assert_eq!(
+            c.effective_endpoint(),
+            "https://kinesis.us-east-1.amazonaws.com"
+        );
+        assert_eq!(c.effective_credentials(), Credentials::test());
+        assert_eq!(c.encoding, Encoding::Json);
+        assert_eq!(c.request_timeout, Duration::from_secs(6));
+        assert_eq!(c.max_connections, 24);
+        assert_eq!(c.max_attempts, 3);
+        let c = ClientConfig::builder().region("eu-west-1").build();
+        assert_eq!(
+            c.effective_endpoint(),
+            "https://kinesis.eu-west-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn credentials_from_env_lookup() {
+        let env: HashMap<&str, &str> = [
+            ("AWS_ACCESS_KEY_ID", "AKIA1"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cret"),
+            ("AWS_SESSION_TOKEN", ""),
+        ]
+        .into();
+        let get = |k: &str| env.get(k).map(|v| v.to_string());
+        let c = Credentials::from_lookup(get).expect("credentials");
+        assert_eq!(c, Credentials::new("AKIA1", "s3cret"));
+        assert!(
+            Credentials::from_lookup(|k| (k == "AWS_ACCESS_KEY_ID").then(|| "x".into())).is_none()
+        );
+        let c = Credentials::from_lookup(|k| Some(format!("v-{k}"))).expect("credentials");
+        assert_eq!(c.session_token.as_deref(), Some("v-AWS_SESSION_TOKEN"));
+        assert!(!format!("{c:?}").contains("v-AWS_SECRET_ACCESS_KEY"));
+    }
+}
