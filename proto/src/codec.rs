@@ -7,7 +7,35 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::Cell;
 use std::fmt;
+
+thread_local! {
+    /// Set while a CBOR body is encoded or decoded on this thread. `#[serde(flatten)]`
+    /// hides the real (de)serializer behind serde's buffering one, which always
+    /// claims to be human-readable, so `is_human_readable` alone would send blobs
+    /// and timestamps of flattened structs the JSON way.
+    static BINARY: Cell<bool> = const { Cell::new(false) };
+}
+
+struct BinaryScope(bool);
+
+impl BinaryScope {
+    fn enter(on: bool) -> Self {
+        BinaryScope(BINARY.with(|b| b.replace(on)))
+    }
+}
+
+impl Drop for BinaryScope {
+    fn drop(&mut self) {
+        let prev = self.0;
+        BINARY.with(|b| b.set(prev));
+    }
+}
+
+fn is_binary(human_readable: bool) -> bool {
+    !human_readable || BINARY.with(Cell::get)
+}
 
 /// `application/x-amz-json-1.1`.
 pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -48,11 +76,16 @@ impl Encoding {
 
     /// Decode a body; any syntax or type error is a `SerializationException`.
     pub fn decode<T: DeserializeOwned>(self, body: &[u8]) -> Result<T, KinesisError> {
+        let _scope = BinaryScope::enter(self == Encoding::Cbor);
         match self {
             Encoding::Json => serde_json::from_slice(body).map_err(|e| {
                 KinesisError::serialization(format!("Failed to parse JSON body: {e}"))
             }),
             Encoding::Cbor => {
+                // Fast path: most bodies carry no tags and decode straight into `T`.
+                if let Ok(v) = ciborium::from_reader::<T, _>(body) {
+                    return Ok(v);
+                }
                 // The Java SDK wraps timestamps in tag 1; strip tags so plain
                 // serde types see the numbers underneath.
                 let value: ciborium::Value = ciborium::from_reader(body).map_err(|e| {
@@ -67,6 +100,7 @@ impl Encoding {
 
     /// Encode a body.
     pub fn encode<T: Serialize>(self, value: &T) -> Bytes {
+        let _scope = BinaryScope::enter(self == Encoding::Cbor);
         match self {
             Encoding::Json => {
                 // Serializing our own types to JSON cannot fail (string keys only).
@@ -145,8 +179,9 @@ impl From<&'static [u8]> for Blob {
 
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&STANDARD.encode(&self.0))
+        if !is_binary(s.is_human_readable()) {
+            // Stream the base64 text into the output instead of building a String per record.
+            s.collect_str(&base64::display::Base64Display::new(&self.0, &STANDARD))
         } else {
             s.serialize_bytes(&self.0)
         }
@@ -181,7 +216,7 @@ impl<'de> Visitor<'de> for BlobVisitor {
 
 impl<'de> Deserialize<'de> for Blob {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Blob, D::Error> {
-        if d.is_human_readable() {
+        if !is_binary(d.is_human_readable()) {
             d.deserialize_str(BlobVisitor)
         } else {
             d.deserialize_byte_buf(BlobVisitor)
@@ -216,7 +251,7 @@ impl Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
+        if !is_binary(s.is_human_readable()) {
             // Whole seconds plus exactly the millisecond fraction, e.g. 1700000000.123.
             s.serialize_f64(self.0 as f64 / 1000.0)
         } else {
@@ -285,7 +320,7 @@ impl<'de> Visitor<'de> for TimestampVisitor {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let millis = !d.is_human_readable();
+        let millis = is_binary(d.is_human_readable());
         d.deserialize_any(TimestampVisitor { millis })
     }
 }
@@ -335,6 +370,51 @@ mod tests {
         );
         let a: At = Encoding::Cbor.decode(&bytes).unwrap();
         assert_eq!(a.timestamp, Timestamp(1_700_000_000_123));
+    }
+
+    #[test]
+    fn cbor_inside_flattened_structs_keeps_binary_forms() {
+        use crate::model::{
+            GetShardIteratorInput, PutRecordsInput, PutRecordsRequestEntry, StreamRef,
+        };
+        let input = GetShardIteratorInput {
+            stream: StreamRef::name("s"),
+            shard_id: Some("shardId-000000000000".into()),
+            shard_iterator_type: Some("AT_TIMESTAMP".into()),
+            starting_sequence_number: None,
+            timestamp: Some(Timestamp(1_700_000_000_123)),
+        };
+        let bytes = Encoding::Cbor.encode(&input);
+        // The timestamp is written as integer milliseconds, not float seconds.
+        assert!(
+            bytes
+                .windows(8)
+                .any(|w| w == 1_700_000_000_123u64.to_be_bytes())
+        );
+        let back: GetShardIteratorInput = Encoding::Cbor.decode(&bytes).unwrap();
+        assert_eq!(back, input);
+        let tagged = hex(
+            "a36a53747265616d4e616d6561737153686172644974657261746f72547970656c41545f54494d455354414d506954696d657374616d70c11b0000018bcfe5687b",
+        );
+        let at: GetShardIteratorInput = Encoding::Cbor.decode(&tagged).unwrap();
+        assert_eq!(at.timestamp, Some(Timestamp(1_700_000_000_123)));
+        let put = PutRecordsInput {
+            records: Some(vec![PutRecordsRequestEntry {
+                data: Some(Blob::from(vec![1, 2, 3])),
+                explicit_hash_key: None,
+                partition_key: Some("k".into()),
+            }]),
+            stream: StreamRef::name("s"),
+        };
+        let bytes = Encoding::Cbor.encode(&put);
+        assert!(
+            bytes.windows(4).any(|w| w == [0x43, 1, 2, 3]),
+            "data is a CBOR byte string"
+        );
+        assert_eq!(
+            Encoding::Cbor.decode::<PutRecordsInput>(&bytes).unwrap(),
+            put
+        );
     }
 
     #[test]
