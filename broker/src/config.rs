@@ -1,6 +1,8 @@
 //! Broker settings, with defaults chosen so tests run fast.
 
-use std::path::PathBuf;
+use crate::fault::{FaultPlan, FaultPlanError};
+use crate::limiter::{LimitProfile, LimitsConfig};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// TLS files for serving HTTPS (HTTP/2 by ALPN, and HTTP/1.1).
@@ -45,6 +47,33 @@ pub struct BrokerConfig {
     /// Largest request body accepted; larger ones are refused before being buffered.
     /// Default 12 MiB (a 5 MiB PutRecords grows by a third in base64).
     pub max_body_bytes: usize,
+    /// How long one SubscribeToShard response pushes events before it ends and
+    /// the consumer must subscribe again. Default 5 minutes, as the service.
+    pub subscription_lifetime: Duration,
+    /// How long a running subscription is protected: a second SubscribeToShard
+    /// for the same consumer and shard within it is refused, a later one takes
+    /// over. Default 5 s, as the service.
+    pub subscription_takeover: Duration,
+    /// Longest quiet time on a subscription before an event without records
+    /// (carrying the current ContinuationSequenceNumber) is sent. Default 5 s.
+    pub subscription_heartbeat: Duration,
+    /// Throughput and control-plane limits (`--limits`): the service's numbers
+    /// (`aws`), none (`off`), or scaled (`scale=10`), with per-stream overrides.
+    /// Default `aws`, as the service.
+    pub limits: LimitsConfig,
+    /// Faults to inject from the start (`--faults FILE`); `PUT /admin/faults`
+    /// replaces them at run time. Default none.
+    pub faults: Option<FaultPlan>,
+    /// Keep the Prometheus metrics served at `GET /metrics`. Default true;
+    /// turning it off only serves to measure what they cost.
+    pub metrics: bool,
+    /// Keep streams and records in a data dir (`--data-dir`, `--fsync`) so they
+    /// survive restarts. Default none: everything in memory.
+    pub durable: Option<crate::store::durable::DurableConfig>,
+    /// Verify every request's SigV4 signature against these keys (`--auth FILE`,
+    /// `--auth-max-skew-secs`). Default none: any signature or none is accepted,
+    /// as kinesalite and kinesis-mock do.
+    pub auth: Option<crate::auth::AuthKeys>,
 }
 
 impl Default for BrokerConfig {
@@ -64,6 +93,14 @@ impl Default for BrokerConfig {
             account_id: "000000000000".to_string(),
             shard_limit: 10_000,
             max_body_bytes: 12 * 1024 * 1024,
+            subscription_lifetime: Duration::from_secs(300),
+            subscription_takeover: Duration::from_secs(5),
+            subscription_heartbeat: Duration::from_secs(5),
+            limits: LimitsConfig::default(),
+            faults: None,
+            metrics: true,
+            durable: None,
+            auth: None,
         }
     }
 }
@@ -93,6 +130,12 @@ impl BrokerConfigBuilder {
     /// Listen on this port (0 = any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.config.port = port;
+        self
+    }
+
+    /// Accept only requests signed with these keys.
+    pub fn auth(mut self, keys: crate::auth::AuthKeys) -> Self {
+        self.config.auth = Some(keys);
         self
     }
 
@@ -171,8 +214,104 @@ impl BrokerConfigBuilder {
         self
     }
 
+    /// Enforce these limits (default `aws`).
+    pub fn limits(mut self, limits: LimitsConfig) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Enforce one limit profile on every stream.
+    pub fn limit_profile(mut self, profile: LimitProfile) -> Self {
+        self.config.limits = LimitsConfig::uniform(profile);
+        self
+    }
+
+    /// Inject these faults from the start.
+    pub fn faults(mut self, plan: FaultPlan) -> Self {
+        self.config.faults = Some(plan);
+        self
+    }
+
+    /// Inject the faults of a JSON plan file (the `--faults FILE` flag).
+    pub fn faults_file(self, path: &Path) -> Result<Self, FaultPlanError> {
+        Ok(self.faults(FaultPlan::from_file(path)?))
+    }
+
+    /// Keep Prometheus metrics (default true).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config.metrics = on;
+        self
+    }
+
+    /// How long one SubscribeToShard response lasts (tests shrink it).
+    pub fn subscription_lifetime(mut self, d: Duration) -> Self {
+        self.config.subscription_lifetime = d;
+        self
+    }
+
+    /// How long a running subscription is protected from takeover.
+    pub fn subscription_takeover(mut self, d: Duration) -> Self {
+        self.config.subscription_takeover = d;
+        self
+    }
+
+    /// Longest quiet time before an event without records is sent.
+    pub fn subscription_heartbeat(mut self, d: Duration) -> Self {
+        self.config.subscription_heartbeat = d;
+        self
+    }
+
+    /// Keep streams and records on disk as `durable` says.
+    pub fn durable(mut self, durable: crate::store::durable::DurableConfig) -> Self {
+        self.config.durable = Some(durable);
+        self
+    }
+
     /// The finished config.
     pub fn build(self) -> BrokerConfig {
         self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::FaultOutcome;
+    use kinesis_proto::ErrorCode;
+
+    #[test]
+    fn defaults_are_the_services_limits_and_no_faults() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.limits, LimitsConfig::uniform(LimitProfile::Aws));
+        assert_eq!(c.faults, None);
+        assert!(c.metrics);
+    }
+
+    #[test]
+    fn faults_file_loads_a_plan_or_names_the_file() {
+        let dir =
+            std::env::temp_dir().join(format!("kinesis-broker-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("faults.json");
+        std::fs::write(
+            &path,
+            r#"{"seed": 7, "rules": [{"operation": "PutRecord", "error_rate": 1.0, "error": "KMSThrottlingException"}]}"#,
+        )
+        .unwrap();
+        let config = BrokerConfig::builder().faults_file(&path).unwrap().build();
+        let plan = config.faults.expect("a plan");
+        assert_eq!(plan.seed, 7);
+        let injector = crate::fault::FaultInjector::new(plan);
+        match injector.decide("PutRecord").outcome {
+            FaultOutcome::Fail(e) => assert_eq!(e.code, ErrorCode::KmsThrottling),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+
+        std::fs::write(&path, r#"{"rules": [{"error_rate": 2}]}"#).unwrap();
+        let err = BrokerConfig::builder().faults_file(&path).unwrap_err();
+        assert!(err.to_string().contains("faults.json"), "{err}");
+        let missing = BrokerConfig::builder().faults_file(&dir.join("absent.json"));
+        assert!(missing.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

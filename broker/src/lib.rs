@@ -14,6 +14,8 @@
 //! ```
 
 pub mod arn;
+pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod fault;
 pub mod limiter;
@@ -24,6 +26,7 @@ pub mod service;
 pub mod shard;
 pub mod store;
 pub mod stream;
+pub mod subscription;
 pub mod token;
 pub mod validation;
 
@@ -42,7 +45,8 @@ pub struct Broker;
 impl Broker {
     /// Bind, start serving, and return once the port accepts connections.
     pub async fn start(config: BrokerConfig) -> std::io::Result<RunningBroker> {
-        let svc = Service::new(config);
+        // With a data dir this recovers every stream before the port opens.
+        let svc = Service::open(config).map_err(std::io::Error::other)?;
         Self::start_service(svc).await
     }
 
@@ -119,6 +123,12 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        // Put on disk what an interval fsync has not synced yet.
+        let svc = self.service;
+        let flushed = tokio::task::spawn_blocking(move || svc.storage.flush()).await;
+        if let Ok(Err(e)) = flushed {
+            tracing::error!(error = %e, "cannot flush the store at shutdown");
         }
     }
 }

@@ -538,6 +538,25 @@ impl FanOutLimiter {
     }
 }
 
+/// Every data-plane budget of one shard, kept under the shard's one lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardLimits {
+    /// PutRecord / PutRecords budget.
+    pub write: ShardWriteLimiter,
+    /// GetRecords and GetShardIterator budget.
+    pub read: ShardReadLimiter,
+}
+
+impl ShardLimits {
+    /// Full budgets with `limits`' rates at `now`.
+    pub fn new(limits: &Limits, now: Nanos) -> ShardLimits {
+        ShardLimits {
+            write: ShardWriteLimiter::new(limits, now),
+            read: ShardReadLimiter::new(limits, now),
+        }
+    }
+}
+
 /// Whether a control-plane limit is shared by the account or kept per stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {

@@ -1,6 +1,9 @@
 //! `kinesis-broker`: run the reference broker.
 
 use clap::Parser;
+use kinesis_broker::limiter::LimitsConfig;
+use kinesis_broker::store::commit::FsyncPolicy;
+use kinesis_broker::store::durable::DurableConfig;
 use kinesis_broker::{Broker, BrokerConfig, TlsFiles};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +45,32 @@ struct Args {
     /// Open-shard quota.
     #[arg(long, default_value_t = 10_000)]
     shard_limit: u32,
+    /// Throughput limits: "aws" (the service's), "off", or "scale=<factor>",
+    /// plus per-stream overrides, e.g. "aws,bulk:scale=100,scratch:off".
+    #[arg(long, default_value = "aws", env = "KINESIS_BROKER_LIMITS")]
+    limits: LimitsConfig,
+    /// JSON fault-injection plan to apply from the start (see `PUT /admin/faults`).
+    #[arg(long, value_name = "FILE")]
+    faults: Option<PathBuf>,
+    /// Keep streams and records in this directory so they survive restarts
+    /// (default: in memory only).
+    #[arg(long, value_name = "DIR", env = "KINESIS_BROKER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// With --data-dir: "always" answers writes only once they are on disk
+    /// (concurrent writers share fsyncs); "interval=MS" fsyncs every MS ms.
+    #[arg(long, default_value = "always", requires = "data_dir")]
+    fsync: FsyncPolicy,
+    /// With --data-dir: bytes after which a shard starts a new segment file.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, requires = "data_dir")]
+    segment_bytes: u64,
+    /// Accept only requests SigV4-signed with a key listed in FILE (AWS
+    /// shared-credentials format: `[name]` sections with aws_access_key_id and
+    /// aws_secret_access_key). Default: no signature check.
+    #[arg(long, value_name = "FILE", env = "KINESIS_BROKER_AUTH")]
+    auth: Option<PathBuf>,
+    /// With --auth: seconds a request's X-Amz-Date may be from the broker's clock.
+    #[arg(long, default_value_t = 900, requires = "auth")]
+    auth_max_skew_secs: u64,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, default_value = "info", env = "KINESIS_BROKER_LOG")]
     log_level: String,
@@ -65,10 +94,43 @@ async fn main() -> std::process::ExitCode {
         .region(args.region)
         .account_id(args.account_id)
         .shard_limit(args.shard_limit)
-        .build();
+        .limits(args.limits);
+    if let Some(path) = &args.faults {
+        config = match config.faults_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("kinesis-broker: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+    }
+    let mut config = config.build();
     config.consumer_delay = Duration::from_millis(args.consumer_delay_ms);
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(TlsFiles { cert, key });
+    }
+    if let Some(path) = &args.auth {
+        match kinesis_broker::auth::AuthKeys::from_file(path) {
+            Ok(keys) => {
+                tracing::info!(
+                    keys = keys.len(),
+                    "requests must be signed with a listed key"
+                );
+                config.auth =
+                    Some(keys.with_max_skew(Duration::from_secs(args.auth_max_skew_secs)));
+            }
+            Err(e) => {
+                eprintln!("kinesis-broker: --auth: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Some(dir) = args.data_dir {
+        config.durable = Some(
+            DurableConfig::new(dir)
+                .fsync(args.fsync)
+                .segment_bytes(args.segment_bytes),
+        );
     }
     let broker = match Broker::start(config).await {
         Ok(b) => b,

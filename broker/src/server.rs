@@ -1,12 +1,15 @@
 //! The HTTP front door: HTTP/1.1 and cleartext HTTP/2 on one port (TLS with
 //! ALPN when configured), AWS's protocol-level error precedence, and dispatch.
 
+use crate::fault::{FaultOutcome, FaultPlan};
+use crate::metrics::{OUTCOME_SUCCESS, TEXT_CONTENT_TYPE};
 use crate::ops;
 use crate::service::Service;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -15,6 +18,7 @@ use kinesis_proto::model::Operation;
 use kinesis_proto::{ErrorCode, KinesisError};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -61,17 +65,168 @@ fn xml(status: StatusCode, body: &'static str) -> Response<Body> {
     )
 }
 
-/// Handle one HTTP request.
-pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    if parts.method == Method::GET {
-        match parts.uri.path() {
-            "/health" | "/healthz" => {
-                return respond(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n"));
-            }
-            _ => {}
+/// Largest fault plan `PUT /admin/faults` accepts.
+const MAX_FAULT_PLAN_BYTES: usize = 1024 * 1024;
+
+/// `GET /admin/faults`, `PUT /admin/faults` (replace the plan, restarting its
+/// random streams) and `DELETE /admin/faults` (no faults).
+async fn admin_faults(svc: &Service, method: &Method, body: Incoming) -> Response<Body> {
+    let plan_json = |plan: &FaultPlan| {
+        respond(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from(plan.to_json()),
+        )
+    };
+    match *method {
+        Method::GET => plan_json(&svc.faults.plan()),
+        Method::DELETE => {
+            svc.faults.replace(FaultPlan::none());
+            plan_json(&FaultPlan::none())
         }
+        Method::PUT => {
+            let text = match Limited::new(body, MAX_FAULT_PLAN_BYTES).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return respond(
+                        StatusCode::BAD_REQUEST,
+                        "text/plain",
+                        Bytes::from(format!("cannot read the fault plan: {e}\n")),
+                    );
+                }
+            };
+            let plan = match std::str::from_utf8(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|t| FaultPlan::from_json(t).map_err(|e| e.to_string()))
+            {
+                Ok(plan) => plan,
+                Err(e) => {
+                    return respond(
+                        StatusCode::BAD_REQUEST,
+                        "text/plain",
+                        Bytes::from(format!("{e}\n")),
+                    );
+                }
+            };
+            tracing::info!(
+                seed = plan.seed,
+                rules = plan.rules.len(),
+                "fault plan replaced"
+            );
+            svc.faults.replace(plan.clone());
+            plan_json(&plan)
+        }
+        _ => respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            Bytes::from_static(b"use GET, PUT or DELETE\n"),
+        ),
     }
+}
+
+/// Answer with `resp`'s status and headers, send half of `body`, then fail
+/// the body so hyper aborts the connection (HTTP/1.1) or resets the stream
+/// (HTTP/2): the client sees a transport error after the operation took effect.
+fn cut_off(mut resp: Response<Body>, body: Bytes) -> Response<Body> {
+    let half = body.slice(..body.len() / 2);
+    // Announce more than is sent even for an empty body, so the client waits
+    // for bytes that never come.
+    let announced = body.len().max(1);
+    let frames = futures::stream::iter([
+        Ok(Frame::data(half)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        )),
+    ]);
+    *resp.body_mut() = BodyExt::boxed(StreamBody::new(frames));
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(announced));
+    resp.extensions_mut().insert(InjectedReset);
+    resp
+}
+
+/// Pass the first frame of `resp`'s body (for an event stream, its
+/// initial-response event), then fail the body as [`cut_off`] does.
+fn cut_after_first_frame(resp: Response<Body>) -> Response<Body> {
+    use futures::StreamExt;
+    let (mut parts, body) = resp.into_parts();
+    let reset = futures::stream::once(async {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        ))
+    });
+    let frames = http_body_util::BodyStream::new(body).take(1).chain(reset);
+    parts.extensions.insert(InjectedReset);
+    Response::from_parts(parts, BodyExt::boxed(StreamBody::new(frames)))
+}
+
+/// Marks a response [`cut_off`] will abort, for the request metrics.
+#[derive(Clone, Copy)]
+struct InjectedReset;
+
+/// The `outcome` label of a request whose connection was reset by a fault.
+pub const OUTCOME_CONNECTION_RESET: &str = "ConnectionReset";
+
+/// Handle one HTTP request: the broker's own endpoints (`/health`,
+/// `/metrics`, `/admin/faults`), else a Kinesis call, timed and counted.
+pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/health" | "/healthz") => {
+            return respond(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n"));
+        }
+        (&Method::GET, "/metrics") => {
+            return respond(
+                StatusCode::OK,
+                TEXT_CONTENT_TYPE,
+                Bytes::from(svc.metrics.gather_text()),
+            );
+        }
+        (_, "/admin/faults") => {
+            let method = req.method().clone();
+            return admin_faults(&svc, &method, req.into_body()).await;
+        }
+        _ => {}
+    }
+    let started = Instant::now();
+    let op = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Operation::from_target);
+    let resp = handle_kinesis(&svc, req).await;
+    if svc.config.metrics {
+        let status = resp.status();
+        let outcome = match resp.headers().get("x-amzn-ErrorType") {
+            _ if resp.extensions().get::<InjectedReset>().is_some() => OUTCOME_CONNECTION_RESET,
+            Some(code) => code.to_str().unwrap_or("Unknown"),
+            None if status.is_success() => OUTCOME_SUCCESS,
+            None => status.as_str(),
+        };
+        let operation = op.map_or("Unknown", |op| op.name());
+        svc.metrics
+            .observe_request(operation, outcome, started.elapsed().as_secs_f64());
+    }
+    resp
+}
+
+/// A SubscribeToShard response: `200`, then the event stream as it is produced
+/// (chunked on HTTP/1.1, DATA frames on HTTP/2).
+fn event_stream_response(events: ops::SubscribeToShardStream) -> Response<Body> {
+    let mut r = Response::new(events.into_body());
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(kinesis_proto::event_stream::CONTENT_TYPE),
+    );
+    h.insert("x-amzn-RequestId", request_id());
+    r
+}
+
+/// Handle one Kinesis call with AWS's protocol-level error precedence.
+async fn handle_kinesis(svc: &Arc<Service>, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
     if parts.method != Method::POST {
         return xml(
             StatusCode::FORBIDDEN,
@@ -150,10 +305,63 @@ pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Response<Body>
     let Some(op) = op else {
         return error_response(enc, &KinesisError::new(ErrorCode::UnknownOperation, ""));
     };
-    match ops::dispatch(&svc, op, enc, &body) {
-        Ok(out) => respond(StatusCode::OK, enc.content_type(), out),
+    // Step 6 of the precedence: authentication, after the operation is known.
+    if let Some(keys) = &svc.config.auth
+        && let Err(e) = keys.verify(&parts, &body, std::time::SystemTime::now())
+    {
+        tracing::debug!(operation = op.name(), error = %e, "request refused by --auth");
+        let mut r = error_response(enc, &e);
+        // Kinesis answers a missing token with 400 only for JSON requests.
+        if e.code == ErrorCode::MissingAuthenticationToken && enc != Encoding::Json {
+            *r.status_mut() = StatusCode::FORBIDDEN;
+        }
+        return r;
+    }
+    let fault = svc.faults.decide(op.name());
+    if let Some(delay) = fault.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let FaultOutcome::Fail(e) = &fault.outcome {
+        tracing::debug!(operation = op.name(), error = %e, "injected fault");
+        return error_response(enc, e);
+    }
+    if op == Operation::SubscribeToShard {
+        return match ops::subscribe(svc, enc, &body) {
+            Ok(events) if fault.outcome == FaultOutcome::ResetConnection => {
+                cut_after_first_frame(event_stream_response(events))
+            }
+            Ok(events) => event_stream_response(events),
+            Err(e) => {
+                tracing::debug!(operation = op.name(), error = %e, "request failed");
+                error_response(enc, &e)
+            }
+        };
+    }
+    match ops::dispatch(svc, op, enc, &body) {
+        Ok(out) => {
+            // With `--fsync always`, a write is answered only once it is on disk.
+            if matches!(op, Operation::PutRecord | Operation::PutRecords)
+                && let Some(ticket) = svc.commit_ticket()
+                && let Err(e) = ticket.wait().await
+            {
+                let e =
+                    KinesisError::internal(format!("The records could not be made durable: {e}"));
+                return error_response(enc, &e);
+            }
+            if fault.outcome == FaultOutcome::ResetConnection {
+                return cut_off(
+                    respond(StatusCode::OK, enc.content_type(), Bytes::new()),
+                    out,
+                );
+            }
+            respond(StatusCode::OK, enc.content_type(), out)
+        }
         Err(e) => {
             tracing::debug!(operation = op.name(), error = %e, "request failed");
+            if fault.outcome == FaultOutcome::ResetConnection {
+                let body = enc.encode(&e.body());
+                return cut_off(error_response(enc, &e), body);
+            }
             error_response(enc, &e)
         }
     }
@@ -212,7 +420,9 @@ pub async fn serve(
                 let _ = tcp.set_nodelay(true);
                 let svc = Arc::clone(&svc);
                 let tls = tls.clone();
+                let connection = svc.config.metrics.then(|| svc.metrics.connection_guard());
                 conns.spawn(async move {
+                    let _connection = connection;
                     let service = service_fn(move |req| {
                         let svc = Arc::clone(&svc);
                         async move { Ok::<_, Infallible>(handle(svc, req).await) }

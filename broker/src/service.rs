@@ -1,16 +1,23 @@
 //! The Kinesis service state: every stream, and what all operations share
 //! (stream lookup, status transitions, retention, tokens).
 
+use crate::catalog::StreamRecord;
 use crate::config::BrokerConfig;
-use crate::store::{MemoryStorage, Storage};
-use crate::stream::{Stream, StreamStatus};
+use crate::fault::FaultInjector;
+use crate::limiter::{ControlPlaneLimiter, Nanos, ShardLimits};
+use crate::metrics::{Metrics, ShardMetrics};
+use crate::shard::Shard;
+use crate::store::commit::CommitTicket;
+use crate::store::durable::DurableStorage;
+use crate::store::{MemoryStorage, Storage, StoreError};
+use crate::stream::{Stream, StreamMeta, StreamStatus};
 use crate::token::TokenSealer;
 use kinesis_proto::KinesisError;
 use kinesis_proto::model::StreamRef;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The broker's state and operations, independent of HTTP.
 pub struct Service {
@@ -22,6 +29,14 @@ pub struct Service {
     pub streams: RwLock<BTreeMap<String, Arc<Stream>>>,
     /// Seals iterators and pagination tokens.
     pub sealer: TokenSealer,
+    /// Prometheus metrics served at `GET /metrics`.
+    pub metrics: Metrics,
+    /// Control-plane TPS budgets.
+    pub control_plane: Mutex<ControlPlaneLimiter>,
+    /// Faults injected before dispatch.
+    pub faults: FaultInjector,
+    /// Origin of the limiters' monotonic clock.
+    started: Instant,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -30,9 +45,72 @@ pub fn now_ms() -> i64 {
 }
 
 impl Service {
-    /// A service with in-memory storage.
+    /// A service with in-memory storage (whatever `config.durable` says).
     pub fn new(config: BrokerConfig) -> Arc<Self> {
         Self::with_storage(config, Arc::new(MemoryStorage), TokenSealer::random())
+    }
+
+    /// The service `config` asks for: on the durable store in `config.durable`,
+    /// with every stream recovered from it, or in memory without one.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Self>, StoreError> {
+        let Some(durable) = config.durable.clone() else {
+            return Ok(Self::new(config));
+        };
+        let storage = DurableStorage::open(durable)?;
+        let sealer = TokenSealer::new(storage.token_key()?);
+        let storage: Arc<dyn Storage> = Arc::new(storage);
+        let loaded = storage.load_streams()?;
+        let svc = Self::with_storage(config, Arc::clone(&storage), sealer);
+        {
+            let mut all = svc.streams.write();
+            for l in loaded {
+                let stream = l.record.restore(l.logs, storage.as_ref())?;
+                tracing::info!(
+                    stream = %stream.name,
+                    shards = stream.meta.read().shards.len(),
+                    "recovered stream"
+                );
+                all.insert(stream.name.clone(), Arc::new(stream));
+            }
+        }
+        // Statuses that were waiting on a delay came back settled: save that.
+        for stream in svc.streams.read().values() {
+            let m = stream.meta.read();
+            svc.storage
+                .save_stream(&StreamRecord::capture(stream, &m))?;
+        }
+        Ok(svc)
+    }
+
+    /// Save a stream's description (a no-op unless the store persists them).
+    /// Call it with the stream's meta lock held, right after changing it, so
+    /// saves happen in the order of the changes and nothing can use a change
+    /// (say, write to a new shard) before it is saved.
+    pub fn persist(&self, stream: &Stream, m: &StreamMeta) -> Result<(), KinesisError> {
+        if !self.storage.persists() {
+            return Ok(());
+        }
+        self.storage
+            .save_stream(&StreamRecord::capture(stream, m))
+            .map_err(|e| {
+                tracing::error!(stream = %stream.name, error = %e, "cannot save the stream");
+                KinesisError::internal(format!("Cannot save stream {}: {e}", stream.name))
+            })
+    }
+
+    /// [`persist`](Self::persist) taking the stream's meta lock itself.
+    pub fn persist_stream(&self, stream: &Stream) -> Result<(), KinesisError> {
+        if !self.storage.persists() {
+            return Ok(());
+        }
+        let m = stream.meta.read();
+        self.persist(stream, &m)
+    }
+
+    /// A ticket for the writes made so far, to await before answering a
+    /// PutRecord/PutRecords; `None` when nothing needs awaiting.
+    pub fn commit_ticket(&self) -> Option<CommitTicket> {
+        self.storage.commit_ticket()
     }
 
     /// A service on the given storage.
@@ -41,12 +119,40 @@ impl Service {
         storage: Arc<dyn Storage>,
         sealer: TokenSealer,
     ) -> Arc<Self> {
+        let control_plane = Mutex::new(ControlPlaneLimiter::new(config.limits.clone()));
+        let faults = FaultInjector::new(config.faults.clone().unwrap_or_default());
         Arc::new(Service {
             config,
             storage,
             streams: RwLock::new(BTreeMap::new()),
             sealer,
+            metrics: Metrics::new(),
+            control_plane,
+            faults,
+            started: Instant::now(),
         })
+    }
+
+    /// Now on the limiters' monotonic clock (time since the service started).
+    pub fn limiter_now(&self) -> Nanos {
+        Nanos::since(self.started, Instant::now())
+    }
+
+    /// A shard's throughput budgets, made from its stream's limit profile on first use.
+    pub fn shard_limits<'a>(&self, stream: &Stream, shard: &'a Shard) -> &'a Mutex<ShardLimits> {
+        shard.limits(|| {
+            ShardLimits::new(
+                &self.config.limits.for_stream(&stream.name),
+                self.limiter_now(),
+            )
+        })
+    }
+
+    /// A shard's metric handles, or `None` when metrics are off.
+    pub fn shard_metrics<'a>(&self, stream: &Stream, shard: &'a Shard) -> Option<&'a ShardMetrics> {
+        self.config
+            .metrics
+            .then(|| shard.metrics(|| self.metrics.shard(&stream.name, &shard.id)))
     }
 
     /// This broker's ARN for a stream name.
@@ -172,6 +278,15 @@ impl Service {
                 .is_some_and(|s| Arc::ptr_eq(s, &stream))
             {
                 all.remove(&stream.name);
+                drop(all);
+                if let Err(e) = svc.storage.remove_stream(&stream.name, stream.created_ms) {
+                    tracing::error!(stream = %stream.name, error = %e, "cannot remove the stream's data");
+                }
+                // A stream re-created under the same name starts from zero.
+                svc.control_plane.lock().forget_stream(&stream.name);
+                for shard in &stream.meta.read().shards {
+                    svc.metrics.forget_shard(&stream.name, &shard.id);
+                }
             }
         };
         if delay.is_zero() {

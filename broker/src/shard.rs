@@ -1,10 +1,14 @@
 //! One shard: its hash range, lineage, and the log of its records.
 
+use crate::limiter::ShardLimits;
+use crate::metrics::ShardMetrics;
 use crate::store::{LogRecord, ReadBatch, ShardLog, StoreError};
+use crate::subscription::ShardSubscriptions;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model;
 use kinesis_proto::{sequence, shard_id};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A shard of a stream.
@@ -24,6 +28,13 @@ pub struct Shard {
     /// When the shard was created, epoch ms.
     pub created_ms: i64,
     inner: RwLock<ShardInner>,
+    /// Throughput budgets, made on first use: they depend on the broker's
+    /// `--limits`, which the constructors' callers need not know about.
+    limits: OnceLock<Mutex<ShardLimits>>,
+    /// Metric handles, made on first use for the same reason.
+    metrics: OnceLock<ShardMetrics>,
+    /// Enhanced fan-out subscribers, woken by every append and by close.
+    subscriptions: ShardSubscriptions,
 }
 
 struct ShardInner {
@@ -31,6 +42,10 @@ struct ShardInner {
     /// Counter reserved at close: above all its records.
     end_counter: Option<u64>,
     closed_ms: Option<i64>,
+    /// Highest retention cut-off applied so far: records that arrived before it
+    /// stay unreadable even when retention grows (a log may trim lazily, or by
+    /// whole segments, and still hold them).
+    floor_ms: i64,
 }
 
 /// A shard's state as seen at one moment.
@@ -69,8 +84,27 @@ impl Shard {
                 log,
                 end_counter: None,
                 closed_ms: None,
+                floor_ms: i64::MIN,
             }),
+            limits: OnceLock::new(),
+            metrics: OnceLock::new(),
+            subscriptions: ShardSubscriptions::default(),
         }
+    }
+
+    /// The shard's enhanced fan-out subscriptions.
+    pub fn subscriptions(&self) -> &ShardSubscriptions {
+        &self.subscriptions
+    }
+
+    /// The shard's throughput budgets, made by `init` on first use.
+    pub fn limits(&self, init: impl FnOnce() -> ShardLimits) -> &Mutex<ShardLimits> {
+        self.limits.get_or_init(|| Mutex::new(init()))
+    }
+
+    /// The shard's metric handles, made by `init` on first use.
+    pub fn metrics(&self, init: impl FnOnce() -> ShardMetrics) -> &ShardMetrics {
+        self.metrics.get_or_init(init)
     }
 
     /// Restore a shard that was closed before.
@@ -112,18 +146,24 @@ impl Shard {
         if inner.end_counter.is_some() {
             return Ok(None);
         }
-        let mut out = Vec::new();
-        for (partition_key, data) in records {
-            let c = counter.fetch_add(1, Ordering::SeqCst);
-            inner.log.append(LogRecord {
-                counter: c,
+        let batch: Vec<LogRecord> = records
+            .into_iter()
+            .map(|(partition_key, data)| LogRecord {
+                counter: counter.fetch_add(1, Ordering::SeqCst),
                 arrival_ms: now_ms,
                 partition_key,
                 data,
-            })?;
-            out.push(c);
+            })
+            .collect();
+        let out: Vec<u64> = batch.iter().map(|r| r.counter).collect();
+        // One call per request: a durable log writes the whole batch at once.
+        let result = inner.log.append(batch);
+        drop(inner);
+        // Wake fan-out subscribers for whatever landed, even before a failure.
+        if !out.is_empty() {
+            self.subscriptions.notify_appended();
         }
-        Ok(Some(out))
+        result.map(|()| Some(out))
     }
 
     /// Close the shard: reserve its end counter so nothing can land after it.
@@ -135,10 +175,38 @@ impl Shard {
         let end = counter.fetch_add(1, Ordering::SeqCst);
         inner.end_counter = Some(end);
         inner.closed_ms = Some(now_ms);
+        drop(inner);
+        // Subscribers send the end-of-shard event once they have caught up.
+        self.subscriptions.notify_appended();
         end
     }
 
-    /// Read from counter `from`.
+    /// Read from counter `from`; a storage failure is an error.
+    pub fn try_read(
+        &self,
+        from: u64,
+        min_arrival_ms: i64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<(ReadBatch, ShardStatus), StoreError> {
+        let inner = self.inner.read();
+        let min_arrival_ms = min_arrival_ms.max(inner.floor_ms);
+        let batch = inner
+            .log
+            .read(from, min_arrival_ms, max_records, max_bytes)?;
+        let status = ShardStatus {
+            end_counter: inner.end_counter,
+            closed_ms: inner.closed_ms,
+            last_counter: inner.log.last_counter(),
+            last_arrival_ms: inner.log.last_arrival_ms(),
+        };
+        Ok((batch, status))
+    }
+
+    /// Read from counter `from`. A storage failure is logged and reads as "no
+    /// records yet, more to come", so a reader retries instead of skipping
+    /// anything or seeing the shard end; callers that can answer with an error
+    /// use [`try_read`](Self::try_read).
     pub fn read(
         &self,
         from: u64,
@@ -146,28 +214,38 @@ impl Shard {
         max_records: usize,
         max_bytes: usize,
     ) -> (ReadBatch, ShardStatus) {
-        let inner = self.inner.read();
-        let batch = inner.log.read(from, min_arrival_ms, max_records, max_bytes);
-        let status = ShardStatus {
-            end_counter: inner.end_counter,
-            closed_ms: inner.closed_ms,
-            last_counter: inner.log.last_counter(),
-            last_arrival_ms: inner.log.last_arrival_ms(),
-        };
-        (batch, status)
+        match self.try_read(from, min_arrival_ms, max_records, max_bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(shard = %self.id, error = %e, "reading the shard failed");
+                let mut status = self.status();
+                status.end_counter = None;
+                let batch = ReadBatch {
+                    records: Vec::new(),
+                    next_arrival_ms: status.last_arrival_ms.or(Some(self.created_ms)),
+                };
+                (batch, status)
+            }
+        }
     }
 
     /// Counter of the first record at or after `ts_ms`.
-    pub fn first_at_or_after(&self, ts_ms: i64, min_arrival_ms: i64) -> Option<u64> {
-        self.inner
-            .read()
+    pub fn first_at_or_after(
+        &self,
+        ts_ms: i64,
+        min_arrival_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let inner = self.inner.read();
+        inner
             .log
-            .first_at_or_after(ts_ms, min_arrival_ms)
+            .first_at_or_after(ts_ms, min_arrival_ms.max(inner.floor_ms))
     }
 
-    /// Drop records past retention.
+    /// Drop records past retention; they stay gone if retention grows later.
     pub fn trim(&self, min_arrival_ms: i64) {
-        self.inner.write().log.trim(min_arrival_ms);
+        let mut inner = self.inner.write();
+        inner.floor_ms = inner.floor_ms.max(min_arrival_ms);
+        inner.log.trim(min_arrival_ms);
     }
 
     /// Records held.

@@ -1,8 +1,14 @@
 //! Where a shard's records live. The broker talks to a [`ShardLog`] per shard,
-//! so the in-memory log here and the durable segment log share one contract.
+//! so the in-memory log here and the durable segment log ([`durable`]) share one
+//! contract, and to a [`Storage`] that makes logs and keeps stream descriptions.
 
+pub mod commit;
+pub mod durable;
+pub mod segment;
+
+use crate::catalog::StreamRecord;
 use bytes::Bytes;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// One stored record. `counter` is the stream-wide counter its sequence number encodes.
@@ -36,8 +42,9 @@ pub struct ReadBatch {
 
 /// A shard's append-only record log. Implementations are used behind the shard's own lock.
 pub trait ShardLog: Send + Sync {
-    /// Append one record; its counter is above every counter already stored.
-    fn append(&mut self, record: LogRecord) -> Result<(), StoreError>;
+    /// Append records in order; their counters increase and are above every
+    /// counter already stored. On error, a prefix of the batch may be stored.
+    fn append(&mut self, batch: Vec<LogRecord>) -> Result<(), StoreError>;
 
     /// Up to `max_records` records (and about `max_bytes`, always at least one
     /// record if any) with `counter >= from` and `arrival_ms >= min_arrival_ms`.
@@ -47,10 +54,11 @@ pub trait ShardLog: Send + Sync {
         min_arrival_ms: i64,
         max_records: usize,
         max_bytes: usize,
-    ) -> ReadBatch;
+    ) -> Result<ReadBatch, StoreError>;
 
     /// Counter of the first record that arrived at or after `ts_ms` (and not before `min_arrival_ms`).
-    fn first_at_or_after(&self, ts_ms: i64, min_arrival_ms: i64) -> Option<u64>;
+    fn first_at_or_after(&self, ts_ms: i64, min_arrival_ms: i64)
+    -> Result<Option<u64>, StoreError>;
 
     /// Counter of the newest record.
     fn last_counter(&self) -> Option<u64>;
@@ -58,7 +66,8 @@ pub trait ShardLog: Send + Sync {
     /// Arrival time of the newest record.
     fn last_arrival_ms(&self) -> Option<i64>;
 
-    /// Drop records that arrived before `min_arrival_ms`.
+    /// Drop records that arrived before `min_arrival_ms` (a store may keep some
+    /// of them a while longer, hidden from reads; the memory log drops exactly).
     fn trim(&mut self, min_arrival_ms: i64);
 
     /// Number of records held.
@@ -106,8 +115,8 @@ impl MemoryLog {
 }
 
 impl ShardLog for MemoryLog {
-    fn append(&mut self, record: LogRecord) -> Result<(), StoreError> {
-        self.records.push_back(record);
+    fn append(&mut self, batch: Vec<LogRecord>) -> Result<(), StoreError> {
+        self.records.extend(batch);
         Ok(())
     }
 
@@ -117,7 +126,7 @@ impl ShardLog for MemoryLog {
         min_arrival_ms: i64,
         max_records: usize,
         max_bytes: usize,
-    ) -> ReadBatch {
+    ) -> Result<ReadBatch, StoreError> {
         let mut i = self.index_of_counter(from);
         // Skip what retention has hidden but the trimmer has not yet dropped.
         while i < self.records.len() && self.records[i].arrival_ms < min_arrival_ms {
@@ -135,18 +144,23 @@ impl ShardLog for MemoryLog {
             out.push(r.clone());
             i += 1;
         }
-        ReadBatch {
+        Ok(ReadBatch {
             next_arrival_ms: self.records.get(i).map(|r| r.arrival_ms),
             records: out,
-        }
+        })
     }
 
-    fn first_at_or_after(&self, ts_ms: i64, min_arrival_ms: i64) -> Option<u64> {
+    fn first_at_or_after(
+        &self,
+        ts_ms: i64,
+        min_arrival_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
         let floor = ts_ms.max(min_arrival_ms);
-        self.records
+        Ok(self
+            .records
             .iter()
             .find(|r| r.arrival_ms >= floor)
-            .map(|r| r.counter)
+            .map(|r| r.counter))
     }
 
     fn last_counter(&self) -> Option<u64> {
@@ -167,7 +181,15 @@ impl ShardLog for MemoryLog {
     }
 }
 
-/// Makes the log for a new shard.
+/// A stream found in storage at start-up, with the logs of its shards by index.
+pub struct LoadedStream {
+    /// The stream's description as last saved.
+    pub record: StreamRecord,
+    /// Opened logs; a shard without one gets a fresh log.
+    pub logs: BTreeMap<u32, Box<dyn ShardLog>>,
+}
+
+/// Makes shard logs, and keeps stream descriptions where the store persists them.
 pub trait Storage: Send + Sync {
     /// A fresh, empty log for shard `shard_index` of `stream`.
     fn create_log(
@@ -176,6 +198,38 @@ pub trait Storage: Send + Sync {
         created_ms: i64,
         shard_index: u32,
     ) -> Result<Box<dyn ShardLog>, StoreError>;
+
+    /// Whether stream descriptions survive a restart (callers skip building them otherwise).
+    fn persists(&self) -> bool {
+        false
+    }
+
+    /// Save a stream's description, replacing the previous one atomically.
+    fn save_stream(&self, _record: &StreamRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Forget a deleted stream and its records.
+    fn remove_stream(&self, _name: &str, _created_ms: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Every stream saved before, with its shards' logs opened (and recovered).
+    fn load_streams(&self) -> Result<Vec<LoadedStream>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// A ticket to wait on before answering a write, if writes are answered
+    /// only once durable; `None` when there is nothing to wait for.
+    fn commit_ticket(&self) -> Option<commit::CommitTicket> {
+        None
+    }
+
+    /// Put every write on disk now (at an orderly stop). Blocks: call it off
+    /// the async runtime.
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The default store: everything in memory, gone on restart.
@@ -210,31 +264,31 @@ mod tests {
     fn reads_from_a_counter_with_limits() {
         let mut log = MemoryLog::new();
         for (i, c) in [3u64, 5, 9, 12].iter().enumerate() {
-            log.append(rec(*c, 100 + i as i64, b"abcd")).unwrap();
+            log.append(vec![rec(*c, 100 + i as i64, b"abcd")]).unwrap();
         }
-        let b = log.read(4, 0, 2, usize::MAX);
+        let b = log.read(4, 0, 2, usize::MAX).unwrap();
         assert_eq!(
             b.records.iter().map(|r| r.counter).collect::<Vec<_>>(),
             vec![5, 9]
         );
         assert_eq!(b.next_arrival_ms, Some(103));
         // Byte cap: each record bills 5 bytes; at least one record is always returned.
-        let b = log.read(0, 0, 100, 1);
+        let b = log.read(0, 0, 100, 1).unwrap();
         assert_eq!(b.records.len(), 1);
-        let b = log.read(0, 0, 100, 10);
+        let b = log.read(0, 0, 100, 10).unwrap();
         assert_eq!(b.records.len(), 2);
-        assert!(log.read(13, 0, 10, 100).records.is_empty());
+        assert!(log.read(13, 0, 10, 100).unwrap().records.is_empty());
     }
 
     #[test]
     fn retention_hides_then_trims() {
         let mut log = MemoryLog::new();
-        log.append(rec(1, 10, b"a")).unwrap();
-        log.append(rec(2, 20, b"b")).unwrap();
-        log.append(rec(3, 30, b"c")).unwrap();
-        assert_eq!(log.read(0, 15, 10, 100).records[0].counter, 2);
-        assert_eq!(log.first_at_or_after(0, 25), Some(3));
-        assert_eq!(log.first_at_or_after(31, 0), None);
+        log.append(vec![rec(1, 10, b"a"), rec(2, 20, b"b")])
+            .unwrap();
+        log.append(vec![rec(3, 30, b"c")]).unwrap();
+        assert_eq!(log.read(0, 15, 10, 100).unwrap().records[0].counter, 2);
+        assert_eq!(log.first_at_or_after(0, 25).unwrap(), Some(3));
+        assert_eq!(log.first_at_or_after(31, 0).unwrap(), None);
         log.trim(25);
         assert_eq!(log.len(), 1);
         assert_eq!(log.last_counter(), Some(3));

@@ -51,6 +51,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A Kinesis call failed (after the client's own retries, where it retries).
+    #[error("Kinesis {operation} failed: {source}")]
+    Kinesis {
+        /// The Kinesis operation, e.g. `GetRecords`.
+        operation: &'static str,
+        /// The client's error.
+        #[source]
+        source: kinesis_proto::client::ClientError,
+    },
+
     /// The lease store itself failed (I/O, database, task join), as opposed to refusing a write.
     #[error("lease store operation {operation} failed: {source}")]
     Store {
@@ -83,6 +93,22 @@ impl Error {
         Error::Store {
             operation,
             source: source.into(),
+        }
+    }
+
+    /// A [`Error::Kinesis`] for `operation`.
+    pub(crate) fn kinesis(
+        operation: &'static str,
+        source: kinesis_proto::client::ClientError,
+    ) -> Self {
+        Error::Kinesis { operation, source }
+    }
+
+    /// The Kinesis client error, for [`Error::Kinesis`].
+    pub fn client_error(&self) -> Option<&kinesis_proto::client::ClientError> {
+        match self {
+            Error::Kinesis { source, .. } => Some(source),
+            _ => None,
         }
     }
 

@@ -1,7 +1,18 @@
-//! The runtime-free core of a Kinesis consumer library modelled on the KCL 2.x:
-//! positions, checkpoint rules, leases, lease stores, and the lease taking and
-//! renewing logic that spreads shards over workers.
+//! A Kinesis consumer library modelled on the KCL 2.x: record processors fed by
+//! polling reads, deaggregation of KPL records, checkpoints down to the
+//! sub-sequence number, and leases spread over workers that share a lease table.
 //!
+//! Running a consumer:
+//! * [`scheduler`] – the worker: shard sync, lease taking/renewing, one shard consumer per lease.
+//! * [`config`] – its settings, with KCL's names and defaults; [`polling_config`] for reads.
+//! * [`shard_record_processor`] – the trait an application implements, and its inputs.
+//! * [`checkpointer`] – checkpoints (plain and two-phase) from inside a processor.
+//! * [`record`] – the user record delivered; [`deaggregation`] – how pages become user records.
+//! * [`record_stream`] – the simple case: a shard or a whole stream as a `Stream`, no leases.
+//! * [`shard_sync`] – which leases to create for the stream's shard lineage.
+//! * [`metrics`] – Prometheus metrics of a worker.
+//!
+//! The runtime-free core underneath:
 //! * [`extended_sequence`] – positions in a shard, sentinels included, and their order.
 //! * [`checkpoint`] – the checkpointer's rules; produces the lease write to make.
 //! * [`lease`] – the lease record.
@@ -56,12 +67,33 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod checkpointer;
+pub mod config;
+mod data_fetcher;
+pub mod deaggregation;
 pub mod error;
 pub mod extended_sequence;
 pub mod lease;
 pub mod lease_config;
+mod lease_coordinator;
 pub mod lease_renewer;
 pub mod lease_store;
 pub mod lease_taker;
+pub mod metrics;
+pub mod polling_config;
+mod prefetch;
+pub mod record;
+pub mod record_stream;
+pub mod scheduler;
+mod shard_consumer;
+pub mod shard_record_processor;
+pub mod shard_sync;
 
+pub use checkpointer::{PreparedCheckpointer, RecordProcessorCheckpointer};
+pub use config::{Config, InitialPositionInStream};
 pub use error::Error;
+pub use record::KinesisClientRecord;
+pub use scheduler::{Scheduler, ShutdownHandle};
+pub use shard_record_processor::{
+    InitializationInput, ProcessRecordsInput, ShardRecordProcessor, ShardRecordProcessorFactory,
+};

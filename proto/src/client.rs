@@ -34,18 +34,29 @@
 //! `X-Amz-Date`, `User-Agent`, a SigV4 `Authorization` over the exact body
 //! (service `kinesis`) and, for temporary credentials, `X-Amz-Security-Token`.
 //!
+//! Credentials are fixed keys ([`ClientConfig::credentials`]), any
+//! [`CredentialsProvider`] ([`ClientConfig::credentials_provider`], cached and
+//! refreshed before expiry), or by default: the standard AWS chain
+//! ([`DefaultChain`]) for AWS endpoints and the SigV4 test keys for any other.
+//!
 //! [`Client::call`] retries per [`RetryPolicy`]: throttling, 5xx, timeouts and
 //! connection failures, but never a PutRecord/PutRecords that may already
 //! have been stored. Even so, Kinesis writes are at-least-once; the producer
 //! uses [`Client::call_once`] (or `max_attempts = 1`) and retries records itself.
 
 mod config;
+pub mod credentials;
 mod error;
 mod retry;
 mod signing;
 
 pub use config::{
     ClientConfig, ClientConfigBuilder, Credentials, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY,
+};
+pub use credentials::{
+    CachedProvider, ChainProvider, ContainerProvider, CredentialsProvider, DefaultChain, Env,
+    EnvironmentProvider, InstanceMetadataProvider, ProfileProvider, StaticProvider,
+    WebIdentityProvider,
 };
 pub use error::ClientError;
 pub use retry::{Jitter, RetryPolicy};
@@ -188,11 +199,24 @@ impl Client {
                 "request_timeout must be positive".into(),
             ));
         }
-        let creds = config.effective_credentials();
-        if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
-            return Err(ClientError::Config("empty access key id or secret".into()));
-        }
-        let signer = Signer::new(&creds, &config.region, SERVICE);
+        let signer = match (config.effective_credentials(), &config.credentials_provider) {
+            (Some(creds), _) => {
+                if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
+                    return Err(ClientError::Config("empty access key id or secret".into()));
+                }
+                Signer::new(&creds, &config.region, SERVICE)
+            }
+            (None, Some(provider)) => {
+                Signer::with_provider(Arc::clone(provider), &config.region, SERVICE)
+            }
+            // An AWS endpoint and nothing configured: the standard chain. If it
+            // finds nothing, every call fails with NoCredentials saying what was tried.
+            (None, None) => Signer::with_provider(
+                Arc::new(DefaultChain::builder().region(&config.region).build()),
+                &config.region,
+                SERVICE,
+            ),
+        };
         let http = build_http_client(&config)?;
         Ok(Client {
             inner: Arc::new(Inner {
@@ -300,7 +324,7 @@ impl Client {
             .await
             .map_err(|_| ClientError::Config("connection limiter closed".into()))?;
         // Signed after queueing for a slot, so X-Amz-Date is fresh.
-        let req = self.build_request(op, body, SystemTime::now())?;
+        let req = self.signed_request(op, body).await?;
         let timeout = inner.config.request_timeout;
         let exchange = async {
             let resp = inner.http.request(req).await.map_err(classify_send_error)?;
@@ -327,7 +351,20 @@ impl Client {
         }
     }
 
-    /// The signed request for one attempt.
+    /// The signed request for one attempt, credentials refreshed first if a
+    /// provider supplies them (streaming calls such as SubscribeToShard build
+    /// their request through this too).
+    async fn signed_request(
+        &self,
+        op: Operation,
+        body: Bytes,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        self.inner.signer.refresh().await?;
+        self.build_request(op, body, SystemTime::now())
+    }
+
+    /// The signed request for one attempt, with the credentials as cached
+    /// (see [`signed_request`](Self::signed_request)).
     fn build_request(
         &self,
         op: Operation,

@@ -104,7 +104,8 @@ impl ErrorCode {
             ErrorCode::KmsOptInRequired => "KMSOptInRequired",
             ErrorCode::KmsThrottling => "KMSThrottlingException",
             ErrorCode::AccessDenied => "AccessDeniedException",
-            ErrorCode::InternalFailure => "InternalFailure",
+            // The HTTP error; PutRecords entries carry the bare `InternalFailure`.
+            ErrorCode::InternalFailure => "InternalFailureException",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::Serialization => "SerializationException",
             ErrorCode::UnknownOperation => "UnknownOperationException",
@@ -122,7 +123,7 @@ impl ErrorCode {
         let name = raw.rsplit('#').next().unwrap_or(raw);
         let name = name.split(':').next().unwrap_or(name).trim();
         match name {
-            "InternalFailureException" => return Some(ErrorCode::InternalFailure),
+            "InternalFailure" => return Some(ErrorCode::InternalFailure),
             "ServiceUnavailableException" => return Some(ErrorCode::ServiceUnavailable),
             "ThrottlingException" => return Some(ErrorCode::LimitExceeded),
             _ => {}

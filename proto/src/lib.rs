@@ -18,5 +18,6 @@ pub mod hash_key;
 pub mod model;
 pub mod sequence;
 pub mod shard_id;
+pub mod shared_config;
 
 pub use error::{ErrorCode, KinesisError};

@@ -2,6 +2,8 @@
 //! clients pointed at it.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use kinesis_broker::{Broker, BrokerConfig, RunningBroker};
 use std::time::Duration;
@@ -84,7 +86,114 @@ pub async fn wait_active(client: &aws_sdk_kinesis::Client, name: &str) {
         if status.as_deref() == Some("ACTIVE") {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        // DescribeStreamSummary allows 20 calls a second under AWS limits.
+        tokio::time::sleep(Duration::from_millis(60)).await;
     }
     panic!("stream {name} never became ACTIVE");
+}
+
+/// The AWS error code of a failed SDK call (empty when the failure carried none,
+/// e.g. a transport error).
+pub fn error_code<E, R>(err: &aws_sdk_kinesis::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_kinesis::error::ProvideErrorMetadata,
+{
+    use aws_sdk_kinesis::error::ProvideErrorMetadata;
+    err.code().unwrap_or_default().to_string()
+}
+
+/// A response read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body (by Content-Length, else up to the close).
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Send one HTTP/1.1 request over a fresh TCP connection (`Connection: close`)
+/// and read the answer, so tests can send what no SDK would. `Content-Length`
+/// is added unless `headers` already has one (to announce a size not sent) or
+/// a `Transfer-Encoding`.
+/// Bounded: panics if no complete answer arrives within 10 s.
+pub async fn raw_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut head = format!("{method} / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !headers.iter().any(|(k, _)| {
+            k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+        }) {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        tcp.write_all(head.as_bytes()).await.expect("write head");
+        // The server may answer (and close) before taking the whole body.
+        let _ = tcp.write_all(body).await;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            let n = match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(resp) = parse_response(&buf, false) {
+                return resp;
+            }
+        }
+        parse_response(&buf, true).expect("a complete HTTP response")
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("the broker answered within 10 s")
+}
+
+fn parse_response(buf: &[u8], closed: bool) -> Option<RawResponse> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = &buf[end + 4..];
+    let len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    match len {
+        Some(n) if body.len() >= n => Some(RawResponse {
+            status,
+            headers,
+            body: body[..n].to_vec(),
+        }),
+        None if closed => Some(RawResponse {
+            status,
+            headers,
+            body: body.to_vec(),
+        }),
+        _ => None,
+    }
 }

@@ -166,6 +166,7 @@ impl Service {
                 created_ms: now,
             };
             m.consumers.insert(name.clone(), entry.clone());
+            self.persist(&stream, &m)?;
             entry
         };
         self.set_consumer_status_later(&stream, name, entry.arn.clone(), Some("ACTIVE"));
@@ -188,6 +189,7 @@ impl Service {
         if let Some(c) = stream.meta.write().consumers.get_mut(&entry.name) {
             c.status = "DELETING";
         }
+        self.persist_stream(&stream)?;
         self.set_consumer_status_later(&stream, entry.name, entry.arn, None);
         Ok(Empty {})
     }

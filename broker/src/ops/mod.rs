@@ -5,17 +5,23 @@ mod consumers;
 mod records;
 mod reshard;
 mod streams;
+mod subscribe;
 
 pub use records::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, StartAt};
 pub use streams::visible_shards;
+pub use subscribe::{
+    EventParts, MAX_EVENT_BYTES, MAX_EVENT_RECORDS, SubscribeToShardStream, exception_message,
+    write_event_json,
+};
 
+use crate::limiter::{Scope, control_plane_exceeded, control_plane_rate};
 use crate::service::Service;
 use bytes::Bytes;
 use kinesis_proto::KinesisError;
 use kinesis_proto::codec::Encoding;
 use kinesis_proto::model::{Empty, Operation};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 fn run<I, O>(
@@ -36,6 +42,75 @@ where
     Ok(enc.encode(&out))
 }
 
+/// The members that name a request's stream, for per-stream TPS budgets.
+#[derive(Deserialize)]
+struct StreamMembers {
+    #[serde(rename = "StreamName")]
+    stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+    #[serde(rename = "ConsumerARN")]
+    consumer_arn: Option<String>,
+}
+
+/// The existing stream a request names, if any. Unknown names are not
+/// returned so that made-up names cannot grow the per-stream budgets; those
+/// requests fail with ResourceNotFound anyway.
+fn named_stream(svc: &Service, enc: Encoding, body: &[u8]) -> Option<String> {
+    // A body that does not decode gets its SerializationException from the
+    // operation itself.
+    let m: StreamMembers = enc.decode(body).ok()?;
+    let name = m
+        .stream_name
+        .or_else(|| {
+            m.stream_arn
+                .as_deref()
+                .and_then(crate::arn::parse_stream_arn)
+                .map(|(_, _, n)| n.to_string())
+        })
+        .or_else(|| {
+            m.consumer_arn
+                .as_deref()
+                .and_then(crate::arn::parse_consumer_arn)
+                .and_then(|(stream, _, _)| crate::arn::parse_stream_arn(stream))
+                .map(|(_, _, n)| n.to_string())
+        })?;
+    svc.streams.read().contains_key(&name).then_some(name)
+}
+
+/// Take one call from `op`'s control-plane TPS budget (spec §7), or refuse
+/// it with `LimitExceededException`.
+pub fn admit_control_plane(
+    svc: &Service,
+    op: Operation,
+    enc: Encoding,
+    body: &[u8],
+) -> Result<(), KinesisError> {
+    let Some(rate) = control_plane_rate(op) else {
+        return Ok(());
+    };
+    let stream = match rate.scope {
+        Scope::Stream => named_stream(svc, enc, body),
+        Scope::Account => None,
+    };
+    let now = svc.limiter_now();
+    svc.control_plane
+        .lock()
+        .admit(op, stream.as_deref(), now)
+        .map_err(|_| control_plane_exceeded(op, stream.as_deref(), &svc.config.account_id))
+}
+
+/// SubscribeToShard on a request body: the event stream to send, or the
+/// error to answer before any event.
+pub fn subscribe(
+    svc: &Arc<Service>,
+    enc: Encoding,
+    body: &[u8],
+) -> Result<SubscribeToShardStream, KinesisError> {
+    let input = enc.decode(body)?;
+    svc.subscribe_to_shard(input)
+}
+
 /// Run `op` on a request body; the response body on success.
 pub fn dispatch(
     svc: &Arc<Service>,
@@ -44,6 +119,7 @@ pub fn dispatch(
     body: &[u8],
 ) -> Result<Bytes, KinesisError> {
     use Operation as O;
+    admit_control_plane(svc, op, enc, body)?;
     match op {
         O::CreateStream => run(enc, body, |i| svc.create_stream(i)),
         O::DeleteStream => run(enc, body, |i| svc.delete_stream(i)),

@@ -1,5 +1,6 @@
 //! The data plane: PutRecord, PutRecords, GetShardIterator, GetRecords.
 
+use crate::limiter::{record_cost, shard_throughput_exceeded, shard_throughput_message};
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
 use crate::stream::{Stream, StreamStatus};
@@ -96,7 +97,19 @@ impl StartAt {
 }
 
 impl Service {
+    /// Whether a record passes the model's constraints (the common case, checked
+    /// without building any of the violation texts).
+    fn record_is_valid(data: &Option<Blob>, pk: &Option<String>) -> bool {
+        data.as_ref().is_some_and(|d| d.len() <= MAX_RECORD_BYTES)
+            && pk
+                .as_deref()
+                .is_some_and(|k| !k.is_empty() && (k.len() <= 256 || k.chars().count() <= 256))
+    }
+
     fn put_validation(v: &mut Violations, prefix: &str, data: &Option<Blob>, pk: &Option<String>) {
+        if Self::record_is_valid(data, pk) {
+            return;
+        }
         if v.required(&format!("{prefix}data"), data)
             && let Some(d) = data
             && d.len() > MAX_RECORD_BYTES
@@ -172,11 +185,31 @@ impl Service {
             .route(hash_key)
             .cloned()
             .ok_or_else(|| KinesisError::internal("No open shard owns the hash key."))?;
+        let cost = record_cost(data.len(), &pk);
+        let metrics = self.shard_metrics(&stream, &shard);
+        let admitted = self
+            .shard_limits(&stream, &shard)
+            .lock()
+            .write
+            .admit(cost, self.limiter_now());
+        if !admitted {
+            if let Some(metrics) = metrics {
+                metrics.put_record_throttled();
+            }
+            return Err(shard_throughput_exceeded(
+                &shard.id,
+                &stream.name,
+                &self.config.account_id,
+            ));
+        }
         let counters = shard
             .append(&stream.counter, now_ms(), [(Arc::<str>::from(pk), data)])
             .map_err(|e| KinesisError::internal(e.to_string()))?
             .ok_or_else(|| KinesisError::internal("The shard closed while writing."))?;
         let counter = counters.first().copied().unwrap_or_default();
+        if let Some(metrics) = metrics {
+            metrics.put_record_succeeded(cost);
+        }
         Ok(PutRecordOutput {
             shard_id: shard.id.clone(),
             sequence_number: sequence::layout::encode(counter, shard.index),
@@ -203,7 +236,7 @@ impl Service {
                 );
             }
             for (i, r) in input.records.iter().flatten().enumerate() {
-                if v.is_empty() || i < 10 {
+                if (v.is_empty() || i < 10) && !Self::record_is_valid(&r.data, &r.partition_key) {
                     Self::put_validation(
                         &mut v,
                         &format!("records.{}.member.", i + 1),
@@ -249,7 +282,42 @@ impl Service {
         let now = now_ms();
         let mut results = vec![PutRecordsResultEntry::default(); accepted.len()];
         let mut failed = 0i64;
-        for (shard, idx) in by_shard {
+        for (shard, mut idx) in by_shard {
+            // Each record is admitted on its own, in request order, so only
+            // the records over the shard's budget fail.
+            let mut throttled = 0u64;
+            {
+                let mut limits = self.shard_limits(&stream, &shard).lock();
+                let at = self.limiter_now();
+                idx.retain(|&i| {
+                    let a = &accepted[i];
+                    if limits
+                        .write
+                        .admit(record_cost(a.data.len(), &a.partition_key), at)
+                    {
+                        return true;
+                    }
+                    throttled += 1;
+                    results[i] = PutRecordsResultEntry {
+                        error_code: Some(
+                            ErrorCode::ProvisionedThroughputExceeded
+                                .as_str()
+                                .to_string(),
+                        ),
+                        error_message: Some(shard_throughput_message(
+                            &shard.id,
+                            &stream.name,
+                            &self.config.account_id,
+                        )),
+                        ..Default::default()
+                    };
+                    false
+                });
+            }
+            failed += throttled as i64;
+            let mut stored = 0u64;
+            let mut stored_bytes = 0u64;
+            let mut internal = 0u64;
             let batch = idx.iter().map(|&i| {
                 (
                     Arc::clone(&accepted[i].partition_key),
@@ -259,6 +327,9 @@ impl Service {
             match shard.append(&stream.counter, now, batch) {
                 Ok(Some(counters)) => {
                     for (&i, c) in idx.iter().zip(counters) {
+                        stored += 1;
+                        stored_bytes +=
+                            record_cost(accepted[i].data.len(), &accepted[i].partition_key);
                         results[i] = PutRecordsResultEntry {
                             sequence_number: Some(sequence::layout::encode(c, shard.index)),
                             shard_id: Some(shard.id.clone()),
@@ -268,14 +339,19 @@ impl Service {
                 }
                 Ok(None) | Err(_) => {
                     for &i in &idx {
-                        failed += 1;
+                        internal += 1;
                         results[i] = PutRecordsResultEntry {
-                            error_code: Some(ErrorCode::InternalFailure.as_str().to_string()),
+                            // Per-record results use the bare code, unlike the HTTP error.
+                            error_code: Some("InternalFailure".to_string()),
                             error_message: Some("Internal Service Failure".to_string()),
                             ..Default::default()
                         };
                     }
                 }
+            }
+            failed += internal as i64;
+            if let Some(metrics) = self.shard_metrics(&stream, &shard) {
+                metrics.put_records(stored, stored_bytes, internal, throttled);
             }
         }
         Ok(PutRecordsOutput {
@@ -327,7 +403,10 @@ impl Service {
                         t.millis()
                     )));
                 }
-                shard.first_at_or_after(t.millis(), min).unwrap_or(latest)
+                shard
+                    .first_at_or_after(t.millis(), min)
+                    .map_err(|e| KinesisError::internal(e.to_string()))?
+                    .unwrap_or(latest)
             }
         })
     }
@@ -362,6 +441,18 @@ impl Service {
             input.timestamp,
         )?;
         let from_counter = self.start_counter(&stream, &shard, &start)?;
+        let admitted = self
+            .shard_limits(&stream, &shard)
+            .lock()
+            .read
+            .admit_get_shard_iterator(self.limiter_now());
+        if admitted.is_err() {
+            return Err(shard_throughput_exceeded(
+                &shard.id,
+                &stream.name,
+                &self.config.account_id,
+            ));
+        }
         Ok(GetShardIteratorOutput {
             shard_iterator: self.sealer.seal_iterator(&IteratorPosition {
                 stream: stream.name.clone(),
@@ -443,15 +534,48 @@ impl Service {
             }
             (m.retention_hours, m.encryption_type())
         };
+        let metrics = self.shard_metrics(&stream, &shard);
+        let limits = self.shard_limits(&stream, &shard);
+        let admitted = limits.lock().read.admit_call(self.limiter_now());
+        if admitted.is_err() {
+            if let Some(metrics) = metrics {
+                metrics.get_records_throttled();
+            }
+            return Err(shard_throughput_exceeded(
+                &shard.id,
+                &stream.name,
+                &self.config.account_id,
+            ));
+        }
         let min = self.min_arrival_ms(retention, now);
         let limit = input.limit.unwrap_or(10_000) as usize;
-        let (batch, status) = shard.read(pos.from_counter, min, limit, MAX_GET_RECORDS_BYTES);
+        let (batch, status) = shard
+            .try_read(pos.from_counter, min, limit, MAX_GET_RECORDS_BYTES)
+            .map_err(|e| KinesisError::internal(e.to_string()))?;
+        let read_bytes: u64 = batch
+            .records
+            .iter()
+            .map(|r| record_cost(r.data.len(), &r.partition_key))
+            .sum();
+        limits
+            .lock()
+            .read
+            .charge_bytes(read_bytes, self.limiter_now());
         let next_from = batch
             .records
             .last()
             .map_or(pos.from_counter, |r| r.counter + 1);
         let at_end = status.end_counter.is_some() && batch.next_arrival_ms.is_none();
         let millis_behind = batch.next_arrival_ms.map_or(0, |a| (now - a).max(0));
+        if let Some(metrics) = metrics {
+            // IteratorAgeMilliseconds: how far the last record returned is
+            // behind the tip of the shard.
+            let age = batch
+                .records
+                .last()
+                .map_or(0, |r| (now - r.arrival_ms).max(0));
+            metrics.get_records_succeeded(batch.records.len() as u64, read_bytes, age);
+        }
         let records = batch
             .records
             .into_iter()

@@ -171,6 +171,9 @@ impl Service {
             }
             self.split_locked(&stream, &mut m, &parent, key, now_ms())?;
             m.rebuild_routing();
+            // Saved before the lock is released: no write reaches a new shard
+            // that a restart would not know.
+            self.persist(&stream, &m)?;
         }
         self.transition(
             &stream,
@@ -205,6 +208,7 @@ impl Service {
             }
             self.merge_locked(&stream, &mut m, &a, &b, now_ms())?;
             m.rebuild_routing();
+            self.persist(&stream, &m)?;
         }
         self.transition(
             &stream,
@@ -271,6 +275,7 @@ impl Service {
             if target != current || !is_even(&m.open_ranges(), target) {
                 self.rescale_locked(&stream, &mut m, target as u32, now_ms())?;
                 m.rebuild_routing();
+                self.persist(&stream, &m)?;
             }
             current
         };

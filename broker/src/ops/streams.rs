@@ -165,6 +165,8 @@ impl Service {
                 counter,
                 meta: RwLock::new(meta),
             });
+            // Answer only once the stream is on disk (a no-op in memory).
+            self.persist(&stream, &stream.meta.read())?;
             all.insert(name, Arc::clone(&stream));
             stream
         };
@@ -204,6 +206,7 @@ impl Service {
             StreamStatus::Deleting,
             std::time::Duration::ZERO,
         );
+        self.persist_stream(&stream)?;
         self.remove_after(&stream, self.config.delete_delay);
         Ok(Empty {})
     }
@@ -572,7 +575,16 @@ impl Service {
                 stream.name
             )));
         }
+        if hours > current {
+            // What already expired stays expired: fix the cut-off before the
+            // longer period would bring those records back into view.
+            let cutoff = self.min_arrival_ms(m.retention_hours, now_ms());
+            for shard in &m.shards {
+                shard.trim(cutoff);
+            }
+        }
         m.retention_hours = hours as u32;
+        self.persist(&stream, &m)?;
         Ok(Empty {})
     }
 
@@ -611,6 +623,7 @@ impl Service {
             )));
         }
         m.tags.extend(tags);
+        self.persist(&stream, &m)?;
         Ok(Empty {})
     }
 
@@ -633,6 +646,7 @@ impl Service {
         for k in input.tag_keys.unwrap_or_default() {
             m.tags.remove(&k);
         }
+        self.persist(&stream, &m)?;
         Ok(Empty {})
     }
 
@@ -719,6 +733,7 @@ impl Service {
         } else {
             m.shard_level_metrics.retain(|x| !wanted.contains(x));
         }
+        self.persist(&stream, &m)?;
         Ok(EnhancedMonitoringOutput {
             stream_name: stream.name.clone(),
             current_shard_level_metrics: current,
@@ -758,6 +773,7 @@ impl Service {
             _ => StreamMode::Provisioned,
         };
         stream.meta.write().mode = mode;
+        self.persist_stream(&stream)?;
         self.transition(
             &stream,
             StreamStatus::Updating,
@@ -792,6 +808,7 @@ impl Service {
         v.finish()?;
         let stream = self.active_stream(&input.stream)?;
         stream.meta.write().kms_key = if start { input.key_id } else { None };
+        self.persist_stream(&stream)?;
         self.transition(
             &stream,
             StreamStatus::Updating,

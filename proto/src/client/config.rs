@@ -1,8 +1,10 @@
 //! Client settings and credentials.
 
+use super::credentials::CredentialsProvider;
 use crate::codec::Encoding;
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// The access key id of the AWS SigV4 test suite, used when no credentials are given.
 pub const TEST_ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
@@ -18,6 +20,8 @@ pub struct Credentials {
     pub secret_access_key: String,
     /// The session token of temporary credentials; sent as `X-Amz-Security-Token`.
     pub session_token: Option<String>,
+    /// When temporary credentials stop working; `None` for long-term keys.
+    pub expires_at: Option<SystemTime>,
 }
 
 impl Credentials {
@@ -27,7 +31,14 @@ impl Credentials {
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
             session_token: None,
+            expires_at: None,
         }
+    }
+
+    /// The same credentials with an expiry time.
+    pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
+        self
     }
 
     /// The same credentials with a session token (temporary credentials).
@@ -71,6 +82,7 @@ impl fmt::Debug for Credentials {
                 "session_token",
                 &self.session_token.as_ref().map(|_| "** redacted **"),
             )
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
@@ -88,11 +100,19 @@ pub struct ClientConfig {
     pub endpoint: Option<String>,
     /// Signing region. Default `us-east-1`.
     pub region: String,
-    /// Signing credentials. Default (`None`): the SigV4 test keys
-    /// ([`Credentials::test`]). The standard AWS credential chain (profiles,
-    /// IMDS, web identity) is not implemented yet; use
-    /// [`Credentials::from_env`] to pick up the environment variables.
+    /// Fixed signing credentials. Default (`None`): those of
+    /// [`credentials_provider`](Self::credentials_provider) if set; otherwise,
+    /// for an AWS endpoint (`*.amazonaws.com`, `*.amazonaws.com.cn`,
+    /// `*.api.aws`), the standard credential chain ([`DefaultChain`](super::DefaultChain)),
+    /// and for any other endpoint (the broker, kinesalite, kinesis-mock) the
+    /// SigV4 test keys ([`Credentials::test`]).
     pub credentials: Option<Credentials>,
+    /// Where credentials come from when they are not fixed: asked before each
+    /// request through a cache that refreshes them before they expire
+    /// (the AWS SDKs' `credentials_provider`). Default `None` (see
+    /// [`credentials`](Self::credentials)). Setting one clears `credentials`
+    /// and vice versa.
+    pub credentials_provider: Option<Arc<dyn CredentialsProvider>>,
     /// Body encoding of requests (responses are decoded per their content type).
     /// Default JSON.
     pub encoding: Encoding,
@@ -127,6 +147,7 @@ impl Default for ClientConfig {
             endpoint: None,
             region: "us-east-1".to_string(),
             credentials: None,
+            credentials_provider: None,
             encoding: Encoding::Json,
             request_timeout: Duration::from_secs(6),
             connect_timeout: Duration::from_secs(6),
@@ -156,9 +177,31 @@ impl ClientConfig {
         }
     }
 
-    /// The credentials in effect: the configured ones, or the SigV4 test keys.
-    pub fn effective_credentials(&self) -> Credentials {
-        self.credentials.clone().unwrap_or_else(Credentials::test)
+    /// The fixed credentials in effect: the configured ones, or the SigV4 test
+    /// keys for an endpoint that is not AWS's; `None` when credentials come
+    /// from a provider (the configured one, or the standard chain for AWS).
+    pub fn effective_credentials(&self) -> Option<Credentials> {
+        match (&self.credentials, &self.credentials_provider) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(_)) => None,
+            (None, None) if self.is_aws_endpoint() => None,
+            (None, None) => Some(Credentials::test()),
+        }
+    }
+
+    /// Whether the endpoint in effect is Amazon's (where the test keys would
+    /// only earn `UnrecognizedClientException`).
+    pub fn is_aws_endpoint(&self) -> bool {
+        let endpoint = self.effective_endpoint();
+        let host = endpoint.parse::<http::Uri>().ok().and_then(|u| {
+            u.host()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        });
+        host.is_some_and(|h| {
+            h.ends_with(".amazonaws.com")
+                || h.ends_with(".amazonaws.com.cn")
+                || h.ends_with(".api.aws")
+        })
     }
 }
 
@@ -181,9 +224,18 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Set [`ClientConfig::credentials`].
+    /// Set [`ClientConfig::credentials`] (and clear the provider).
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.config.credentials = Some(credentials);
+        self.config.credentials_provider = None;
+        self
+    }
+
+    /// Set [`ClientConfig::credentials_provider`] (and clear fixed credentials).
+    /// Share one provider between clients by passing an `Arc` of it.
+    pub fn credentials_provider(mut self, provider: impl CredentialsProvider + 'static) -> Self {
+        self.config.credentials_provider = Some(Arc::new(provider));
+        self.config.credentials = None;
         self
     }
 
@@ -254,7 +306,36 @@ mod tests {
             c.effective_endpoint(),
             "https://kinesis.us-east-1.amazonaws.com"
         );
-        assert_eq!(c.effective_credentials(), Credentials::test());
+        // Against AWS the test keys are never used: the chain resolves credentials.
+        assert!(c.is_aws_endpoint());
+        assert_eq!(c.effective_credentials(), None);
+        let local = ClientConfig::builder()
+            .endpoint("http://127.0.0.1:4567")
+            .build();
+        assert!(!local.is_aws_endpoint());
+        assert_eq!(local.effective_credentials(), Some(Credentials::test()));
+        for aws in [
+            "https://kinesis.cn-north-1.amazonaws.com.cn",
+            "https://kinesis-fips.us-east-1.api.aws",
+            "https://vpce-1-ab.kinesis.us-east-1.vpce.amazonaws.com",
+        ] {
+            assert!(
+                ClientConfig::builder()
+                    .endpoint(aws)
+                    .build()
+                    .is_aws_endpoint(),
+                "{aws}"
+            );
+        }
+        let both = ClientConfig::builder()
+            .credentials_provider(super::super::StaticProvider::new(Credentials::test()))
+            .credentials(Credentials::new("a", "b"))
+            .build();
+        assert!(both.credentials_provider.is_none());
+        assert_eq!(
+            both.effective_credentials(),
+            Some(Credentials::new("a", "b"))
+        );
         assert_eq!(c.encoding, Encoding::Json);
         assert_eq!(c.request_timeout, Duration::from_secs(6));
         assert_eq!(c.max_connections, 24);

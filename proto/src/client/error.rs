@@ -37,6 +37,14 @@ pub enum ClientError {
     /// The client configuration or a request header value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// No credentials were found: the provider (or every provider of a chain)
+    /// had none configured. A chain moves on to its next provider.
+    #[error("{0}")]
+    NoCredentials(String),
+    /// A credentials provider is configured but failed (unreadable file,
+    /// a metadata service or STS refused); the request was not sent.
+    #[error("cannot load credentials: {0}")]
+    Credentials(String),
 }
 
 impl ClientError {
@@ -77,7 +85,10 @@ impl ClientError {
             ClientError::Timeout { .. } | ClientError::Connect(_) | ClientError::Transport(_) => {
                 true
             }
-            ClientError::Decode(_) | ClientError::Config(_) => false,
+            ClientError::Decode(_)
+            | ClientError::Config(_)
+            | ClientError::NoCredentials(_)
+            | ClientError::Credentials(_) => false,
         }
     }
 
@@ -104,7 +115,10 @@ impl ClientError {
             ClientError::Timeout { .. } | ClientError::Transport(_) | ClientError::Decode(_) => {
                 true
             }
-            ClientError::Connect(_) | ClientError::Config(_) => false,
+            ClientError::Connect(_)
+            | ClientError::Config(_)
+            | ClientError::NoCredentials(_)
+            | ClientError::Credentials(_) => false,
         }
     }
 }
@@ -150,6 +164,13 @@ mod tests {
             (ClientError::Transport("reset".into()), true, false, true),
             (ClientError::Decode("bad".into()), false, false, true),
             (ClientError::Config("bad".into()), false, false, false),
+            (
+                ClientError::NoCredentials("none".into()),
+                false,
+                false,
+                false,
+            ),
+            (ClientError::Credentials("sts".into()), false, false, false),
         ];
         for (e, retry, throttle, applied) in table {
             assert_eq!(e.is_retryable(), retry, "{e:?}");

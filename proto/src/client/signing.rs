@@ -1,37 +1,72 @@
 //! SigV4 signing through the `aws-sigv4` crate.
 
 use super::config::Credentials;
+use super::credentials::{CachedProvider, CredentialsProvider};
 use super::error::ClientError;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Signs requests for one identity, region and service; built once per client.
+/// Signs requests for one credentials source, region and service; built once per client.
 #[derive(Debug)]
 pub(crate) struct Signer {
-    identity: Identity,
+    credentials: CachedProvider,
+    /// Fixed credentials never need [`refresh`](Self::refresh).
+    fixed: bool,
     region: String,
     service: &'static str,
 }
 
 impl Signer {
-    /// A signer for these credentials, region and SigV4 service name.
+    /// A signer for these fixed credentials, region and SigV4 service name.
     pub(crate) fn new(creds: &Credentials, region: &str, service: &'static str) -> Self {
-        let creds = aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.clone(),
-            creds.session_token.clone(),
-            None,
-            "kinesis-proto",
-        );
         Signer {
-            identity: creds.into(),
+            credentials: CachedProvider::preloaded(creds.clone()),
+            fixed: true,
             region: region.to_string(),
             service,
         }
+    }
+
+    /// A signer whose credentials come from `provider` (cached here).
+    pub(crate) fn with_provider(
+        provider: Arc<dyn CredentialsProvider>,
+        region: &str,
+        service: &'static str,
+    ) -> Self {
+        Signer {
+            credentials: CachedProvider::from_arc(provider),
+            fixed: false,
+            region: region.to_string(),
+            service,
+        }
+    }
+
+    /// Make sure the cached credentials are loaded and not about to expire;
+    /// call before [`sign_into`](Self::sign_into) (cheap when they are fresh).
+    pub(crate) async fn refresh(&self) -> Result<(), ClientError> {
+        if self.fixed {
+            return Ok(());
+        }
+        self.credentials.credentials().await.map(drop)
+    }
+
+    fn identity(&self) -> Result<Identity, ClientError> {
+        let creds = self.credentials.current().ok_or_else(|| {
+            ClientError::NoCredentials("credentials are not loaded yet (call refresh first)".into())
+        })?;
+        Ok(aws_credential_types::Credentials::new(
+            creds.access_key_id,
+            creds.secret_access_key,
+            creds.session_token,
+            creds.expires_at,
+            "kinesis-proto",
+        )
+        .into())
     }
 
     /// Sign a request and add `X-Amz-Date`, `Authorization` and, with a
@@ -49,8 +84,9 @@ impl Signer {
         time: SystemTime,
         out: &mut HeaderMap,
     ) -> Result<(), ClientError> {
+        let identity = self.identity()?;
         let params = v4::SigningParams::builder()
-            .identity(&self.identity)
+            .identity(&identity)
             .region(&self.region)
             .name(self.service)
             .time(time)

@@ -73,7 +73,13 @@ fn new_rejects_bad_config() {
 // produce the spec's Authorization header.
 #[test]
 fn request_for_create_stream_matches_sigv4_vector() {
-    let c = Client::new(ClientConfig::default()).unwrap();
+    // AWS's endpoint: without explicit keys the client would use the chain.
+    let c = Client::new(
+        ClientConfig::builder()
+            .credentials(Credentials::test())
+            .build(),
+    )
+    .unwrap();
     let body = Encoding::Json.encode(&CreateStreamInput {
         stream_name: Some("test-stream".into()),
         shard_count: Some(1),
@@ -946,4 +952,77 @@ async fn e2e_tls_with_custom_ca() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Connect(_)), "{err:?}");
     assert_eq!(server.state.seen().len(), before);
+}
+
+/// Hands out `A1`, `A2`, … each already expired, so every request reloads.
+#[derive(Debug, Default)]
+struct RotatingProvider {
+    calls: AtomicUsize,
+}
+
+impl CredentialsProvider for RotatingProvider {
+    fn credentials(&self) -> credentials::CredentialsFuture<'_> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        Box::pin(async move {
+            Ok(Credentials::new(format!("A{n}"), format!("secret-{n}"))
+                .with_session_token(format!("token-{n}"))
+                .with_expiry(UNIX_EPOCH + Duration::from_secs(1)))
+        })
+    }
+}
+
+#[tokio::test]
+async fn e2e_credentials_provider_signs_each_request_with_fresh_credentials() {
+    let server = start_server(|_, _| Reply::json(200, r#"{"Shards":[]}"#)).await;
+    let provider = Arc::new(RotatingProvider::default());
+    let c = Client::new(
+        ClientConfig::builder()
+            .endpoint(server.url())
+            .credentials_provider(Arc::clone(&provider))
+            .build(),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        c.list_shards(&ListShardsInput::default()).await.unwrap();
+    }
+    let seen = server.state.seen();
+    for (i, s) in seen.iter().enumerate() {
+        let n = i + 1;
+        let creds = Credentials::new(format!("A{n}"), format!("secret-{n}"))
+            .with_session_token(format!("token-{n}"));
+        assert_eq!(s.headers["x-amz-security-token"], format!("token-{n}"));
+        assert_signed(s, "http", &creds, "us-east-1");
+    }
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn e2e_aws_endpoint_without_credentials_fails_clearly() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().display().to_string();
+    let chain = DefaultChain::builder()
+        .env(Env::from_pairs([
+            ("HOME", home.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]))
+        .build();
+    let c = Client::new(
+        ClientConfig::builder()
+            .region("eu-west-1")
+            .credentials_provider(chain)
+            .build(),
+    )
+    .unwrap();
+    assert!(c.config().is_aws_endpoint());
+    // Fails before anything is sent: nothing leaves this machine.
+    let err = c
+        .list_shards(&ListShardsInput::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::NoCredentials(m) if m.contains("no AWS credentials found")),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    assert!(!err.may_have_been_applied());
 }

@@ -1,0 +1,225 @@
+//! A stream's description as the durable store keeps it: everything but the
+//! records (settings, tags, consumers, and every shard with its lineage and
+//! counters), captured under the stream's lock and restored at start-up.
+
+use crate::shard::Shard;
+use crate::store::{ShardLog, Storage, StoreError};
+use crate::stream::{ConsumerEntry, Stream, StreamMeta, StreamMode, StreamStatus};
+use kinesis_proto::hash_key::HashRange;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The format version written; readers refuse newer ones.
+pub const FORMAT: u32 = 1;
+
+/// A stream's persisted description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    /// Format version ([`FORMAT`]).
+    pub format: u32,
+    /// Name.
+    pub name: String,
+    /// ARN, kept as issued (consumer ARNs embed it).
+    pub arn: String,
+    /// Creation time, epoch ms.
+    pub created_ms: i64,
+    /// Status on the wire (`CREATING`, `ACTIVE`, `UPDATING`, `DELETING`).
+    pub status: String,
+    /// `PROVISIONED` or `ON_DEMAND`.
+    pub mode: String,
+    /// Retention in hours.
+    pub retention_hours: u32,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// KMS key when encrypted.
+    pub kms_key: Option<String>,
+    /// Enabled shard-level metrics.
+    pub shard_level_metrics: BTreeSet<String>,
+    /// Enhanced fan-out consumers.
+    pub consumers: Vec<ConsumerRecord>,
+    /// Every shard, closed ones included, by index.
+    pub shards: Vec<ShardRecord>,
+    /// The stream's counter when saved: a floor for the counter after a restart.
+    pub counter: u64,
+}
+
+/// A shard's persisted description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// Index.
+    pub index: u32,
+    /// Parent.
+    pub parent: Option<u32>,
+    /// Second merge parent.
+    pub adjacent_parent: Option<u32>,
+    /// First hash key, decimal.
+    pub hash_start: String,
+    /// Last hash key, decimal.
+    pub hash_end: String,
+    /// Counter reserved at creation.
+    pub start_counter: u64,
+    /// Creation time, epoch ms.
+    pub created_ms: i64,
+    /// Counter reserved at close.
+    pub end_counter: Option<u64>,
+    /// Close time, epoch ms.
+    pub closed_ms: Option<i64>,
+}
+
+/// A consumer's persisted description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerRecord {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// Status on the wire.
+    pub status: String,
+    /// Registration time, epoch ms.
+    pub created_ms: i64,
+}
+
+fn bad(name: &str, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(format!("stream {name}: bad description: {what}"))
+}
+
+impl StreamRecord {
+    /// Describe `stream` as `m` (its locked meta) has it now.
+    pub fn capture(stream: &Stream, m: &StreamMeta) -> StreamRecord {
+        StreamRecord {
+            format: FORMAT,
+            name: stream.name.clone(),
+            arn: stream.arn.clone(),
+            created_ms: stream.created_ms,
+            status: m.status.as_str().to_string(),
+            mode: m.mode.as_str().to_string(),
+            retention_hours: m.retention_hours,
+            tags: m.tags.clone(),
+            kms_key: m.kms_key.clone(),
+            shard_level_metrics: m.shard_level_metrics.clone(),
+            consumers: m
+                .consumers
+                .values()
+                .map(|c| ConsumerRecord {
+                    name: c.name.clone(),
+                    arn: c.arn.clone(),
+                    status: c.status.to_string(),
+                    created_ms: c.created_ms,
+                })
+                .collect(),
+            shards: m
+                .shards
+                .iter()
+                .map(|s| {
+                    let st = s.status();
+                    ShardRecord {
+                        index: s.index,
+                        parent: s.parent,
+                        adjacent_parent: s.adjacent_parent,
+                        hash_start: s.range.start.to_string(),
+                        hash_end: s.range.end.to_string(),
+                        start_counter: s.start_counter,
+                        created_ms: s.created_ms,
+                        end_counter: st.end_counter,
+                        closed_ms: st.closed_ms,
+                    }
+                })
+                .collect(),
+            counter: stream.counter.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Rebuild the stream over its shards' logs (a missing log is made fresh by
+    /// `storage`). A status that was waiting for a delay (CREATING, UPDATING) is
+    /// over: the stream comes back ACTIVE; consumers likewise, and DELETING ones
+    /// are gone. The counter continues above everything stored.
+    pub fn restore(
+        self,
+        mut logs: BTreeMap<u32, Box<dyn ShardLog>>,
+        storage: &dyn Storage,
+    ) -> Result<Stream, StoreError> {
+        if self.format > FORMAT {
+            return Err(bad(
+                &self.name,
+                format!("format {} is newer than this broker", self.format),
+            ));
+        }
+        let mode = match self.mode.as_str() {
+            "ON_DEMAND" => StreamMode::OnDemand,
+            _ => StreamMode::Provisioned,
+        };
+        let mut next = self.counter;
+        let mut shards = Vec::with_capacity(self.shards.len());
+        for (i, s) in self.shards.iter().enumerate() {
+            if s.index as usize != i {
+                return Err(bad(
+                    &self.name,
+                    format!("shard {} listed at position {i}", s.index),
+                ));
+            }
+            let start: u128 = s.hash_start.parse().map_err(|e| bad(&self.name, e))?;
+            let end: u128 = s.hash_end.parse().map_err(|e| bad(&self.name, e))?;
+            let log = match logs.remove(&s.index) {
+                Some(l) => l,
+                None => storage.create_log(&self.name, self.created_ms, s.index)?,
+            };
+            next = next.max(s.start_counter + 1);
+            if let Some(end) = s.end_counter {
+                next = next.max(end + 1);
+            }
+            if let Some(last) = log.last_counter() {
+                next = next.max(last + 1);
+            }
+            let shard = Shard::new(
+                s.index,
+                s.parent,
+                s.adjacent_parent,
+                HashRange::new(start, end),
+                s.start_counter,
+                s.created_ms,
+                log,
+            );
+            if let Some(end) = s.end_counter {
+                shard.set_closed(end, s.closed_ms.unwrap_or(s.created_ms));
+            }
+            shards.push(Arc::new(shard));
+        }
+        let consumers = self
+            .consumers
+            .into_iter()
+            .filter(|c| c.status != "DELETING")
+            .map(|c| {
+                let entry = ConsumerEntry {
+                    name: c.name.clone(),
+                    arn: c.arn,
+                    status: "ACTIVE",
+                    created_ms: c.created_ms,
+                };
+                (c.name, entry)
+            })
+            .collect();
+        let mut meta = StreamMeta {
+            status: StreamStatus::Active,
+            status_epoch: 0,
+            mode,
+            retention_hours: self.retention_hours,
+            tags: self.tags,
+            shards,
+            open: Vec::new(),
+            kms_key: self.kms_key,
+            shard_level_metrics: self.shard_level_metrics,
+            consumers,
+        };
+        meta.rebuild_routing();
+        Ok(Stream {
+            name: self.name,
+            arn: self.arn,
+            created_ms: self.created_ms,
+            counter: AtomicU64::new(next),
+            meta: RwLock::new(meta),
+        })
+    }
+}

@@ -1,0 +1,782 @@
+//! The durable store: each shard's records in append-only segment files under a
+//! data dir, each stream's description in an atomically replaced JSON file, and
+//! recovery that checks every record at start-up and drops a torn tail.
+//!
+//! ```text
+//! DIR/LOCK                                   held while a broker runs on DIR
+//! DIR/token.key                              the iterator-sealing key
+//! DIR/streams/<name>.<created ms>/stream.json
+//! DIR/streams/<name>.<created ms>/shardId-000000000000/<first counter>.seg
+//! ```
+//!
+//! Memory stays bounded: a log keeps, per segment, an open file and a sparse
+//! index (one entry per [`DurableConfig::index_interval_bytes`] of records), and
+//! reads seek to the nearest index entry and decode from the file.
+
+use crate::catalog::StreamRecord;
+use crate::store::commit::{CommitTicket, FsyncPolicy, GroupCommit, LogSync};
+use crate::store::segment::{self, Cursor, CursorError, Segment};
+use crate::store::{LoadedStream, LogRecord, ReadBatch, ShardLog, Storage, StoreError};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const STREAMS_DIR: &str = "streams";
+const STREAM_FILE: &str = "stream.json";
+const TOKEN_KEY_FILE: &str = "token.key";
+const LOCK_FILE: &str = "LOCK";
+
+/// Where and how the durable store keeps its data. Build with [`DurableConfig::new`].
+#[derive(Debug, Clone)]
+pub struct DurableConfig {
+    /// The data dir (`--data-dir`). Created if missing.
+    pub dir: PathBuf,
+    /// When a write counts as done (`--fsync`). Default [`FsyncPolicy::Always`].
+    pub fsync: FsyncPolicy,
+    /// A segment file is closed and a new one started past this size. Default 64 MiB.
+    pub segment_bytes: u64,
+    /// Record bytes between two sparse-index entries. Default 64 KiB.
+    pub index_interval_bytes: u64,
+}
+
+impl DurableConfig {
+    /// Defaults for a data dir.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DurableConfig {
+            dir: dir.into(),
+            fsync: FsyncPolicy::Always,
+            segment_bytes: 64 * 1024 * 1024,
+            index_interval_bytes: 64 * 1024,
+        }
+    }
+
+    /// Set the fsync policy.
+    pub fn fsync(mut self, policy: FsyncPolicy) -> Self {
+        self.fsync = policy;
+        self
+    }
+
+    /// Set the segment size (at least 1 byte: every segment holds at least one record).
+    pub fn segment_bytes(mut self, n: u64) -> Self {
+        self.segment_bytes = n.max(1);
+        self
+    }
+
+    /// Set the sparse-index spacing (at least 1 byte).
+    pub fn index_interval_bytes(mut self, n: u64) -> Self {
+        self.index_interval_bytes = n.max(1);
+        self
+    }
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Io(format!("{what} {}: {e}", path.display()))
+}
+
+/// Make a directory entry (a new file, a rename) durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("cannot sync directory", dir, e))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Replace `path` with `bytes` so that a crash leaves either the old or the new content.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp).map_err(|e| io("cannot create", &tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io("cannot write", &tmp, e))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| io("cannot rename onto", path, e))?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// Sizes a log works with.
+#[derive(Debug, Clone, Copy)]
+struct LogSettings {
+    segment_bytes: u64,
+    index_interval: u64,
+}
+
+/// A shard's records in segment files.
+pub struct DurableLog {
+    dir: PathBuf,
+    segments: Vec<Segment>,
+    records: usize,
+    settings: LogSettings,
+    commit: Arc<GroupCommit>,
+    sync: Arc<LogSync>,
+    broken: Option<String>,
+}
+
+impl std::fmt::Debug for DurableLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableLog")
+            .field("dir", &self.dir)
+            .field("segments", &self.segments.len())
+            .field("records", &self.records)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A torn or corrupt tail found (and cut off) while opening a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Where its valid part ends.
+    pub offset: u64,
+    /// Bytes dropped.
+    pub dropped: u64,
+    /// What was wrong.
+    pub reason: &'static str,
+}
+
+impl DurableLog {
+    fn empty(dir: PathBuf, settings: LogSettings, commit: Arc<GroupCommit>) -> Self {
+        let sync = commit.register(0);
+        DurableLog {
+            dir,
+            segments: Vec::new(),
+            records: 0,
+            settings,
+            commit,
+            sync,
+            broken: None,
+        }
+    }
+
+    /// A new, empty log in `dir`, replacing anything left there by an
+    /// unfinished operation before a crash.
+    fn create(
+        dir: PathBuf,
+        settings: LogSettings,
+        commit: Arc<GroupCommit>,
+    ) -> Result<Self, StoreError> {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| io("cannot clear", &dir, e))?;
+        }
+        fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+            if let Some(grand) = parent.parent() {
+                sync_dir(grand)?;
+            }
+        }
+        Ok(Self::empty(dir, settings, commit))
+    }
+
+    /// Open the log in `dir`: check every record, cut off a torn or corrupt
+    /// tail (reported in the result), and rebuild the sparse indexes.
+    fn open(
+        dir: PathBuf,
+        settings: LogSettings,
+        commit: Arc<GroupCommit>,
+    ) -> Result<(Self, Vec<Damage>), StoreError> {
+        let mut files: Vec<(u64, PathBuf)> = Vec::new();
+        let entries = fs::read_dir(&dir).map_err(|e| io("cannot list", &dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| io("cannot list", &dir, e))?.path();
+            if let Some(first) = segment::parse_file_name(&path) {
+                files.push((first, path));
+            }
+        }
+        files.sort();
+        let mut log = Self::empty(dir, settings, commit);
+        let mut damage = Vec::new();
+        let mut last: Option<u64> = None;
+        for (_, path) in files {
+            let file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| io("cannot open", &path, e))?;
+            let file = Arc::new(file);
+            let scan = segment::scan(
+                path.clone(),
+                Arc::clone(&file),
+                last,
+                settings.index_interval,
+            )
+            .map_err(|e| io("cannot read", &path, e))?;
+            let mut seg = scan.segment;
+            // Only the newest segment stays open; it may become the active one.
+            if let Some(prev) = log.segments.last_mut() {
+                prev.file = None;
+            }
+            if let Some((offset, reason)) = scan.damage {
+                let len = file
+                    .metadata()
+                    .map_err(|e| io("cannot stat", &path, e))?
+                    .len();
+                file.set_len(offset)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| io("cannot truncate", &path, e))?;
+                seg.size = offset;
+                damage.push(Damage {
+                    path: path.clone(),
+                    offset,
+                    dropped: len - offset,
+                    reason,
+                });
+            }
+            if seg.records == 0 {
+                // Nothing valid in it: it tells nothing, and its name may not match
+                // the counter of whatever is appended next.
+                drop(seg);
+                fs::remove_file(&path).map_err(|e| io("cannot remove", &path, e))?;
+                continue;
+            }
+            last = Some(seg.last_counter);
+            log.records += seg.records as usize;
+            log.segments.push(seg);
+        }
+        if !damage.is_empty() {
+            sync_dir(&log.dir)?;
+        }
+        if let Some(l) = last {
+            log.sync.durable_to(l + 1);
+        }
+        Ok((log, damage))
+    }
+
+    /// Sparse index entries held, over all segments (the log's memory is O(this)).
+    pub fn index_entries(&self) -> usize {
+        self.segments.iter().map(|s| s.index.len()).sum()
+    }
+
+    /// Records with counters below this are known to be on disk.
+    pub fn durable_end(&self) -> u64 {
+        self.sync.durable_end()
+    }
+
+    /// Segment files.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Bytes of records on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// The segment files, oldest first.
+    pub fn segment_paths(&self) -> Vec<PathBuf> {
+        self.segments.iter().map(|s| s.path.clone()).collect()
+    }
+
+    /// Close the active segment and start one whose first record is `first_counter`.
+    fn roll(&mut self, first_counter: u64) -> Result<(), StoreError> {
+        if let Some(active) = self.segments.last_mut() {
+            // The closed segment is never written again: put it on disk now, so
+            // syncing "the active file" later covers everything.
+            if let Some(f) = active.file.take() {
+                f.sync_data()
+                    .map_err(|e| io("cannot sync", &active.path, e))?;
+            }
+            self.sync.durable_to(active.last_counter + 1);
+        }
+        let path = self.dir.join(segment::file_name(first_counter));
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io("cannot create", &path, e))?;
+        // A leftover of the same name can only be an unreferenced remnant.
+        file.set_len(0).map_err(|e| io("cannot reset", &path, e))?;
+        sync_dir(&self.dir)?;
+        self.segments.push(Segment::new(path, Arc::new(file)));
+        Ok(())
+    }
+
+    /// Write `bytes`, the encoding of `batch`, to the active segment.
+    fn write_chunk(&mut self, bytes: &[u8], batch: &[LogRecord]) -> Result<(), StoreError> {
+        let interval = self.settings.index_interval;
+        let Some(seg) = self.segments.last_mut() else {
+            return Err(StoreError::Io("no active segment".into()));
+        };
+        let file = match &seg.file {
+            Some(f) => Arc::clone(f),
+            None => {
+                // Reopen the newest segment for appending (after recovery it is closed).
+                let f = OpenOptions::new()
+                    .read(true)
+                    .append(true)
+                    .open(&seg.path)
+                    .map_err(|e| io("cannot open", &seg.path, e))?;
+                let f = Arc::new(f);
+                seg.file = Some(Arc::clone(&f));
+                f
+            }
+        };
+        let start = seg.size;
+        if let Err(e) = (&*file).write_all(bytes) {
+            // Cut off whatever part landed so the next append starts on a record boundary.
+            if let Err(e2) = file.set_len(start) {
+                self.broken = Some(format!(
+                    "cannot undo a failed write to {}: {e2}",
+                    seg.path.display()
+                ));
+            }
+            let err = io("cannot write", &seg.path, e);
+            if seg.records == 0 {
+                let seg = self.segments.pop();
+                if let Some(seg) = seg {
+                    let _ = fs::remove_file(&seg.path);
+                }
+            }
+            return Err(err);
+        }
+        let mut offset = start;
+        for r in batch {
+            let len = segment::encoded_len(r) as u64;
+            seg.note(r.counter, r.arrival_ms, offset, len, interval);
+            offset += len;
+        }
+        self.records += batch.len();
+        let upto = seg.last_counter + 1;
+        self.commit.mark(&self.sync, &file, upto);
+        Ok(())
+    }
+
+    fn damaged(&self, e: CursorError) -> StoreError {
+        match e {
+            CursorError::Io(e) => io("cannot read", &self.dir, e),
+            CursorError::Damaged { offset, reason } => StoreError::Io(format!(
+                "damaged record in {} at byte {offset}: {reason}",
+                self.dir.display()
+            )),
+        }
+    }
+}
+
+impl ShardLog for DurableLog {
+    fn append(&mut self, batch: Vec<LogRecord>) -> Result<(), StoreError> {
+        if let Some(b) = &self.broken {
+            return Err(StoreError::Io(b.clone()));
+        }
+        self.commit.check()?;
+        let limit = self.settings.segment_bytes;
+        let mut i = 0;
+        while i < batch.len() {
+            let first_len = segment::encoded_len(&batch[i]) as u64;
+            let roll = self
+                .segments
+                .last()
+                .is_none_or(|s| s.records > 0 && s.size + first_len > limit);
+            if roll {
+                self.roll(batch[i].counter)?;
+            }
+            let mut fill = self.segments.last().map_or(0, |s| s.size);
+            let start = i;
+            // A fresh buffer per chunk: a shard keeps no buffer between writes.
+            let mut bytes = Vec::new();
+            while i < batch.len() {
+                let len = segment::encoded_len(&batch[i]) as u64;
+                if i > start && fill + len > limit {
+                    break;
+                }
+                segment::encode(&batch[i], &mut bytes);
+                fill += len;
+                i += 1;
+            }
+            self.write_chunk(&bytes, &batch[start..i])?;
+        }
+        Ok(())
+    }
+
+    fn read(
+        &self,
+        from: u64,
+        min_arrival_ms: i64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch, StoreError> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut started = false;
+        let first = self
+            .segments
+            .partition_point(|s| s.first_counter <= from)
+            .saturating_sub(1);
+        for (si, seg) in self.segments.iter().enumerate().skip(first) {
+            let mut run = if si == first {
+                seg.run_for_counter(from)
+            } else {
+                0
+            };
+            if !started {
+                // Records before `from`, then those retention hides, are skipped:
+                // a run that is all expired is skipped without reading it.
+                if seg.max_arrival < min_arrival_ms {
+                    continue;
+                }
+                while run < seg.index.len() && seg.index[run].max_arrival < min_arrival_ms {
+                    run += 1;
+                }
+            }
+            let file = seg.reader().map_err(|e| io("cannot open", &seg.path, e))?;
+            let mut cursor = Cursor::new(&file, seg.run_start(run), seg.size);
+            while let Some((_, r)) = cursor.next_record().map_err(|e| self.damaged(e))? {
+                if !started {
+                    if r.counter < from || r.arrival_ms < min_arrival_ms {
+                        continue;
+                    }
+                    started = true;
+                }
+                let size = r.billed_size();
+                if out.len() >= max_records || (!out.is_empty() && bytes + size > max_bytes) {
+                    return Ok(ReadBatch {
+                        records: out,
+                        next_arrival_ms: Some(r.arrival_ms),
+                    });
+                }
+                bytes += size;
+                out.push(r);
+            }
+        }
+        Ok(ReadBatch {
+            records: out,
+            next_arrival_ms: None,
+        })
+    }
+
+    fn first_at_or_after(
+        &self,
+        ts_ms: i64,
+        min_arrival_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let floor = ts_ms.max(min_arrival_ms);
+        for seg in self.segments.iter().filter(|s| s.max_arrival >= floor) {
+            let file = seg.reader().map_err(|e| io("cannot open", &seg.path, e))?;
+            for (run, e) in seg.index.iter().enumerate() {
+                if e.max_arrival < floor {
+                    continue;
+                }
+                let mut cursor = Cursor::new(&file, e.offset, seg.run_end(run));
+                while let Some((_, r)) = cursor.next_record().map_err(|e| self.damaged(e))? {
+                    if r.arrival_ms >= floor {
+                        return Ok(Some(r.counter));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn last_counter(&self) -> Option<u64> {
+        self.segments.last().map(|s| s.last_counter)
+    }
+
+    fn last_arrival_ms(&self) -> Option<i64> {
+        self.segments.last().map(|s| s.last_arrival)
+    }
+
+    fn trim(&mut self, min_arrival_ms: i64) {
+        // Whole segments only, and never the active one: it also keeps the
+        // highest counter on disk, which recovery continues from.
+        while self.segments.len() > 1 && self.segments[0].max_arrival < min_arrival_ms {
+            let path = self.segments[0].path.clone();
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot delete an expired segment");
+                    return;
+                }
+            }
+            let seg = self.segments.remove(0);
+            self.records -= seg.records as usize;
+            tracing::debug!(path = %path.display(), records = seg.records, "deleted an expired segment");
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.records
+    }
+}
+
+/// Stores shards as [`DurableLog`]s and stream descriptions as files under one data dir.
+pub struct DurableStorage {
+    config: DurableConfig,
+    commit: Arc<GroupCommit>,
+    /// Serialises description writes (they share temporary file names per stream).
+    saving: Mutex<()>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for DurableStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableStorage")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DurableStorage {
+    /// Open (creating if needed) the data dir and take its lock, so two brokers
+    /// never write one dir.
+    pub fn open(config: DurableConfig) -> Result<DurableStorage, StoreError> {
+        let root = &config.dir;
+        fs::create_dir_all(root.join(STREAMS_DIR)).map_err(|e| io("cannot create", root, e))?;
+        let lock_path = root.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| io("cannot open", &lock_path, e))?;
+        lock.try_lock().map_err(|e| {
+            StoreError::Io(format!(
+                "data dir {} is in use by another broker ({e})",
+                root.display()
+            ))
+        })?;
+        sync_dir(root)?;
+        let commit = GroupCommit::new(config.fsync);
+        Ok(DurableStorage {
+            config,
+            commit,
+            saving: Mutex::new(()),
+            _lock: lock,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &DurableConfig {
+        &self.config
+    }
+
+    /// The group commit all of this store's logs share.
+    pub fn commit(&self) -> &Arc<GroupCommit> {
+        &self.commit
+    }
+
+    /// The key that seals iterators, kept in the data dir so iterators and
+    /// pagination tokens stay valid across restarts.
+    pub fn token_key(&self) -> Result<[u8; 32], StoreError> {
+        let path = self.config.dir.join(TOKEN_KEY_FILE);
+        match fs::read(&path) {
+            Ok(bytes) if bytes.len() == 32 => {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&bytes);
+                return Ok(key);
+            }
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "token key has the wrong size; making a new one")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("cannot read", &path, e)),
+        }
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_mut(16) {
+            chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        }
+        write_atomically(&path, &key)?;
+        Ok(key)
+    }
+
+    fn stream_dir(&self, name: &str, created_ms: i64) -> PathBuf {
+        self.config
+            .dir
+            .join(STREAMS_DIR)
+            .join(format!("{name}.{created_ms}"))
+    }
+
+    fn settings(&self) -> LogSettings {
+        LogSettings {
+            segment_bytes: self.config.segment_bytes,
+            index_interval: self.config.index_interval_bytes,
+        }
+    }
+
+    /// Open an existing shard log (as recovery does), reporting any tail it cut off.
+    pub fn open_log(
+        &self,
+        stream: &str,
+        created_ms: i64,
+        shard_index: u32,
+    ) -> Result<(DurableLog, Vec<Damage>), StoreError> {
+        let dir = self
+            .stream_dir(stream, created_ms)
+            .join(kinesis_proto::shard_id::format(shard_index));
+        if !dir.exists() {
+            return Ok((
+                DurableLog::create(dir, self.settings(), Arc::clone(&self.commit))?,
+                Vec::new(),
+            ));
+        }
+        DurableLog::open(dir, self.settings(), Arc::clone(&self.commit))
+    }
+
+    /// Make a new, empty shard log (the concrete type, for tests and tools).
+    pub fn create_durable_log(
+        &self,
+        stream: &str,
+        created_ms: i64,
+        shard_index: u32,
+    ) -> Result<DurableLog, StoreError> {
+        let dir = self
+            .stream_dir(stream, created_ms)
+            .join(kinesis_proto::shard_id::format(shard_index));
+        DurableLog::create(dir, self.settings(), Arc::clone(&self.commit))
+    }
+
+    fn load_one(&self, dir: &Path) -> Result<Option<LoadedStream>, StoreError> {
+        let desc = dir.join(STREAM_FILE);
+        let text = match fs::read(&desc) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // CreateStream never finished (it answers only after this file exists).
+                tracing::info!(dir = %dir.display(), "removing an unfinished stream");
+                fs::remove_dir_all(dir).map_err(|e| io("cannot remove", dir, e))?;
+                return Ok(None);
+            }
+            Err(e) => return Err(io("cannot read", &desc, e)),
+        };
+        let record: StreamRecord = serde_json::from_slice(&text)
+            .map_err(|e| StoreError::Io(format!("cannot parse {}: {e}", desc.display())))?;
+        if record.status == "DELETING" {
+            tracing::info!(stream = %record.name, "finishing the deletion of a stream");
+            fs::remove_dir_all(dir).map_err(|e| io("cannot remove", dir, e))?;
+            return Ok(None);
+        }
+        let mut logs: BTreeMap<u32, Box<dyn ShardLog>> = BTreeMap::new();
+        for shard in &record.shards {
+            let (log, damage) = self.open_log(&record.name, record.created_ms, shard.index)?;
+            for d in damage {
+                tracing::warn!(
+                    stream = %record.name,
+                    shard = shard.index,
+                    path = %d.path.display(),
+                    offset = d.offset,
+                    dropped_bytes = d.dropped,
+                    reason = d.reason,
+                    "dropped a torn tail: the last record was incomplete or corrupt; everything before it is intact"
+                );
+            }
+            logs.insert(shard.index, Box::new(log));
+        }
+        // Shard dirs the description does not name were made by a reshard that
+        // did not finish; it was never answered, so nothing was written there.
+        let known: Vec<String> = record
+            .shards
+            .iter()
+            .map(|s| kinesis_proto::shard_id::format(s.index))
+            .collect();
+        for entry in fs::read_dir(dir).map_err(|e| io("cannot list", dir, e))? {
+            let path = entry.map_err(|e| io("cannot list", dir, e))?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if path.is_dir() && !known.iter().any(|k| k == name) {
+                tracing::info!(dir = %path.display(), "removing a shard of an unfinished reshard");
+                fs::remove_dir_all(&path).map_err(|e| io("cannot remove", &path, e))?;
+            }
+        }
+        Ok(Some(LoadedStream { record, logs }))
+    }
+}
+
+impl Storage for DurableStorage {
+    fn create_log(
+        &self,
+        stream: &str,
+        created_ms: i64,
+        shard_index: u32,
+    ) -> Result<Box<dyn ShardLog>, StoreError> {
+        Ok(Box::new(self.create_durable_log(
+            stream,
+            created_ms,
+            shard_index,
+        )?))
+    }
+
+    fn persists(&self) -> bool {
+        true
+    }
+
+    fn save_stream(&self, record: &StreamRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(record)
+            .map_err(|e| StoreError::Io(format!("cannot encode stream {}: {e}", record.name)))?;
+        let dir = self.stream_dir(&record.name, record.created_ms);
+        let _one_at_a_time = self.saving.lock();
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        write_atomically(&dir.join(STREAM_FILE), &bytes)
+    }
+
+    fn remove_stream(&self, name: &str, created_ms: i64) -> Result<(), StoreError> {
+        let dir = self.stream_dir(name, created_ms);
+        let _one_at_a_time = self.saving.lock();
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io("cannot remove", &dir, e)),
+        }
+        match dir.parent() {
+            Some(parent) => sync_dir(parent),
+            None => Ok(()),
+        }
+    }
+
+    fn load_streams(&self) -> Result<Vec<LoadedStream>, StoreError> {
+        let root = self.config.dir.join(STREAMS_DIR);
+        let mut dirs = Vec::new();
+        for entry in fs::read_dir(&root).map_err(|e| io("cannot list", &root, e))? {
+            let path = entry.map_err(|e| io("cannot list", &root, e))?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            }
+        }
+        dirs.sort();
+        let mut out: Vec<LoadedStream> = Vec::new();
+        for dir in dirs {
+            let Some(loaded) = self.load_one(&dir)? else {
+                continue;
+            };
+            // Two live streams of one name cannot both have been answered; keep the newer.
+            if let Some(i) = out.iter().position(|o| o.record.name == loaded.record.name) {
+                tracing::warn!(stream = %loaded.record.name, "two copies of a stream; keeping the newer");
+                if out[i].record.created_ms < loaded.record.created_ms {
+                    out[i] = loaded;
+                }
+                continue;
+            }
+            out.push(loaded);
+        }
+        Ok(out)
+    }
+
+    fn commit_ticket(&self) -> Option<CommitTicket> {
+        self.commit.ticket()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.commit.sync_blocking()
+    }
+}

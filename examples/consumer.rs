@@ -1,0 +1,168 @@
+//! A Kinesis consumer worker: prints every user record's data, one per line, to
+//! stdout, checkpoints after each batch, and on Ctrl-C or SIGTERM shuts down
+//! gracefully (final checkpoints, leases released for the other workers).
+//!
+//! ```sh
+//! cargo run --release --example consumer -- --endpoint http://127.0.0.1:4567 \
+//!     --stream demo --app demo-app [--lease-db FILE] [--from trim-horizon|latest]
+//! ```
+//!
+//! Run it several times with the same `--app` and `--lease-db` to spread the
+//! shards over several worker processes. Logs go to stderr (`RUST_LOG=info`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, ValueEnum};
+use kinesis_kcl::checkpointer::RecordProcessorCheckpointer;
+use kinesis_kcl::config::{Config, InitialPositionInStream};
+use kinesis_kcl::lease_store::SqliteLeaseStore;
+use kinesis_kcl::scheduler::Scheduler;
+use kinesis_kcl::shard_record_processor::{
+    InitializationInput, ProcessRecordsInput, ShardRecordProcessor,
+};
+use kinesis_proto::client::{Client, ClientConfig, Credentials};
+
+/// Where a shard without a checkpoint starts.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum From {
+    /// The oldest retained record.
+    TrimHorizon,
+    /// Records put from now on.
+    Latest,
+}
+
+/// Consume a Kinesis stream and print each user record's data on its own line.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Kinesis endpoint, e.g. http://127.0.0.1:4567.
+    #[arg(long)]
+    endpoint: String,
+    /// Stream to consume.
+    #[arg(long)]
+    stream: String,
+    /// Application name: workers with the same name share the shards.
+    #[arg(long)]
+    app: String,
+    /// SQLite lease table shared by the workers (default `<app>.leases.sqlite`).
+    #[arg(long)]
+    lease_db: Option<PathBuf>,
+    /// Where shards without a checkpoint start.
+    #[arg(long, value_enum, default_value = "latest")]
+    from: From,
+    /// Signing region.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Worker identifier (default: random).
+    #[arg(long)]
+    worker_id: Option<String>,
+}
+
+/// Prints each record, then checkpoints the batch.
+struct Printer;
+
+impl ShardRecordProcessor for Printer {
+    async fn initialize(&mut self, input: InitializationInput) {
+        tracing::info!(shard = %input.shard_id, from = %input.extended_sequence_number, "processing shard");
+    }
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        let written = {
+            let mut out = std::io::stdout().lock();
+            input
+                .records
+                .iter()
+                .try_for_each(|r| {
+                    out.write_all(&r.data)?;
+                    out.write_all(b"\n")
+                })
+                .and_then(|()| out.flush())
+        };
+        if let Err(e) = written {
+            // Not printed means not processed: exit without checkpointing, so
+            // these records are delivered again to whoever takes the lease.
+            eprintln!("cannot write to stdout ({e}); exiting");
+            std::process::exit(1);
+        }
+        if let Err(e) = cp.checkpoint().await {
+            tracing::warn!(shard = %cp.shard_id(), error = %e, "checkpoint failed");
+        }
+    }
+
+    async fn lease_lost(&mut self) {}
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        if let Err(e) = cp.checkpoint().await {
+            tracing::warn!(shard = %cp.shard_id(), error = %e, "shard-end checkpoint failed");
+        }
+    }
+
+    async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
+        if let Err(e) = cp.checkpoint().await {
+            tracing::warn!(shard = %cp.shard_id(), error = %e, "final checkpoint failed");
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+
+    let client = Client::new(
+        ClientConfig::builder()
+            .endpoint(&args.endpoint)
+            .region(&args.region)
+            .credentials(Credentials::from_env().unwrap_or_else(Credentials::test))
+            .build(),
+    )?;
+    let lease_db = args
+        .lease_db
+        .unwrap_or_else(|| PathBuf::from(format!("{}.leases.sqlite", args.app)));
+    let store = Arc::new(SqliteLeaseStore::open(&lease_db, &args.app).await?);
+    let mut config =
+        Config::builder(&args.stream, &args.app).initial_position_in_stream(match args.from {
+            From::TrimHorizon => InitialPositionInStream::TrimHorizon,
+            From::Latest => InitialPositionInStream::Latest,
+        });
+    if let Some(id) = args.worker_id {
+        config = config.worker_identifier(id);
+    }
+    let scheduler = Scheduler::new(config.build()?, client, store, |_: &str| Printer)?;
+    tracing::info!(worker = %scheduler.worker_identifier(), "starting");
+
+    let shutdown = scheduler.shutdown_handle();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    eprintln!("cannot handle SIGTERM: {e}");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!(
+            "shutting down: final checkpoints, then releasing leases (Ctrl-C again to quit at once)"
+        );
+        shutdown.request();
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+    scheduler.run().await?;
+    Ok(())
+}

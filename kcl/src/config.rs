@@ -1,0 +1,332 @@
+//! The scheduler's settings, with KCL's names and defaults (spec Part B): what
+//! `ConfigsBuilder`, `LeaseManagementConfig`, `CoordinatorConfig`,
+//! `ProcessorConfig` and `PollingConfig` hold between them.
+
+use std::time::Duration;
+
+use kinesis_proto::codec::Timestamp;
+
+use crate::error::Error;
+use crate::extended_sequence::ExtendedSequenceNumber;
+use crate::lease_config::LeaseConfig;
+use crate::polling_config::PollingConfig;
+
+/// Where processing starts in a shard that has no checkpoint yet
+/// (KCL `InitialPositionInStreamExtended`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InitialPositionInStream {
+    /// `LATEST`: only records put after the lease is first read (KCL's default).
+    #[default]
+    Latest,
+    /// `TRIM_HORIZON`: the oldest record still retained.
+    TrimHorizon,
+    /// `AT_TIMESTAMP`: the first record at or after this time.
+    AtTimestamp(Timestamp),
+}
+
+impl InitialPositionInStream {
+    /// The checkpoint sentinel a new lease starts with.
+    pub fn checkpoint(&self) -> ExtendedSequenceNumber {
+        match self {
+            InitialPositionInStream::Latest => ExtendedSequenceNumber::Latest,
+            InitialPositionInStream::TrimHorizon => ExtendedSequenceNumber::TrimHorizon,
+            InitialPositionInStream::AtTimestamp(_) => ExtendedSequenceNumber::AtTimestamp,
+        }
+    }
+
+    /// The timestamp of `AT_TIMESTAMP`, if that is the position.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        match self {
+            InitialPositionInStream::AtTimestamp(t) => Some(*t),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a [`Scheduler`](crate::scheduler::Scheduler) needs to know besides its
+/// clients; build one with [`Config::builder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// `streamName`: the stream to consume.
+    pub stream_name: String,
+    /// `applicationName`: names the lease table; workers with the same name share the shards.
+    pub application_name: String,
+    /// `workerIdentifier`: unique per worker (default `worker-` and 16 random hex digits,
+    /// where KCL uses a random UUID).
+    pub worker_identifier: String,
+    /// `initialPositionInStreamExtended` (default `LATEST`).
+    pub initial_position_in_stream: InitialPositionInStream,
+    /// `LeaseManagementConfig`: failover time, epsilon, lease limits (KCL defaults).
+    pub lease: LeaseConfig,
+    /// How often the lease taker runs. Default `None`: KCL's
+    /// `(failoverTimeMillis + epsilonMillis) × 2`. Not a KCL setting; shorten it to
+    /// pick up released or new leases sooner without shortening the failover time.
+    pub lease_taker_interval: Option<Duration>,
+    /// `shardSyncIntervalMillis`: how often shards are listed and leases created (default 60 s).
+    pub shard_sync_interval: Duration,
+    /// `parentShardPollIntervalMillis`: how often a child re-checks that its parents
+    /// reached `SHARD_END` (default 10 s).
+    pub parent_shard_poll_interval: Duration,
+    /// `shardConsumerDispatchPollIntervalMillis`: how often held leases are matched with
+    /// shard consumers when nothing signalled a change (default 1 s).
+    pub shard_consumer_dispatch_poll_interval: Duration,
+    /// `cleanupLeasesUponShardCompletion`: delete a finished parent's lease once
+    /// its children have started (default true).
+    pub cleanup_leases_upon_shard_completion: bool,
+    /// `listShardsBackoffTimeInMillis`: wait between failed ListShards (default 1 500 ms).
+    pub list_shards_backoff_time: Duration,
+    /// `maxListShardsRetryAttempts`: attempts at the start-up shard sync (default 50).
+    pub max_list_shards_retry_attempts: u32,
+    /// `callProcessRecordsEvenForEmptyRecordList` (default false).
+    pub call_process_records_even_for_empty_record_list: bool,
+    /// `PollingConfig`: how shards are read.
+    pub polling: PollingConfig,
+}
+
+impl Config {
+    /// A builder for consuming `stream_name` as application `application_name`, with KCL defaults.
+    pub fn builder(
+        stream_name: impl Into<String>,
+        application_name: impl Into<String>,
+    ) -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config {
+                stream_name: stream_name.into(),
+                application_name: application_name.into(),
+                worker_identifier: format!("worker-{:016x}", rand::random::<u64>()),
+                initial_position_in_stream: InitialPositionInStream::default(),
+                lease: LeaseConfig::default(),
+                lease_taker_interval: None,
+                shard_sync_interval: Duration::from_secs(60),
+                parent_shard_poll_interval: Duration::from_secs(10),
+                shard_consumer_dispatch_poll_interval: Duration::from_secs(1),
+                cleanup_leases_upon_shard_completion: true,
+                list_shards_backoff_time: Duration::from_millis(1_500),
+                max_list_shards_retry_attempts: 50,
+                call_process_records_even_for_empty_record_list: false,
+                polling: PollingConfig::default(),
+            },
+        }
+    }
+
+    /// The lease taker's period in effect.
+    pub fn effective_lease_taker_interval(&self) -> Duration {
+        self.lease_taker_interval
+            .unwrap_or_else(|| self.lease.taker_interval())
+    }
+
+    /// Reject settings that cannot work.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.stream_name.is_empty() {
+            return Err(Error::InvalidConfig("the stream name is empty".into()));
+        }
+        if self.application_name.is_empty() {
+            return Err(Error::InvalidConfig("the application name is empty".into()));
+        }
+        if self.worker_identifier.is_empty() {
+            return Err(Error::InvalidConfig(
+                "the worker identifier is empty".into(),
+            ));
+        }
+        self.lease.validate()?;
+        self.polling.validate()?;
+        for (name, d) in [
+            (
+                "lease_taker_interval",
+                self.effective_lease_taker_interval(),
+            ),
+            ("shard_sync_interval", self.shard_sync_interval),
+            (
+                "parent_shard_poll_interval",
+                self.parent_shard_poll_interval,
+            ),
+            (
+                "shard_consumer_dispatch_poll_interval",
+                self.shard_consumer_dispatch_poll_interval,
+            ),
+        ] {
+            if d.is_zero() {
+                return Err(Error::InvalidConfig(format!("{name} must be positive")));
+            }
+        }
+        if self.max_list_shards_retry_attempts == 0 {
+            return Err(Error::InvalidConfig(
+                "max_list_shards_retry_attempts must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Builder of a [`Config`].
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $name:ident: $ty:ty; )*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$name = value;
+                self
+            }
+        )*
+    };
+}
+
+impl ConfigBuilder {
+    setters! {
+        /// Set [`Config::initial_position_in_stream`].
+        initial_position_in_stream: InitialPositionInStream;
+        /// Set [`Config::lease`].
+        lease: LeaseConfig;
+        /// Set [`Config::shard_sync_interval`].
+        shard_sync_interval: Duration;
+        /// Set [`Config::parent_shard_poll_interval`].
+        parent_shard_poll_interval: Duration;
+        /// Set [`Config::shard_consumer_dispatch_poll_interval`].
+        shard_consumer_dispatch_poll_interval: Duration;
+        /// Set [`Config::cleanup_leases_upon_shard_completion`].
+        cleanup_leases_upon_shard_completion: bool;
+        /// Set [`Config::list_shards_backoff_time`].
+        list_shards_backoff_time: Duration;
+        /// Set [`Config::max_list_shards_retry_attempts`].
+        max_list_shards_retry_attempts: u32;
+        /// Set [`Config::call_process_records_even_for_empty_record_list`].
+        call_process_records_even_for_empty_record_list: bool;
+        /// Set [`Config::polling`].
+        polling: PollingConfig;
+    }
+
+    /// Set [`Config::worker_identifier`].
+    pub fn worker_identifier(mut self, id: impl Into<String>) -> Self {
+        self.config.worker_identifier = id.into();
+        self
+    }
+
+    /// Set [`Config::lease_taker_interval`].
+    pub fn lease_taker_interval(mut self, interval: Duration) -> Self {
+        self.config.lease_taker_interval = Some(interval);
+        self
+    }
+
+    /// Set `failoverTimeMillis` ([`LeaseConfig::failover_time`]).
+    pub fn failover_time(mut self, failover: Duration) -> Self {
+        self.config.lease.failover_time = failover;
+        self
+    }
+
+    /// Set `maxLeasesForWorker` ([`LeaseConfig::max_leases_for_worker`]).
+    pub fn max_leases_for_worker(mut self, n: usize) -> Self {
+        self.config.lease.max_leases_for_worker = n;
+        self
+    }
+
+    /// Set `maxLeasesToStealAtOneTime` ([`LeaseConfig::max_leases_to_steal_at_one_time`]).
+    pub fn max_leases_to_steal_at_one_time(mut self, n: usize) -> Self {
+        self.config.lease.max_leases_to_steal_at_one_time = n;
+        self
+    }
+
+    /// Set `maxRecords` ([`PollingConfig::max_records`]).
+    pub fn max_records(mut self, n: u32) -> Self {
+        self.config.polling.max_records = n;
+        self
+    }
+
+    /// Set `idleTimeBetweenReadsInMillis` ([`PollingConfig::idle_time_between_reads`]).
+    pub fn idle_time_between_reads(mut self, idle: Duration) -> Self {
+        self.config.polling.idle_time_between_reads = idle;
+        self
+    }
+
+    /// The configuration, validated.
+    pub fn build(self) -> Result<Config, Error> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_kcl() {
+        let c = Config::builder("s", "app").build().expect("valid");
+        assert_eq!(
+            c.initial_position_in_stream,
+            InitialPositionInStream::Latest
+        );
+        assert_eq!(c.shard_sync_interval, Duration::from_secs(60));
+        assert_eq!(c.parent_shard_poll_interval, Duration::from_secs(10));
+        assert_eq!(
+            c.shard_consumer_dispatch_poll_interval,
+            Duration::from_secs(1)
+        );
+        assert_eq!(c.list_shards_backoff_time, Duration::from_millis(1_500));
+        assert_eq!(c.max_list_shards_retry_attempts, 50);
+        assert!(c.cleanup_leases_upon_shard_completion);
+        assert!(!c.call_process_records_even_for_empty_record_list);
+        assert_eq!(
+            c.effective_lease_taker_interval(),
+            Duration::from_millis(20_050)
+        );
+        assert!(c.worker_identifier.starts_with("worker-"));
+        assert_ne!(
+            c.worker_identifier,
+            Config::builder("s", "app")
+                .build()
+                .expect("valid")
+                .worker_identifier
+        );
+    }
+
+    #[test]
+    fn builder_sets_and_validates() {
+        let c = Config::builder("s", "app")
+            .worker_identifier("w1")
+            .failover_time(Duration::from_secs(2))
+            .lease_taker_interval(Duration::from_millis(300))
+            .idle_time_between_reads(Duration::from_millis(200))
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .build()
+            .expect("valid");
+        assert_eq!(c.worker_identifier, "w1");
+        assert_eq!(c.lease.failover_time, Duration::from_secs(2));
+        assert_eq!(
+            c.effective_lease_taker_interval(),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            c.initial_position_in_stream.checkpoint(),
+            ExtendedSequenceNumber::TrimHorizon
+        );
+        assert!(Config::builder("", "app").build().is_err());
+        assert!(Config::builder("s", "").build().is_err());
+        assert!(
+            Config::builder("s", "a")
+                .worker_identifier("")
+                .build()
+                .is_err()
+        );
+        assert!(Config::builder("s", "a").max_records(0).build().is_err());
+        assert!(
+            Config::builder("s", "a")
+                .shard_sync_interval(Duration::ZERO)
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn at_timestamp_carries_its_time() {
+        let p = InitialPositionInStream::AtTimestamp(Timestamp::from_millis(5));
+        assert_eq!(p.checkpoint(), ExtendedSequenceNumber::AtTimestamp);
+        assert_eq!(p.timestamp(), Some(Timestamp::from_millis(5)));
+        assert_eq!(InitialPositionInStream::Latest.timestamp(), None);
+    }
+}

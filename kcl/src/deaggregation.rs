@@ -1,0 +1,200 @@
+//! Turning the Kinesis records of a GetRecords page into user records (KCL
+//! `AggregatorUtil.deaggregate` plus the retrieval filters).
+//!
+//! Two filters apply, both per *user* record:
+//! * a user record of an aggregate whose hash key lies outside the shard's range
+//!   is dropped on its own: a producer with a stale shard map may have packed
+//!   it with records for this shard, and the KPL re-sends such records to the
+//!   right shard, so delivering it here would process it out of its key's order;
+//! * user records at or before the position processing resumes from are
+//!   skipped, because a restart reads the checkpointed Kinesis record again
+//!   (`AT_SEQUENCE_NUMBER`) and only the user records after the checkpointed
+//!   sub-sequence number are new.
+
+use kinesis_proto::aggregation::deaggregate;
+use kinesis_proto::hash_key::{HashRange, effective_hash_key};
+use kinesis_proto::model::Record;
+use kinesis_proto::sequence::SequenceNumber;
+
+use crate::extended_sequence::ExtendedSequenceNumber;
+use crate::record::KinesisClientRecord;
+
+/// The user records of one page and what was left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deaggregated {
+    /// The user records to deliver, in order.
+    pub records: Vec<KinesisClientRecord>,
+    /// User records dropped because their hash key is outside the shard's range.
+    pub dropped_out_of_range: usize,
+    /// User records skipped because they are at or before the resume position.
+    pub skipped_before_start: usize,
+    /// Kinesis records ignored because their sequence number is malformed.
+    pub invalid_sequence_numbers: usize,
+}
+
+/// Deaggregate `records` of a shard with hash range `shard_range` (no range check when
+/// `None`), keeping only user records after `resume_after` (all when `None`).
+pub fn deaggregate_records(
+    records: Vec<Record>,
+    shard_range: Option<HashRange>,
+    resume_after: Option<&ExtendedSequenceNumber>,
+) -> Deaggregated {
+    let mut out = Deaggregated::default();
+    for record in records {
+        let Some(sequence_number) = SequenceNumber::parse(&record.sequence_number) else {
+            // Without a valid sequence number the record cannot be checkpointed or
+            // ordered; no real service sends one.
+            tracing::warn!(
+                sequence_number = %record.sequence_number,
+                "ignoring a record with a malformed sequence number"
+            );
+            out.invalid_sequence_numbers += 1;
+            continue;
+        };
+        for user in deaggregate(&record.partition_key, None, record.data.0) {
+            if user.aggregated
+                && let Some(range) = shard_range
+            {
+                let key =
+                    effective_hash_key(&user.partition_key, user.explicit_hash_key.as_deref());
+                if !key.is_some_and(|k| range.contains(k)) {
+                    out.dropped_out_of_range += 1;
+                    continue;
+                }
+            }
+            let position =
+                ExtendedSequenceNumber::new(sequence_number.clone(), user.sub_sequence_number);
+            if resume_after.is_some_and(|after| position <= *after) {
+                out.skipped_before_start += 1;
+                continue;
+            }
+            out.records.push(KinesisClientRecord {
+                sequence_number: sequence_number.clone(),
+                sub_sequence_number: user.sub_sequence_number,
+                partition_key: user.partition_key,
+                explicit_hash_key: user.explicit_hash_key,
+                data: user.data,
+                approximate_arrival_timestamp: record.approximate_arrival_timestamp,
+                encryption_type: record.encryption_type.clone(),
+                aggregated: user.aggregated,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kinesis_proto::aggregation::{Aggregator, UserRecord};
+    use kinesis_proto::codec::Blob;
+
+    const LOW: &str = "1"; // explicit hash keys on either side of the split point
+    const HIGH: &str = "300000000000000000000000000000000000000";
+
+    fn kinesis_record(seq: &str, data: bytes::Bytes) -> Record {
+        Record {
+            sequence_number: seq.into(),
+            data: Blob(data),
+            partition_key: "outer".into(),
+            ..Record::default()
+        }
+    }
+
+    fn aggregate(users: &[UserRecord]) -> bytes::Bytes {
+        let mut agg = Aggregator::new(1 << 20, u64::MAX);
+        for u in users {
+            agg.push(u);
+        }
+        agg.finish().expect("non-empty aggregate")
+    }
+
+    fn pos(seq: &str, sub: u64) -> ExtendedSequenceNumber {
+        ExtendedSequenceNumber::parse(seq, sub).expect("valid")
+    }
+
+    fn datas(d: &Deaggregated) -> Vec<&[u8]> {
+        d.records.iter().map(|r| &r.data[..]).collect()
+    }
+
+    #[test]
+    fn plain_records_pass_through_with_sub_sequence_zero() {
+        let d = deaggregate_records(
+            vec![kinesis_record("5", bytes::Bytes::from_static(b"plain"))],
+            Some(HashRange::new(0, 0)),
+            None,
+        );
+        assert_eq!(datas(&d), [b"plain"]);
+        assert_eq!(d.records[0].sub_sequence_number, 0);
+        assert!(!d.records[0].aggregated);
+        assert_eq!(d.records[0].partition_key, "outer");
+        assert_eq!(
+            d.dropped_out_of_range, 0,
+            "plain records were routed by Kinesis itself"
+        );
+    }
+
+    #[test]
+    fn user_records_get_sub_sequence_numbers() {
+        let data = aggregate(&[UserRecord::new("a", "1"), UserRecord::new("b", "2")]);
+        let d = deaggregate_records(vec![kinesis_record("7", data)], None, None);
+        assert_eq!(datas(&d), [b"1", b"2"]);
+        assert_eq!(d.records[1].extended_sequence_number(), pos("7", 1));
+        assert_eq!(d.records[1].partition_key, "b");
+        assert!(d.records[1].aggregated);
+    }
+
+    #[test]
+    fn a_user_record_outside_the_shard_is_dropped_alone() {
+        let data = aggregate(&[
+            UserRecord::new("a", "in-1").with_explicit_hash_key(LOW),
+            UserRecord::new("b", "out").with_explicit_hash_key(HIGH),
+            UserRecord::new("c", "in-2").with_explicit_hash_key(LOW),
+        ]);
+        let lower_half = HashRange::new(0, u128::MAX / 2);
+        let d = deaggregate_records(vec![kinesis_record("9", data)], Some(lower_half), None);
+        assert_eq!(datas(&d), [&b"in-1"[..], b"in-2"]);
+        assert_eq!(d.dropped_out_of_range, 1);
+        // Sub-sequence numbers stay those of the aggregate.
+        assert_eq!(d.records[1].sub_sequence_number, 2);
+    }
+
+    #[test]
+    fn resumes_right_after_the_checkpointed_user_record() {
+        let data = aggregate(&[
+            UserRecord::new("a", "0"),
+            UserRecord::new("a", "1"),
+            UserRecord::new("a", "2"),
+        ]);
+        let records = vec![
+            kinesis_record("10", data),
+            kinesis_record("11", bytes::Bytes::from_static(b"next")),
+        ];
+        let d = deaggregate_records(records.clone(), None, Some(&pos("10", 1)));
+        assert_eq!(datas(&d), [&b"2"[..], b"next"]);
+        assert_eq!(d.skipped_before_start, 2);
+        let d = deaggregate_records(records, None, Some(&pos("10", 2)));
+        assert_eq!(datas(&d), [b"next"]);
+    }
+
+    #[test]
+    fn sentinel_resume_positions_skip_nothing() {
+        let d = deaggregate_records(
+            vec![kinesis_record("3", bytes::Bytes::from_static(b"x"))],
+            None,
+            Some(&ExtendedSequenceNumber::TrimHorizon),
+        );
+        assert_eq!(d.records.len(), 1);
+    }
+
+    #[test]
+    fn malformed_sequence_numbers_are_counted_not_delivered() {
+        let d = deaggregate_records(
+            vec![kinesis_record("01", bytes::Bytes::from_static(b"x"))],
+            None,
+            None,
+        );
+        assert!(d.records.is_empty());
+        assert_eq!(d.invalid_sequence_numbers, 1);
+    }
+}

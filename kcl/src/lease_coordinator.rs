@@ -1,0 +1,293 @@
+//! The running side of lease management (KCL `DynamoDBLeaseCoordinator`): drives
+//! the pure [`LeaseTaker`] and [`LeaseRenewer`] against a [`LeaseStore`] and is
+//! the single path for this worker's fenced writes.
+//!
+//! Every write to a lease is conditional on the counter of the last write, so a
+//! worker's own writes to one lease (renewal, checkpoint, child shards, release)
+//! must not overlap or they would fence each other out: each lease has an async
+//! write lock, and the counter to expect is read from the renewer inside it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use tokio::sync::Notify;
+
+use crate::checkpoint::CheckpointUpdate;
+use crate::error::Error;
+use crate::lease::Lease;
+use crate::lease_config::LeaseConfig;
+use crate::lease_renewer::LeaseRenewer;
+use crate::lease_store::LeaseStore;
+use crate::lease_taker::{LeaseTaker, TakeReason};
+use crate::metrics::Metrics;
+
+/// This worker's leases and the lease-table writes it makes.
+pub(crate) struct LeaseCoordinator {
+    store: Arc<dyn LeaseStore>,
+    worker_id: String,
+    config: LeaseConfig,
+    origin: Instant,
+    renewer: Mutex<LeaseRenewer>,
+    taker: Mutex<LeaseTaker<StdRng>>,
+    write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Signalled whenever the set of held leases changes.
+    changed: Notify,
+    metrics: Metrics,
+}
+
+impl LeaseCoordinator {
+    /// A coordinator for `worker_id` holding no leases yet.
+    pub(crate) fn new(
+        store: Arc<dyn LeaseStore>,
+        worker_id: &str,
+        config: LeaseConfig,
+        metrics: Metrics,
+    ) -> Self {
+        LeaseCoordinator {
+            store,
+            worker_id: worker_id.to_string(),
+            renewer: Mutex::new(LeaseRenewer::new(worker_id, &config)),
+            taker: Mutex::new(LeaseTaker::new(worker_id, config.clone(), rand::make_rng())),
+            config,
+            origin: Instant::now(),
+            write_locks: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+            metrics,
+        }
+    }
+
+    /// The lease table.
+    pub(crate) fn store(&self) -> &Arc<dyn LeaseStore> {
+        &self.store
+    }
+
+    /// Milliseconds since the coordinator started: the clock of the pure lease logic.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Resolves the next time the held set changes (taken, lost, released).
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    fn signal_change(&self) {
+        self.metrics.leases_held.set(
+            i64::try_from(self.renewer.lock().held_leases(self.now_ms()).len()).unwrap_or(i64::MAX),
+        );
+        // One waiter (the dispatcher); a stored permit covers a change made while it was busy.
+        self.changed.notify_one();
+    }
+
+    /// The keys of the leases this worker may process now.
+    pub(crate) fn held_lease_keys(&self) -> Vec<String> {
+        let now = self.now_ms();
+        self.renewer
+            .lock()
+            .held_leases(now)
+            .into_iter()
+            .map(|l| l.lease_key.clone())
+            .collect()
+    }
+
+    /// The held lease `key` as last written, if this worker still holds it.
+    pub(crate) fn held_lease(&self, key: &str) -> Option<Lease> {
+        let now = self.now_ms();
+        self.renewer.lock().get(key, now).cloned()
+    }
+
+    fn write_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(
+            self.write_locks
+                .lock()
+                .entry(key.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(()))),
+        )
+    }
+
+    /// Record a lost lease (refused write or expiry) and wake the dispatcher.
+    fn lose(&self, key: &str) {
+        if self.renewer.lock().remove(key).is_some() {
+            self.metrics.leases_lost.inc();
+            tracing::info!(worker = %self.worker_id, lease = key, "lease lost");
+            self.signal_change();
+        }
+    }
+
+    /// A fenced write by the owner: run `write` with the held lease's counter under
+    /// the lease's write lock, record the result, and lose the lease on a conflict.
+    async fn owner_write<'a, F, Fut>(&'a self, key: &'a str, write: F) -> Result<Lease, Error>
+    where
+        F: FnOnce(u64) -> Fut,
+        Fut: std::future::Future<Output = Result<Lease, Error>> + 'a,
+    {
+        let lock = self.write_lock(key);
+        let _guard = lock.lock().await;
+        let Some(counter) = self.held_lease(key).map(|l| l.lease_counter) else {
+            return Err(Error::LeaseConflict {
+                lease_key: key.to_string(),
+            });
+        };
+        let sent_ms = self.now_ms();
+        match write(counter).await {
+            Ok(lease) => {
+                if !self.renewer.lock().record_write(lease.clone(), sent_ms) {
+                    self.signal_change();
+                }
+                Ok(lease)
+            }
+            Err(e) => {
+                if e.is_lease_conflict() {
+                    self.lose(key);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Write a checkpoint or prepared checkpoint to a held lease.
+    pub(crate) async fn update_checkpoint(
+        &self,
+        key: &str,
+        update: &CheckpointUpdate,
+    ) -> Result<Lease, Error> {
+        let store = Arc::clone(&self.store);
+        let worker = self.worker_id.clone();
+        self.owner_write(key, |counter| async move {
+            store.update_checkpoint(key, &worker, counter, update).await
+        })
+        .await
+    }
+
+    /// Record a held lease's child shards at shard end.
+    pub(crate) async fn set_child_shards(
+        &self,
+        key: &str,
+        children: &[String],
+    ) -> Result<Lease, Error> {
+        let store = Arc::clone(&self.store);
+        let worker = self.worker_id.clone();
+        self.owner_write(key, |counter| async move {
+            store
+                .set_child_shards(key, &worker, counter, children)
+                .await
+        })
+        .await
+    }
+
+    /// Give a held lease up (graceful shutdown) so another worker takes it at once.
+    pub(crate) async fn release(&self, key: &str) -> Result<(), Error> {
+        let store = Arc::clone(&self.store);
+        let worker = self.worker_id.clone();
+        let result = self
+            .owner_write(key, |counter| async move {
+                store.evict(key, &worker, counter).await
+            })
+            .await;
+        // The evicted lease names no owner, so record_write already dropped it;
+        // remove it anyway in case the write failed for another reason.
+        if self.renewer.lock().remove(key).is_some() {
+            self.signal_change();
+        }
+        if result.is_ok() {
+            self.metrics.leases_released.inc();
+        }
+        result.map(|_| ())
+    }
+
+    /// One renewer run: renew every held lease, drop the expired ones.
+    pub(crate) async fn renew_leases(&self) {
+        let now = self.now_ms();
+        let to_renew = self.renewer.lock().leases_to_renew(now);
+        let renewals = to_renew.iter().map(|lease| {
+            let key = lease.lease_key.as_str();
+            let store = Arc::clone(&self.store);
+            let worker = self.worker_id.clone();
+            async move {
+                let result = self
+                    .owner_write(key, |counter| async move {
+                        store.renew(key, &worker, counter).await
+                    })
+                    .await;
+                if let Err(e) = result
+                    && !e.is_lease_conflict()
+                {
+                    // Kept until failover; drop_expired below gives it up then.
+                    tracing::warn!(worker = %self.worker_id, lease = key, error = %e, "lease renewal failed");
+                }
+            }
+        });
+        futures::future::join_all(renewals).await;
+        let expired = self.renewer.lock().drop_expired(self.now_ms());
+        if !expired.is_empty() {
+            for lease in &expired {
+                tracing::warn!(worker = %self.worker_id, lease = %lease.lease_key, "lease expired unrenewed");
+            }
+            self.metrics
+                .leases_lost
+                .inc_by(u64::try_from(expired.len()).unwrap_or(u64::MAX));
+            self.signal_change();
+        }
+    }
+
+    /// One taker run: scan the table, take or steal what the KCL algorithm says.
+    pub(crate) async fn take_leases(&self) -> Result<(), Error> {
+        let scanned = self.store.list().await?;
+        let now = self.now_ms();
+        let plan = self.taker.lock().plan(&scanned, now);
+        if plan.leases_to_take.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(
+            worker = %self.worker_id,
+            reason = ?plan.reason,
+            total = plan.total_leases,
+            workers = plan.num_workers,
+            target = plan.target,
+            mine = plan.my_leases,
+            taking = plan.leases_to_take.len(),
+            "taking leases"
+        );
+        let mut taken_any = false;
+        for lease in &plan.leases_to_take {
+            let key = lease.lease_key.as_str();
+            let lock = self.write_lock(key);
+            let _guard = lock.lock().await;
+            let sent_ms = self.now_ms();
+            match self
+                .store
+                .take(key, &self.worker_id, lease.lease_counter)
+                .await
+            {
+                Ok(taken) => {
+                    let stolen = plan.reason == TakeReason::Steal;
+                    tracing::info!(worker = %self.worker_id, lease = key, stolen, "lease taken");
+                    self.taker.lock().record_taken(&taken, sent_ms);
+                    self.renewer.lock().add(taken, sent_ms);
+                    self.metrics.leases_taken.inc();
+                    if stolen {
+                        self.metrics.leases_stolen.inc();
+                    }
+                    taken_any = true;
+                }
+                // Another worker won the race: not ours, nothing to do.
+                Err(e) if e.is_lease_conflict() => {}
+                Err(e) => {
+                    tracing::warn!(worker = %self.worker_id, lease = key, error = %e, "lease take failed");
+                }
+            }
+        }
+        if taken_any {
+            self.signal_change();
+        }
+        Ok(())
+    }
+
+    /// The renewer's period (`failover / 3 − epsilon`).
+    pub(crate) fn renewer_interval(&self) -> Duration {
+        self.config.renewer_interval()
+    }
+}

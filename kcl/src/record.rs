@@ -1,0 +1,36 @@
+//! The user record a processor receives (KCL `KinesisClientRecord`): one record
+//! after deaggregation, with its position down to the sub-sequence number.
+
+use bytes::Bytes;
+use kinesis_proto::codec::Timestamp;
+use kinesis_proto::sequence::SequenceNumber;
+
+use crate::extended_sequence::ExtendedSequenceNumber;
+
+/// One user record as delivered to a [`ShardRecordProcessor`](crate::shard_record_processor::ShardRecordProcessor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KinesisClientRecord {
+    /// The sequence number of the Kinesis record that carried it.
+    pub sequence_number: SequenceNumber,
+    /// Its index inside a KPL aggregate; 0 for a record that was not aggregated.
+    pub sub_sequence_number: u64,
+    /// Its partition key (the user record's own, inside an aggregate).
+    pub partition_key: String,
+    /// Its explicit hash key, if the producer gave one inside an aggregate.
+    pub explicit_hash_key: Option<String>,
+    /// Its payload.
+    pub data: Bytes,
+    /// When Kinesis stored the carrying record, if the service said.
+    pub approximate_arrival_timestamp: Option<Timestamp>,
+    /// `NONE` or `KMS`, if the service said.
+    pub encryption_type: Option<String>,
+    /// Whether it came out of a KPL aggregate.
+    pub aggregated: bool,
+}
+
+impl KinesisClientRecord {
+    /// Its checkpointable position `(sequence number, sub-sequence number)`.
+    pub fn extended_sequence_number(&self) -> ExtendedSequenceNumber {
+        ExtendedSequenceNumber::new(self.sequence_number.clone(), self.sub_sequence_number)
+    }
+}

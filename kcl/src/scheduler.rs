@@ -1,0 +1,379 @@
+//! The worker (KCL `Scheduler`): syncs shards into leases, takes and renews
+//! leases with the KCL 2.x algorithm, runs one shard consumer per held lease,
+//! and shuts down gracefully.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use kinesis_kcl::config::Config;
+//! use kinesis_kcl::lease_store::SqliteLeaseStore;
+//! use kinesis_kcl::scheduler::Scheduler;
+//! use kinesis_kcl::shard_record_processor::*;
+//! use kinesis_kcl::checkpointer::RecordProcessorCheckpointer;
+//! use kinesis_proto::client::{Client, ClientConfig};
+//!
+//! struct Printer;
+//!
+//! impl ShardRecordProcessor for Printer {
+//!     async fn initialize(&mut self, _input: InitializationInput) {}
+//!     async fn process_records(&mut self, input: ProcessRecordsInput, cp: &RecordProcessorCheckpointer) {
+//!         for r in &input.records {
+//!             println!("{}", String::from_utf8_lossy(&r.data));
+//!         }
+//!         let _ = cp.checkpoint().await;
+//!     }
+//!     async fn lease_lost(&mut self) {}
+//!     async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+//!         let _ = cp.checkpoint().await;
+//!     }
+//!     async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
+//!         let _ = cp.checkpoint().await;
+//!     }
+//! }
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new(ClientConfig::builder().endpoint("http://127.0.0.1:4567").build())?;
+//! let store = Arc::new(SqliteLeaseStore::open("leases.db", "my-app").await?);
+//! let config = Config::builder("my-stream", "my-app").build()?;
+//! let scheduler = Scheduler::new(config, client, store, |_shard: &str| Printer)?;
+//! let shutdown = scheduler.shutdown_handle();
+//! tokio::spawn(async move {
+//!     let _ = tokio::signal::ctrl_c().await;
+//!     shutdown.request();
+//! });
+//! scheduler.run().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use kinesis_proto::client::Client;
+use kinesis_proto::model::StreamRef;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::lease_coordinator::LeaseCoordinator;
+use crate::lease_store::LeaseStore;
+use crate::metrics::Metrics;
+use crate::shard_consumer::{self, ConsumerContext, Control, Exit};
+use crate::shard_record_processor::ShardRecordProcessorFactory;
+use crate::shard_sync::sync_shards;
+
+/// Asks a running [`Scheduler`] to shut down gracefully; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    requested: Arc<watch::Sender<bool>>,
+    done: watch::Receiver<bool>,
+}
+
+impl ShutdownHandle {
+    /// Start the graceful shutdown: `shutdown_requested` on every processor, then
+    /// every lease released. Returns at once; [`Scheduler::run`] returns when done.
+    pub fn request(&self) {
+        self.requested.send_replace(true);
+    }
+
+    /// Request the shutdown and wait until the scheduler has released its leases.
+    pub async fn graceful_shutdown(&self) {
+        self.request();
+        let mut done = self.done.clone();
+        // An error means the scheduler is gone, which is just as done.
+        let _ = done.wait_for(|d| *d).await;
+    }
+}
+
+/// Aborts a background task when dropped.
+struct TaskGuard(JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One worker of a consumer application.
+pub struct Scheduler<F: ShardRecordProcessorFactory> {
+    config: Arc<Config>,
+    client: Client,
+    factory: Arc<F>,
+    coordinator: Arc<LeaseCoordinator>,
+    metrics: Metrics,
+    requested: Arc<watch::Sender<bool>>,
+    done: Arc<watch::Sender<bool>>,
+}
+
+impl<F: ShardRecordProcessorFactory> std::fmt::Debug for Scheduler<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct RunningConsumer {
+    control: watch::Sender<Control>,
+    task: JoinHandle<Exit>,
+}
+
+impl<F: ShardRecordProcessorFactory> Scheduler<F> {
+    /// A worker consuming `config.stream_name` with leases in `lease_store`.
+    pub fn new(
+        config: Config,
+        client: Client,
+        lease_store: Arc<dyn LeaseStore>,
+        factory: F,
+    ) -> Result<Self, Error> {
+        config.validate()?;
+        let metrics = Metrics::new(&config.worker_identifier)?;
+        let coordinator = Arc::new(LeaseCoordinator::new(
+            lease_store,
+            &config.worker_identifier,
+            config.lease.clone(),
+            metrics.clone(),
+        ));
+        Ok(Scheduler {
+            config: Arc::new(config),
+            client,
+            factory: Arc::new(factory),
+            coordinator,
+            metrics,
+            requested: Arc::new(watch::channel(false).0),
+            done: Arc::new(watch::channel(false).0),
+        })
+    }
+
+    /// This worker's identifier.
+    pub fn worker_identifier(&self) -> &str {
+        &self.config.worker_identifier
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This worker's Prometheus metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// A handle to shut the worker down gracefully from elsewhere.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            requested: Arc::clone(&self.requested),
+            done: self.done.subscribe(),
+        }
+    }
+
+    /// Run until a graceful shutdown completes (or the first shard sync fails).
+    ///
+    /// Dropping the future instead stops the worker abruptly: its leases then
+    /// expire after the failover time, as if the process had died.
+    pub async fn run(self) -> Result<(), Error> {
+        let result = self.run_inner().await;
+        self.done.send_replace(true);
+        result
+    }
+
+    async fn run_inner(&self) -> Result<(), Error> {
+        let stream = StreamRef::name(self.config.stream_name.clone());
+        let mut requested = self.requested.subscribe();
+        self.initial_shard_sync(&stream, &mut requested).await?;
+        if *requested.borrow() {
+            return Ok(());
+        }
+
+        let renewer = self.spawn_renewer();
+        let taker = self.spawn_taker();
+        let syncer = self.spawn_shard_sync(stream.clone());
+        let ctx = Arc::new(ConsumerContext {
+            client: self.client.clone(),
+            stream,
+            config: Arc::clone(&self.config),
+            coordinator: Arc::clone(&self.coordinator),
+            metrics: self.metrics.clone(),
+        });
+
+        let mut consumers: BTreeMap<String, RunningConsumer> = BTreeMap::new();
+        // Leases whose shard is finished: held (and renewed) but needing no consumer.
+        let mut finished: BTreeSet<String> = BTreeSet::new();
+        loop {
+            if *requested.borrow() {
+                break;
+            }
+            self.dispatch(&ctx, &mut consumers, &mut finished).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.shard_consumer_dispatch_poll_interval) => {}
+                _ = self.coordinator.changed() => {}
+                _ = requested.changed() => {}
+            }
+        }
+
+        // Graceful shutdown: no new leases, final checkpoints, then release everything.
+        tracing::info!(worker = %self.config.worker_identifier, "graceful shutdown");
+        drop(taker);
+        drop(syncer);
+        for c in consumers.values() {
+            c.control.send_replace(Control::Shutdown);
+        }
+        for (key, c) in std::mem::take(&mut consumers) {
+            if let Err(e) = c.task.await {
+                tracing::error!(shard = %key, error = %e, "shard consumer panicked");
+            }
+        }
+        for key in self.coordinator.held_lease_keys() {
+            if let Err(e) = self.coordinator.release(&key).await {
+                tracing::warn!(lease = %key, error = %e, "releasing the lease failed; it will expire");
+            }
+        }
+        drop(renewer);
+        Ok(())
+    }
+
+    /// Match consumers with the held leases: start new ones, stop lost ones, reap ended ones.
+    async fn dispatch(
+        &self,
+        ctx: &Arc<ConsumerContext>,
+        consumers: &mut BTreeMap<String, RunningConsumer>,
+        finished: &mut BTreeSet<String>,
+    ) {
+        let held: BTreeSet<String> = self.coordinator.held_lease_keys().into_iter().collect();
+        finished.retain(|k| held.contains(k));
+
+        let ended: Vec<String> = consumers
+            .iter()
+            .filter(|(_, c)| c.task.is_finished())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in ended {
+            let Some(c) = consumers.remove(&key) else {
+                continue;
+            };
+            match c.task.await {
+                Ok(Exit::ShardEnded) if held.contains(&key) => {
+                    finished.insert(key);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(shard = %key, error = %e, "shard consumer panicked"),
+            }
+        }
+
+        for (key, c) in consumers.iter() {
+            if !held.contains(key) {
+                c.control.send_if_modified(|v| {
+                    let changed = *v == Control::Run;
+                    if changed {
+                        *v = Control::LeaseLost;
+                    }
+                    changed
+                });
+            }
+        }
+
+        for key in held {
+            if consumers.contains_key(&key) || finished.contains(&key) {
+                continue;
+            }
+            let (control, rx) = watch::channel(Control::Run);
+            let task = tokio::spawn(shard_consumer::run(
+                Arc::clone(ctx),
+                Arc::clone(&self.factory),
+                key.clone(),
+                rx,
+            ));
+            consumers.insert(key, RunningConsumer { control, task });
+        }
+    }
+
+    async fn initial_shard_sync(
+        &self,
+        stream: &StreamRef,
+        requested: &mut watch::Receiver<bool>,
+    ) -> Result<(), Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.shard_sync(stream).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt >= self.config.max_list_shards_retry_attempts => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "shard sync failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.list_shards_backoff_time) => {}
+                        _ = requested.wait_for(|r| *r) => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn shard_sync(&self, stream: &StreamRef) -> Result<(), Error> {
+        let outcome = sync_shards(
+            &self.client,
+            stream,
+            self.coordinator.store().as_ref(),
+            &self.config.initial_position_in_stream,
+            self.config.cleanup_leases_upon_shard_completion,
+        )
+        .await?;
+        if !outcome.created.is_empty() || !outcome.deleted.is_empty() {
+            tracing::info!(created = ?outcome.created, deleted = ?outcome.deleted, "shard sync");
+        }
+        Ok(())
+    }
+
+    fn spawn_renewer(&self) -> TaskGuard {
+        let coordinator = Arc::clone(&self.coordinator);
+        let interval = coordinator.renewer_interval();
+        TaskGuard(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                coordinator.renew_leases().await;
+            }
+        }))
+    }
+
+    fn spawn_taker(&self) -> TaskGuard {
+        let coordinator = Arc::clone(&self.coordinator);
+        let interval = self.config.effective_lease_taker_interval();
+        TaskGuard(tokio::spawn(async move {
+            loop {
+                if let Err(e) = coordinator.take_leases().await {
+                    tracing::warn!(error = %e, "lease taker run failed");
+                }
+                tokio::time::sleep(interval).await;
+            }
+        }))
+    }
+
+    fn spawn_shard_sync(&self, stream: StreamRef) -> TaskGuard {
+        let interval = self.config.shard_sync_interval;
+        let client = self.client.clone();
+        let coordinator = Arc::clone(&self.coordinator);
+        let initial = self.config.initial_position_in_stream;
+        let cleanup = self.config.cleanup_leases_upon_shard_completion;
+        TaskGuard(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let result = sync_shards(
+                    &client,
+                    &stream,
+                    coordinator.store().as_ref(),
+                    &initial,
+                    cleanup,
+                )
+                .await;
+                match result {
+                    Ok(o) if !o.created.is_empty() || !o.deleted.is_empty() => {
+                        tracing::info!(created = ?o.created, deleted = ?o.deleted, "shard sync");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "shard sync failed"),
+                }
+            }
+        }))
+    }
+}

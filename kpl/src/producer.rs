@@ -1,0 +1,693 @@
+//! The async layer: [`Producer`], the task that drives the [`Pipeline`], and one task per
+//! PutRecords request. The pipeline task only routes and schedules; requests encode their
+//! aggregates, call Kinesis, sort the answers and resolve handles on their own tasks, so the
+//! expensive per-record work (MD5, base64, completion) spreads over the runtime's threads.
+
+use crate::budget::{Budget, Refused};
+use crate::config::Config;
+use crate::error::{Error, RecordFailure, Rejected};
+use crate::handle::{Completion, PutHandle, PutOutcome, PutResult};
+use crate::metrics::Metrics;
+use crate::outstanding::Outstanding;
+use crate::pipeline::{Actions, Batch, Done, Pipeline};
+use crate::record::{Record, UserRecord};
+use crate::retrier::{self, Verdicts};
+use kinesis_proto::aggregation::Aggregator;
+use kinesis_proto::client::{Client, ClientConfig};
+use kinesis_proto::model::{
+    ListShardsInput, Operation, PutRecordsInput, PutRecordsOutput, Shard, StreamRef,
+};
+use parking_lot::Mutex;
+use prometheus::{Histogram, IntCounter};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// The shard label of metrics whose shard is not known.
+const UNKNOWN_SHARD: &str = "unknown";
+/// Most messages the pipeline task takes per wake-up.
+const INTAKE_BATCH: usize = 4096;
+
+/// A Kinesis producer: aggregation, per-shard batching and rate limiting, retries until
+/// `RecordTtl`, bounded memory, and a future per record. Cheap to clone; all clones share one
+/// pipeline.
+///
+/// ```no_run
+/// use kinesis_kpl::{Config, Producer, Record};
+/// # async fn demo() -> Result<(), kinesis_kpl::Error> {
+/// let producer = Producer::new(Config::builder().endpoint("http://127.0.0.1:4567").build())?;
+/// let handle = producer.put(Record::new("orders", "customer-42", "hello")).await?;
+/// let put = handle.await?;
+/// println!("{} {} {}", put.shard_id, put.sequence_number, put.sub_sequence_number);
+/// let report = producer.shutdown().await;
+/// assert_eq!(report.failed, 0);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Drop for Inner {
+    // Dropping the last clone drains in the background: nothing buffered is abandoned.
+    fn drop(&mut self) {
+        self.shared.budget.close();
+        let _ = self.tx.send(Msg::Close(None));
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("outstanding_records", &self.outstanding_records())
+            .field("buffered_bytes", &self.buffered_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record that failed, with its failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRecord {
+    /// The record as it was put.
+    pub record: Record,
+    /// Why it failed.
+    pub failure: RecordFailure,
+}
+
+/// What [`Producer::shutdown`] reports once everything has drained.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// User records put over the producer's life.
+    pub succeeded: u64,
+    /// User records failed over the producer's life.
+    pub failed: u64,
+    /// The records that failed while shutting down, and earlier failures nobody saw (their
+    /// handle had been dropped), up to `Config::max_reported_failures` of the latter.
+    pub failures: Vec<FailedRecord>,
+    /// Unseen failures left out of `failures` beyond that limit (still counted in `failed`).
+    pub failures_omitted: u64,
+}
+
+enum Msg {
+    Put(UserRecord),
+    Done(Done),
+    Map(usize, Result<Vec<Shard>, String>),
+    Flush(oneshot::Sender<u64>),
+    Close(Option<oneshot::Sender<()>>),
+}
+
+/// State shared by the producer, its pipeline task and its request tasks.
+struct Shared {
+    config: Arc<Config>,
+    budget: Budget,
+    metrics: Metrics,
+    outstanding: Outstanding,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    draining: AtomicBool,
+    failures: Mutex<Vec<FailedRecord>>,
+    unseen_kept: AtomicU64,
+    failures_omitted: AtomicU64,
+}
+
+impl Producer {
+    /// Starts a producer; must be called within a Tokio runtime. Fails on an invalid config.
+    pub fn new(config: Config) -> Result<Producer, Error> {
+        config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::Config("Producer::new must be called within a Tokio runtime".into())
+        })?;
+        let mut client_config = ClientConfig::builder()
+            .region(config.region.clone())
+            .request_timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            // One more than the requests in flight, so a shard map refresh never queues.
+            .max_connections(config.max_connections + 1);
+        if let Some(endpoint) = &config.endpoint {
+            client_config = client_config.endpoint(endpoint.clone());
+        }
+        if let Some(provider) = &config.credentials_provider {
+            client_config = client_config.credentials_provider(Arc::clone(provider));
+        }
+        // Fixed keys win over a provider (the client keeps whichever is set last).
+        if let Some(creds) = &config.credentials {
+            client_config = client_config.credentials(creds.clone());
+        }
+        if let Some(pem) = &config.custom_ca {
+            client_config = client_config.custom_ca(pem.clone());
+        }
+        let client = Client::new(client_config.build())?;
+        let seed = config
+            .seed
+            .unwrap_or_else(|| RandomState::new().hash_one(Instant::now()));
+        let config = Arc::new(config);
+        let shared = Arc::new(Shared {
+            budget: Budget::new(config.max_buffered_records, config.max_buffered_bytes),
+            metrics: Metrics::new(),
+            outstanding: Outstanding::default(),
+            succeeded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            failures: Mutex::new(Vec::new()),
+            unseen_kept: AtomicU64::new(0),
+            failures_omitted: AtomicU64::new(0),
+            config: Arc::clone(&config),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = Engine {
+            pipeline: Pipeline::new(Arc::clone(&config), seed),
+            rx,
+            tx: tx.clone(),
+            shared: Arc::clone(&shared),
+            client,
+            received: Vec::new(),
+        };
+        runtime.spawn(engine.run());
+        Ok(Producer {
+            inner: Arc::new(Inner { shared, tx }),
+        })
+    }
+
+    /// Puts a record: waits for room in the memory budget, then returns a handle that resolves
+    /// once the record is put or has failed. Fails at once on an invalid record or after
+    /// shutdown.
+    pub async fn put(&self, record: Record) -> Result<PutHandle, Error> {
+        let shared = &self.inner.shared;
+        let hash_key = record.validate(&shared.config)?;
+        let cost = record.cost();
+        shared
+            .budget
+            .acquire(cost)
+            .await
+            .map_err(|_| Error::ShutDown)?;
+        self.submit(record, hash_key, cost).map_err(|(_, e)| e)
+    }
+
+    /// Puts a record if the memory budget has room now; otherwise hands it back.
+    // The record comes back by value: boxing it would allocate on every refusal.
+    #[allow(clippy::result_large_err)]
+    pub fn try_put(&self, record: Record) -> Result<PutHandle, Rejected> {
+        let shared = &self.inner.shared;
+        let hash_key = match record.validate(&shared.config) {
+            Ok(h) => h,
+            Err(error) => return Err(Rejected { record, error }),
+        };
+        let cost = record.cost();
+        if let Err(refused) = shared.budget.try_acquire(cost) {
+            let error = match refused {
+                Refused::Full => Error::BufferFull,
+                Refused::Closed => Error::ShutDown,
+            };
+            return Err(Rejected { record, error });
+        }
+        self.submit(record, hash_key, cost)
+            .map_err(|(record, error)| Rejected { record, error })
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn submit(
+        &self,
+        record: Record,
+        hash_key: u128,
+        cost: usize,
+    ) -> Result<PutHandle, (Record, Error)> {
+        let shared = &self.inner.shared;
+        let (completion, handle) = Completion::channel();
+        let rec = UserRecord::new(record, hash_key, Instant::now(), &shared.config, completion);
+        match self.inner.tx.send(Msg::Put(rec)) {
+            Ok(()) => Ok(handle),
+            Err(mpsc::error::SendError(msg)) => {
+                shared.budget.release(1, cost);
+                let record = match msg {
+                    Msg::Put(rec) => rec.to_record(),
+                    _ => unreachable!("only a Put was sent"),
+                };
+                Err((record, Error::ShutDown))
+            }
+        }
+    }
+
+    /// Sends everything buffered now (rate limits still apply) and waits until every record
+    /// put before this call has resolved; records put meanwhile are not waited for. Bounded by
+    /// `RecordTtl` plus a request timeout.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Msg::Flush(tx))
+            .map_err(|_| Error::ShutDown)?;
+        let epoch = rx.await.map_err(|_| Error::ShutDown)?;
+        self.inner.shared.outstanding.wait_through(epoch).await;
+        Ok(())
+    }
+
+    /// Stops accepting records (in every clone), sends everything, waits until every record
+    /// has resolved, and reports which failed.
+    pub async fn shutdown(self) -> ShutdownReport {
+        let shared = Arc::clone(&self.inner.shared);
+        shared.draining.store(true, AtomicOrdering::SeqCst);
+        shared.budget.close();
+        let (tx, rx) = oneshot::channel();
+        if self.inner.tx.send(Msg::Close(Some(tx))).is_ok() {
+            let _ = rx.await;
+        }
+        ShutdownReport {
+            succeeded: shared.succeeded.load(AtomicOrdering::SeqCst),
+            failed: shared.failed.load(AtomicOrdering::SeqCst),
+            failures: std::mem::take(&mut *shared.failures.lock()),
+            failures_omitted: shared.failures_omitted.load(AtomicOrdering::SeqCst),
+        }
+    }
+
+    /// The producer's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.shared.metrics
+    }
+
+    /// The producer's settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.shared.config
+    }
+
+    /// User records accepted and not yet resolved (the KPL's outstanding count).
+    pub fn outstanding_records(&self) -> usize {
+        self.inner.shared.budget.records_in_use()
+    }
+
+    /// Bytes of user records accepted and not yet resolved (at most `max_buffered_bytes`).
+    pub fn buffered_bytes(&self) -> usize {
+        self.inner.shared.budget.bytes_in_use()
+    }
+}
+
+impl Shared {
+    /// Resolves records, gives back their budget and counts them.
+    fn complete(
+        &self,
+        done: impl IntoIterator<Item = (UserRecord, Result<PutResult, RecordFailure>)>,
+    ) {
+        let draining = self.draining.load(AtomicOrdering::SeqCst);
+        let (mut records, mut bytes, mut ok, mut failed) = (0usize, 0usize, 0u64, 0u64);
+        let mut epochs: Vec<(u64, u64)> = Vec::new();
+        let mut retries: Option<(Arc<str>, Histogram)> = None;
+        for (rec, outcome) in done {
+            records += 1;
+            bytes += rec.cost;
+            match epochs.last_mut() {
+                Some((e, n)) if *e == rec.epoch => *n += 1,
+                _ => epochs.push((rec.epoch, 1)),
+            }
+            let hist = match &retries {
+                Some((s, h)) if Arc::ptr_eq(s, &rec.stream) => h,
+                _ => {
+                    let h = self
+                        .metrics
+                        .retries_per_record
+                        .with_label_values(&[&*rec.stream]);
+                    &retries.insert((Arc::clone(&rec.stream), h)).1
+                }
+            };
+            let UserRecord {
+                stream,
+                inner,
+                completion,
+                attempts,
+                ..
+            } = rec;
+            match outcome {
+                Ok(result) => {
+                    ok += 1;
+                    hist.observe(result.attempts.len().saturating_sub(1) as f64);
+                    let _ = completion.send(Ok(result));
+                }
+                Err(failure) => {
+                    failed += 1;
+                    hist.observe(
+                        failure.attempts.len().max(attempts.len()).saturating_sub(1) as f64
+                    );
+                    let record = || Record {
+                        stream: Arc::clone(&stream),
+                        partition_key: inner.partition_key.clone(),
+                        explicit_hash_key: inner.explicit_hash_key.clone(),
+                        data: inner.data.clone(),
+                    };
+                    let kept = draining.then(|| FailedRecord {
+                        record: record(),
+                        failure: failure.clone(),
+                    });
+                    let outcome: PutOutcome = Err(Error::RecordFailed(Box::new(failure)));
+                    match (completion.send(outcome), kept) {
+                        (_, Some(kept)) => self.failures.lock().push(kept),
+                        (Err(Err(Error::RecordFailed(failure))), None) => {
+                            self.keep_unseen(FailedRecord {
+                                record: record(),
+                                failure: *failure,
+                            })
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        self.budget.release(records, bytes);
+        for (epoch, n) in epochs {
+            self.outstanding.resolved(epoch, n);
+        }
+        self.succeeded.fetch_add(ok, AtomicOrdering::SeqCst);
+        self.failed.fetch_add(failed, AtomicOrdering::SeqCst);
+    }
+
+    fn keep_unseen(&self, failed: FailedRecord) {
+        if self.unseen_kept.fetch_add(1, AtomicOrdering::SeqCst)
+            < self.config.max_reported_failures as u64
+        {
+            self.failures.lock().push(failed);
+        } else {
+            self.failures_omitted.fetch_add(1, AtomicOrdering::SeqCst);
+        }
+    }
+
+    /// Counts a request's outcome in the metrics.
+    fn observe_request(
+        &self,
+        stream: &str,
+        v: &Verdicts,
+        request_time: Duration,
+        kinesis: usize,
+        users: usize,
+    ) {
+        let m = &self.metrics;
+        m.request_time
+            .with_label_values(&[stream])
+            .observe(request_time.as_secs_f64() * 1000.0);
+        m.kinesis_records_per_put_records_request
+            .with_label_values(&[stream])
+            .observe(kinesis as f64);
+        m.user_records_per_put_records_request
+            .with_label_values(&[stream])
+            .observe(users as f64);
+        let per_kinesis = m
+            .user_records_per_kinesis_record
+            .with_label_values(&[stream]);
+        let mut put: HashMap<&str, (u64, u64, u64, u64)> = HashMap::new();
+        let mut errors = 0;
+        for k in &v.kinesis {
+            let shard = k.shard.as_deref().unwrap_or(UNKNOWN_SHARD);
+            match &k.error_code {
+                None => {
+                    per_kinesis.observe(k.user_records as f64);
+                    let e = put.entry(shard).or_default();
+                    e.2 += 1;
+                    e.3 += k.bytes as u64;
+                }
+                Some(code) => {
+                    errors += 1;
+                    m.errors_by_code
+                        .with_label_values(&[stream, shard, code])
+                        .inc();
+                }
+            }
+        }
+        for (shard, n) in &v.wrong_shard {
+            errors += *n as u64;
+            m.errors_by_code
+                .with_label_values(&[stream, shard, crate::error::WRONG_SHARD])
+                .inc_by(*n as u64);
+        }
+        for (_, r) in &v.succeeded {
+            let e = put.entry(&r.shard_id).or_default();
+            e.0 += 1;
+        }
+        for (rec, r) in &v.succeeded {
+            put.entry(&r.shard_id).or_default().1 += rec.inner.data.len() as u64;
+        }
+        for (shard, (users, user_bytes, krs, kr_bytes)) in put {
+            let labels = [stream, shard];
+            m.user_records_put.with_label_values(&labels).inc_by(users);
+            m.user_records_data_put
+                .with_label_values(&labels)
+                .inc_by(user_bytes);
+            m.kinesis_records_put.with_label_values(&labels).inc_by(krs);
+            m.kinesis_records_data_put
+                .with_label_values(&labels)
+                .inc_by(kr_bytes);
+        }
+        if errors > 0 {
+            m.all_errors.with_label_values(&[stream]).inc_by(errors);
+        }
+    }
+
+    /// Counts records that expired (or failed) outside a request.
+    fn observe_expired(&self, failed: &[(UserRecord, RecordFailure)]) {
+        let m = &self.metrics;
+        for (rec, f) in failed {
+            let stream = &*rec.stream;
+            m.errors_by_code
+                .with_label_values(&[stream, UNKNOWN_SHARD, &f.code])
+                .inc();
+            m.all_errors.with_label_values(&[stream]).inc();
+            if f.is_expired() {
+                m.user_record_expired.with_label_values(&[stream]).inc();
+            }
+        }
+    }
+}
+
+/// The task that owns the pipeline.
+struct Engine {
+    pipeline: Pipeline,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    tx: mpsc::UnboundedSender<Msg>,
+    shared: Arc<Shared>,
+    client: Client,
+    /// UserRecordsReceived per stream index, resolved once per stream.
+    received: Vec<(IntCounter, u64)>,
+}
+
+impl Engine {
+    async fn run(mut self) {
+        let mut msgs = Vec::with_capacity(INTAKE_BATCH);
+        let mut actions = Actions::default();
+        let mut closing = false;
+        let mut close_replies = Vec::new();
+        let sleep = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(sleep);
+        loop {
+            let wake = self.pipeline.next_wakeup();
+            if let Some(t) = wake {
+                sleep.as_mut().reset(tokio::time::Instant::from_std(t));
+            }
+            tokio::select! {
+                _ = self.rx.recv_many(&mut msgs, INTAKE_BATCH) => {}
+                _ = &mut sleep, if wake.is_some() => {}
+            }
+            let now = Instant::now();
+            let mut accepted = (self.pipeline.epoch(), 0u64);
+            for msg in msgs.drain(..) {
+                match msg {
+                    Msg::Put(rec) => {
+                        let stream = self.pipeline.accept(rec, now);
+                        accepted.1 += 1;
+                        self.count_received(stream);
+                    }
+                    Msg::Done(done) => self.pipeline.on_done(done, now),
+                    Msg::Map(stream, shards) => self.pipeline.on_map(stream, shards, now),
+                    Msg::Flush(reply) => {
+                        let _ = reply.send(self.flush(&mut accepted));
+                    }
+                    Msg::Close(reply) => {
+                        closing = true;
+                        close_replies.extend(reply);
+                        self.flush(&mut accepted);
+                    }
+                }
+            }
+            self.shared.outstanding.add(accepted.0, accepted.1);
+            self.flush_received();
+            self.pipeline.poll(now, &mut actions);
+            if !actions.expired.is_empty() {
+                self.shared.observe_expired(&actions.expired);
+                self.shared
+                    .complete(actions.expired.drain(..).map(|(r, f)| (r, Err(f))));
+            }
+            for batch in actions.batches.drain(..) {
+                tokio::spawn(send_batch(
+                    Arc::clone(&self.shared),
+                    self.client.clone(),
+                    batch,
+                    self.tx.clone(),
+                ));
+            }
+            for (stream, name) in actions.refresh.drain(..) {
+                let client = self.client.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let shards = list_shards(&client, &name).await;
+                    let _ = tx.send(Msg::Map(stream, shards));
+                });
+            }
+            let in_use = self.shared.budget.records_in_use();
+            self.shared.metrics.user_records_pending.set(in_use as i64);
+            self.shared.outstanding.compact(self.pipeline.epoch());
+            if closing && in_use == 0 && self.pipeline.is_idle() {
+                for reply in close_replies {
+                    let _ = reply.send(());
+                }
+                return;
+            }
+        }
+    }
+
+    /// Flushes the pipeline, first recording the records of the epoch that closes.
+    fn flush(&mut self, accepted: &mut (u64, u64)) -> u64 {
+        self.shared.outstanding.add(accepted.0, accepted.1);
+        let epoch = self.pipeline.flush();
+        *accepted = (self.pipeline.epoch(), 0);
+        epoch
+    }
+
+    fn count_received(&mut self, stream: usize) {
+        while self.received.len() <= stream {
+            let name = self.pipeline.stream_name(self.received.len());
+            let counter = self
+                .shared
+                .metrics
+                .user_records_received
+                .with_label_values(&[name]);
+            self.received.push((counter, 0));
+        }
+        self.received[stream].1 += 1;
+    }
+
+    fn flush_received(&mut self) {
+        for (counter, n) in &mut self.received {
+            if *n > 0 {
+                counter.inc_by(*n);
+                *n = 0;
+            }
+        }
+    }
+}
+
+/// Sends one PutRecords, sorts the answer, resolves what is final and hands the rest back.
+async fn send_batch(
+    shared: Arc<Shared>,
+    client: Client,
+    batch: Batch,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let Batch {
+        id,
+        stream,
+        name,
+        mut records,
+        map,
+    } = batch;
+    let config = &shared.config;
+    let encode_start = Instant::now();
+    let buffering = shared.metrics.buffering_time.with_label_values(&[&*name]);
+    let mut scratch = Aggregator::new(usize::MAX, u64::MAX);
+    let mut entries = Vec::with_capacity(records.len());
+    let mut users = 0;
+    for kr in &mut records {
+        users += kr.records.len();
+        for r in &mut kr.records {
+            if !r.sent_once {
+                r.sent_once = true;
+                buffering.observe(
+                    encode_start
+                        .saturating_duration_since(r.arrival)
+                        .as_secs_f64()
+                        * 1000.0,
+                );
+            }
+        }
+        entries.push(kr.to_entry(&mut scratch));
+    }
+    let input = PutRecordsInput {
+        records: Some(entries),
+        stream: StreamRef::name(&*name),
+    };
+    let start = Instant::now();
+    let response = client
+        .call_once::<_, PutRecordsOutput>(Operation::PutRecords, &input)
+        .await;
+    let end = Instant::now();
+    drop(input);
+    if let Err(e) = &response {
+        tracing::debug!(batch = id, stream = %name, error = %e, "PutRecords failed");
+    }
+    let kinesis = records.len();
+    let shards = records.iter().map(|k| k.predicted.clone()).collect();
+    let verdicts = retrier::classify(records, map.as_deref(), response, start, end, config);
+    shared.observe_request(&name, &verdicts, end - start, kinesis, users);
+    let Verdicts {
+        succeeded,
+        failed,
+        retry,
+        invalidate_map,
+        ..
+    } = verdicts;
+    if !failed.is_empty() {
+        for (rec, f) in &failed {
+            if f.is_expired() {
+                shared
+                    .metrics
+                    .user_record_expired
+                    .with_label_values(&[&*rec.stream])
+                    .inc();
+            }
+        }
+    }
+    shared.complete(
+        succeeded
+            .into_iter()
+            .map(|(r, ok)| (r, Ok(ok)))
+            .chain(failed.into_iter().map(|(r, f)| (r, Err(f)))),
+    );
+    let invalidate = invalidate_map.then(|| map.as_ref().map_or(0, |m| m.version()));
+    // The pipeline task outlives every request task, so this only fails if the runtime is
+    // going away; the retried records' handles then resolve as shut down.
+    let _ = tx.send(Msg::Done(Done {
+        stream,
+        shards,
+        retries: retry,
+        invalidate,
+    }));
+}
+
+/// Every shard of a stream, following pages.
+async fn list_shards(client: &Client, name: &str) -> Result<Vec<Shard>, String> {
+    let mut shards = Vec::new();
+    let mut input = ListShardsInput {
+        stream: StreamRef::name(name),
+        ..Default::default()
+    };
+    // Bounded: a stream has at most a few thousand shards (10 000 per page at most).
+    for _ in 0..1000 {
+        let out = client
+            .list_shards(&input)
+            .await
+            .map_err(|e| e.to_string())?;
+        shards.extend(out.shards);
+        match out.next_token {
+            Some(token) => {
+                input = ListShardsInput {
+                    next_token: Some(token),
+                    ..Default::default()
+                }
+            }
+            None => return Ok(shards),
+        }
+    }
+    Err("ListShards returned too many pages".into())
+}

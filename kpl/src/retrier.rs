@@ -1,0 +1,582 @@
+//! What happens to each user record after a PutRecords answer (the KPL's retrier), and how
+//! long a retry waits.
+//!
+//! * Whole-call error: every record is retried if the error is transient (throttling, 5xx,
+//!   timeout, connection trouble); otherwise (stream not found, access denied, …) it fails at
+//!   once, unlike the KPL, which would retry it until `RecordTtl`. With `FailIfThrottled`,
+//!   throttling fails the records.
+//! * Result count differs from the request's: all retried (`Record Count Mismatch`).
+//! * Per-entry error: retried (or failed when `FailIfThrottled` and throttled).
+//! * Per-entry success: each user record succeeds, unless the record landed on a shard other
+//!   than predicted and that shard does not own the user record's hash key: then it is retried
+//!   (`Wrong Shard`) and the shard map is refreshed. A shard the map does not know yet (a new
+//!   child) owns the aggregate's first hash key; for other user records of an aggregate it is
+//!   unknown, so they are retried too (possible duplicates, flagged, rather than records stored
+//!   where a range-filtering consumer would drop them).
+//! * A record to be retried past its `RecordTtl` fails with `Expired`.
+//!
+//! Retry delays use exponential backoff with full jitter: before retry *n*, a uniformly random
+//! time in `[0, min(cap, base · 2^(n−1))]`. Pure: the caller passes the times.
+
+use crate::aggregator::KinesisRecord;
+use crate::config::Config;
+use crate::error::{EXPIRED, RECORD_COUNT_MISMATCH, RecordFailure, WRONG_SHARD};
+use crate::handle::{Attempt, PutResult};
+use crate::record::UserRecord;
+use crate::shard_map::ShardMap;
+use kinesis_proto::ErrorCode;
+use kinesis_proto::client::ClientError;
+use kinesis_proto::model::PutRecordsOutput;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What happened to one Kinesis record of a request, for the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KinesisOutcome {
+    /// The shard it landed on, or the predicted one if it failed (`None`: unknown).
+    pub(crate) shard: Option<Arc<str>>,
+    /// Its error code, if it failed.
+    pub(crate) error_code: Option<String>,
+    /// Its user records.
+    pub(crate) user_records: usize,
+    /// Its size bound (data plus partition key).
+    pub(crate) bytes: usize,
+}
+
+/// The fate of every user record of a request.
+#[derive(Debug, Default)]
+pub(crate) struct Verdicts {
+    /// Put, with where.
+    pub(crate) succeeded: Vec<(UserRecord, PutResult)>,
+    /// Failed for good.
+    pub(crate) failed: Vec<(UserRecord, RecordFailure)>,
+    /// To be sent again.
+    pub(crate) retry: Vec<UserRecord>,
+    /// Whether the shard map proved stale.
+    pub(crate) invalidate_map: bool,
+    /// Per Kinesis record, in request order.
+    pub(crate) kinesis: Vec<KinesisOutcome>,
+    /// User records that landed on a shard not owning them, per landing shard (ErrorsByCode).
+    pub(crate) wrong_shard: Vec<(Arc<str>, usize)>,
+}
+
+/// A failed attempt's description.
+struct Failure<'a> {
+    code: &'a str,
+    message: &'a str,
+    possibly_stored: bool,
+    /// Retry (true) or fail for good (false).
+    retry: bool,
+}
+
+/// The error code a whole-call error is reported with.
+pub(crate) fn client_error_code(err: &ClientError) -> String {
+    match err {
+        ClientError::Service(e) => e.code.as_str().to_string(),
+        ClientError::Http { status, .. } => format!("HTTP {status}"),
+        ClientError::Timeout { .. } => "Timeout".into(),
+        ClientError::Connect(_) => "ConnectError".into(),
+        ClientError::Transport(_) => "TransportError".into(),
+        ClientError::Decode(_) => "DecodeError".into(),
+        _ => "ClientError".into(),
+    }
+}
+
+/// Sorts the user records of a request sent at `start` and answered (`response`) at `end`.
+pub(crate) fn classify(
+    records: Vec<KinesisRecord>,
+    map: Option<&ShardMap>,
+    response: Result<PutRecordsOutput, ClientError>,
+    start: Instant,
+    end: Instant,
+    config: &Config,
+) -> Verdicts {
+    let mut v = Verdicts::default();
+    let duration = end.saturating_duration_since(start);
+    let attempt = |rec: &mut UserRecord, failure: Option<&Failure>| {
+        rec.attempts.push(Attempt {
+            delay: start.saturating_duration_since(rec.last_end),
+            duration,
+            success: failure.is_none(),
+            error_code: failure.map(|f| f.code.to_string()),
+            error_message: failure.map(|f| f.message.to_string()),
+            possibly_stored: failure.is_some_and(|f| f.possibly_stored),
+        });
+        rec.last_end = end;
+    };
+    let fail_all = |v: &mut Verdicts, kr: KinesisRecord, f: &Failure| {
+        v.kinesis.push(KinesisOutcome {
+            shard: kr.predicted.clone(),
+            error_code: Some(f.code.to_string()),
+            user_records: kr.records.len(),
+            bytes: kr.size,
+        });
+        for mut rec in kr.records {
+            attempt(&mut rec, Some(f));
+            retry_or_fail(v, rec, f, end);
+        }
+    };
+
+    let out = match response {
+        Err(err) => {
+            let code = client_error_code(&err);
+            let message = err.to_string();
+            let throttled = err.is_throttling();
+            let f = Failure {
+                code: &code,
+                message: &message,
+                possibly_stored: err.may_have_been_applied(),
+                retry: !(config.fail_if_throttled && throttled)
+                    && (err.is_retryable() || matches!(err, ClientError::Decode(_))),
+            };
+            for kr in records {
+                fail_all(&mut v, kr, &f);
+            }
+            return v;
+        }
+        Ok(out) => out,
+    };
+    if out.records.len() != records.len() {
+        let message = format!(
+            "PutRecords answered {} results for {} records",
+            out.records.len(),
+            records.len()
+        );
+        let f = Failure {
+            code: RECORD_COUNT_MISMATCH,
+            message: &message,
+            possibly_stored: true,
+            retry: true,
+        };
+        for kr in records {
+            fail_all(&mut v, kr, &f);
+        }
+        return v;
+    }
+    for (kr, result) in records.into_iter().zip(out.records) {
+        let (Some(seq), Some(actual)) = (result.sequence_number, result.shard_id) else {
+            let code = result
+                .error_code
+                .unwrap_or_else(|| RECORD_COUNT_MISMATCH.to_string());
+            let message = result.error_message.unwrap_or_default();
+            let parsed = ErrorCode::parse(&code);
+            let throttled = parsed.is_some_and(ErrorCode::is_throttling);
+            let f = Failure {
+                code: &code,
+                message: &message,
+                possibly_stored: false,
+                retry: !(config.fail_if_throttled && throttled)
+                    && parsed.is_none_or(ErrorCode::is_retryable),
+            };
+            fail_all(&mut v, kr, &f);
+            continue;
+        };
+        let seq: Arc<str> = Arc::from(seq);
+        let actual: Arc<str> = Arc::from(actual);
+        // Which user records does the landing shard own?
+        let moved = kr.predicted.as_deref().is_some_and(|p| p != &*actual);
+        let actual_range = map.and_then(|m| m.range_of(&actual));
+        let outer_hash = kr.records[0].hash_key;
+        v.invalidate_map |= moved;
+        v.kinesis.push(KinesisOutcome {
+            shard: Some(Arc::clone(&actual)),
+            error_code: None,
+            user_records: kr.records.len(),
+            bytes: kr.size,
+        });
+        let aggregated = kr.aggregated;
+        let mut wrong = 0;
+        for (i, mut rec) in kr.records.into_iter().enumerate() {
+            let owned = !moved
+                || !aggregated
+                || match actual_range {
+                    Some(range) => range.contains(rec.hash_key),
+                    None => rec.hash_key == outer_hash,
+                };
+            if owned {
+                attempt(&mut rec, None);
+                let result = PutResult {
+                    shard_id: Arc::clone(&actual),
+                    sequence_number: Arc::clone(&seq),
+                    sub_sequence_number: if aggregated { i as u64 } else { 0 },
+                    attempts: std::mem::take(&mut rec.attempts),
+                };
+                v.succeeded.push((rec, result));
+            } else {
+                let message = format!(
+                    "landed on {actual}, which does not own hash key {}",
+                    rec.hash_key
+                );
+                let f = Failure {
+                    code: WRONG_SHARD,
+                    message: &message,
+                    possibly_stored: true,
+                    retry: true,
+                };
+                attempt(&mut rec, Some(&f));
+                wrong += 1;
+                retry_or_fail(&mut v, rec, &f, end);
+            }
+        }
+        if wrong > 0 {
+            v.wrong_shard.push((actual, wrong));
+        }
+    }
+    v
+}
+
+fn retry_or_fail(v: &mut Verdicts, mut rec: UserRecord, f: &Failure, now: Instant) {
+    if !f.retry {
+        let failure = RecordFailure {
+            code: f.code.to_string(),
+            message: f.message.to_string(),
+            attempts: std::mem::take(&mut rec.attempts),
+        };
+        v.failed.push((rec, failure));
+    } else if rec.expiration <= now {
+        let failure = expired(&mut rec, Some(f.code));
+        v.failed.push((rec, failure));
+    } else {
+        v.retry.push(rec);
+    }
+}
+
+/// The `Expired` failure of `rec`, taking its attempts.
+pub(crate) fn expired(rec: &mut UserRecord, last_error: Option<&str>) -> RecordFailure {
+    let message = match last_error {
+        Some(code) => format!("record not put within RecordTtl; last error: {code}"),
+        None => "record not put within RecordTtl".to_string(),
+    };
+    RecordFailure {
+        code: EXPIRED.to_string(),
+        message,
+        attempts: std::mem::take(&mut rec.attempts),
+    }
+}
+
+/// Exponential backoff with full jitter, from a small seeded generator.
+#[derive(Debug, Clone)]
+pub(crate) struct Backoff {
+    base: Duration,
+    cap: Duration,
+    state: u64,
+}
+
+impl Backoff {
+    /// A backoff with `config`'s base and cap, seeded.
+    pub(crate) fn new(config: &Config, seed: u64) -> Self {
+        Backoff {
+            base: config.retry_backoff_base,
+            cap: config.retry_backoff_cap,
+            state: seed,
+        }
+    }
+
+    /// SplitMix64: small, fast and good enough for jitter.
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The delay before retry number `n` (1 = first retry).
+    pub(crate) fn delay(&mut self, n: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << n.saturating_sub(1).min(20))
+            .min(self.cap);
+        // 53 random bits as a fraction in [0, 1].
+        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        ceiling.mul_f64(unit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::test_support::user_record;
+    use crate::shard_map::MapShard;
+    use kinesis_proto::KinesisError;
+    use kinesis_proto::hash_key::{HashRange, even_split};
+    use kinesis_proto::model::PutRecordsResultEntry;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn ok(shard: &str, seq: &str) -> PutRecordsResultEntry {
+        PutRecordsResultEntry {
+            sequence_number: Some(seq.into()),
+            shard_id: Some(shard.into()),
+            ..Default::default()
+        }
+    }
+
+    fn err(code: &str) -> PutRecordsResultEntry {
+        PutRecordsResultEntry {
+            error_code: Some(code.into()),
+            error_message: Some("m".into()),
+            ..Default::default()
+        }
+    }
+
+    fn output(records: Vec<PutRecordsResultEntry>) -> PutRecordsOutput {
+        PutRecordsOutput {
+            failed_record_count: records.iter().filter(|r| r.error_code.is_some()).count() as i64,
+            records,
+            encryption_type: None,
+        }
+    }
+
+    /// Kinesis records of user records keyed `keys`, all predicted on `shard`.
+    fn krs(keys: &[&[&str]], shard: &str, t0: Instant, c: &Config) -> Vec<KinesisRecord> {
+        let mut seq = 0;
+        keys.iter()
+            .map(|ks| {
+                let recs = ks
+                    .iter()
+                    .map(|k| {
+                        seq += 1;
+                        user_record(seq, k, b"d", t0, c).0
+                    })
+                    .collect();
+                KinesisRecord::new(recs, Some(shard.into()))
+            })
+            .collect()
+    }
+
+    fn two_shards() -> ShardMap {
+        let r = even_split(2);
+        ShardMap::new(
+            1,
+            vec![
+                MapShard {
+                    id: "s0".into(),
+                    range: r[0],
+                },
+                MapShard {
+                    id: "s1".into(),
+                    range: r[1],
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn successes_throttles_and_errors_per_entry() {
+        let c = Config::default();
+        let t0 = Instant::now();
+        let (start, end) = (t0 + ms(5), t0 + ms(9));
+        let records = krs(&[&["a", "b"], &["c"], &["d"], &["e"]], "s0", t0, &c);
+        let out = output(vec![
+            ok("s0", "100"),
+            err("ProvisionedThroughputExceededException"),
+            err("InternalFailure"),
+            err("KMSAccessDeniedException"),
+        ]);
+        let map = ShardMap::new(
+            1,
+            vec![MapShard {
+                id: "s0".into(),
+                range: HashRange::FULL,
+            }],
+        );
+        let v = classify(records, Some(&map), Ok(out), start, end, &c);
+        assert_eq!(v.succeeded.len(), 2);
+        let (_, r) = &v.succeeded[1];
+        assert_eq!(
+            (&*r.shard_id, &*r.sequence_number, r.sub_sequence_number),
+            ("s0", "100", 1)
+        );
+        assert_eq!(r.attempts.len(), 1);
+        assert_eq!(r.attempts[0].delay, ms(5));
+        assert_eq!(r.attempts[0].duration, ms(4));
+        assert_eq!(v.retry.len(), 2);
+        assert_eq!(
+            v.retry[0].attempts[0].error_code.as_deref(),
+            Some("ProvisionedThroughputExceededException")
+        );
+        assert!(!v.retry[0].attempts[0].possibly_stored);
+        assert_eq!(v.failed.len(), 1);
+        assert_eq!(v.failed[0].1.code, "KMSAccessDeniedException");
+        assert!(!v.invalidate_map);
+        assert_eq!(v.kinesis.len(), 4);
+        assert_eq!(
+            v.kinesis[1].error_code.as_deref(),
+            Some("ProvisionedThroughputExceededException")
+        );
+    }
+
+    #[test]
+    fn fail_if_throttled_fails_throttled_records() {
+        let c = Config::builder().fail_if_throttled(true).build();
+        let t0 = Instant::now();
+        let v = classify(
+            krs(&[&["a"], &["b"]], "s0", t0, &c),
+            None,
+            Ok(output(vec![
+                err("ProvisionedThroughputExceededException"),
+                err("InternalFailure"),
+            ])),
+            t0,
+            t0,
+            &c,
+        );
+        assert_eq!(v.failed.len(), 1);
+        assert_eq!(v.retry.len(), 1);
+        let whole = ClientError::Service(KinesisError::throughput_exceeded("slow down"));
+        let v = classify(krs(&[&["a"]], "s0", t0, &c), None, Err(whole), t0, t0, &c);
+        assert_eq!(v.failed.len(), 1);
+    }
+
+    #[test]
+    fn whole_call_errors() {
+        let c = Config::default();
+        let t0 = Instant::now();
+        let cases = [
+            (ClientError::Timeout { after: ms(10) }, true, true),
+            (ClientError::Transport("reset".into()), true, true),
+            (ClientError::Connect("refused".into()), true, false),
+            (
+                ClientError::Service(KinesisError::internal("boom")),
+                true,
+                true,
+            ),
+            (
+                ClientError::Service(KinesisError::throughput_exceeded("x")),
+                true,
+                false,
+            ),
+            (
+                ClientError::Service(KinesisError::not_found("no stream")),
+                false,
+                false,
+            ),
+        ];
+        for (e, retried, stored) in cases {
+            let code = client_error_code(&e);
+            let v = classify(krs(&[&["a", "b"]], "s0", t0, &c), None, Err(e), t0, t0, &c);
+            assert_eq!(v.retry.len(), if retried { 2 } else { 0 }, "{code}");
+            assert_eq!(v.failed.len(), if retried { 0 } else { 2 }, "{code}");
+            let attempts = if retried {
+                &v.retry[0].attempts
+            } else {
+                &v.failed[0].1.attempts
+            };
+            assert_eq!(attempts[0].possibly_stored, stored, "{code}");
+            assert_eq!(attempts[0].error_code.as_deref(), Some(code.as_str()));
+        }
+    }
+
+    #[test]
+    fn count_mismatch_and_expiry() {
+        let c = Config::default();
+        let t0 = Instant::now();
+        let v = classify(
+            krs(&[&["a"], &["b"]], "s0", t0, &c),
+            None,
+            Ok(output(vec![ok("s0", "1")])),
+            t0,
+            t0,
+            &c,
+        );
+        assert_eq!(v.retry.len(), 2);
+        assert_eq!(
+            v.retry[0].attempts[0].error_code.as_deref(),
+            Some(RECORD_COUNT_MISMATCH)
+        );
+        // Answered after the TTL: the failed record expires instead of being retried.
+        let late = t0 + c.record_ttl;
+        let v = classify(
+            krs(&[&["a"]], "s0", t0, &c),
+            None,
+            Ok(output(vec![err("InternalFailure")])),
+            late,
+            late,
+            &c,
+        );
+        assert_eq!(v.failed.len(), 1);
+        assert!(v.failed[0].1.is_expired());
+        assert_eq!(v.failed[0].1.attempts.len(), 1);
+    }
+
+    #[test]
+    fn wrong_shard_after_a_split() {
+        let c = Config::default();
+        let t0 = Instant::now();
+        let map = two_shards();
+        let r = even_split(2);
+        // Keys hashing into each half.
+        let (mut lo, mut hi) = (None, None);
+        for i in 0..100 {
+            let k = format!("k{i}");
+            let h = kinesis_proto::hash_key::hash_key_for_partition_key(&k);
+            if r[0].contains(h) {
+                lo.get_or_insert(k)
+            } else {
+                hi.get_or_insert(k)
+            };
+        }
+        let (lo, hi) = (lo.unwrap(), hi.unwrap());
+        // Predicted on a parent "p" (stale map); landed on s0, which owns only `lo`.
+        let v = classify(
+            krs(&[&[&lo, &hi, &lo]], "p", t0, &c),
+            Some(&map),
+            Ok(output(vec![ok("s0", "7")])),
+            t0,
+            t0,
+            &c,
+        );
+        assert!(v.invalidate_map);
+        assert_eq!(v.succeeded.len(), 2);
+        assert_eq!(v.succeeded[1].1.sub_sequence_number, 2);
+        assert_eq!(v.retry.len(), 1);
+        assert_eq!(v.wrong_shard, vec![(Arc::from("s0"), 1)]);
+        let a = &v.retry[0].attempts[0];
+        assert_eq!(a.error_code.as_deref(), Some(WRONG_SHARD));
+        assert!(a.possibly_stored);
+        // An unknown child owns the first record's key only.
+        let v = classify(
+            krs(&[&[&hi, &lo, &hi]], "p", t0, &c),
+            Some(&map),
+            Ok(output(vec![ok("child-9", "8")])),
+            t0,
+            t0,
+            &c,
+        );
+        assert_eq!((v.succeeded.len(), v.retry.len()), (2, 1));
+        // A single (unaggregated) record is routed by its own key: always owned.
+        let v = classify(
+            krs(&[&[&hi]], "p", t0, &c),
+            Some(&map),
+            Ok(output(vec![ok("s0", "9")])),
+            t0,
+            t0,
+            &c,
+        );
+        assert_eq!(v.succeeded.len(), 1);
+        assert!(v.invalidate_map);
+    }
+
+    #[test]
+    fn backoff_grows_with_full_jitter_under_the_cap() {
+        let c = Config::builder().retry_backoff(ms(100), ms(1000)).build();
+        let mut b = Backoff::new(&c, 42);
+        for n in 1..=10u32 {
+            let ceiling = ms(100 * (1 << (n - 1))).min(ms(1000));
+            let draws: Vec<_> = (0..200).map(|_| b.delay(n)).collect();
+            assert!(draws.iter().all(|d| *d <= ceiling));
+            let max = draws.iter().max().unwrap();
+            assert!(*max > ceiling.mul_f64(0.9), "{n}: {max:?}");
+        }
+        // Same seed, same delays.
+        let mut x = Backoff::new(&c, 7);
+        let mut y = Backoff::new(&c, 7);
+        assert_eq!(
+            (0..5).map(|_| x.delay(3)).collect::<Vec<_>>(),
+            (0..5).map(|_| y.delay(3)).collect::<Vec<_>>()
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! Third-party peers (Python and npm packages) installed on first use into
+//! `target/peers/`, so a plain `cargo test` works on a fresh machine that can
+//! reach PyPI and npm. A file lock keeps parallel tests from installing twice.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `target/peers`.
+fn peers_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is `<target>/tmp` for integration tests.
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).join("peers")
+}
+
+/// Hold an exclusive lock on `<dir>.lock` while `f` runs.
+fn locked<T>(dir: &Path, f: impl FnOnce() -> T) -> T {
+    std::fs::create_dir_all(dir).expect("create the peers folder");
+    let lock = File::create(dir.with_extension("lock")).expect("create the peers lock file");
+    lock.lock().expect("lock the peers folder");
+    let out = f();
+    let _ = lock.unlock();
+    out
+}
+
+fn python_can_import(path: &Path, module: &str) -> bool {
+    Command::new("python3")
+        .arg("-c")
+        .arg(format!("import {module}"))
+        .env("PYTHONPATH", path)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A folder to put on `PYTHONPATH` in which every package of `packages` (PyPI
+/// names; the module is the name with `-` as `_`) can be imported. Packages
+/// already importable from the system Python are not installed again.
+pub fn python_path_with(packages: &[&str]) -> PathBuf {
+    let dir = peers_dir().join("python");
+    locked(&dir, || {
+        let missing: Vec<&str> = packages
+            .iter()
+            .copied()
+            .filter(|p| !python_can_import(&dir, &p.replace('-', "_")))
+            .collect();
+        if !missing.is_empty() {
+            let status = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--target"])
+                .arg(&dir)
+                .args(&missing)
+                .status()
+                .expect("run pip");
+            assert!(status.success(), "pip install {missing:?} failed");
+        }
+    });
+    dir
+}
+
+/// The installed folder of npm package `name` (`.../node_modules/<name>`).
+pub fn npm_package(name: &str) -> PathBuf {
+    let prefix = peers_dir().join("node");
+    let installed = prefix.join("node_modules").join(name);
+    locked(&prefix, || {
+        if !installed.join("package.json").exists() {
+            let status = Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&prefix)
+                .arg(name)
+                .status()
+                .expect("run npm");
+            assert!(status.success(), "npm install {name} failed");
+        }
+    });
+    installed
+}

@@ -1,0 +1,1686 @@
+//! The consumer library (kinesis-kcl) end to end against the broker over a real
+//! socket: record processors and checkpoints (sub-sequence numbers, two-phase,
+//! refusals), deaggregation and the hash-range filter, graceful hand-over,
+//! resharding order, three worker processes with a SIGKILL, and kinesalite.
+//!
+//! The worker processes of the multi-process test are this test binary itself,
+//! re-executed with `KCL_TEST_WORKER` set, which runs [`kcl_worker_process`] as a
+//! worker instead of a test.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kinesis_broker::BrokerConfig;
+use kinesis_broker::fault::FaultPlan;
+use kinesis_kcl::checkpointer::RecordProcessorCheckpointer;
+use kinesis_kcl::config::{Config, InitialPositionInStream};
+use kinesis_kcl::extended_sequence::ExtendedSequenceNumber;
+use kinesis_kcl::lease_store::{InMemoryLeaseStore, LeaseStore, SqliteLeaseStore};
+use kinesis_kcl::polling_config::PollingConfig;
+use kinesis_kcl::record_stream::{StartingPosition, shard_records, stream_records};
+use kinesis_kcl::scheduler::Scheduler;
+use kinesis_kcl::shard_record_processor::{
+    InitializationInput, ProcessRecordsInput, ShardRecordProcessor,
+};
+use kinesis_kcl::{Error, KinesisClientRecord};
+use kinesis_proto::aggregation::{Aggregator, UserRecord};
+use kinesis_proto::client::{Client, ClientConfig};
+use kinesis_proto::codec::Blob;
+use kinesis_proto::hash_key::{HashRange, effective_hash_key};
+use kinesis_proto::model::{
+    CreateStreamInput, DescribeStreamSummaryInput, MergeShardsInput, PutRecordsInput,
+    PutRecordsRequestEntry, Shard, SplitShardInput, StreamRef,
+};
+use parking_lot::Mutex;
+
+const WORKER_ENV: &str = "KCL_TEST_WORKER";
+
+// ---------------------------------------------------------------------------
+// Set-up helpers
+// ---------------------------------------------------------------------------
+
+fn client(endpoint: &str) -> Client {
+    Client::new(ClientConfig::builder().endpoint(endpoint).build()).expect("client")
+}
+
+async fn create_stream(client: &Client, name: &str, shards: i64) {
+    client
+        .create_stream(&CreateStreamInput {
+            stream_name: Some(name.into()),
+            shard_count: Some(shards),
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+    wait_active(client, name).await;
+}
+
+async fn wait_active(client: &Client, name: &str) {
+    for _ in 0..1_000 {
+        let s = client
+            .describe_stream_summary(&DescribeStreamSummaryInput {
+                stream: StreamRef::name(name),
+            })
+            .await
+            .expect("describe stream summary");
+        if s.stream_description_summary.stream_status == "ACTIVE" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("stream {name} never became ACTIVE");
+}
+
+async fn open_shards(client: &Client, stream: &str) -> Vec<Shard> {
+    kinesis_kcl::shard_sync::list_all_shards(client, &StreamRef::name(stream))
+        .await
+        .expect("list shards")
+        .into_iter()
+        .filter(|s| s.sequence_number_range.ending_sequence_number.is_none())
+        .collect()
+}
+
+fn range_of(shard: &Shard) -> HashRange {
+    HashRange::from_wire(&shard.hash_key_range).expect("valid range")
+}
+
+/// PutRecords `entries`, re-sending failed ones (bounded).
+async fn put_entries(client: &Client, stream: &str, mut entries: Vec<PutRecordsRequestEntry>) {
+    for _ in 0..50 {
+        if entries.is_empty() {
+            return;
+        }
+        let mut failed = Vec::new();
+        for chunk in entries.chunks(500) {
+            let out = client
+                .put_records(&PutRecordsInput {
+                    records: Some(chunk.to_vec()),
+                    stream: StreamRef::name(stream),
+                })
+                .await
+                .expect("put records");
+            for (entry, result) in chunk.iter().zip(&out.records) {
+                if result.error_code.is_some() {
+                    failed.push(entry.clone());
+                }
+            }
+        }
+        entries = failed;
+        if !entries.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    panic!("records still failing after retries");
+}
+
+/// Plain (non-aggregated) records, routed by Kinesis.
+async fn put_plain(client: &Client, stream: &str, records: &[(String, String)]) {
+    let entries = records
+        .iter()
+        .map(|(pk, data)| PutRecordsRequestEntry {
+            data: Some(Blob(Bytes::from(data.clone()))),
+            partition_key: Some(pk.clone()),
+            explicit_hash_key: None,
+        })
+        .collect();
+    put_entries(client, stream, entries).await;
+}
+
+/// KPL-style aggregated records: user records grouped by their shard, packed into
+/// aggregates of at most 50 KiB, each sent with the first user record's hash key.
+async fn put_aggregated(client: &Client, stream: &str, records: &[(String, String)]) {
+    let shards = open_shards(client, stream).await;
+    let mut per_shard: BTreeMap<usize, Vec<UserRecord>> = BTreeMap::new();
+    for (pk, data) in records {
+        let key = effective_hash_key(pk, None).expect("hash key");
+        let shard = shards
+            .iter()
+            .position(|s| range_of(s).contains(key))
+            .expect("a shard owns every key");
+        per_shard
+            .entry(shard)
+            .or_default()
+            .push(UserRecord::new(pk.clone(), Bytes::from(data.clone())));
+    }
+    let mut entries = Vec::new();
+    for users in per_shard.values() {
+        let mut agg = Aggregator::new(51_200, u64::MAX);
+        let mut first: Option<&UserRecord> = None;
+        let mut flush = |agg: &mut Aggregator, first: &mut Option<&UserRecord>| {
+            if let (Some(data), Some(f)) = (agg.finish(), first.take()) {
+                let ehk = effective_hash_key(&f.partition_key, None).expect("hash key");
+                entries.push(PutRecordsRequestEntry {
+                    data: Some(Blob(data)),
+                    partition_key: Some(f.partition_key.clone()),
+                    explicit_hash_key: Some(ehk.to_string()),
+                });
+            }
+        };
+        for u in users {
+            if !agg.fits(u) {
+                flush(&mut agg, &mut first);
+            }
+            agg.push(u);
+            first.get_or_insert(u);
+        }
+        flush(&mut agg, &mut first);
+    }
+    put_entries(client, stream, entries).await;
+}
+
+/// Put `records` through the KPL; the handles resolve once each is stored.
+async fn put_with_kpl(
+    producer: &kinesis_kpl::Producer,
+    stream: &str,
+    records: &[(String, String)],
+) -> Vec<kinesis_kpl::PutHandle> {
+    let stream: Arc<str> = stream.into();
+    let mut handles = Vec::new();
+    for (pk, data) in records {
+        let record = kinesis_kpl::Record::new(Arc::clone(&stream), pk.clone(), data.clone());
+        handles.push(producer.put(record).await.expect("put"));
+    }
+    handles
+}
+
+/// Poll `cond` every 25 ms until it holds; panic after `limit`.
+async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Like [`wait_until`] with an async condition.
+async fn wait_until_async<F, Fut>(what: &str, limit: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn owners(store: &dyn LeaseStore) -> BTreeMap<String, Option<String>> {
+    store
+        .list()
+        .await
+        .expect("list leases")
+        .into_iter()
+        .map(|l| (l.lease_key, l.lease_owner))
+        .collect()
+}
+
+fn count_owned(owners: &BTreeMap<String, Option<String>>, worker: &str) -> usize {
+    owners
+        .values()
+        .filter(|o| o.as_deref() == Some(worker))
+        .count()
+}
+
+/// Short lease timings for tests; everything else at KCL defaults unless overridden.
+fn test_config(stream: &str, app: &str, worker: &str, failover: Duration) -> Config {
+    Config::builder(stream, app)
+        .worker_identifier(worker)
+        .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+        .failover_time(failover)
+        .lease_taker_interval(Duration::from_millis(200))
+        .parent_shard_poll_interval(Duration::from_millis(100))
+        .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+        .shard_sync_interval(Duration::from_millis(500))
+        .idle_time_between_reads(Duration::from_millis(200))
+        .build()
+        .expect("valid config")
+}
+
+// ---------------------------------------------------------------------------
+// A processor that journals everything it sees
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Init {
+        checkpoint: ExtendedSequenceNumber,
+        pending: Option<ExtendedSequenceNumber>,
+        state: Option<Vec<u8>>,
+    },
+    Record(ExtendedSequenceNumber, String),
+    Checkpointed(ExtendedSequenceNumber),
+    LeaseLost,
+    ShardEnded,
+    ShutdownRequested,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    worker: String,
+    shard: String,
+    event: Event,
+}
+
+#[derive(Clone, Default)]
+struct Journal(Arc<Mutex<Vec<Entry>>>);
+
+impl Journal {
+    fn push(&self, worker: &str, shard: &str, event: Event) {
+        self.0.lock().push(Entry {
+            worker: worker.into(),
+            shard: shard.into(),
+            event,
+        });
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        self.0.lock().clone()
+    }
+
+    fn distinct_data(&self) -> BTreeSet<String> {
+        self.0
+            .lock()
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::Record(_, d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Checkpoints after every batch, at shard end and on shutdown.
+struct Recorder {
+    worker: String,
+    shard: String,
+    journal: Journal,
+}
+
+fn recorder(worker: &str, journal: &Journal) -> impl Fn(&str) -> Recorder + Send + Sync + 'static {
+    let worker = worker.to_string();
+    let journal = journal.clone();
+    move |shard: &str| Recorder {
+        worker: worker.clone(),
+        shard: shard.to_string(),
+        journal: journal.clone(),
+    }
+}
+
+impl Recorder {
+    fn log(&self, event: Event) {
+        self.journal.push(&self.worker, &self.shard, event);
+    }
+
+    async fn checkpoint(&self, cp: &RecordProcessorCheckpointer) {
+        if cp.checkpoint().await.is_ok() {
+            self.log(Event::Checkpointed(cp.last_checkpoint()));
+        }
+    }
+}
+
+impl ShardRecordProcessor for Recorder {
+    async fn initialize(&mut self, input: InitializationInput) {
+        self.log(Event::Init {
+            checkpoint: input.extended_sequence_number,
+            pending: input.pending_checkpoint_sequence_number,
+            state: input.pending_checkpoint_state,
+        });
+    }
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        for r in &input.records {
+            self.log(Event::Record(
+                r.extended_sequence_number(),
+                String::from_utf8_lossy(&r.data).into_owned(),
+            ));
+        }
+        self.checkpoint(cp).await;
+    }
+
+    async fn lease_lost(&mut self) {
+        self.log(Event::LeaseLost);
+    }
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.log(Event::ShardEnded);
+        self.checkpoint(cp).await;
+    }
+
+    async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.log(Event::ShutdownRequested);
+        self.checkpoint(cp).await;
+    }
+}
+
+fn records(prefix: &str, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| (format!("pk-{prefix}-{i}"), format!("{prefix}-{i:06}")))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints, deaggregation, resume
+// ---------------------------------------------------------------------------
+
+/// What the probing processor saw, for the test to assert on.
+#[derive(Debug, Default)]
+struct Probe {
+    records: Vec<KinesisClientRecord>,
+    beyond_delivered: Option<Result<(), Error>>,
+    negative_sub: Option<Result<(), Error>>,
+    before_last: Option<Result<(), Error>>,
+    at_record_4: Option<Result<(), Error>>,
+    prepared_6: Option<Result<(), Error>>,
+    committed_6: Option<Result<(), Error>>,
+    prepared_8: Option<Result<(), Error>>,
+    done: bool,
+}
+
+/// Exercises the checkpointer on its first batch, then never checkpoints again.
+struct Prober(Arc<Mutex<Probe>>);
+
+impl ShardRecordProcessor for Prober {
+    async fn initialize(&mut self, _input: InitializationInput) {}
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        if self.0.lock().done {
+            return;
+        }
+        let recs = input.records;
+        assert!(recs.len() >= 10, "the aggregate comes in one page");
+        let last = recs.last().expect("records").clone();
+        let beyond = cp
+            .checkpoint_at(last.sequence_number.as_str(), last.sub_sequence_number + 1)
+            .await;
+        let negative = cp.checkpoint_at(last.sequence_number.as_str(), -1).await;
+        let at_4 = cp.checkpoint_record(&recs[4]).await;
+        let before = cp.checkpoint_record(&recs[2]).await;
+        let prepared = cp
+            .prepare_checkpoint_record(&recs[6], Some(b"six".to_vec()))
+            .await;
+        let committed = match &prepared {
+            Ok(p) => p.checkpoint().await,
+            Err(_) => Ok(()),
+        };
+        let prepared_8 = cp
+            .prepare_checkpoint_record(&recs[8], Some(b"eight".to_vec()))
+            .await
+            .map(|_| ());
+        let mut p = self.0.lock();
+        p.records = recs;
+        p.beyond_delivered = Some(beyond);
+        p.negative_sub = Some(negative);
+        p.at_record_4 = Some(at_4);
+        p.before_last = Some(before);
+        p.prepared_6 = Some(prepared.map(|_| ()));
+        p.committed_6 = Some(committed);
+        p.prepared_8 = Some(prepared_8);
+        p.done = true;
+    }
+
+    async fn lease_lost(&mut self) {}
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        let _ = cp.checkpoint().await;
+    }
+
+    async fn shutdown_requested(&mut self, _cp: &RecordProcessorCheckpointer) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_at_sub_sequence_numbers_and_a_restart_resumes_right_after() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "ckpt", 1).await;
+    // One aggregate of 10 user records, then 2 plain records.
+    let agg: Vec<(String, String)> = records("agg", 10);
+    put_aggregated(&kinesis, "ckpt", &agg).await;
+    put_plain(&kinesis, "ckpt", &records("plain", 2)).await;
+
+    let store: Arc<dyn LeaseStore> = Arc::new(InMemoryLeaseStore::new());
+    let probe = Arc::new(Mutex::new(Probe::default()));
+    let p = Arc::clone(&probe);
+    let first = Scheduler::new(
+        test_config("ckpt", "app", "w1", Duration::from_secs(10)),
+        kinesis.clone(),
+        Arc::clone(&store),
+        move |_: &str| Prober(Arc::clone(&p)),
+    )
+    .expect("scheduler");
+    let handle = first.shutdown_handle();
+    let run = tokio::spawn(first.run());
+    wait_until("the probe", Duration::from_secs(20), || probe.lock().done).await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+
+    let p = probe.lock();
+    let recs = &p.records;
+    let seq = recs[0].sequence_number.clone();
+    assert!(
+        recs[..10]
+            .iter()
+            .all(|r| r.aggregated && r.sequence_number == seq)
+    );
+    assert_eq!(
+        recs.iter()
+            .map(|r| r.sub_sequence_number)
+            .take(10)
+            .collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert!(matches!(
+        p.beyond_delivered,
+        Some(Err(Error::InvalidCheckpoint { .. }))
+    ));
+    assert!(matches!(
+        p.negative_sub,
+        Some(Err(Error::InvalidSubSequenceNumber(-1)))
+    ));
+    assert!(matches!(p.at_record_4, Some(Ok(()))));
+    assert!(
+        matches!(p.before_last, Some(Err(Error::InvalidCheckpoint { .. }))),
+        "before the stored checkpoint"
+    );
+    assert!(matches!(p.prepared_6, Some(Ok(()))));
+    assert!(matches!(p.committed_6, Some(Ok(()))));
+    assert!(matches!(p.prepared_8, Some(Ok(()))));
+
+    // The lease holds the committed checkpoint and the uncommitted prepared one, unowned.
+    let lease = store
+        .get("shardId-000000000000")
+        .await
+        .expect("get")
+        .expect("lease");
+    assert_eq!(lease.checkpoint, recs[6].extended_sequence_number());
+    assert_eq!(
+        lease.pending_checkpoint,
+        Some(recs[8].extended_sequence_number())
+    );
+    assert_eq!(
+        lease.pending_checkpoint_state.as_deref(),
+        Some(&b"eight"[..])
+    );
+    assert_eq!(lease.lease_owner, None, "released on graceful shutdown");
+    let expected_rest: Vec<String> = recs[7..]
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+        .collect();
+    drop(p);
+
+    // A new worker resumes right after (seq, 6) and sees the pending checkpoint.
+    let journal = Journal::default();
+    let second = Scheduler::new(
+        test_config("ckpt", "app", "w2", Duration::from_secs(10)),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let handle = second.shutdown_handle();
+    let run = tokio::spawn(second.run());
+    wait_until("the rest of the records", Duration::from_secs(20), || {
+        journal.distinct_data().len() >= expected_rest.len()
+    })
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    let entries = journal.entries();
+    let probe = probe.lock();
+    assert_eq!(
+        entries[0].event,
+        Event::Init {
+            checkpoint: probe.records[6].extended_sequence_number(),
+            pending: Some(probe.records[8].extended_sequence_number()),
+            state: Some(b"eight".to_vec()),
+        }
+    );
+    let delivered: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Record(_, d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        delivered, expected_rest,
+        "resumes right after the checkpointed user record"
+    );
+    assert!(
+        entries.iter().any(|e| e.event == Event::ShutdownRequested),
+        "graceful shutdown calls shutdown_requested"
+    );
+    assert_eq!(
+        entries.last().map(|e| &e.event),
+        Some(&Event::LeaseLost),
+        "then lease_lost"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_record_outside_its_shard_is_dropped_alone() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "ranges", 2).await;
+    let shards = open_shards(&kinesis, "ranges").await;
+    let (low, high) = (range_of(&shards[0]), range_of(&shards[1]));
+    // One aggregate sent to shard 0 holding a user record that belongs to shard 1,
+    // as a producer with a stale shard map after a split would make.
+    let mut agg = Aggregator::new(51_200, u64::MAX);
+    for (pk, ehk, data) in [
+        ("a", low.start.to_string(), "in-0"),
+        ("b", high.start.to_string(), "stray"),
+        ("c", low.end.to_string(), "in-2"),
+    ] {
+        agg.push(&UserRecord::new(pk, data).with_explicit_hash_key(ehk));
+    }
+    let data = agg.finish().expect("aggregate");
+    put_entries(
+        &kinesis,
+        "ranges",
+        vec![PutRecordsRequestEntry {
+            data: Some(Blob(data)),
+            partition_key: Some("a".into()),
+            explicit_hash_key: Some(low.start.to_string()),
+        }],
+    )
+    .await;
+    put_plain(&kinesis, "ranges", &records("plain", 20)).await;
+
+    // Through the scheduler (the lease carries the shard's range) ...
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        test_config("ranges", "app", "w1", Duration::from_secs(10)),
+        kinesis.clone(),
+        Arc::new(InMemoryLeaseStore::new()),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let metrics = scheduler.metrics().clone();
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    wait_until("all in-range records", Duration::from_secs(20), || {
+        journal.distinct_data().len() >= 22
+    })
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    let seen = journal.distinct_data();
+    assert!(
+        seen.contains("in-0") && seen.contains("in-2"),
+        "its neighbours are kept"
+    );
+    assert!(!seen.contains("stray"));
+    assert_eq!(seen.len(), 22);
+    let text = metrics.render();
+    assert!(text.contains("kcl_records_dropped_out_of_range_total{shard_id=\"shardId-000000000000\",worker=\"w1\"} 1"), "{text}");
+    assert!(text.contains("kcl_records_processed_total"));
+    assert!(text.contains("kcl_millis_behind_latest"));
+
+    // ... and through the stream API.
+    let stream = stream_records(
+        kinesis.clone(),
+        StreamRef::name("ranges"),
+        InitialPositionInStream::TrimHorizon,
+        PollingConfig {
+            idle_time_between_reads: Duration::from_millis(200),
+            ..PollingConfig::default()
+        },
+    )
+    .expect("stream");
+    use futures::StreamExt;
+    let got: Vec<String> = stream
+        .take(22)
+        .map(|r| String::from_utf8_lossy(&r.expect("record").record.data).into_owned())
+        .collect()
+        .await;
+    let got: BTreeSet<String> = got.into_iter().collect();
+    assert_eq!(got, seen);
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_backs_off_when_throttled_and_recovers_from_expired_iterators() {
+    // A third of GetRecords calls throttled, a fifth of the rest with an expired iterator.
+    let plan = FaultPlan::from_json(
+        r#"{"seed": 11, "rules": [
+            {"operation": "GetRecords", "error_rate": 0.3, "error": "ProvisionedThroughputExceededException"},
+            {"operation": "GetRecords", "error_rate": 0.2, "error": "ExpiredIteratorException"}
+        ]}"#,
+    )
+    .expect("fault plan");
+    let broker = common::start_broker_with(
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .faults(plan)
+            .build(),
+    )
+    .await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "faulty", 2).await;
+    // No client-level retries: the fetcher's own backoff handles throttling.
+    let reader = Client::new(
+        ClientConfig::builder()
+            .endpoint(broker.endpoint())
+            .max_attempts(1)
+            .build(),
+    )
+    .expect("client");
+    let config = Config::builder("faulty", "app")
+        .worker_identifier("w1")
+        .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+        .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+        .polling(PollingConfig {
+            idle_time_between_reads: Duration::from_millis(200),
+            max_records: 50,
+            retry_backoff_base: Duration::from_millis(20),
+            retry_backoff_cap: Duration::from_millis(200),
+            ..PollingConfig::default()
+        })
+        .build()
+        .expect("config");
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        config,
+        reader,
+        Arc::new(InMemoryLeaseStore::new()),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let metrics = scheduler.metrics().clone();
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    let mut expected = BTreeSet::new();
+    for wave in 0..3 {
+        let batch = records(&format!("w{wave}"), 200);
+        expected.extend(batch.iter().map(|(_, d)| d.clone()));
+        put_plain(&kinesis, "faulty", &batch).await;
+    }
+    let total = |v: &kinesis_kcl::metrics::prometheus::IntCounterVec| -> u64 {
+        ["shardId-000000000000", "shardId-000000000001"]
+            .iter()
+            .map(|s| v.with_label_values(&[*s]).get())
+            .sum()
+    };
+    wait_until(
+        "every record and both kinds of fault",
+        Duration::from_secs(30),
+        || {
+            journal.distinct_data().len() >= expected.len()
+                && total(&metrics.get_records_throttled) > 0
+                && total(&metrics.expired_iterators) > 0
+        },
+    )
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    let deliveries = journal
+        .entries()
+        .iter()
+        .filter(|e| matches!(e.event, Event::Record(..)))
+        .count();
+    assert_eq!(journal.distinct_data(), expected);
+    assert_eq!(
+        deliveries,
+        expected.len(),
+        "no record re-read after a throttle or an expired iterator"
+    );
+    eprintln!(
+        "faults: {} throttled GetRecords backed off, {} expired iterators renewed",
+        total(&metrics.get_records_throttled),
+        total(&metrics.expired_iterators)
+    );
+    broker.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// Graceful hand-over between workers
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_hands_leases_over_without_waiting_for_expiry() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "handover", 4).await;
+    put_plain(&kinesis, "handover", &records("a", 400)).await;
+
+    // A failover time far longer than the test: only a release can hand leases over quickly.
+    let failover = Duration::from_secs(30);
+    let store: Arc<dyn LeaseStore> = Arc::new(InMemoryLeaseStore::new());
+    let journal = Journal::default();
+    let w1 = Scheduler::new(
+        test_config("handover", "app", "w1", failover),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let w1_handle = w1.shutdown_handle();
+    let w1_run = tokio::spawn(w1.run());
+    wait_until_async("w1 to take all leases", Duration::from_secs(20), || async {
+        let o = owners(store.as_ref()).await;
+        o.len() == 4 && count_owned(&o, "w1") == 4
+    })
+    .await;
+    wait_until("w1 to process the backlog", Duration::from_secs(20), || {
+        journal.distinct_data().len() >= 400
+    })
+    .await;
+
+    let w2 = Scheduler::new(
+        test_config("handover", "app", "w2", failover),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_metrics = w2.metrics().clone();
+    let w2_handle = w2.shutdown_handle();
+    let w2_run = tokio::spawn(w2.run());
+    // w2 steals from the most loaded worker, one lease per taker run, up to its share.
+    wait_until_async("w2 to steal its share", Duration::from_secs(20), || async {
+        count_owned(&owners(store.as_ref()).await, "w2") == 2
+    })
+    .await;
+
+    let started = Instant::now();
+    w1_handle.graceful_shutdown().await;
+    let released = started.elapsed();
+    wait_until_async(
+        "w2 to take every lease",
+        Duration::from_secs(20),
+        || async { count_owned(&owners(store.as_ref()).await, "w2") == 4 },
+    )
+    .await;
+    let handed_over = started.elapsed();
+    eprintln!(
+        "graceful hand-over: leases released after {released:?}, all taken by the other worker \
+         after {handed_over:?} (failover time {failover:?})"
+    );
+    assert!(
+        handed_over < failover,
+        "hand-over did not wait for the leases to expire"
+    );
+    w1_run.await.expect("join").expect("run");
+
+    put_plain(&kinesis, "handover", &records("b", 100)).await;
+    wait_until(
+        "w2 to process the new records",
+        Duration::from_secs(20),
+        || journal.distinct_data().len() >= 500,
+    )
+    .await;
+    w2_handle.graceful_shutdown().await;
+    w2_run.await.expect("join").expect("run");
+
+    let entries = journal.entries();
+    // w1's processors: shutdown_requested, then lease_lost, for each shard it still held.
+    for shard in entries
+        .iter()
+        .filter(|e| e.worker == "w1")
+        .map(|e| e.shard.clone())
+        .collect::<BTreeSet<_>>()
+    {
+        let last_two: Vec<&Event> = entries
+            .iter()
+            .filter(|e| e.worker == "w1" && e.shard == shard)
+            .map(|e| &e.event)
+            .rev()
+            .take(1)
+            .collect();
+        assert_eq!(
+            last_two,
+            [&Event::LeaseLost],
+            "{shard}: ends with lease_lost"
+        );
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.worker == "w1" && e.event == Event::ShutdownRequested)
+    );
+    // Nothing is lost, and the second worker resumed from w1's final checkpoints.
+    let all: BTreeSet<String> = records("a", 400)
+        .into_iter()
+        .chain(records("b", 100))
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(journal.distinct_data(), all);
+    for e in entries.iter().filter(|e| e.worker == "w2") {
+        if let Event::Init { checkpoint, .. } = &e.event {
+            let stored_by_w1 = entries
+                .iter()
+                .filter(|x| x.worker == "w1" && x.shard == e.shard)
+                .filter_map(|x| match &x.event {
+                    Event::Checkpointed(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .max();
+            if let Some(c) = stored_by_w1 {
+                assert!(
+                    checkpoint >= &c,
+                    "{}: w2 starts from w1's checkpoint",
+                    e.shard
+                );
+            }
+        }
+    }
+    let text = w2_metrics.render();
+    assert!(
+        text.contains("kcl_leases_stolen_total{worker=\"w2\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kcl_leases_taken_total{worker=\"w2\"} 4"),
+        "{text}"
+    );
+    broker.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// Resharding
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharding_processes_every_parent_record_before_any_child_record() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "reshard", 2).await;
+    let store: Arc<dyn LeaseStore> = Arc::new(InMemoryLeaseStore::new());
+    let journal = Journal::default();
+    let mut runs = Vec::new();
+    let mut handles = Vec::new();
+    for w in ["w1", "w2"] {
+        let s = Scheduler::new(
+            test_config("reshard", "app", w, Duration::from_secs(5)),
+            kinesis.clone(),
+            Arc::clone(&store),
+            recorder(w, &journal),
+        )
+        .expect("scheduler");
+        handles.push(s.shutdown_handle());
+        runs.push(tokio::spawn(s.run()));
+    }
+    // 20 keys, each with an increasing counter, so per-key order can be checked.
+    let mut counter = 0usize;
+    let mut wave = |n: usize| {
+        let out: Vec<(String, String)> = (0..n)
+            .map(|i| {
+                let key = format!("key-{}", i % 20);
+                counter += 1;
+                (key.clone(), format!("{key}:{counter:06}"))
+            })
+            .collect();
+        out
+    };
+    let mut expected = BTreeSet::new();
+    let w = wave(300);
+    expected.extend(w.iter().map(|(_, d)| d.clone()));
+    put_plain(&kinesis, "reshard", &w).await;
+    wait_until("consumption to start", Duration::from_secs(20), || {
+        !journal.distinct_data().is_empty()
+    })
+    .await;
+
+    // Split shard 0 in the middle of its range, while consuming.
+    let shards = open_shards(&kinesis, "reshard").await;
+    let r0 = range_of(&shards[0]);
+    kinesis
+        .split_shard(&SplitShardInput {
+            stream: StreamRef::name("reshard"),
+            shard_to_split: Some(shards[0].shard_id.clone()),
+            new_starting_hash_key: Some((r0.start + (r0.end - r0.start) / 2).to_string()),
+        })
+        .await
+        .expect("split");
+    wait_active(&kinesis, "reshard").await;
+    let w = wave(300);
+    expected.extend(w.iter().map(|(_, d)| d.clone()));
+    put_plain(&kinesis, "reshard", &w).await;
+
+    // Merge the split's upper child with its neighbour, shard 1.
+    let open = open_shards(&kinesis, "reshard").await;
+    let r1 = range_of(&shards[1]);
+    let upper = open
+        .iter()
+        .find(|s| r1.start.checked_sub(1) == Some(range_of(s).end))
+        .expect("the upper child");
+    kinesis
+        .merge_shards(&MergeShardsInput {
+            stream: StreamRef::name("reshard"),
+            shard_to_merge: Some(upper.shard_id.clone()),
+            adjacent_shard_to_merge: Some(shards[1].shard_id.clone()),
+        })
+        .await
+        .expect("merge");
+    wait_active(&kinesis, "reshard").await;
+    let w = wave(300);
+    expected.extend(w.iter().map(|(_, d)| d.clone()));
+    put_plain(&kinesis, "reshard", &w).await;
+
+    wait_until("every record", Duration::from_secs(30), || {
+        journal.distinct_data().len() >= expected.len()
+    })
+    .await;
+    // Finished parents' leases are deleted once all their children started.
+    wait_until_async(
+        "the finished parents' leases to be cleaned up",
+        Duration::from_secs(20),
+        || async {
+            let keys: Vec<String> = owners(store.as_ref()).await.into_keys().collect();
+            keys == ["shardId-000000000002", "shardId-000000000004"]
+        },
+    )
+    .await;
+    for h in &handles {
+        h.graceful_shutdown().await;
+    }
+    for r in runs {
+        r.await.expect("join").expect("run");
+    }
+    assert_eq!(journal.distinct_data(), expected);
+
+    // Lineage from ListShards, processing order from the journal.
+    let all_shards =
+        kinesis_kcl::shard_sync::list_all_shards(&kinesis, &StreamRef::name("reshard"))
+            .await
+            .expect("list");
+    assert_eq!(all_shards.len(), 5, "2 + 2 split children + 1 merge child");
+    let entries = journal.entries();
+    let mut first_index: HashMap<String, usize> = HashMap::new();
+    let mut shard_of: HashMap<String, String> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Event::Record(_, d) = &e.event {
+            first_index.entry(d.clone()).or_insert(i);
+            shard_of.entry(d.clone()).or_insert_with(|| e.shard.clone());
+        }
+    }
+    let records_of = |shard: &str| -> Vec<usize> {
+        shard_of
+            .iter()
+            .filter(|(_, s)| s.as_str() == shard)
+            .map(|(d, _)| first_index[d])
+            .collect()
+    };
+    let mut checked = 0;
+    for child in &all_shards {
+        let parents: Vec<&str> = child
+            .parent_shard_id
+            .as_deref()
+            .into_iter()
+            .chain(child.adjacent_parent_shard_id.as_deref())
+            .collect();
+        let Some(child_first) = records_of(&child.shard_id).into_iter().min() else {
+            continue;
+        };
+        for p in parents {
+            if let Some(parent_last) = records_of(p).into_iter().max() {
+                assert!(
+                    parent_last < child_first,
+                    "a record of {} was processed before the last of its parent {p}: {:#?}",
+                    child.shard_id,
+                    entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, e)| {
+                            *i + 40 >= child_first
+                                && *i <= parent_last + 5
+                                && (e.shard == p || e.shard == child.shard_id)
+                        })
+                        .map(|(i, e)| format!("{i} {} {} {:?}", e.worker, e.shard, e.event))
+                        .collect::<Vec<_>>()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 3,
+        "split (1 parent) and merge (2 parents) were both checked: {checked}"
+    );
+    // Per-key order holds across the split and the merge.
+    let mut last: HashMap<String, String> = HashMap::new();
+    let mut order: Vec<(usize, String)> =
+        first_index.iter().map(|(d, i)| (*i, d.clone())).collect();
+    order.sort();
+    for (_, d) in order {
+        let (key, n) = d.split_once(':').expect("key:counter");
+        if let Some(prev) = last.insert(key.to_string(), n.to_string()) {
+            assert!(prev < n.to_string(), "{key}: {prev} after {n}");
+        }
+    }
+    broker.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// Three worker processes, SIGKILL, restart
+// ---------------------------------------------------------------------------
+
+/// Entry point of a worker process: a no-op test unless `KCL_TEST_WORKER` is set.
+#[test]
+fn kcl_worker_process() {
+    let Ok(spec) = std::env::var(WORKER_ENV) else {
+        return;
+    };
+    let fields: Vec<&str> = spec.split('|').collect();
+    let [endpoint, stream, app, db, worker] = fields[..] else {
+        panic!("bad {WORKER_ENV}: {spec}");
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        // libtest printed "test kcl_worker_process ... " without a newline.
+        print_lines("\n");
+        let store = Arc::new(SqliteLeaseStore::open(db, app).await.expect("lease db"));
+        let config = Config::builder(stream, app)
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_millis(1_500))
+            .lease_taker_interval(Duration::from_millis(500))
+            .parent_shard_poll_interval(Duration::from_millis(200))
+            .shard_consumer_dispatch_poll_interval(Duration::from_millis(100))
+            .idle_time_between_reads(Duration::from_millis(200))
+            .build()
+            .expect("config");
+        let scheduler =
+            Scheduler::new(config, client(endpoint), store, |shard: &str| LinePrinter {
+                shard: shard.to_string(),
+            })
+            .expect("scheduler");
+        let handle = scheduler.shutdown_handle();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::spawn(async move {
+            term.recv().await;
+            handle.request();
+        });
+        scheduler.run().await.expect("scheduler run");
+    });
+    std::process::exit(0);
+}
+
+/// Write whole lines to stdout at once, so a SIGKILL cuts at most the line being written.
+fn print_lines(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// The worker processes' processor: `I`nit, `R`ecord, `C`heckpoint, `L`ost, `E`nd, `S`hutdown lines.
+struct LinePrinter {
+    shard: String,
+}
+
+impl LinePrinter {
+    async fn checkpoint(&self, cp: &RecordProcessorCheckpointer) {
+        if cp.checkpoint().await.is_ok() {
+            let c = cp.last_checkpoint();
+            print_lines(&format!(
+                "C {} {} {}\n",
+                self.shard,
+                c.checkpoint_str(),
+                c.sub_sequence_number()
+            ));
+        }
+    }
+}
+
+impl ShardRecordProcessor for LinePrinter {
+    async fn initialize(&mut self, input: InitializationInput) {
+        let c = input.extended_sequence_number;
+        print_lines(&format!(
+            "I {} {} {}\n",
+            self.shard,
+            c.checkpoint_str(),
+            c.sub_sequence_number()
+        ));
+    }
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        let mut text = String::new();
+        for r in &input.records {
+            text.push_str(&format!(
+                "R {} {} {} {}\n",
+                self.shard,
+                r.sequence_number,
+                r.sub_sequence_number,
+                String::from_utf8_lossy(&r.data)
+            ));
+        }
+        print_lines(&text);
+        self.checkpoint(cp).await;
+    }
+
+    async fn lease_lost(&mut self) {
+        print_lines(&format!("L {}\n", self.shard));
+    }
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        print_lines(&format!("E {}\n", self.shard));
+        self.checkpoint(cp).await;
+    }
+
+    async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
+        print_lines(&format!("S {}\n", self.shard));
+        self.checkpoint(cp).await;
+    }
+}
+
+/// A worker process and the lines it printed so far.
+struct WorkerProcess {
+    id: String,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl WorkerProcess {
+    fn spawn(
+        endpoint: &str,
+        stream: &str,
+        app: &str,
+        db: &std::path::Path,
+        id: &str,
+        log: &std::path::Path,
+    ) -> Self {
+        let spec = format!("{endpoint}|{stream}|{app}|{}|{id}", db.display());
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "kcl_worker_process",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(WORKER_ENV, spec)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("worker log"))
+            .spawn()
+            .expect("spawn worker");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().push(line);
+            }
+        });
+        WorkerProcess {
+            id: id.to_string(),
+            child,
+            lines,
+        }
+    }
+
+    fn records_seen(&self) -> usize {
+        self.lines
+            .lock()
+            .iter()
+            .filter(|l| l.starts_with("R "))
+            .count()
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+    }
+
+    /// Wait (bounded) for the process to exit; its status.
+    async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the reader thread drain the pipe.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "worker {} did not exit", self.id);
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One parsed output line of a worker.
+#[derive(Debug, Clone)]
+enum Line {
+    Init(String, ExtendedSequenceNumber),
+    Record(String, ExtendedSequenceNumber, String),
+    Checkpoint(String, ExtendedSequenceNumber),
+}
+
+fn parse_line(line: &str) -> Option<Line> {
+    let f: Vec<&str> = line.split(' ').collect();
+    let pos = |s: &str, sub: &str| ExtendedSequenceNumber::parse(s, sub.parse().ok()?).ok();
+    match f[..] {
+        ["I", shard, c, sub] => Some(Line::Init(shard.into(), pos(c, sub)?)),
+        ["R", shard, seq, sub, data] => {
+            Some(Line::Record(shard.into(), pos(seq, sub)?, data.into()))
+        }
+        ["C", shard, c, sub] => Some(Line::Checkpoint(shard.into(), pos(c, sub)?)),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_worker_processes_survive_a_sigkill_and_resume_from_checkpoints() {
+    let broker = common::start_broker().await;
+    let endpoint = broker.endpoint();
+    let kinesis = client(&endpoint);
+    create_stream(&kinesis, "multi", 8).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("leases.sqlite");
+    let store = SqliteLeaseStore::open(&db, "multi-app")
+        .await
+        .expect("lease db");
+    let spawn = |id: &str| {
+        WorkerProcess::spawn(
+            &endpoint,
+            "multi",
+            "multi-app",
+            &db,
+            id,
+            &dir.path().join(format!("{id}.log")),
+        )
+    };
+    let mut workers = vec![spawn("w1"), spawn("w2"), spawn("w3")];
+
+    // Produce through the KPL (aggregation on) while the workers start and balance.
+    let producer = Arc::new(
+        kinesis_kpl::Producer::new(
+            kinesis_kpl::Config::builder()
+                .endpoint(endpoint.clone())
+                .seed(3)
+                .build(),
+        )
+        .expect("producer"),
+    );
+    let feeding = {
+        let producer = Arc::clone(&producer);
+        tokio::spawn(async move {
+            let mut handles = Vec::new();
+            for burst in 0..20 {
+                handles.extend(
+                    put_with_kpl(&producer, "multi", &records(&format!("a{burst:02}"), 400)).await,
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            for h in handles {
+                h.await.expect("record stored");
+            }
+        })
+    };
+    wait_until_async(
+        "the three workers to share the 8 leases",
+        Duration::from_secs(30),
+        || async {
+            let o = owners(&store).await;
+            o.len() == 8 && ["w1", "w2", "w3"].iter().all(|w| count_owned(&o, w) >= 2)
+        },
+    )
+    .await;
+    wait_until("w1 to process records", Duration::from_secs(20), || {
+        workers[0].records_seen() > 0
+    })
+    .await;
+
+    // SIGKILL w1 mid-stream: its leases must be taken once they expire.
+    let killed_at = Instant::now();
+    workers[0].child.kill().expect("SIGKILL");
+    wait_until_async(
+        "w1's leases to be taken",
+        Duration::from_secs(30),
+        || async { count_owned(&owners(&store).await, "w1") == 0 },
+    )
+    .await;
+    let takeover = killed_at.elapsed();
+    eprintln!(
+        "SIGKILL: the dead worker's leases were all taken {takeover:?} after the kill (failover time 1.5 s)"
+    );
+    feeding.await.expect("producer");
+
+    // A restarted worker gets its share back by stealing and resumes from the checkpoints.
+    workers.push(spawn("w4"));
+    wait_until_async("w4 to get its share", Duration::from_secs(30), || async {
+        count_owned(&owners(&store).await, "w4") >= 2
+    })
+    .await;
+    let mut handles = Vec::new();
+    for burst in 0..5 {
+        handles
+            .extend(put_with_kpl(&producer, "multi", &records(&format!("b{burst:02}"), 400)).await);
+    }
+    for h in handles {
+        h.await.expect("record stored");
+    }
+    let expected: BTreeSet<String> = (0..20)
+        .flat_map(|b| records(&format!("a{b:02}"), 400))
+        .chain((0..5).flat_map(|b| records(&format!("b{b:02}"), 400)))
+        .map(|(_, d)| d)
+        .collect();
+    let all_lines = |workers: &[WorkerProcess]| -> Vec<(String, Vec<String>)> {
+        workers
+            .iter()
+            .map(|w| (w.id.clone(), w.lines.lock().clone()))
+            .collect()
+    };
+    wait_until(
+        "every record to be processed",
+        Duration::from_secs(40),
+        || {
+            let seen: BTreeSet<String> = all_lines(&workers)
+                .iter()
+                .flat_map(|(_, lines)| {
+                    lines
+                        .iter()
+                        .filter_map(|l| match parse_line(l) {
+                            Some(Line::Record(_, _, d)) => Some(d),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            seen.len() >= expected.len()
+        },
+    )
+    .await;
+    assert!(
+        workers[3].records_seen() > 0,
+        "the restarted worker processed records"
+    );
+
+    // Graceful shutdown of every live worker: each exits cleanly.
+    for w in workers.iter().skip(1) {
+        w.terminate();
+    }
+    for w in workers.iter_mut().skip(1) {
+        let status = w.wait_exit(Duration::from_secs(20)).await;
+        assert!(status.success(), "worker {} exited with {status}", w.id);
+    }
+    let leases = store.list().await.expect("list");
+    assert!(
+        leases.iter().all(|l| l.lease_owner.is_none()),
+        "every lease released: {leases:?}"
+    );
+
+    // Analysis: every record at least once; duplicates only from after a checkpoint;
+    // every session starts right after its checkpoint.
+    let outputs = all_lines(&workers);
+    // Keyed by position: a producer retry may store the same data twice, which is
+    // not the consumer's duplicate.
+    let mut deliveries: HashMap<(String, ExtendedSequenceNumber), usize> = HashMap::new();
+    let mut checkpointed_deliveries: HashMap<(String, ExtendedSequenceNumber), usize> =
+        HashMap::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut uncheckpointed = 0usize;
+    let mut positions: BTreeMap<String, BTreeSet<ExtendedSequenceNumber>> = BTreeMap::new();
+    // (shard, init checkpoint, first position delivered after it)
+    let mut session_starts: Vec<(String, ExtendedSequenceNumber, ExtendedSequenceNumber)> =
+        Vec::new();
+    for (_, lines) in &outputs {
+        // Per shard: the current session's deliveries not yet covered by a checkpoint.
+        let mut open: HashMap<String, Vec<ExtendedSequenceNumber>> = HashMap::new();
+        let mut awaiting_first: HashMap<String, ExtendedSequenceNumber> = HashMap::new();
+        let close = |pending: Vec<ExtendedSequenceNumber>, n: &mut usize| *n += pending.len();
+        for line in lines.iter().filter_map(|l| parse_line(l)) {
+            match line {
+                Line::Init(shard, c) => {
+                    if let Some(rest) = open.remove(&shard) {
+                        close(rest, &mut uncheckpointed);
+                    }
+                    awaiting_first.insert(shard, c);
+                }
+                Line::Record(shard, pos, data) => {
+                    *deliveries.entry((shard.clone(), pos.clone())).or_default() += 1;
+                    seen.insert(data.clone());
+                    positions
+                        .entry(shard.clone())
+                        .or_default()
+                        .insert(pos.clone());
+                    if let Some(c) = awaiting_first.remove(&shard) {
+                        session_starts.push((shard.clone(), c, pos.clone()));
+                    }
+                    open.entry(shard).or_default().push(pos);
+                }
+                Line::Checkpoint(shard, c) => {
+                    let pending = open.entry(shard.clone()).or_default();
+                    let (done, rest): (Vec<_>, Vec<_>) =
+                        pending.drain(..).partition(|p| *p <= c || c.is_shard_end());
+                    *pending = rest;
+                    for p in done {
+                        *checkpointed_deliveries
+                            .entry((shard.clone(), p))
+                            .or_default() += 1;
+                    }
+                }
+            }
+        }
+        for (_, rest) in open {
+            close(rest, &mut uncheckpointed);
+        }
+    }
+    assert_eq!(seen, expected, "every user record processed at least once");
+    let duplicates: usize = deliveries.values().map(|n| n - 1).sum();
+    eprintln!(
+        "3 workers, SIGKILL, restart: {} user records at {} positions, {} deliveries, \
+         {duplicates} duplicates, {uncheckpointed} deliveries never covered by a checkpoint",
+        expected.len(),
+        deliveries.len(),
+        deliveries.values().sum::<usize>()
+    );
+    assert!(
+        checkpointed_deliveries.values().all(|&n| n <= 1),
+        "a record covered by a checkpoint was processed again"
+    );
+    assert!(
+        duplicates <= uncheckpointed,
+        "duplicates ({duplicates}) come only from deliveries after the last checkpoint ({uncheckpointed})"
+    );
+    let mut resumed_from_real_checkpoint = 0;
+    for (shard, checkpoint, first) in &session_starts {
+        let expected_first = positions[shard]
+            .range((
+                std::ops::Bound::Excluded(checkpoint.clone()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .expect("a later record");
+        assert_eq!(
+            first, expected_first,
+            "{shard}: a session starting at {checkpoint} resumed right after it"
+        );
+        if !checkpoint.is_sentinel() {
+            resumed_from_real_checkpoint += 1;
+        }
+    }
+    assert!(
+        resumed_from_real_checkpoint >= 2,
+        "takeovers resumed from stored checkpoints"
+    );
+    broker.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// Another Kinesis implementation: kinesalite
+// ---------------------------------------------------------------------------
+
+/// kinesalite (from npm, installed under target/peers) on an ephemeral port.
+struct Kinesalite {
+    child: Child,
+    endpoint: String,
+}
+
+impl Kinesalite {
+    fn start() -> Self {
+        let package = common::peers::npm_package("kinesalite");
+        let script = "require(process.argv[1])({createStreamMs:0,deleteStreamMs:0,updateStreamMs:0,shardLimit:100})\
+            .listen(0,'127.0.0.1',function(){console.log('PORT '+this.address().port)})";
+        let mut child = Command::new("node")
+            .args(["-e", script])
+            .arg(&package)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kinesalite with node");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("kinesalite port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("PORT line")
+            .to_string();
+        Kinesalite {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Kinesalite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumes_a_stream_on_kinesalite() {
+    let kinesalite = tokio::task::spawn_blocking(Kinesalite::start)
+        .await
+        .expect("kinesalite");
+    let kinesis = client(&kinesalite.endpoint);
+    create_stream(&kinesis, "lite", 2).await;
+    let plain = records("plain", 50);
+    let aggregated = records("agg", 150);
+    put_plain(&kinesis, "lite", &plain).await;
+    put_aggregated(&kinesis, "lite", &aggregated).await;
+    let expected: BTreeSet<String> = plain
+        .iter()
+        .chain(&aggregated)
+        .map(|(_, d)| d.clone())
+        .collect();
+
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        test_config("lite", "app", "w1", Duration::from_secs(10)),
+        kinesis.clone(),
+        Arc::new(InMemoryLeaseStore::new()),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    wait_until(
+        "every record from kinesalite",
+        Duration::from_secs(30),
+        || journal.distinct_data().len() >= expected.len(),
+    )
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    assert_eq!(journal.distinct_data(), expected);
+    let checkpoints = journal
+        .entries()
+        .iter()
+        .filter(|e| matches!(e.event, Event::Checkpointed(_)))
+        .count();
+    assert!(checkpoints >= 2, "checkpoints were stored");
+    // Sub-sequence numbers came through: some aggregate's user records are at sub > 0.
+    assert!(
+        journal
+            .entries()
+            .iter()
+            .any(|e| matches!(&e.event, Event::Record(p, _) if p.sub_sequence_number() > 0))
+    );
+
+    // One shard as a Stream, from the start and from right after a user record
+    // inside an aggregate.
+    let shard0: Vec<(ExtendedSequenceNumber, String)> = journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.shard == "shardId-000000000000")
+        .filter_map(|e| match e.event {
+            Event::Record(p, d) => Some((p, d)),
+            _ => None,
+        })
+        .collect();
+    let polling = PollingConfig {
+        idle_time_between_reads: Duration::from_millis(200),
+        ..PollingConfig::default()
+    };
+    let read = |start: StartingPosition, n: usize| {
+        let records = shard_records(
+            kinesis.clone(),
+            StreamRef::name("lite"),
+            "shardId-000000000000",
+            start,
+            polling.clone(),
+        )
+        .expect("shard stream");
+        async move {
+            use futures::StreamExt;
+            records
+                .take(n)
+                .map(|r| {
+                    let r = r.expect("record").record;
+                    (
+                        r.extended_sequence_number(),
+                        String::from_utf8_lossy(&r.data).into_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+                .await
+        }
+    };
+    assert_eq!(
+        read(StartingPosition::TrimHorizon, shard0.len()).await,
+        shard0
+    );
+    let mid = shard0
+        .iter()
+        .position(|(p, _)| p.sub_sequence_number() > 0)
+        .expect("a user record inside an aggregate on shard 0");
+    let after = read(
+        StartingPosition::After(shard0[mid].0.clone()),
+        shard0.len() - mid - 1,
+    )
+    .await;
+    assert_eq!(after, shard0[mid + 1..]);
+    drop(kinesalite);
+}
