@@ -4,8 +4,13 @@
 //!
 //! ```sh
 //! cargo run --release --example consumer -- --endpoint http://127.0.0.1:4567 \
-//!     --stream demo --app demo-app [--lease-db FILE] [--from trim-horizon|latest]
+//!     --stream demo --app demo-app [--lease-db FILE] [--from trim-horizon|latest] \
+//!     [--efo CONSUMER_NAME]
 //! ```
+//!
+//! With `--efo` the shards are read with enhanced fan-out (SubscribeToShard) as
+//! that stream consumer, registered if it does not exist yet; `--http2` sends
+//! every call over HTTP/2 (some emulators stream events only that way).
 //!
 //! Run it several times with the same `--app` and `--lease-db` to spread the
 //! shards over several worker processes. Logs go to stderr (`RUST_LOG=info`).
@@ -26,7 +31,7 @@ use kinesis_proto::client::{Client, ClientConfig, Credentials};
 
 /// Where a shard without a checkpoint starts.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum From {
+enum StartFrom {
     /// The oldest retained record.
     TrimHorizon,
     /// Records put from now on.
@@ -50,13 +55,19 @@ struct Args {
     lease_db: Option<PathBuf>,
     /// Where shards without a checkpoint start.
     #[arg(long, value_enum, default_value = "latest")]
-    from: From,
+    from: StartFrom,
     /// Signing region.
     #[arg(long, default_value = "us-east-1")]
     region: String,
     /// Worker identifier (default: random).
     #[arg(long)]
     worker_id: Option<String>,
+    /// Read with enhanced fan-out as this stream consumer (registered if needed).
+    #[arg(long, value_name = "CONSUMER_NAME")]
+    efo: Option<String>,
+    /// Use HTTP/2 for every call (h2c on http://).
+    #[arg(long)]
+    http2: bool,
 }
 
 /// Prints each record, then checkpoints the batch.
@@ -125,6 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .endpoint(&args.endpoint)
             .region(&args.region)
             .credentials(Credentials::from_env().unwrap_or_else(Credentials::test))
+            .http2(args.http2)
             .build(),
     )?;
     let lease_db = args
@@ -133,11 +145,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Arc::new(SqliteLeaseStore::open(&lease_db, &args.app).await?);
     let mut config =
         Config::builder(&args.stream, &args.app).initial_position_in_stream(match args.from {
-            From::TrimHorizon => InitialPositionInStream::TrimHorizon,
-            From::Latest => InitialPositionInStream::Latest,
+            StartFrom::TrimHorizon => InitialPositionInStream::TrimHorizon,
+            StartFrom::Latest => InitialPositionInStream::Latest,
         });
     if let Some(id) = args.worker_id {
         config = config.worker_identifier(id);
+    }
+    if let Some(consumer_name) = args.efo {
+        config = config.fan_out(consumer_name);
     }
     let scheduler = Scheduler::new(config.build()?, client, store, |_: &str| Printer)?;
     tracing::info!(worker = %scheduler.worker_identifier(), "starting");

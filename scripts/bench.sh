@@ -126,6 +126,8 @@ done
 # The broker's append path in process (no HTTP), for the CPU-per-record target.
 cargo bench -p kinesis-broker --bench put_records_overhead 2>/dev/null >"$OUT/put_records_overhead.txt" ||
     echo "put_records_overhead bench failed" >>"$OUT/skipped.txt"
+cargo bench -p kinesis-broker --bench get_records 2>/dev/null >"$OUT/get_records.txt" ||
+    echo "get_records bench failed" >>"$OUT/skipped.txt"
 
 rm -f "$DOCS"/*.svg
 cp "$OUT"/*.svg "$DOCS"/ 2>/dev/null || true

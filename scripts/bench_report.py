@@ -144,6 +144,25 @@ if os.path.exists(overhead):
     w("```")
     w("")
 
+reads = os.path.join(results, "get_records.txt")
+if os.path.exists(reads):
+    w("### Broker read path in process (`cargo bench -p kinesis-broker --bench get_records`)")
+    w("")
+    w("```")
+    with open(reads) as fh:
+        w(fh.read().rstrip())
+    w("```")
+    w("")
+
+w("## Notes")
+w("")
+w("- A peer that cannot keep up with the poll scenario's 2,000 records/s puts fewer records, so its")
+w("  delivery latency there is measured at a lower load and is not comparable.")
+w("- kpl errors are records that failed (typically expired after `RecordTtl` when the broker")
+w("  answers too slowly); they are counted, not retried by the load tool.")
+w("- Peak RSS grows with the records a broker retains: every broker keeps the whole run in memory.")
+w("")
+
 w("## Targets")
 w("")
 ours_ingest = runs.get(("ours", "ingest"))

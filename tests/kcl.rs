@@ -1,7 +1,9 @@
 //! The consumer library (kinesis-kcl) end to end against the broker over a real
 //! socket: record processors and checkpoints (sub-sequence numbers, two-phase,
 //! refusals), deaggregation and the hash-range filter, graceful hand-over,
-//! resharding order, three worker processes with a SIGKILL, and kinesalite.
+//! resharding order, three worker processes with a SIGKILL, kinesalite, and
+//! enhanced fan-out (subscription expiries, connection resets, a broker restart,
+//! shard ends, kinesis-local).
 //!
 //! The worker processes of the multi-process test are this test binary itself,
 //! re-executed with `KCL_TEST_WORKER` set, which runs [`kcl_worker_process`] as a
@@ -468,7 +470,7 @@ async fn checkpoints_at_sub_sequence_numbers_and_a_restart_resumes_right_after()
     handle.graceful_shutdown().await;
     run.await.expect("join").expect("run");
 
-    let p = probe.lock();
+    let p = std::mem::take(&mut *probe.lock());
     let recs = &p.records;
     let seq = recs[0].sequence_number.clone();
     assert!(
@@ -520,7 +522,6 @@ async fn checkpoints_at_sub_sequence_numbers_and_a_restart_resumes_right_after()
         .iter()
         .map(|r| String::from_utf8_lossy(&r.data).into_owned())
         .collect();
-    drop(p);
 
     // A new worker resumes right after (seq, 6) and sees the pending checkpoint.
     let journal = Journal::default();
@@ -540,12 +541,11 @@ async fn checkpoints_at_sub_sequence_numbers_and_a_restart_resumes_right_after()
     handle.graceful_shutdown().await;
     run.await.expect("join").expect("run");
     let entries = journal.entries();
-    let probe = probe.lock();
     assert_eq!(
         entries[0].event,
         Event::Init {
-            checkpoint: probe.records[6].extended_sequence_number(),
-            pending: Some(probe.records[8].extended_sequence_number()),
+            checkpoint: p.records[6].extended_sequence_number(),
+            pending: Some(p.records[8].extended_sequence_number()),
             state: Some(b"eight".to_vec()),
         }
     );
@@ -1002,70 +1002,98 @@ async fn resharding_processes_every_parent_record_before_any_child_record() {
             .await
             .expect("list");
     assert_eq!(all_shards.len(), 5, "2 + 2 split children + 1 merge child");
-    let entries = journal.entries();
-    let mut first_index: HashMap<String, usize> = HashMap::new();
-    let mut shard_of: HashMap<String, String> = HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        if let Event::Record(_, d) = &e.event {
-            first_index.entry(d.clone()).or_insert(i);
-            shard_of.entry(d.clone()).or_insert_with(|| e.shard.clone());
-        }
+    let deliveries: Vec<(String, String)> = journal
+        .entries()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::Record(_, d) => Some((e.shard, d)),
+            _ => None,
+        })
+        .collect();
+    let checked = assert_parents_first(&all_shards, &deliveries);
+    assert!(
+        checked >= 3,
+        "split (1 parent) and merge (2 parents) were both checked: {checked}"
+    );
+
+    // The stream API follows the same lineage.
+    let stream = stream_records(
+        kinesis.clone(),
+        StreamRef::name("reshard"),
+        InitialPositionInStream::TrimHorizon,
+        PollingConfig {
+            idle_time_between_reads: Duration::from_millis(200),
+            ..PollingConfig::default()
+        },
+    )
+    .expect("stream");
+    use futures::StreamExt;
+    let read: Vec<(String, String)> = stream
+        .take(expected.len())
+        .map(|r| {
+            let r = r.expect("record");
+            (
+                r.shard_id.to_string(),
+                String::from_utf8_lossy(&r.record.data).into_owned(),
+            )
+        })
+        .collect()
+        .await;
+    assert_eq!(
+        read.iter().map(|(_, d)| d.clone()).collect::<BTreeSet<_>>(),
+        expected
+    );
+    assert!(assert_parents_first(&all_shards, &read) >= 3);
+    broker.shutdown().await;
+}
+
+/// Check, over `deliveries` (shard, data) in processing order, that every record of a
+/// parent shard came before any record of its child, and that each key's records
+/// (`key:counter`) came in order; returns how many parent–child pairs were checked.
+fn assert_parents_first(shards: &[Shard], deliveries: &[(String, String)]) -> usize {
+    let mut first_index: HashMap<&str, usize> = HashMap::new();
+    let mut shard_of: HashMap<&str, &str> = HashMap::new();
+    for (i, (shard, d)) in deliveries.iter().enumerate() {
+        first_index.entry(d).or_insert(i);
+        shard_of.entry(d).or_insert(shard);
     }
     let records_of = |shard: &str| -> Vec<usize> {
         shard_of
             .iter()
-            .filter(|(_, s)| s.as_str() == shard)
+            .filter(|(_, s)| **s == shard)
             .map(|(d, _)| first_index[d])
             .collect()
     };
     let mut checked = 0;
-    for child in &all_shards {
-        let parents: Vec<&str> = child
-            .parent_shard_id
-            .as_deref()
-            .into_iter()
-            .chain(child.adjacent_parent_shard_id.as_deref())
-            .collect();
+    for child in shards {
         let Some(child_first) = records_of(&child.shard_id).into_iter().min() else {
             continue;
         };
+        let parents = child
+            .parent_shard_id
+            .iter()
+            .chain(&child.adjacent_parent_shard_id);
         for p in parents {
             if let Some(parent_last) = records_of(p).into_iter().max() {
                 assert!(
                     parent_last < child_first,
-                    "a record of {} was processed before the last of its parent {p}: {:#?}",
-                    child.shard_id,
-                    entries
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, e)| {
-                            *i + 40 >= child_first
-                                && *i <= parent_last + 5
-                                && (e.shard == p || e.shard == child.shard_id)
-                        })
-                        .map(|(i, e)| format!("{i} {} {} {:?}", e.worker, e.shard, e.event))
-                        .collect::<Vec<_>>()
+                    "record #{child_first} of {} came before record #{parent_last} of its parent {p}",
+                    child.shard_id
                 );
                 checked += 1;
             }
         }
     }
-    assert!(
-        checked >= 3,
-        "split (1 parent) and merge (2 parents) were both checked: {checked}"
-    );
-    // Per-key order holds across the split and the merge.
-    let mut last: HashMap<String, String> = HashMap::new();
-    let mut order: Vec<(usize, String)> =
-        first_index.iter().map(|(d, i)| (*i, d.clone())).collect();
+    let mut order: Vec<(usize, &str)> = first_index.iter().map(|(d, i)| (*i, *d)).collect();
     order.sort();
+    let mut last: HashMap<&str, &str> = HashMap::new();
     for (_, d) in order {
         let (key, n) = d.split_once(':').expect("key:counter");
-        if let Some(prev) = last.insert(key.to_string(), n.to_string()) {
-            assert!(prev < n.to_string(), "{key}: {prev} after {n}");
+        if let Some(prev) = last.insert(key, n) {
+            assert!(prev < n, "{key}: {n} after {prev}");
         }
     }
-    broker.shutdown().await;
+    checked
 }
 
 // ---------------------------------------------------------------------------
@@ -1683,4 +1711,409 @@ async fn consumes_a_stream_on_kinesalite() {
     .await;
     assert_eq!(after, shard0[mid + 1..]);
     drop(kinesalite);
+}
+
+// ---------------------------------------------------------------------------
+// Enhanced fan-out
+// ---------------------------------------------------------------------------
+
+const EFO_SHARDS: [&str; 2] = ["shardId-000000000000", "shardId-000000000001"];
+
+/// Fan-out scheduler settings: short lease timings, quick re-subscription backoff.
+fn fan_out_config(stream: &str, worker: &str) -> Config {
+    Config::builder(stream, "efo-app")
+        .worker_identifier(worker)
+        .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+        .failover_time(Duration::from_secs(10))
+        .lease_taker_interval(Duration::from_millis(200))
+        .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+        .shard_sync_interval(Duration::from_millis(500))
+        .polling(PollingConfig {
+            retry_backoff_base: Duration::from_millis(100),
+            retry_backoff_cap: Duration::from_secs(1),
+            ..PollingConfig::default()
+        })
+        .fan_out("efo-consumer")
+        .build()
+        .expect("valid config")
+}
+
+/// Every record exactly once, and in each shard in sequence order.
+fn assert_in_order_exactly_once(journal: &Journal, expected: &BTreeSet<String>) {
+    let mut last: HashMap<String, ExtendedSequenceNumber> = HashMap::new();
+    let mut seen = BTreeSet::new();
+    for e in journal.entries() {
+        if let Event::Record(position, data) = e.event {
+            assert!(seen.insert(data.clone()), "{data} delivered twice");
+            if let Some(prev) = last.get(&e.shard) {
+                assert!(
+                    *prev < position,
+                    "{} out of order: {position} after {prev}",
+                    e.shard
+                );
+            }
+            last.insert(e.shard, position);
+        }
+    }
+    assert_eq!(&seen, expected);
+}
+
+/// PUT a fault plan on the broker's admin endpoint.
+async fn put_faults(addr: std::net::SocketAddr, plan: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "PUT /admin/faults HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            plan.len()
+        );
+        tcp.write_all(head.as_bytes()).await.expect("write head");
+        tcp.write_all(plan.as_bytes()).await.expect("write body");
+        let mut buf = Vec::new();
+        tcp.read_to_end(&mut buf).await.expect("read response");
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("the broker answered");
+    assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_reads_across_subscription_expiries_and_connection_resets() {
+    let broker = common::start_broker_with(
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .subscription_lifetime(Duration::from_secs(2))
+            .build(),
+    )
+    .await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "efo", 2).await;
+    put_plain(&kinesis, "efo", &records("before", 100)).await;
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        fan_out_config("efo", "w1"),
+        client(&broker.endpoint()),
+        Arc::new(InMemoryLeaseStore::new()),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let metrics = scheduler.metrics().clone();
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    let fewest = |outcome: &str| -> u64 {
+        EFO_SHARDS
+            .iter()
+            .map(|s| {
+                metrics
+                    .subscriptions_ended
+                    .with_label_values(&[*s, outcome])
+                    .get()
+            })
+            .min()
+            .unwrap_or(0)
+    };
+
+    // Keep records flowing, plain and aggregated, while subscriptions expire.
+    let mut expected: BTreeSet<String> = records("before", 100).into_iter().map(|r| r.1).collect();
+    let mut wave = 0;
+    while fewest("expired") < 2 {
+        assert!(wave < 300, "subscriptions never expired twice per shard");
+        let batch = records(&format!("x{wave}"), 20);
+        if wave % 2 == 0 {
+            put_plain(&kinesis, "efo", &batch).await;
+        } else {
+            put_aggregated(&kinesis, "efo", &batch).await;
+        }
+        expected.extend(batch.into_iter().map(|r| r.1));
+        wave += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Now reset half the subscriptions mid-response.
+    put_faults(
+        broker.local_addr(),
+        r#"{"seed": 7, "rules": [{"operation": "SubscribeToShard", "reset_rate": 0.5}]}"#,
+    )
+    .await;
+    let failed_before = fewest("failed");
+    let mut wave = 0;
+    while fewest("failed") < failed_before + 2 {
+        assert!(wave < 300, "no connection reset seen");
+        let batch = records(&format!("r{wave}"), 20);
+        if wave % 2 == 0 {
+            put_aggregated(&kinesis, "efo", &batch).await;
+        } else {
+            put_plain(&kinesis, "efo", &batch).await;
+        }
+        expected.extend(batch.into_iter().map(|r| r.1));
+        wave += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    put_faults(broker.local_addr(), r#"{"seed": 0, "rules": []}"#).await;
+    wait_until("every record", Duration::from_secs(30), || {
+        journal.distinct_data().len() >= expected.len()
+    })
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    assert_in_order_exactly_once(&journal, &expected);
+    eprintln!(
+        "fan-out: {} records, subscriptions expired {:?}, failed {:?}",
+        expected.len(),
+        EFO_SHARDS.map(|s| metrics
+            .subscriptions_ended
+            .with_label_values(&[s, "expired"])
+            .get()),
+        EFO_SHARDS.map(|s| metrics
+            .subscriptions_ended
+            .with_label_values(&[s, "failed"])
+            .get()),
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_survives_a_broker_restart_with_a_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker_config = |port: u16| {
+        BrokerConfig::builder()
+            .port(port)
+            .state_delays(Duration::ZERO)
+            .durable(kinesis_broker::store::durable::DurableConfig::new(
+                dir.path(),
+            ))
+            .build()
+    };
+    let broker = common::start_broker_with(broker_config(0)).await;
+    let addr = broker.local_addr();
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "efo-durable", 2).await;
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        fan_out_config("efo-durable", "w1"),
+        client(&broker.endpoint()),
+        Arc::new(InMemoryLeaseStore::new()),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let metrics = scheduler.metrics().clone();
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    let mut expected = BTreeSet::new();
+    let first = records("a", 150);
+    put_plain(&kinesis, "efo-durable", &first).await;
+    expected.extend(first.into_iter().map(|r| r.1));
+    wait_until("the first records", Duration::from_secs(20), || {
+        journal.distinct_data().len() >= expected.len()
+    })
+    .await;
+
+    broker.shutdown().await;
+    // The same port, so the running scheduler's client finds it again.
+    let mut restarted = None;
+    for _ in 0..100 {
+        match kinesis_broker::Broker::start(broker_config(addr.port())).await {
+            Ok(b) => {
+                restarted = Some(b);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let broker = restarted.expect("the broker restarts on its port");
+    let plain = records("b", 100);
+    let aggregated = records("c", 100);
+    put_plain(&kinesis, "efo-durable", &plain).await;
+    put_aggregated(&kinesis, "efo-durable", &aggregated).await;
+    expected.extend(plain.into_iter().chain(aggregated).map(|r| r.1));
+    wait_until(
+        "every record after the restart",
+        Duration::from_secs(30),
+        || journal.distinct_data().len() >= expected.len(),
+    )
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    assert_in_order_exactly_once(&journal, &expected);
+    let failed = EFO_SHARDS.map(|s| {
+        metrics
+            .subscriptions_ended
+            .with_label_values(&[s, "failed"])
+            .get()
+    });
+    assert!(
+        failed.iter().all(|&f| f > 0),
+        "every subscription broke with the broker: {failed:?}"
+    );
+    eprintln!("fan-out across a restart: subscriptions failed {failed:?}");
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_ends_a_split_shard_and_reads_its_children_after_it() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "efo-split", 2).await;
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        fan_out_config("efo-split", "w1"),
+        kinesis.clone(),
+        Arc::new(InMemoryLeaseStore::new()),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    let wave = |from: usize, n: usize| -> Vec<(String, String)> {
+        (from..from + n)
+            .map(|i| {
+                let key = format!("key-{}", i % 20);
+                (key.clone(), format!("{key}:{i:06}"))
+            })
+            .collect()
+    };
+    let mut expected = BTreeSet::new();
+    let before = wave(0, 200);
+    put_plain(&kinesis, "efo-split", &before).await;
+    expected.extend(before.into_iter().map(|r| r.1));
+    wait_until("consumption to start", Duration::from_secs(20), || {
+        !journal.distinct_data().is_empty()
+    })
+    .await;
+    let shards = open_shards(&kinesis, "efo-split").await;
+    let r0 = range_of(&shards[0]);
+    kinesis
+        .split_shard(&SplitShardInput {
+            stream: StreamRef::name("efo-split"),
+            shard_to_split: Some(shards[0].shard_id.clone()),
+            new_starting_hash_key: Some((r0.start + (r0.end - r0.start) / 2).to_string()),
+        })
+        .await
+        .expect("split");
+    wait_active(&kinesis, "efo-split").await;
+    let after = wave(200, 200);
+    put_aggregated(&kinesis, "efo-split", &after).await;
+    expected.extend(after.into_iter().map(|r| r.1));
+    wait_until("every record", Duration::from_secs(30), || {
+        journal.distinct_data().len() >= expected.len()
+    })
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    assert_in_order_exactly_once(&journal, &expected);
+    assert!(
+        journal
+            .entries()
+            .iter()
+            .any(|e| e.shard == shards[0].shard_id && e.event == Event::ShardEnded),
+        "the parent's final event ended it"
+    );
+    let all_shards =
+        kinesis_kcl::shard_sync::list_all_shards(&kinesis, &StreamRef::name("efo-split"))
+            .await
+            .expect("list");
+    let deliveries: Vec<(String, String)> = journal
+        .entries()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::Record(_, d) => Some((e.shard, d)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(assert_parents_first(&all_shards, &deliveries), 2);
+    broker.shutdown().await;
+}
+
+/// kinesis-mock (npm `kinesis-local`) on a free plain-HTTP port.
+struct KinesisLocal {
+    child: Child,
+    endpoint: String,
+}
+
+impl KinesisLocal {
+    fn start() -> Self {
+        let package = common::peers::npm_package("kinesis-local");
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("bind")
+                .local_addr()
+                .expect("addr")
+                .port()
+        };
+        let (plain, tls) = (free_port(), free_port());
+        // It reads server.json (its TLS certificate) from the working directory.
+        let child = Command::new("node")
+            .arg("main.js")
+            .current_dir(&package)
+            .env("KINESIS_MOCK_PLAIN_PORT", plain.to_string())
+            .env("KINESIS_MOCK_TLS_PORT", tls.to_string())
+            .env("CREATE_STREAM_DURATION", "0ms")
+            .env("REGISTER_STREAM_CONSUMER_DURATION", "0ms")
+            .env("LOG_LEVEL", "WARN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kinesis-local with node");
+        let local = KinesisLocal {
+            child,
+            endpoint: format!("http://127.0.0.1:{plain}"),
+        };
+        for _ in 0..600 {
+            if std::net::TcpStream::connect(("127.0.0.1", plain)).is_ok() {
+                return local;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("kinesis-local never listened on {plain}");
+    }
+}
+
+impl Drop for KinesisLocal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// kinesis-mock 0.6.2 opens the event stream with a SubscribeToShardEvent instead of
+// the `initial-response` AWS sends first; the client keeps that event's records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_consumes_a_stream_on_kinesis_local() {
+    let local = tokio::task::spawn_blocking(KinesisLocal::start)
+        .await
+        .expect("kinesis-local");
+    let kinesis = client(&local.endpoint);
+    create_stream(&kinesis, "local", 2).await;
+    let plain = records("plain", 50);
+    let aggregated = records("agg", 100);
+    put_plain(&kinesis, "local", &plain).await;
+    put_aggregated(&kinesis, "local", &aggregated).await;
+    let expected: BTreeSet<String> = plain
+        .iter()
+        .chain(&aggregated)
+        .map(|(_, d)| d.clone())
+        .collect();
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        fan_out_config("local", "w1"),
+        kinesis.clone(),
+        Arc::new(InMemoryLeaseStore::new()),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    wait_until(
+        "every record from kinesis-local",
+        Duration::from_secs(30),
+        || journal.distinct_data().len() >= expected.len(),
+    )
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    assert_in_order_exactly_once(&journal, &expected);
 }

@@ -45,6 +45,9 @@ struct Args {
     /// Open-shard quota.
     #[arg(long, default_value_t = 10_000)]
     shard_limit: u32,
+    /// Seconds a SubscribeToShard response lasts before the client must resubscribe.
+    #[arg(long, default_value_t = 300)]
+    subscription_lifetime_secs: u64,
     /// Throughput limits: "aws" (the service's), "off", or "scale=<factor>",
     /// plus per-stream overrides, e.g. "aws,bulk:scale=100,scratch:off".
     #[arg(long, default_value = "aws", env = "KINESIS_BROKER_LIMITS")]
@@ -94,6 +97,7 @@ async fn main() -> std::process::ExitCode {
         .region(args.region)
         .account_id(args.account_id)
         .shard_limit(args.shard_limit)
+        .subscription_lifetime(Duration::from_secs(args.subscription_lifetime_secs))
         .limits(args.limits);
     if let Some(path) = &args.faults {
         config = match config.faults_file(path) {

@@ -43,6 +43,22 @@ impl InitialPositionInStream {
     }
 }
 
+/// How shards are read (KCL `RetrievalConfig.retrievalSpecificConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Retrieval {
+    /// `PollingConfig`: GetRecords, with the settings in [`Config::polling`] (the default).
+    #[default]
+    Polling,
+    /// `FanOutConfig`: enhanced fan-out with SubscribeToShard as the consumer
+    /// `consumer_name` (`consumerName`), registered if needed. Backoffs use
+    /// [`Config::polling`]'s retry settings.
+    FanOut {
+        /// The stream consumer's name.
+        consumer_name: String,
+    },
+}
+
 /// Everything a [`Scheduler`](crate::scheduler::Scheduler) needs to know besides its
 /// clients; build one with [`Config::builder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +96,11 @@ pub struct Config {
     pub max_list_shards_retry_attempts: u32,
     /// `callProcessRecordsEvenForEmptyRecordList` (default false).
     pub call_process_records_even_for_empty_record_list: bool,
-    /// `PollingConfig`: how shards are read.
+    /// `PollingConfig`: how shards are read when polling; its retry backoff also
+    /// paces fan-out re-subscriptions.
     pub polling: PollingConfig,
+    /// Polling (default) or enhanced fan-out.
+    pub retrieval: Retrieval,
 }
 
 impl Config {
@@ -106,6 +125,7 @@ impl Config {
                 max_list_shards_retry_attempts: 50,
                 call_process_records_even_for_empty_record_list: false,
                 polling: PollingConfig::default(),
+                retrieval: Retrieval::Polling,
             },
         }
     }
@@ -131,6 +151,13 @@ impl Config {
         }
         self.lease.validate()?;
         self.polling.validate()?;
+        if let Retrieval::FanOut { consumer_name } = &self.retrieval
+            && (consumer_name.is_empty() || consumer_name.len() > 128)
+        {
+            return Err(Error::InvalidConfig(
+                "the fan-out consumer name must have 1 to 128 characters".into(),
+            ));
+        }
         for (name, d) in [
             (
                 "lease_taker_interval",
@@ -199,6 +226,16 @@ impl ConfigBuilder {
         call_process_records_even_for_empty_record_list: bool;
         /// Set [`Config::polling`].
         polling: PollingConfig;
+        /// Set [`Config::retrieval`].
+        retrieval: Retrieval;
+    }
+
+    /// Read with enhanced fan-out as consumer `consumer_name` ([`Retrieval::FanOut`]).
+    pub fn fan_out(mut self, consumer_name: impl Into<String>) -> Self {
+        self.config.retrieval = Retrieval::FanOut {
+            consumer_name: consumer_name.into(),
+        };
+        self
     }
 
     /// Set [`Config::worker_identifier`].
@@ -314,6 +351,21 @@ mod tests {
                 .is_err()
         );
         assert!(Config::builder("s", "a").max_records(0).build().is_err());
+        assert!(Config::builder("s", "a").fan_out("").build().is_err());
+        assert_eq!(
+            Config::builder("s", "a")
+                .fan_out("c")
+                .build()
+                .expect("valid")
+                .retrieval,
+            Retrieval::FanOut {
+                consumer_name: "c".into()
+            }
+        );
+        assert_eq!(
+            Config::builder("s", "a").build().expect("valid").retrieval,
+            Retrieval::Polling
+        );
         assert!(
             Config::builder("s", "a")
                 .shard_sync_interval(Duration::ZERO)

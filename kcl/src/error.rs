@@ -61,6 +61,10 @@ pub enum Error {
         source: kinesis_proto::client::ClientError,
     },
 
+    /// Enhanced fan-out could not be set up (e.g. the consumer never became ACTIVE).
+    #[error("enhanced fan-out: {0}")]
+    FanOut(String),
+
     /// The lease store itself failed (I/O, database, task join), as opposed to refusing a write.
     #[error("lease store operation {operation} failed: {source}")]
     Store {

@@ -110,7 +110,16 @@ impl LeaseCoordinator {
 
     /// Record a lost lease (refused write or expiry) and wake the dispatcher.
     fn lose(&self, key: &str) {
-        if self.renewer.lock().remove(key).is_some() {
+        let removed = self.renewer.lock().remove(key);
+        if removed
+            .as_ref()
+            .is_some_and(|l| l.checkpoint.is_shard_end())
+        {
+            // A finished shard's lease is deleted by the clean-up (or taken to no
+            // effect): nothing was being processed, so nothing is lost.
+            tracing::debug!(worker = %self.worker_id, lease = key, "finished lease gone");
+            self.signal_change();
+        } else if removed.is_some() {
             self.metrics.leases_lost.inc();
             tracing::info!(worker = %self.worker_id, lease = key, "lease lost");
             self.signal_change();

@@ -1,10 +1,11 @@
 //! A Kinesis consumer library modelled on the KCL 2.x: record processors fed by
-//! polling reads, deaggregation of KPL records, checkpoints down to the
+//! polling or enhanced fan-out reads, deaggregation of KPL records, checkpoints down to the
 //! sub-sequence number, and leases spread over workers that share a lease table.
 //!
 //! Running a consumer:
 //! * [`scheduler`] – the worker: shard sync, lease taking/renewing, one shard consumer per lease.
 //! * [`config`] – its settings, with KCL's names and defaults; [`polling_config`] for reads.
+//! * [`fan_out`] – enhanced fan-out: consumer registration and SubscribeToShard reads.
 //! * [`shard_record_processor`] – the trait an application implements, and its inputs.
 //! * [`checkpointer`] – checkpoints (plain and two-phase) from inside a processor.
 //! * [`record`] – the user record delivered; [`deaggregation`] – how pages become user records.
@@ -73,6 +74,7 @@ mod data_fetcher;
 pub mod deaggregation;
 pub mod error;
 pub mod extended_sequence;
+pub mod fan_out;
 pub mod lease;
 pub mod lease_config;
 mod lease_coordinator;
@@ -90,7 +92,7 @@ pub mod shard_record_processor;
 pub mod shard_sync;
 
 pub use checkpointer::{PreparedCheckpointer, RecordProcessorCheckpointer};
-pub use config::{Config, InitialPositionInStream};
+pub use config::{Config, InitialPositionInStream, Retrieval};
 pub use error::Error;
 pub use record::KinesisClientRecord;
 pub use scheduler::{Scheduler, ShutdownHandle};

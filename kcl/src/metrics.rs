@@ -35,6 +35,9 @@ pub struct Metrics {
     pub expired_iterators: IntCounterVec,
     /// GetRecords calls that were throttled, per shard.
     pub get_records_throttled: IntCounterVec,
+    /// Fan-out: SubscribeToShard subscriptions that ended, per shard and `outcome`
+    /// (`expired`: the response ended normally; `failed`: the call or its stream failed).
+    pub subscriptions_ended: IntCounterVec,
     /// `CurrentLeases`: leases this worker holds.
     pub leases_held: IntGauge,
     /// `TakenLeases`: leases taken (unowned or expired ones, and stolen ones).
@@ -121,6 +124,14 @@ impl Metrics {
                 shard,
             )
             .map_err(metric)?,
+            subscriptions_ended: IntCounterVec::new(
+                opts(
+                    "kcl_subscriptions_ended_total",
+                    "Fan-out subscriptions that ended, by outcome (expired or failed)",
+                ),
+                &["shard_id", "outcome"],
+            )
+            .map_err(metric)?,
             leases_held: IntGauge::with_opts(opts("kcl_leases_held", "Leases this worker holds"))
                 .map_err(metric)?,
             leases_taken: IntCounter::with_opts(opts(
@@ -153,6 +164,7 @@ impl Metrics {
             Box::new(m.records_dropped_out_of_range.clone()),
             Box::new(m.expired_iterators.clone()),
             Box::new(m.get_records_throttled.clone()),
+            Box::new(m.subscriptions_ended.clone()),
             Box::new(m.leases_held.clone()),
             Box::new(m.leases_taken.clone()),
             Box::new(m.leases_stolen.clone()),

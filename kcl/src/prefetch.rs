@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::data_fetcher::{DataFetcher, Fetched};
+use crate::fan_out::FanOutReader;
 
 /// The queue of fetched pages; dropping it stops the reading task.
 pub(crate) struct Prefetcher {
@@ -56,6 +57,13 @@ impl Prefetcher {
                 }
             }
         });
+        Prefetcher { pages, task }
+    }
+
+    /// Read with enhanced fan-out: `reader` pushes each event's page, `depth` ahead.
+    pub(crate) fn start_fan_out(reader: FanOutReader, depth: usize) -> Self {
+        let (tx, pages) = mpsc::channel(depth.max(1));
+        let task = tokio::spawn(reader.run(tx));
         Prefetcher { pages, task }
     }
 

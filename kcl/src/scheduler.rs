@@ -53,8 +53,9 @@ use kinesis_proto::model::StreamRef;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, Retrieval};
 use crate::error::Error;
+use crate::fan_out::register_stream_consumer;
 use crate::lease_coordinator::LeaseCoordinator;
 use crate::lease_store::LeaseStore;
 use crate::metrics::Metrics;
@@ -186,6 +187,14 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
             return Ok(());
         }
 
+        // Registered before any lease is taken, so a failure leaves nothing held.
+        let consumer_arn = match &self.config.retrieval {
+            Retrieval::FanOut { consumer_name } => {
+                Some(register_stream_consumer(&self.client, &stream, consumer_name).await?)
+            }
+            _ => None,
+        };
+
         let renewer = self.spawn_renewer();
         let taker = self.spawn_taker();
         let syncer = self.spawn_shard_sync(stream.clone());
@@ -195,6 +204,7 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
             config: Arc::clone(&self.config),
             coordinator: Arc::clone(&self.coordinator),
             metrics: self.metrics.clone(),
+            consumer_arn,
         });
 
         let mut consumers: BTreeMap<String, RunningConsumer> = BTreeMap::new();

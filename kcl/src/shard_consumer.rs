@@ -18,9 +18,10 @@ use tokio::sync::watch;
 
 use crate::checkpoint::CheckpointTracker;
 use crate::checkpointer::RecordProcessorCheckpointer;
-use crate::config::Config;
+use crate::config::{Config, Retrieval};
 use crate::data_fetcher::{DataFetcher, Fetched};
 use crate::error::Error;
+use crate::fan_out::FanOutReader;
 use crate::lease::Lease;
 use crate::lease_coordinator::LeaseCoordinator;
 use crate::metrics::Metrics;
@@ -59,6 +60,8 @@ pub(crate) struct ConsumerContext {
     pub config: Arc<Config>,
     pub coordinator: Arc<LeaseCoordinator>,
     pub metrics: Metrics,
+    /// The registered fan-out consumer's ARN, when reading with enhanced fan-out.
+    pub consumer_arn: Option<String>,
 }
 
 /// Run the lease `lease_key` to one of its ends.
@@ -112,22 +115,38 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
         Arc::clone(&ctx.coordinator),
     );
     let polling = &ctx.config.polling;
-    let fetcher = DataFetcher::new(
-        ctx.client.clone(),
-        ctx.stream.clone(),
-        &lease_key,
-        lease.hash_key_range,
-        polling.clone(),
-        lease.checkpoint.clone(),
-        ctx.config.initial_position_in_stream.timestamp(),
-        Some(ctx.metrics.clone()),
-    );
-    let mut prefetcher = Prefetcher::start(
-        fetcher,
-        polling.idle_time_between_reads,
-        polling.max_pending_process_records_input,
-        polling.retry_backoff_cap,
-    );
+    let mut prefetcher = match (&ctx.consumer_arn, &ctx.config.retrieval) {
+        (Some(consumer_arn), Retrieval::FanOut { consumer_name }) => Prefetcher::start_fan_out(
+            FanOutReader {
+                client: ctx.client.clone(),
+                stream: ctx.stream.clone(),
+                consumer_name: consumer_name.clone(),
+                consumer_arn: consumer_arn.clone(),
+                shard_id: lease_key.clone(),
+                shard_range: lease.hash_key_range,
+                polling: polling.clone(),
+                start: lease.checkpoint.clone(),
+                timestamp: ctx.config.initial_position_in_stream.timestamp(),
+                metrics: Some(ctx.metrics.clone()),
+            },
+            polling.max_pending_process_records_input,
+        ),
+        _ => Prefetcher::start(
+            DataFetcher::new(
+                ctx.client.clone(),
+                ctx.stream.clone(),
+                &lease_key,
+                lease.hash_key_range,
+                polling.clone(),
+                lease.checkpoint.clone(),
+                ctx.config.initial_position_in_stream.timestamp(),
+                Some(ctx.metrics.clone()),
+            ),
+            polling.idle_time_between_reads,
+            polling.max_pending_process_records_input,
+            polling.retry_backoff_cap,
+        ),
+    };
 
     // PROCESSING
     loop {

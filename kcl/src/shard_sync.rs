@@ -348,6 +348,32 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_childs_other_parent_is_leased_before_the_child() {
+        // 0 split into 2 and 3 while 0 was still being read; then 3 merged with 1 into 4.
+        let shards = vec![
+            shard(0, &[], false),
+            shard(1, &[], false),
+            shard(2, &[0], true),
+            shard(3, &[0], false),
+            shard(4, &[1, 3], true),
+        ];
+        let existing = [
+            lease(0, ExtendedSequenceNumber::TrimHorizon),
+            lease(1, ExtendedSequenceNumber::ShardEnd),
+        ];
+        let l = new_leases(&shards, &existing, &InitialPositionInStream::Latest);
+        // Created in this order, so a reader of 4 always finds 3's lease and waits for it.
+        assert_eq!(
+            keys(&l),
+            [
+                "000000000002=TRIM_HORIZON",
+                "000000000003=TRIM_HORIZON",
+                "000000000004=TRIM_HORIZON",
+            ]
+        );
+    }
+
+    #[test]
     fn shards_whose_descendants_have_leases_are_covered() {
         // 0's lease was cleaned up after 1 and 2 started.
         let shards = vec![

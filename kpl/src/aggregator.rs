@@ -5,7 +5,7 @@
 //! The buffer decides *which* user records form a Kinesis record using an upper bound of the
 //! aggregate's size (every key counted as new, indices at their largest); the bytes themselves
 //! (the KPL format, `kinesis_proto::aggregation::Aggregator`, whose key de-duplication only
-//! makes them smaller, and the MD5 trailer) are produced by [`KinesisRecord::to_entry`] off the
+//! makes them smaller, and the MD5 trailer) are produced by `KinesisRecord::to_entry` off the
 //! pipeline's thread. A Kinesis record holding one user record is sent as that record, not
 //! aggregated (KPL). Pure: the caller passes `now`.
 

@@ -32,6 +32,8 @@
 //! [`limiter`] → [`collector`] → PutRecords → [`retrier`], wired by the pure `pipeline` module
 //! and driven by [`Producer`].
 
+#![warn(missing_docs)]
+
 pub mod aggregator;
 mod budget;
 pub mod collector;

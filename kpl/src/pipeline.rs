@@ -18,9 +18,10 @@ use crate::aggregator::{KinesisRecord, ShardBuffer};
 use crate::collector::Collector;
 use crate::config::{Config, Ordering};
 use crate::error::RecordFailure;
+use crate::handle::PutResult;
 use crate::limiter::ShardLimiter;
 use crate::record::UserRecord;
-use crate::retrier::{Backoff, expired};
+use crate::retrier::{Backoff, Decision, confirm, expired};
 use crate::shard_map::{ShardMap, ShardMapState};
 use kinesis_proto::model::Shard as WireShard;
 use std::cmp::Reverse;
@@ -54,6 +55,8 @@ pub(crate) struct Done {
     pub(crate) retries: Vec<UserRecord>,
     /// The version of the map found stale, if any.
     pub(crate) invalidate: Option<u64>,
+    /// Put on shards that map did not know; decided with the next map.
+    pub(crate) undecided: Vec<(UserRecord, PutResult)>,
 }
 
 /// What the owner should do after a poll.
@@ -65,6 +68,10 @@ pub(crate) struct Actions {
     pub(crate) refresh: Vec<(usize, Arc<str>)>,
     /// Records that ran out of `RecordTtl` while waiting.
     pub(crate) expired: Vec<(UserRecord, RecordFailure)>,
+    /// Records put on a shard the map did not know, now confirmed by a newer map.
+    pub(crate) confirmed: Vec<(UserRecord, PutResult)>,
+    /// Landing shards of records a newer map showed on the wrong shard (retried).
+    pub(crate) wrong_shard: Vec<(Arc<str>, Arc<str>)>,
 }
 
 /// Something with its own schedule.
@@ -173,6 +180,8 @@ struct StreamState {
     retry_schedule: Schedule,
     refresh_schedule: Schedule,
     in_flight: usize,
+    /// Records put on shards the routing map did not know, waiting for a newer map.
+    undecided: Vec<(UserRecord, PutResult)>,
 }
 
 /// The pipeline of every stream a producer writes to.
@@ -193,6 +202,10 @@ pub(crate) struct Pipeline {
     in_flight: usize,
     round_robin: usize,
     backoff: Backoff,
+    /// Undecided records a newer map confirmed, handed out by the next poll.
+    confirmed: Vec<(UserRecord, PutResult)>,
+    /// (stream, landing shard) of undecided records found on the wrong shard.
+    wrong_shard: Vec<(Arc<str>, Arc<str>)>,
 }
 
 impl Pipeline {
@@ -213,6 +226,8 @@ impl Pipeline {
             next_map_version: 0,
             in_flight: 0,
             round_robin: 0,
+            confirmed: Vec::new(),
+            wrong_shard: Vec::new(),
         }
     }
 
@@ -233,6 +248,7 @@ impl Pipeline {
             && self.streams.iter().all(|s| {
                 s.collector.is_empty()
                     && s.retries.is_empty()
+                    && s.undecided.is_empty()
                     && s.unrouted.buffer.is_empty()
                     && s.shards.iter().all(|sh| sh.buffer.is_empty())
             })
@@ -269,6 +285,7 @@ impl Pipeline {
             retry_schedule: Schedule::default(),
             refresh_schedule: Schedule::default(),
             in_flight: 0,
+            undecided: Vec::new(),
         });
         self.by_name.insert(Arc::clone(name), i);
         self.mark(Target::Refresh(i as u32));
@@ -323,7 +340,9 @@ impl Pipeline {
             Ok(map) => {
                 let map = Arc::new(map);
                 st.map.refreshed(Arc::clone(&map));
-                if self.config.ordering == Ordering::PerPartitionKey && st.routing.is_some() {
+                // Under per-key ordering even the first map waits: records sent unrouted
+                // before it may still be retried.
+                if self.config.ordering == Ordering::PerPartitionKey {
                     st.pending_map = Some(map);
                     self.try_apply_pending(stream, now);
                 } else {
@@ -333,6 +352,9 @@ impl Pipeline {
             Err(e) => {
                 tracing::warn!(stream = %st.name, error = %e, "ListShards failed");
                 st.map.refresh_failed(now);
+                // Without a newer map, landings on unknown shards cannot be confirmed.
+                let undecided = std::mem::take(&mut st.undecided);
+                self.decide(stream, undecided, None, now);
                 self.mark_shard(stream, UNROUTED);
             }
         }
@@ -354,9 +376,51 @@ impl Pipeline {
                 self.release(stream, shard.as_deref());
             }
         }
-        if !done.retries.is_empty() {
+        if !done.undecided.is_empty() {
+            let st = &mut self.streams[stream];
+            let current = st.routing.as_ref().map_or(0, |m| m.version());
+            if done.invalidate.is_some_and(|v| current > v) {
+                // A newer map arrived while the request was in flight: decide now.
+                let map = st.routing.clone();
+                self.decide(stream, done.undecided, map.as_deref(), now);
+            } else {
+                st.undecided.extend(done.undecided);
+            }
+        }
+        self.schedule_retries(stream, done.retries, now);
+        if ordered {
+            self.try_apply_pending(stream, now);
+        }
+    }
+
+    /// Confirms undecided records with `map`, retrying those on the wrong shard.
+    fn decide(
+        &mut self,
+        stream: usize,
+        undecided: Vec<(UserRecord, PutResult)>,
+        map: Option<&ShardMap>,
+        now: Instant,
+    ) {
+        let mut retries = Vec::new();
+        for u in undecided {
+            let shard = Arc::clone(&u.1.shard_id);
+            match confirm(u, map) {
+                Decision::Put(rec, result) => self.confirmed.push((rec, result)),
+                Decision::WrongShard(rec) => {
+                    self.wrong_shard.push((Arc::clone(&rec.stream), shard));
+                    retries.push(rec);
+                }
+            }
+        }
+        self.schedule_retries(stream, retries, now);
+    }
+
+    /// Sends `retries` again after their backoff.
+    fn schedule_retries(&mut self, stream: usize, retries: Vec<UserRecord>, now: Instant) {
+        let ordered = self.config.ordering == Ordering::PerPartitionKey;
+        if !retries.is_empty() {
             let mut by_slot: HashMap<u32, Vec<UserRecord>> = HashMap::new();
-            for mut rec in done.retries {
+            for mut rec in retries {
                 let n = rec.attempts.len() as u32;
                 let ready = (now + self.backoff.delay(n)).min(rec.expiration);
                 rec.not_before = ready;
@@ -376,9 +440,6 @@ impl Pipeline {
                 self.mark_shard(stream, slot);
             }
             self.mark(Target::Retry(stream as u32));
-        }
-        if ordered {
-            self.try_apply_pending(stream, now);
         }
     }
 
@@ -438,8 +499,9 @@ impl Pipeline {
         for (_, mut gone) in old {
             displaced.extend(gone.buffer.drain());
         }
-        st.routing = Some(map);
+        st.routing = Some(Arc::clone(&map));
         st.generation = st.generation.wrapping_add(1);
+        let undecided = std::mem::take(&mut st.undecided);
         displaced.sort_by_key(|r| r.seq);
         let mut by_slot: HashMap<u32, Vec<UserRecord>> = HashMap::new();
         for rec in displaced {
@@ -453,6 +515,7 @@ impl Pipeline {
             self.mark_shard(stream, slot as u32);
         }
         self.mark_shard(stream, UNROUTED);
+        self.decide(stream, undecided, Some(&map), now);
     }
 
     fn route(&self, stream: usize, hash_key: u128) -> u32 {
@@ -568,6 +631,8 @@ impl Pipeline {
             }
         }
         self.dirty.clear();
+        out.confirmed.append(&mut self.confirmed);
+        out.wrong_shard.append(&mut self.wrong_shard);
         self.dispatch(now, out);
     }
 
@@ -919,6 +984,7 @@ mod tests {
                     shards: vec![],
                     retries: vec![],
                     invalidate: None,
+                    undecided: vec![],
                 },
                 t0,
             );
@@ -954,6 +1020,7 @@ mod tests {
                 shards: vec![None],
                 retries,
                 invalidate: None,
+                undecided: vec![],
             },
             t0,
         );
@@ -1003,6 +1070,7 @@ mod tests {
                         shards: vec![],
                         retries: vec![],
                         invalidate: None,
+                        undecided: vec![],
                     },
                     now,
                 );
@@ -1092,6 +1160,7 @@ mod tests {
                 shards: vec![Some("s0".into())],
                 retries,
                 invalidate: None,
+                undecided: vec![],
             },
             t0,
         );
@@ -1104,6 +1173,70 @@ mod tests {
             .map(|r| r.seq)
             .collect();
         assert_eq!(again, first_seqs);
+    }
+
+    #[test]
+    fn landings_on_unknown_shards_are_decided_by_the_next_map() {
+        let mut h = Harness::new(Config::default());
+        let t0 = h.t0;
+        h.start(split(1));
+        let ranges = even_split(2);
+        // Two records, one per future child, reported as put on child c1.
+        let mut undecided = Vec::new();
+        for key in ["a", "b", "c", "d", "e"] {
+            let (r, handle) = user_record(0, key, b"x", t0, &h.config);
+            h.handles.push(handle);
+            let shard = if ranges[1].contains(r.hash_key) {
+                "c1"
+            } else {
+                "c0"
+            };
+            let result = PutResult {
+                shard_id: "c1".into(),
+                sequence_number: "1".into(),
+                sub_sequence_number: 0,
+                attempts: vec![crate::handle::Attempt {
+                    delay: ms(0),
+                    duration: ms(1),
+                    success: true,
+                    error_code: None,
+                    error_message: None,
+                    possibly_stored: false,
+                }],
+            };
+            undecided.push(((r, result), shard == "c1"));
+        }
+        let owned = undecided.iter().filter(|(_, o)| *o).count();
+        assert!(owned > 0 && owned < 5);
+        h.p.in_flight += 1;
+        h.p.streams[0].in_flight += 1;
+        let version = h.p.streams[0].routing.as_ref().unwrap().version();
+        h.p.on_done(
+            Done {
+                stream: 0,
+                shards: vec![],
+                retries: vec![],
+                invalidate: Some(version),
+                undecided: undecided.into_iter().map(|(u, _)| u).collect(),
+            },
+            t0,
+        );
+        let a = h.poll(t0 + ms(300));
+        assert!(a.confirmed.is_empty());
+        assert_eq!(a.refresh.len(), 1, "one refresh for the stale map");
+        h.p.on_map(
+            0,
+            Ok(wire(&[("c0", ranges[0]), ("c1", ranges[1])])),
+            t0 + ms(300),
+        );
+        let a = h.poll(t0 + ms(300));
+        assert_eq!(a.confirmed.len(), owned);
+        // The others are retried on their own shard.
+        assert!(!h.p.is_idle());
+        h.p.flush();
+        let a = h.poll(t0 + Duration::from_secs(10));
+        let retried: usize = a.batches.iter().map(user_count).sum();
+        assert_eq!(retried, 5 - owned);
     }
 
     #[test]

@@ -18,7 +18,8 @@ use kinesis_proto::model::{
     ListShardsInput, Operation, PutRecordsInput, PutRecordsOutput, Shard, StreamRef,
 };
 use parking_lot::Mutex;
-use prometheus::{Histogram, IntCounter};
+use prometheus::IntCounter;
+use prometheus::local::LocalHistogram;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -298,7 +299,8 @@ impl Shared {
         let draining = self.draining.load(AtomicOrdering::SeqCst);
         let (mut records, mut bytes, mut ok, mut failed) = (0usize, 0usize, 0u64, 0u64);
         let mut epochs: Vec<(u64, u64)> = Vec::new();
-        let mut retries: Option<(Arc<str>, Histogram)> = None;
+        // Local histograms: one atomic flush per call instead of per record.
+        let mut retries: Option<(Arc<str>, LocalHistogram)> = None;
         for (rec, outcome) in done {
             records += 1;
             bytes += rec.cost;
@@ -312,7 +314,8 @@ impl Shared {
                     let h = self
                         .metrics
                         .retries_per_record
-                        .with_label_values(&[&*rec.stream]);
+                        .with_label_values(&[&*rec.stream])
+                        .local();
                     &retries.insert((Arc::clone(&rec.stream), h)).1
                 }
             };
@@ -423,12 +426,28 @@ impl Shared {
                 .with_label_values(&[stream, shard, crate::error::WRONG_SHARD])
                 .inc_by(*n as u64);
         }
-        for (_, r) in &v.succeeded {
-            let e = put.entry(&r.shard_id).or_default();
-            e.0 += 1;
-        }
+        // Consecutive records share their Kinesis record's shard: hash only on a change.
+        let mut run: Option<(&Arc<str>, u64, u64)> = None;
         for (rec, r) in &v.succeeded {
-            put.entry(&r.shard_id).or_default().1 += rec.inner.data.len() as u64;
+            match &mut run {
+                Some((shard, n, bytes)) if Arc::ptr_eq(shard, &r.shard_id) => {
+                    *n += 1;
+                    *bytes += rec.inner.data.len() as u64;
+                }
+                _ => {
+                    if let Some((shard, n, bytes)) = run.take() {
+                        let e = put.entry(shard).or_default();
+                        e.0 += n;
+                        e.1 += bytes;
+                    }
+                    run = Some((&r.shard_id, 1, rec.inner.data.len() as u64));
+                }
+            }
+        }
+        if let Some((shard, n, bytes)) = run {
+            let e = put.entry(shard).or_default();
+            e.0 += n;
+            e.1 += bytes;
         }
         for (shard, (users, user_bytes, krs, kr_bytes)) in put {
             let labels = [stream, shard];
@@ -443,6 +462,18 @@ impl Shared {
         }
         if errors > 0 {
             m.all_errors.with_label_values(&[stream]).inc_by(errors);
+        }
+    }
+
+    /// Counts records confirmed after a shard map refresh as put.
+    fn observe_confirmed(&self, confirmed: &[(UserRecord, PutResult)]) {
+        let m = &self.metrics;
+        for (rec, r) in confirmed {
+            let labels = [&*rec.stream, &*r.shard_id];
+            m.user_records_put.with_label_values(&labels).inc();
+            m.user_records_data_put
+                .with_label_values(&labels)
+                .inc_by(rec.inner.data.len() as u64);
         }
     }
 
@@ -514,6 +545,18 @@ impl Engine {
             self.shared.outstanding.add(accepted.0, accepted.1);
             self.flush_received();
             self.pipeline.poll(now, &mut actions);
+            for (stream, shard) in actions.wrong_shard.drain(..) {
+                let m = &self.shared.metrics;
+                m.errors_by_code
+                    .with_label_values(&[&*stream, &*shard, crate::error::WRONG_SHARD])
+                    .inc();
+                m.all_errors.with_label_values(&[&*stream]).inc();
+            }
+            if !actions.confirmed.is_empty() {
+                self.shared.observe_confirmed(&actions.confirmed);
+                self.shared
+                    .complete(actions.confirmed.drain(..).map(|(r, ok)| (r, Ok(ok))));
+            }
             if !actions.expired.is_empty() {
                 self.shared.observe_expired(&actions.expired);
                 self.shared
@@ -594,7 +637,11 @@ async fn send_batch(
     } = batch;
     let config = &shared.config;
     let encode_start = Instant::now();
-    let buffering = shared.metrics.buffering_time.with_label_values(&[&*name]);
+    let buffering = shared
+        .metrics
+        .buffering_time
+        .with_label_values(&[&*name])
+        .local();
     let mut scratch = Aggregator::new(usize::MAX, u64::MAX);
     let mut entries = Vec::with_capacity(records.len());
     let mut users = 0;
@@ -613,6 +660,7 @@ async fn send_batch(
         }
         entries.push(kr.to_entry(&mut scratch));
     }
+    buffering.flush();
     let input = PutRecordsInput {
         records: Some(entries),
         stream: StreamRef::name(&*name),
@@ -635,6 +683,7 @@ async fn send_batch(
         failed,
         retry,
         invalidate_map,
+        undecided,
         ..
     } = verdicts;
     if !failed.is_empty() {
@@ -662,6 +711,7 @@ async fn send_batch(
         shards,
         retries: retry,
         invalidate,
+        undecided,
     }));
 }
 

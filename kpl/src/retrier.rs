@@ -10,16 +10,18 @@
 //! * Per-entry success: each user record succeeds, unless the record landed on a shard other
 //!   than predicted and that shard does not own the user record's hash key: then it is retried
 //!   (`Wrong Shard`) and the shard map is refreshed. A shard the map does not know yet (a new
-//!   child) owns the aggregate's first hash key; for other user records of an aggregate it is
-//!   unknown, so they are retried too (possible duplicates, flagged, rather than records stored
-//!   where a range-filtering consumer would drop them).
+//!   child after a split) owns the aggregate's first hash key; whether it owns the aggregate's
+//!   other user records is decided once the refreshed map arrives ([`Verdicts::undecided`],
+//!   see [`confirm`]), so that records which did land right are not sent twice. Under per-key
+//!   ordering they are retried at once instead (possible duplicates, flagged), so that nothing
+//!   later of their keys overtakes them.
 //! * A record to be retried past its `RecordTtl` fails with `Expired`.
 //!
 //! Retry delays use exponential backoff with full jitter: before retry *n*, a uniformly random
 //! time in `[0, min(cap, base · 2^(n−1))]`. Pure: the caller passes the times.
 
 use crate::aggregator::KinesisRecord;
-use crate::config::Config;
+use crate::config::{Config, Ordering};
 use crate::error::{EXPIRED, RECORD_COUNT_MISMATCH, RecordFailure, WRONG_SHARD};
 use crate::handle::{Attempt, PutResult};
 use crate::record::UserRecord;
@@ -58,6 +60,9 @@ pub(crate) struct Verdicts {
     pub(crate) kinesis: Vec<KinesisOutcome>,
     /// User records that landed on a shard not owning them, per landing shard (ErrorsByCode).
     pub(crate) wrong_shard: Vec<(Arc<str>, usize)>,
+    /// Put on a shard the map did not know: success if the refreshed map says the shard owns
+    /// the record's hash key, else a `Wrong Shard` retry (see [`confirm`]).
+    pub(crate) undecided: Vec<(UserRecord, PutResult)>,
 }
 
 /// A failed attempt's description.
@@ -91,6 +96,7 @@ pub(crate) fn classify(
     end: Instant,
     config: &Config,
 ) -> Verdicts {
+    let defer_unknown = config.ordering == Ordering::BestEffort;
     let mut v = Verdicts::default();
     let duration = end.saturating_duration_since(start);
     let attempt = |rec: &mut UserRecord, failure: Option<&Failure>| {
@@ -120,7 +126,10 @@ pub(crate) fn classify(
     let out = match response {
         Err(err) => {
             let code = client_error_code(&err);
-            let message = err.to_string();
+            let message = match &err {
+                ClientError::Service(e) => e.message.clone(),
+                other => other.to_string(),
+            };
             let throttled = err.is_throttling();
             let f = Failure {
                 code: &code,
@@ -187,13 +196,18 @@ pub(crate) fn classify(
         let aggregated = kr.aggregated;
         let mut wrong = 0;
         for (i, mut rec) in kr.records.into_iter().enumerate() {
-            let owned = !moved
-                || !aggregated
-                || match actual_range {
-                    Some(range) => range.contains(rec.hash_key),
-                    None => rec.hash_key == outer_hash,
-                };
-            if owned {
+            // Some(owned), or None: unknown until the map is refreshed.
+            let owned = if !moved || !aggregated {
+                Some(true)
+            } else {
+                match actual_range {
+                    Some(range) => Some(range.contains(rec.hash_key)),
+                    None if rec.hash_key == outer_hash => Some(true),
+                    None if defer_unknown => None,
+                    None => Some(false),
+                }
+            };
+            if owned != Some(false) {
                 attempt(&mut rec, None);
                 let result = PutResult {
                     shard_id: Arc::clone(&actual),
@@ -201,7 +215,11 @@ pub(crate) fn classify(
                     sub_sequence_number: if aggregated { i as u64 } else { 0 },
                     attempts: std::mem::take(&mut rec.attempts),
                 };
-                v.succeeded.push((rec, result));
+                if owned.is_some() {
+                    v.succeeded.push((rec, result));
+                } else {
+                    v.undecided.push((rec, result));
+                }
             } else {
                 let message = format!(
                     "landed on {actual}, which does not own hash key {}",
@@ -223,6 +241,37 @@ pub(crate) fn classify(
         }
     }
     v
+}
+
+/// How a landing on a shard the map did not know turned out.
+#[derive(Debug)]
+pub(crate) enum Decision {
+    /// The shard owns the record's hash key: it is put.
+    Put(UserRecord, PutResult),
+    /// It does not (or is still unknown): retry, the last attempt now a `Wrong Shard` failure.
+    WrongShard(UserRecord),
+}
+
+/// Decides an undecided record with the refreshed `map`.
+pub(crate) fn confirm(
+    (mut rec, mut result): (UserRecord, PutResult),
+    map: Option<&ShardMap>,
+) -> Decision {
+    let range = map.and_then(|m| m.range_of(&result.shard_id));
+    if range.is_some_and(|r| r.contains(rec.hash_key)) {
+        return Decision::Put(rec, result);
+    }
+    rec.attempts = std::mem::take(&mut result.attempts);
+    if let Some(last) = rec.attempts.last_mut() {
+        last.success = false;
+        last.possibly_stored = true;
+        last.error_code = Some(WRONG_SHARD.to_string());
+        last.error_message = Some(format!(
+            "landed on {}, which does not own hash key {}",
+            result.shard_id, rec.hash_key
+        ));
+    }
+    Decision::WrongShard(rec)
 }
 
 fn retry_or_fail(v: &mut Verdicts, mut rec: UserRecord, f: &Failure, now: Instant) {
@@ -537,7 +586,7 @@ mod tests {
         let a = &v.retry[0].attempts[0];
         assert_eq!(a.error_code.as_deref(), Some(WRONG_SHARD));
         assert!(a.possibly_stored);
-        // An unknown child owns the first record's key only.
+        // An unknown child owns the first record's key; the others wait for the new map.
         let v = classify(
             krs(&[&[&hi, &lo, &hi]], "p", t0, &c),
             Some(&map),
@@ -546,7 +595,46 @@ mod tests {
             t0,
             &c,
         );
-        assert_eq!((v.succeeded.len(), v.retry.len()), (2, 1));
+        assert_eq!(
+            (v.succeeded.len(), v.retry.len(), v.undecided.len()),
+            (2, 0, 1)
+        );
+        let refreshed = ShardMap::new(
+            2,
+            vec![
+                MapShard {
+                    id: "child-9".into(),
+                    range: r[1],
+                },
+                MapShard {
+                    id: "s0".into(),
+                    range: r[0],
+                },
+            ],
+        );
+        let undecided = v.undecided.into_iter().next().unwrap();
+        let Decision::WrongShard(rec) = confirm(undecided, Some(&refreshed)) else {
+            panic!("the refreshed map says child-9 does not own the key");
+        };
+        assert_eq!(rec.attempts.len(), 1);
+        assert_eq!(rec.attempts[0].error_code.as_deref(), Some(WRONG_SHARD));
+        assert!(rec.attempts[0].possibly_stored && !rec.attempts[0].success);
+        // Under per-key ordering nothing waits: the unknown ones are retried at once.
+        let ordered = Config::builder()
+            .ordering(Ordering::PerPartitionKey)
+            .build();
+        let v = classify(
+            krs(&[&[&hi, &lo, &hi]], "p", t0, &ordered),
+            Some(&map),
+            Ok(output(vec![ok("child-9", "8")])),
+            t0,
+            t0,
+            &ordered,
+        );
+        assert_eq!(
+            (v.succeeded.len(), v.retry.len(), v.undecided.len()),
+            (2, 1, 0)
+        );
         // A single (unaggregated) record is routed by its own key: always owned.
         let v = classify(
             krs(&[&[&hi]], "p", t0, &c),

@@ -5,7 +5,8 @@
 //! Works against the toolkit's broker, kinesalite, kinesis-mock and Amazon
 //! Kinesis. It is the transport of the producer (kpl) and consumer (kcl);
 //! it does no batching, aggregation or record-level retrying itself.
-//! SubscribeToShard (an HTTP/2 event stream) is not covered here.
+//! SubscribeToShard returns a [`SubscribeToShardStream`] of events
+//! ([`Client::subscribe_to_shard`]).
 //!
 //! ```no_run
 //! use kinesis_proto::client::{Client, ClientConfig, Credentials};
@@ -49,6 +50,7 @@ pub mod credentials;
 mod error;
 mod retry;
 mod signing;
+mod subscribe_to_shard;
 
 pub use config::{
     ClientConfig, ClientConfigBuilder, Credentials, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY,
@@ -60,6 +62,7 @@ pub use credentials::{
 };
 pub use error::ClientError;
 pub use retry::{Jitter, RetryPolicy};
+pub use subscribe_to_shard::SubscribeToShardStream;
 
 use crate::codec::Encoding;
 use crate::error::{ErrorBody, KinesisError};
@@ -109,6 +112,10 @@ struct Inner {
     config: ClientConfig,
     endpoint: Endpoint,
     http: HttpClient,
+    /// For SubscribeToShard on `https://` without [`ClientConfig::http2`]:
+    /// offers `h2` and `http/1.1` by ALPN, since AWS serves event streams
+    /// over HTTP/2. `None` when `http` is the one to use.
+    stream_http: Option<HttpClient>,
     signer: Signer,
     retry: RetryPolicy,
     content_type: HeaderValue,
@@ -199,6 +206,11 @@ impl Client {
                 "request_timeout must be positive".into(),
             ));
         }
+        if config.subscribe_read_timeout.is_zero() {
+            return Err(ClientError::Config(
+                "subscribe_read_timeout must be positive".into(),
+            ));
+        }
         let signer = match (config.effective_credentials(), &config.credentials_provider) {
             (Some(creds), _) => {
                 if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
@@ -217,11 +229,17 @@ impl Client {
                 SERVICE,
             ),
         };
-        let http = build_http_client(&config)?;
+        let http = build_http_client(&config, Versions::Configured)?;
+        let stream_http = if endpoint.uri.scheme_str() == Some("https") && !config.http2 {
+            Some(build_http_client(&config, Versions::Negotiated)?)
+        } else {
+            None
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 endpoint,
                 http,
+                stream_http,
                 signer,
                 retry: RetryPolicy {
                     max_attempts: config.max_attempts,
@@ -324,7 +342,7 @@ impl Client {
             .await
             .map_err(|_| ClientError::Config("connection limiter closed".into()))?;
         // Signed after queueing for a slot, so X-Amz-Date is fresh.
-        let req = self.signed_request(op, body).await?;
+        let req = self.signed_request(op, body, inner.config.encoding).await?;
         let timeout = inner.config.request_timeout;
         let exchange = async {
             let resp = inner.http.request(req).await.map_err(classify_send_error)?;
@@ -358,17 +376,30 @@ impl Client {
         &self,
         op: Operation,
         body: Bytes,
+        encoding: Encoding,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
         self.inner.signer.refresh().await?;
-        self.build_request(op, body, SystemTime::now())
+        self.build_request_as(op, body, encoding, SystemTime::now())
     }
 
     /// The signed request for one attempt, with the credentials as cached
     /// (see [`signed_request`](Self::signed_request)).
+    #[cfg(test)]
     fn build_request(
         &self,
         op: Operation,
         body: Bytes,
+        time: SystemTime,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        self.build_request_as(op, body, self.inner.config.encoding, time)
+    }
+
+    /// [`build_request`](Self::build_request) with a body in `encoding`.
+    fn build_request_as(
+        &self,
+        op: Operation,
+        body: Bytes,
+        encoding: Encoding,
         time: SystemTime,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
         let inner = &*self.inner;
@@ -378,7 +409,7 @@ impl Client {
             "POST",
             &inner.endpoint.uri_str,
             &[
-                ("content-type", inner.config.encoding.content_type()),
+                ("content-type", encoding.content_type()),
                 ("host", &inner.endpoint.host),
                 ("x-amz-target", &target),
             ],
@@ -386,7 +417,14 @@ impl Client {
             time,
             &mut headers,
         )?;
-        headers.insert(CONTENT_TYPE, inner.content_type.clone());
+        headers.insert(
+            CONTENT_TYPE,
+            if encoding == inner.config.encoding {
+                inner.content_type.clone()
+            } else {
+                HeaderValue::from_static(encoding.content_type())
+            },
+        );
         headers.insert(
             X_AMZ_TARGET,
             HeaderValue::from_str(&target)
@@ -506,7 +544,101 @@ impl Client {
     }
 }
 
-fn build_http_client(config: &ClientConfig) -> Result<HttpClient, ClientError> {
+impl Client {
+    /// SubscribeToShard: open an event stream of the shard's records for a
+    /// registered, ACTIVE consumer.
+    ///
+    /// The request body is JSON. It goes over HTTP/2 when
+    /// [`ClientConfig::http2`] is set (h2c with prior knowledge on `http://`)
+    /// or when TLS ALPN selects `h2` on `https://`, else over HTTP/1.1 with a
+    /// chunked response. Errors before the stream (unknown consumer or shard,
+    /// a consumer not ACTIVE, a second call within 5 s) are
+    /// [`ClientError::Service`] as for other calls. Returns once the
+    /// `initial-response` event has arrived.
+    ///
+    /// [`ClientConfig::request_timeout`] bounds everything up to that event;
+    /// afterwards [`ClientConfig::subscribe_read_timeout`] bounds each wait
+    /// for more bytes. A slot of [`ClientConfig::max_connections`] is held
+    /// only until then, so long-lived subscriptions do not starve other
+    /// calls. Never retried: AWS allows one call a second per consumer and
+    /// shard, so the caller decides when to subscribe again (typically
+    /// `AFTER_SEQUENCE_NUMBER` the last `ContinuationSequenceNumber`).
+    pub async fn subscribe_to_shard(
+        &self,
+        input: &SubscribeToShardInput,
+    ) -> Result<SubscribeToShardStream, ClientError> {
+        let inner = &*self.inner;
+        let body = Encoding::Json.encode(input);
+        let _permit = inner
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| ClientError::Config("connection limiter closed".into()))?;
+        let mut req = self
+            .signed_request(Operation::SubscribeToShard, body, Encoding::Json)
+            .await?;
+        let http = match &inner.stream_http {
+            Some(negotiated) => {
+                // HTTP/2 carries the host as :authority; for HTTP/1.1 hyper
+                // adds the same Host from the URI.
+                req.headers_mut().remove(HOST);
+                negotiated
+            }
+            None => &inner.http,
+        };
+        let timeout = inner.config.request_timeout;
+        let read_timeout = inner.config.subscribe_read_timeout;
+        let handshake = async {
+            let resp = http.request(req).await.map_err(classify_send_error)?;
+            let (parts, incoming) = resp.into_parts();
+            if parts.status != http::StatusCode::OK {
+                let bytes = incoming
+                    .collect()
+                    .await
+                    .map_err(|e| ClientError::Transport(error_chain(&e)))?
+                    .to_bytes();
+                return Err(parse_error_response(
+                    parts.status.as_u16(),
+                    &parts.headers,
+                    &bytes,
+                    Encoding::Json,
+                ));
+            }
+            if let Some(ct) = parts.headers.get(CONTENT_TYPE) {
+                let ct = ct.to_str().unwrap_or("");
+                let base = ct.split(';').next().unwrap_or("").trim();
+                if !base.eq_ignore_ascii_case(crate::event_stream::CONTENT_TYPE) {
+                    return Err(ClientError::Decode(format!(
+                        "SubscribeToShard answered with content type {ct:?}, not an event stream"
+                    )));
+                }
+            }
+            let request_id = parts
+                .headers
+                .get("x-amzn-requestid")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut stream =
+                SubscribeToShardStream::new(incoming, parts.version, request_id, read_timeout);
+            stream.read_initial_response().await?;
+            Ok(stream)
+        };
+        tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| ClientError::Timeout { after: timeout })?
+    }
+}
+
+/// Which HTTP versions a connection pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Versions {
+    /// As [`ClientConfig::http2`] says: HTTP/2 only, or HTTP/1.1 only.
+    Configured,
+    /// Whatever TLS ALPN picks, `h2` preferred (for event streams on `https://`).
+    Negotiated,
+}
+
+fn build_http_client(config: &ClientConfig, versions: Versions) -> Result<HttpClient, ClientError> {
     let tls = tls_config(config.custom_ca.as_deref())?;
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
@@ -516,19 +648,19 @@ fn build_http_client(config: &ClientConfig) -> Result<HttpClient, ClientError> {
     let tls = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http();
-    let connector = if config.http2 {
-        tls.enable_http2().wrap_connector(tcp)
-    } else {
-        tls.enable_http1().wrap_connector(tcp)
+    let connector = match versions {
+        Versions::Negotiated => tls.enable_all_versions().wrap_connector(tcp),
+        Versions::Configured if config.http2 => tls.enable_http2().wrap_connector(tcp),
+        Versions::Configured => tls.enable_http1().wrap_connector(tcp),
     };
     let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
     builder
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_max_idle_per_host(config.max_connections);
-    if config.http2 {
+    if config.http2 || versions == Versions::Negotiated {
         builder
-            .http2_only(true)
+            .http2_only(config.http2)
             .timer(TokioTimer::new())
             .http2_initial_stream_window_size(H2_STREAM_WINDOW)
             .http2_initial_connection_window_size(H2_CONNECTION_WINDOW);

@@ -225,7 +225,6 @@ async fn prepare_stream(c: &Client, name: &str, shards: u32) -> Result<Vec<Strin
         let d = c
             .describe_stream_summary(&DescribeStreamSummaryInput {
                 stream: stream_ref(name),
-                ..Default::default()
             })
             .await
             .map_err(|e| format!("DescribeStreamSummary: {e}"))?;
@@ -340,7 +339,13 @@ async fn raw_producer(c: Client, stream: String, args: Args, stats: Arc<Stats>, 
     }
 }
 
-async fn kpl_producer(endpoint: String, stream: String, args: Args, stats: Arc<Stats>, seed: usize) {
+async fn kpl_producer(
+    endpoint: String,
+    stream: String,
+    args: Args,
+    stats: Arc<Stats>,
+    seed: usize,
+) {
     let producer = match kinesis_kpl::Producer::new(
         kinesis_kpl::Config::builder()
             .endpoint(endpoint)
@@ -385,21 +390,29 @@ async fn kpl_producer(endpoint: String, stream: String, args: Args, stats: Arc<S
                 if ok >= 1000 || (rx.is_empty() && ok > 0) {
                     stats.put_records.fetch_add(ok, Relaxed);
                     stats.put_bytes.fetch_add(ok * size, Relaxed);
-                    stats.put_latency.lock().expect("not poisoned").merge(&local);
+                    stats
+                        .put_latency
+                        .lock()
+                        .expect("not poisoned")
+                        .merge(&local);
                     local.reset();
                     ok = 0;
                 }
             }
             stats.put_records.fetch_add(ok, Relaxed);
             stats.put_bytes.fetch_add(ok * size, Relaxed);
-            stats.put_latency.lock().expect("not poisoned").merge(&local);
+            stats
+                .put_latency
+                .lock()
+                .expect("not poisoned")
+                .merge(&local);
         })
     };
     let start = Instant::now();
     let mut sent = 0u64;
     let mut key = seed as u64 * 1_000_003;
     while !stats.stop_producing.load(Relaxed) {
-        if sent % 100 == 0 {
+        if sent.is_multiple_of(100) {
             pace(start, sent, rate).await;
         }
         key += 1;
@@ -427,7 +440,13 @@ async fn kpl_producer(endpoint: String, stream: String, args: Args, stats: Arc<S
     let _ = collector.await;
 }
 
-async fn poll_consumer(c: Client, stream: String, shards: Vec<String>, args: Args, stats: Arc<Stats>) {
+async fn poll_consumer(
+    c: Client,
+    stream: String,
+    shards: Vec<String>,
+    args: Args,
+    stats: Arc<Stats>,
+) {
     let mut iters = Vec::new();
     for s in &shards {
         match c
@@ -479,7 +498,11 @@ async fn poll_consumer(c: Client, stream: String, shards: Vec<String>, args: Arg
                     if n > 0 {
                         stats.delivered.fetch_add(n, Relaxed);
                         stats.delivered_bytes.fetch_add(bytes, Relaxed);
-                        stats.delivery_latency.lock().expect("not poisoned").merge(&local);
+                        stats
+                            .delivery_latency
+                            .lock()
+                            .expect("not poisoned")
+                            .merge(&local);
                         local.reset();
                     }
                     *it = out.next_shard_iterator;
@@ -501,6 +524,9 @@ async fn poll_consumer(c: Client, stream: String, shards: Vec<String>, args: Arg
         }
     }
 }
+
+/// Reads one latency figure of a [`Sample`].
+type SampleField = fn(&Sample) -> f64;
 
 /// One second of the run.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -546,7 +572,10 @@ fn chart(path: &std::path::Path, title: &str, samples: &[Sample]) -> Result<(), 
         .fold(1.0, f64::max)
         * 1.1;
     let mut c = ChartBuilder::on(&top)
-        .caption(format!("{title}: throughput (records/s)"), ("sans-serif", 16))
+        .caption(
+            format!("{title}: throughput (records/s)"),
+            ("sans-serif", 16),
+        )
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(70)
@@ -556,10 +585,13 @@ fn chart(path: &std::path::Path, title: &str, samples: &[Sample]) -> Result<(), 
         .x_desc("seconds")
         .draw()
         .map_err(|e| e.to_string())?;
-    c.draw_series(LineSeries::new(samples.iter().map(|s| (s.t, s.put_rps)), &BLUE))
-        .map_err(|e| e.to_string())?
-        .label("put")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+    c.draw_series(LineSeries::new(
+        samples.iter().map(|s| (s.t, s.put_rps)),
+        &BLUE,
+    ))
+    .map_err(|e| e.to_string())?
+    .label("put")
+    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     c.draw_series(LineSeries::new(
         samples.iter().map(|s| (s.t, s.delivered_rps)),
         &RED,
@@ -590,7 +622,7 @@ fn chart(path: &std::path::Path, title: &str, samples: &[Sample]) -> Result<(), 
         .x_desc("seconds")
         .draw()
         .map_err(|e| e.to_string())?;
-    let lines: [(&str, fn(&Sample) -> f64, RGBColor); 4] = [
+    let lines: [(&str, SampleField, RGBColor); 4] = [
         ("put p50", |s| s.put_p50_ms, BLUE),
         ("put p99", |s| s.put_p99_ms, CYAN),
         ("put-to-delivery p50", |s| s.delivery_p50_ms, RED),
@@ -622,7 +654,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.record_size < 8 {
         return Err("--record-size must be at least 8 (the send time)".into());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(args))
 }
 
@@ -789,8 +823,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             drain_started = Some(Instant::now());
         }
         if let Some(d) = drain_started {
-            let caught_up =
-                !expect_delivery || stats.delivered.load(Relaxed) >= stats.put_records.load(Relaxed);
+            let caught_up = !expect_delivery
+                || stats.delivered.load(Relaxed) >= stats.put_records.load(Relaxed);
             if caught_up || d.elapsed() >= drain_limit {
                 break;
             }
@@ -851,7 +885,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let json_path = args.out.join(format!("{}.json", args.name));
     std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)?;
     let svg_path = args.out.join(format!("{}.svg", args.name));
-    chart(&svg_path, &format!("{} / {}", args.broker_name, args.name), &samples)?;
+    chart(
+        &svg_path,
+        &format!("{} / {}", args.broker_name, args.name),
+        &samples,
+    )?;
     println!(
         "{}: put {} records ({:.0}/s, {:.2} MB/s), delivered {}, throttled {}, errors {}",
         args.name,

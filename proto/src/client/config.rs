@@ -139,6 +139,12 @@ pub struct ClientConfig {
     /// Speak HTTP/2 only: ALPN `h2` on `https://`, prior-knowledge h2c on
     /// `http://`. Default false (HTTP/1.1, as the native KPL does).
     pub http2: bool,
+    /// Longest wait for more bytes of an open SubscribeToShard event stream
+    /// (after its `initial-response`; [`request_timeout`](Self::request_timeout)
+    /// bounds the call until then). Default 30 s, the Java SDK's Netty
+    /// `readTimeout` that the KCL's fan-out client runs with; the service
+    /// sends an event at least every few seconds, even on an idle shard.
+    pub subscribe_read_timeout: Duration,
 }
 
 impl Default for ClientConfig {
@@ -157,6 +163,7 @@ impl Default for ClientConfig {
             backoff_cap: Duration::from_secs(20),
             custom_ca: None,
             http2: false,
+            subscribe_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -288,6 +295,12 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Set [`ClientConfig::subscribe_read_timeout`].
+    pub fn subscribe_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.subscribe_read_timeout = timeout;
+        self
+    }
+
     /// The finished config (validated by [`Client::new`](super::Client::new)).
     pub fn build(self) -> ClientConfig {
         self.config
@@ -340,6 +353,7 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_secs(6));
         assert_eq!(c.max_connections, 24);
         assert_eq!(c.max_attempts, 3);
+        assert_eq!(c.subscribe_read_timeout, Duration::from_secs(30));
         let c = ClientConfig::builder().region("eu-west-1").build();
         assert_eq!(
             c.effective_endpoint(),

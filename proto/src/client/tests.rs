@@ -59,6 +59,9 @@ fn new_rejects_bad_config() {
     assert!(bad(ClientConfig::builder().max_attempts(0).build()));
     assert!(bad(ClientConfig::builder().region("").build()));
     assert!(bad(ClientConfig::builder()
+        .subscribe_read_timeout(Duration::ZERO)
+        .build()));
+    assert!(bad(ClientConfig::builder()
         .custom_ca(b"not pem".to_vec())
         .build()));
     assert!(bad(ClientConfig::builder()
@@ -1025,4 +1028,313 @@ async fn e2e_aws_endpoint_without_credentials_fails_clearly() {
     );
     assert!(!err.is_retryable());
     assert!(!err.may_have_been_applied());
+}
+
+// ------------------------------------------------------- SubscribeToShard
+
+fn frames(messages: &[crate::event_stream::Message]) -> Vec<u8> {
+    let mut out = bytes::BytesMut::new();
+    for m in messages {
+        crate::event_stream::encode(m, &mut out).unwrap();
+    }
+    out.to_vec()
+}
+
+fn event_stream_reply(body: Vec<u8>) -> Reply {
+    Reply {
+        status: 200,
+        headers: vec![(
+            "content-type",
+            crate::event_stream::CONTENT_TYPE.to_string(),
+        )],
+        body,
+        delay: Duration::ZERO,
+    }
+}
+
+fn subscribe_input() -> SubscribeToShardInput {
+    SubscribeToShardInput {
+        consumer_arn: Some("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1".into()),
+        shard_id: Some("shardId-000000000000".into()),
+        starting_position: Some(StartingPosition {
+            position_type: "TRIM_HORIZON".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+const EVENT_JSON: &str = r#"{"Records":[{"SequenceNumber":"1","ApproximateArrivalTimestamp":1700000000.123,"Data":"aGVsbG8=","PartitionKey":"pk","EncryptionType":"NONE"}],"ContinuationSequenceNumber":"1","MillisBehindLatest":0}"#;
+
+#[test]
+fn subscribe_futures_are_send() {
+    fn assert_send<T: Send>(_: T) {}
+    let c = client("http://127.0.0.1:1");
+    let input = subscribe_input();
+    assert_send(c.subscribe_to_shard(&input));
+    fn assert_stream<T: futures::Stream + Send + Unpin>() {}
+    assert_stream::<SubscribeToShardStream>();
+}
+
+#[tokio::test]
+async fn e2e_subscribe_reads_events_then_an_exception_over_h1_and_h2c() {
+    use crate::event_stream::Message;
+    let body = frames(&[
+        Message::event("initial-response", "{}"),
+        Message::event("SubscribeToShardEvent", EVENT_JSON),
+        Message::event("SomethingNew", "{}"),
+        Message::exception(
+            "ResourceInUseException",
+            r#"{"message":"Another subscription took over."}"#,
+        ),
+    ]);
+    let server = start_server(move |_, _| event_stream_reply(body.clone())).await;
+    for (http2, version) in [
+        (false, http::Version::HTTP_11),
+        (true, http::Version::HTTP_2),
+    ] {
+        let c = Client::new(
+            ClientConfig::builder()
+                .endpoint(server.url())
+                .encoding(Encoding::Cbor)
+                .http2(http2)
+                .build(),
+        )
+        .unwrap();
+        let mut s = c.subscribe_to_shard(&subscribe_input()).await.unwrap();
+        assert_eq!(s.http_version(), version);
+        let e = s.next_event().await.unwrap().expect("an event");
+        assert_eq!(e.records[0].data.as_bytes(), b"hello");
+        assert_eq!(e.continuation_sequence_number.as_deref(), Some("1"));
+        let err = s.next_event().await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::ResourceInUse), "{err:?}");
+        assert_eq!(
+            err.service_error().unwrap().message,
+            "Another subscription took over."
+        );
+        assert_eq!(s.next_event().await.unwrap(), None);
+        let seen = server.state.seen();
+        let last = seen.last().unwrap();
+        assert_eq!(last.version, version);
+        assert_eq!(last.target(), "Kinesis_20131202.SubscribeToShard");
+        // JSON whatever the configured encoding.
+        assert_eq!(last.headers["content-type"], JSON_CONTENT_TYPE);
+        let sent: SubscribeToShardInput = serde_json::from_slice(&last.body).unwrap();
+        assert_eq!(sent, subscribe_input());
+        assert_signed(last, "http", &Credentials::test(), "us-east-1");
+    }
+}
+
+#[tokio::test]
+async fn e2e_subscribe_stream_trait_and_error_messages() {
+    use crate::event_stream::Message;
+    use futures::StreamExt;
+    let body = frames(&[
+        Message::event("initial-response", "{}"),
+        Message::event("SubscribeToShardEvent", EVENT_JSON),
+        Message::error("InternalFailure", "boom"),
+    ]);
+    let server = start_server(move |_, _| event_stream_reply(body.clone())).await;
+    let c = client(&server.url());
+    let s = c.subscribe_to_shard(&subscribe_input()).await.unwrap();
+    let all: Vec<_> = s.collect().await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0].as_ref().unwrap().records.len(), 1);
+    let err = all[1].as_ref().unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InternalFailure));
+    assert_eq!(err.service_error().unwrap().message, "boom");
+}
+
+#[tokio::test]
+async fn e2e_subscribe_errors_before_and_instead_of_the_stream() {
+    use crate::event_stream::Message;
+    let server = start_server(|_, i| match i {
+        0 => Reply::error(400, ErrorCode::ResourceNotFound, "Consumer c not found."),
+        1 => event_stream_reply(frames(&[Message::event(
+            "SubscribeToShardEvent",
+            EVENT_JSON,
+        )])),
+        2 => event_stream_reply(frames(&[Message::exception(
+            "ResourceInUseException",
+            r#"{"message":"busy"}"#,
+        )])),
+        3 => Reply::json(200, "{}"),
+        4 => {
+            // The last frame is cut short.
+            let mut b = frames(&[
+                Message::event("initial-response", "{}"),
+                Message::event("SubscribeToShardEvent", EVENT_JSON),
+            ]);
+            b.truncate(b.len() - 5);
+            event_stream_reply(b)
+        }
+        _ => event_stream_reply(frames(&[
+            Message::event("initial-response", "{}"),
+            Message::event("SubscribeToShardEvent", "{not json"),
+        ])),
+    })
+    .await;
+    let c = client(&server.url());
+    let input = subscribe_input();
+    let err = c.subscribe_to_shard(&input).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::ResourceNotFound), "{err:?}");
+    assert_eq!(
+        err.service_error().unwrap().message,
+        "Consumer c not found."
+    );
+    // kinesis-mock opens with a record event instead of initial-response: its
+    // records are delivered, not lost.
+    let mut s = c.subscribe_to_shard(&input).await.unwrap();
+    let first = s
+        .next_event()
+        .await
+        .unwrap()
+        .expect("the opening record event");
+    assert_eq!(first.records.len(), 1);
+    assert!(s.next_event().await.unwrap().is_none());
+    let err = c.subscribe_to_shard(&input).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::ResourceInUse), "{err:?}");
+    let err = c.subscribe_to_shard(&input).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Decode(m) if m.contains("content type")),
+        "{err:?}"
+    );
+    let mut s = c.subscribe_to_shard(&input).await.unwrap();
+    let err = s.next_event().await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Transport(m) if m.contains("inside a frame")),
+        "{err:?}"
+    );
+    assert_eq!(s.next_event().await.unwrap(), None);
+    let mut s = c.subscribe_to_shard(&input).await.unwrap();
+    let err = s.next_event().await.unwrap_err();
+    assert!(matches!(err, ClientError::Decode(_)), "{err:?}");
+    // One attempt each: SubscribeToShard is never retried.
+    assert_eq!(server.state.seen().len(), 6);
+}
+
+/// An HTTP/1.1 server for one request that answers with a chunked event
+/// stream written step by step: wait, then write these bytes; then it keeps
+/// the connection open without writing.
+async fn scripted_stream_server(script: Vec<(Duration, Vec<u8>)>) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // The request head and its Content-Length body.
+        loop {
+            let n = tcp.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse().unwrap())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        tcp.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\ntransfer-encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        for (delay, bytes) in script {
+            tokio::time::sleep(delay).await;
+            let mut out = format!("{:x}\r\n", bytes.len()).into_bytes();
+            out.extend_from_slice(&bytes);
+            out.extend_from_slice(b"\r\n");
+            if tcp.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+        let _ = tcp.read(&mut chunk).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn e2e_subscribe_request_timeout_ends_with_initial_response_then_read_timeout_applies() {
+    use crate::event_stream::Message;
+    let addr = scripted_stream_server(vec![
+        (
+            Duration::ZERO,
+            frames(&[Message::event("initial-response", "{}")]),
+        ),
+        // Well past the request timeout: the subscription must survive it.
+        (
+            Duration::from_millis(600),
+            frames(&[Message::event("SubscribeToShardEvent", EVENT_JSON)]),
+        ),
+    ])
+    .await;
+    let c = Client::new(
+        ClientConfig::builder()
+            .endpoint(format!("http://{addr}"))
+            .request_timeout(Duration::from_millis(200))
+            .subscribe_read_timeout(Duration::from_millis(1500))
+            .build(),
+    )
+    .unwrap();
+    let mut s = c.subscribe_to_shard(&subscribe_input()).await.unwrap();
+    assert_eq!(s.next_event().await.unwrap().unwrap().records.len(), 1);
+    let err = s.next_event().await.unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Timeout {
+            after: Duration::from_millis(1500)
+        }
+    );
+    assert_eq!(s.next_event().await.unwrap(), None);
+
+    // No initial-response within the request timeout: the call times out.
+    let addr = scripted_stream_server(vec![]).await;
+    let c = Client::new(
+        ClientConfig::builder()
+            .endpoint(format!("http://{addr}"))
+            .request_timeout(Duration::from_millis(200))
+            .build(),
+    )
+    .unwrap();
+    let err = c.subscribe_to_shard(&subscribe_input()).await.unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Timeout {
+            after: Duration::from_millis(200)
+        }
+    );
+}
+
+#[tokio::test]
+async fn e2e_subscribe_over_tls_negotiates_h2() {
+    use crate::event_stream::Message;
+    let body = frames(&[
+        Message::event("initial-response", "{}"),
+        Message::event("SubscribeToShardEvent", EVENT_JSON),
+    ]);
+    let server = start_server_with_tls(Some(tls_acceptor()), move |_, _| {
+        event_stream_reply(body.clone())
+    })
+    .await;
+    // HTTP/1.1 configured: calls stay on HTTP/1.1, the event stream goes over h2.
+    let c = Client::new(
+        ClientConfig::builder()
+            .endpoint(format!("https://localhost:{}", server.addr.port()))
+            .custom_ca(TEST_CA_PEM)
+            .build(),
+    )
+    .unwrap();
+    let mut s = c.subscribe_to_shard(&subscribe_input()).await.unwrap();
+    assert_eq!(s.http_version(), http::Version::HTTP_2);
+    assert_eq!(s.next_event().await.unwrap().unwrap().records.len(), 1);
+    assert_eq!(s.next_event().await.unwrap(), None);
+    let seen = server.state.seen();
+    assert_eq!(seen[0].version, http::Version::HTTP_2);
+    assert!(!seen[0].headers.contains_key("host"));
+    assert_signed(&seen[0], "https", &Credentials::test(), "us-east-1");
 }
