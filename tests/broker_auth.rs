@@ -1098,9 +1098,9 @@ impl ShardRecordProcessor for Collector {
     }
 }
 
-/// kpl produces and kcl consumes (polling) over TLS with authentication on:
-/// the producer over HTTP/1.1 with keys from a profile (the `--auth` file
-/// itself), the consumer over h2 with temporary keys from the environment.
+/// kpl produces and kcl consumes, polling and by enhanced fan-out, over TLS with
+/// authentication on: the producer over HTTP/1.1 with keys from a profile (the
+/// `--auth` file itself), the consumers over h2 with temporary keys from the environment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kpl_and_kcl_over_tls_with_authentication() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1214,6 +1214,50 @@ async fn kpl_and_kcl_over_tls_with_authentication() {
     shutdown.graceful_shutdown().await;
     run.await.expect("join").expect("scheduler run");
     assert_eq!(*seen.lock(), expected);
+
+    // The same records by enhanced fan-out: SubscribeToShard over h2 with TLS and
+    // a signed request, the consumer registered by the scheduler itself.
+    let env = Env::from_pairs([
+        ("AWS_ACCESS_KEY_ID", TEMP_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", TEMP_SECRET),
+        ("AWS_SESSION_TOKEN", TEMP_TOKEN),
+    ]);
+    let client = Client::new(
+        ClientConfig::builder()
+            .endpoint(format!("https://127.0.0.1:{port}"))
+            .custom_ca(pem.as_bytes())
+            .http2(true)
+            .credentials_provider(EnvironmentProvider::with_env(env))
+            .build(),
+    )
+    .unwrap();
+    let config = kinesis_kcl::config::Config::builder("orders", "auth-efo-app")
+        .worker_identifier("w2")
+        .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+        .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+        .fan_out("auth-efo")
+        .build()
+        .expect("kcl fan-out config");
+    let seen_efo: Arc<parking_lot::Mutex<BTreeSet<String>>> = Arc::default();
+    let factory = {
+        let seen = Arc::clone(&seen_efo);
+        move |_shard: &str| Collector {
+            seen: Arc::clone(&seen),
+        }
+    };
+    let scheduler = Scheduler::new(config, client, Arc::new(InMemoryLeaseStore::new()), factory)
+        .expect("fan-out scheduler");
+    let shutdown = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    for _ in 0..1_200 {
+        if seen_efo.lock().len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    shutdown.graceful_shutdown().await;
+    run.await.expect("join").expect("fan-out scheduler run");
+    assert_eq!(*seen_efo.lock(), expected);
 
     // A producer with an unlisted key: every record ends in an explicit error.
     let producer = kinesis_kpl::Producer::new(
