@@ -900,46 +900,6 @@ async fn aws_cli_with_listed_and_unlisted_keys() {
 
 // ------------------------------------------------------------------ the binary
 
-/// The broker binary built from this workspace (built if missing or stale,
-/// under a lock file so concurrent test runs do not race).
-fn broker_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .to_path_buf();
-    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-    let bin = profile_dir.join(format!("kinesis-broker{}", std::env::consts::EXE_SUFFIX));
-    let lock = std::fs::File::create(profile_dir.join(".kinesis-broker-build.lock"))
-        .expect("create the build lock file");
-    lock.lock().expect("take the build lock");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .args(["-p", "kinesis-broker", "--bin", "kinesis-broker"]);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let out = cmd.output().expect("run cargo build");
-    assert!(
-        out.status.success() || bin.exists(),
-        "cannot build kinesis-broker:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
-}
-
 /// A child process that is killed when the test ends, however it ends.
 struct Running(Child);
 
@@ -952,7 +912,9 @@ impl Drop for Running {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_binary_with_auth_flag() {
-    let bin = tokio::task::spawn_blocking(broker_binary).await.unwrap();
+    let bin = tokio::task::spawn_blocking(common::broker_binary)
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().expect("tempdir");
     let auth = write_auth_file(dir.path());
 
@@ -1098,6 +1060,51 @@ impl ShardRecordProcessor for Collector {
     }
 }
 
+/// Run a kcl scheduler over h2 with TLS and temporary keys until it has seen
+/// `want` records (bounded), shut it down gracefully, and return what it saw.
+async fn consume_all(
+    config: kinesis_kcl::config::Config,
+    port: u16,
+    pem: &str,
+    want: usize,
+) -> BTreeSet<String> {
+    let env = Env::from_pairs([
+        ("AWS_ACCESS_KEY_ID", TEMP_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", TEMP_SECRET),
+        ("AWS_SESSION_TOKEN", TEMP_TOKEN),
+    ]);
+    let client = Client::new(
+        ClientConfig::builder()
+            .endpoint(format!("https://127.0.0.1:{port}"))
+            .custom_ca(pem.as_bytes())
+            .http2(true)
+            .credentials_provider(EnvironmentProvider::with_env(env))
+            .build(),
+    )
+    .unwrap();
+    let seen: Arc<parking_lot::Mutex<BTreeSet<String>>> = Arc::default();
+    let factory = {
+        let seen = Arc::clone(&seen);
+        move |_shard: &str| Collector {
+            seen: Arc::clone(&seen),
+        }
+    };
+    let scheduler = Scheduler::new(config, client, Arc::new(InMemoryLeaseStore::new()), factory)
+        .expect("scheduler");
+    let shutdown = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    // Bounded: fails instead of hanging if records never arrive.
+    for _ in 0..1_200 {
+        if seen.lock().len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    shutdown.graceful_shutdown().await;
+    run.await.expect("join").expect("scheduler run");
+    seen.lock().clone()
+}
+
 /// kpl produces and kcl consumes, polling and by enhanced fan-out, over TLS with
 /// authentication on: the producer over HTTP/1.1 with keys from a profile (the
 /// `--auth` file itself), the consumers over h2 with temporary keys from the environment.
@@ -1168,22 +1175,10 @@ async fn kpl_and_kcl_over_tls_with_authentication() {
     let report = producer.shutdown().await;
     assert_eq!((report.succeeded, report.failed), (300, 0));
 
-    // The consumer: h2 to 127.0.0.1, temporary keys with their session token.
-    let env = Env::from_pairs([
-        ("AWS_ACCESS_KEY_ID", TEMP_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", TEMP_SECRET),
-        ("AWS_SESSION_TOKEN", TEMP_TOKEN),
-    ]);
-    let client = Client::new(
-        ClientConfig::builder()
-            .endpoint(format!("https://127.0.0.1:{port}"))
-            .custom_ca(pem.as_bytes())
-            .http2(true)
-            .credentials_provider(EnvironmentProvider::with_env(env))
-            .build(),
-    )
-    .unwrap();
-    let config = kinesis_kcl::config::Config::builder("orders", "auth-app")
+    // The consumers: h2 to 127.0.0.1, temporary keys with their session token;
+    // first polling, then enhanced fan-out (SubscribeToShard over h2 with TLS,
+    // the consumer registered by the scheduler itself).
+    let polling = kinesis_kcl::config::Config::builder("orders", "auth-app")
         .worker_identifier("w1")
         .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
         .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
@@ -1193,71 +1188,21 @@ async fn kpl_and_kcl_over_tls_with_authentication() {
         })
         .build()
         .expect("kcl config");
-    let seen: Arc<parking_lot::Mutex<BTreeSet<String>>> = Arc::default();
-    let factory = {
-        let seen = Arc::clone(&seen);
-        move |_shard: &str| Collector {
-            seen: Arc::clone(&seen),
-        }
-    };
-    let scheduler = Scheduler::new(config, client, Arc::new(InMemoryLeaseStore::new()), factory)
-        .expect("scheduler");
-    let shutdown = scheduler.shutdown_handle();
-    let run = tokio::spawn(scheduler.run());
-    // Bounded: fails instead of hanging if records never arrive.
-    for _ in 0..1_200 {
-        if seen.lock().len() >= expected.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    shutdown.graceful_shutdown().await;
-    run.await.expect("join").expect("scheduler run");
-    assert_eq!(*seen.lock(), expected);
-
-    // The same records by enhanced fan-out: SubscribeToShard over h2 with TLS and
-    // a signed request, the consumer registered by the scheduler itself.
-    let env = Env::from_pairs([
-        ("AWS_ACCESS_KEY_ID", TEMP_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", TEMP_SECRET),
-        ("AWS_SESSION_TOKEN", TEMP_TOKEN),
-    ]);
-    let client = Client::new(
-        ClientConfig::builder()
-            .endpoint(format!("https://127.0.0.1:{port}"))
-            .custom_ca(pem.as_bytes())
-            .http2(true)
-            .credentials_provider(EnvironmentProvider::with_env(env))
-            .build(),
-    )
-    .unwrap();
-    let config = kinesis_kcl::config::Config::builder("orders", "auth-efo-app")
+    assert_eq!(
+        consume_all(polling, port, &pem, expected.len()).await,
+        expected
+    );
+    let fan_out = kinesis_kcl::config::Config::builder("orders", "auth-efo-app")
         .worker_identifier("w2")
         .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
         .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
         .fan_out("auth-efo")
         .build()
         .expect("kcl fan-out config");
-    let seen_efo: Arc<parking_lot::Mutex<BTreeSet<String>>> = Arc::default();
-    let factory = {
-        let seen = Arc::clone(&seen_efo);
-        move |_shard: &str| Collector {
-            seen: Arc::clone(&seen),
-        }
-    };
-    let scheduler = Scheduler::new(config, client, Arc::new(InMemoryLeaseStore::new()), factory)
-        .expect("fan-out scheduler");
-    let shutdown = scheduler.shutdown_handle();
-    let run = tokio::spawn(scheduler.run());
-    for _ in 0..1_200 {
-        if seen_efo.lock().len() >= expected.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    shutdown.graceful_shutdown().await;
-    run.await.expect("join").expect("fan-out scheduler run");
-    assert_eq!(*seen_efo.lock(), expected);
+    assert_eq!(
+        consume_all(fan_out, port, &pem, expected.len()).await,
+        expected
+    );
 
     // A producer with an unlisted key: every record ends in an explicit error.
     let producer = kinesis_kpl::Producer::new(

@@ -13,7 +13,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -422,55 +421,6 @@ async fn aws_cli_paginates_batches_and_reports_errors() {
     broker.shutdown().await;
 }
 
-/// The broker binary built from this workspace (built once if missing or stale,
-/// under a lock file so concurrent test runs do not race).
-fn broker_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/broker_cli-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .to_path_buf();
-    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-    let bin = profile_dir.join(format!("kinesis-broker{}", std::env::consts::EXE_SUFFIX));
-    let lock = std::fs::File::create(profile_dir.join(".kinesis-broker-build.lock"))
-        .expect("create the build lock file");
-    lock.lock().expect("take the build lock");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--manifest-path")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .args(["-p", "kinesis-broker", "--bin", "kinesis-broker"]);
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-    }
-    let out = cmd.output().expect("run cargo build");
-    if !out.status.success() {
-        // A binary from an earlier build still tests the protocol; say so.
-        assert!(
-            bin.exists(),
-            "cannot build kinesis-broker:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!(
-            "warning: cargo build -p kinesis-broker failed; using the existing {}",
-            bin.display()
-        );
-    }
-    assert!(bin.exists(), "{} was not built", bin.display());
-    bin
-}
-
 /// A child process that is killed when the test ends, however it ends.
 struct Running(Child);
 
@@ -483,7 +433,9 @@ impl Drop for Running {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_drives_the_broker_binary() {
-    let bin = tokio::task::spawn_blocking(broker_binary).await.unwrap();
+    let bin = tokio::task::spawn_blocking(common::broker_binary)
+        .await
+        .unwrap();
     let mut child = Command::new(&bin)
         .args([
             "--port",
