@@ -97,6 +97,7 @@ SCENARIOS=(
     "ingest|--produce raw --consume none --shards 4 --producers 4 --batch 500 --record-size 100"
     "kpl|--produce kpl --consume none --shards 4 --producers 1 --record-size 100"
     "poll|--produce raw --consume poll --shards 4 --producers 2 --consumers 1 --rate 2000 --record-size 100 --poll-idle-ms 1500"
+    "fanout|--produce raw --consume fanout --shards 4 --producers 2 --rate 2000 --record-size 100"
 )
 
 for broker in $BROKERS; do

@@ -20,8 +20,9 @@ use kinesis_proto::aggregation::deaggregate;
 use kinesis_proto::client::{Client, ClientConfig, ClientError, Credentials};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::{
-    CreateStreamInput, DescribeStreamSummaryInput, GetRecordsInput, GetShardIteratorInput,
-    ListShardsInput, PutRecordsInput, PutRecordsRequestEntry, StreamRef,
+    ConsumerRef, CreateStreamInput, DescribeStreamSummaryInput, GetRecordsInput,
+    GetShardIteratorInput, ListShardsInput, PutRecordsInput, PutRecordsRequestEntry,
+    RegisterStreamConsumerInput, StartingPosition, StreamRef, SubscribeToShardInput,
 };
 use serde_json::json;
 use std::path::PathBuf;
@@ -46,6 +47,8 @@ enum Produce {
 enum Consume {
     /// GetShardIterator + GetRecords polling.
     Poll,
+    /// Enhanced fan-out: SubscribeToShard, one subscription per shard.
+    Fanout,
     /// No consumers.
     None,
 }
@@ -440,6 +443,133 @@ async fn kpl_producer(
     let _ = collector.await;
 }
 
+/// Register (or find) the enhanced fan-out consumer and wait until it is ACTIVE.
+async fn fan_out_consumer_arn(c: &Client, stream: &str) -> Result<String, ClientError> {
+    let summary = c
+        .describe_stream_summary(&DescribeStreamSummaryInput {
+            stream: stream_ref(stream),
+        })
+        .await?;
+    let stream_arn = summary.stream_description_summary.stream_arn;
+    let arn = match c
+        .register_stream_consumer(&RegisterStreamConsumerInput {
+            stream_arn: Some(stream_arn.clone()),
+            consumer_name: Some("loadtest".into()),
+        })
+        .await
+    {
+        Ok(out) => out.consumer.consumer_arn,
+        Err(e) if e.code() == Some(kinesis_proto::ErrorCode::ResourceInUse) => {
+            c.describe_stream_consumer(&ConsumerRef {
+                stream_arn: Some(stream_arn.clone()),
+                consumer_name: Some("loadtest".into()),
+                consumer_arn: None,
+            })
+            .await?
+            .consumer_description
+            .consumer_arn
+        }
+        Err(e) => return Err(e),
+    };
+    for _ in 0..200 {
+        let d = c
+            .describe_stream_consumer(&ConsumerRef {
+                stream_arn: None,
+                consumer_name: None,
+                consumer_arn: Some(arn.clone()),
+            })
+            .await?;
+        if d.consumer_description.consumer_status == "ACTIVE" {
+            return Ok(arn);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(arn)
+}
+
+/// Read one shard by SubscribeToShard, resubscribing after each response ends
+/// (at most once a second, as the service allows).
+async fn fan_out_shard(c: Client, consumer_arn: String, shard: String, stats: Arc<Stats>) {
+    let mut position = StartingPosition {
+        position_type: "TRIM_HORIZON".into(),
+        ..Default::default()
+    };
+    let mut local = local_hist();
+    while !stats.stop_consuming.load(Relaxed) {
+        let started = Instant::now();
+        let input = SubscribeToShardInput {
+            consumer_arn: Some(consumer_arn.clone()),
+            shard_id: Some(shard.clone()),
+            starting_position: Some(position.clone()),
+        };
+        match c.subscribe_to_shard(&input).await {
+            Ok(mut sub) => loop {
+                let event = tokio::select! {
+                    e = sub.next_event() => e,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                        if stats.stop_consuming.load(Relaxed) { return; }
+                        continue;
+                    }
+                };
+                match event {
+                    Ok(Some(ev)) => {
+                        let now = stats.micros_since_epoch();
+                        let mut n = 0u64;
+                        let mut bytes = 0u64;
+                        for r in ev.records {
+                            for u in deaggregate(&r.partition_key, None, r.data.0) {
+                                n += 1;
+                                bytes += u.data.len() as u64;
+                                if u.data.len() >= 8 {
+                                    let mut ts = [0u8; 8];
+                                    ts.copy_from_slice(&u.data[..8]);
+                                    let sent = u64::from_le_bytes(ts);
+                                    let _ = local.record(now.saturating_sub(sent).max(1));
+                                }
+                            }
+                        }
+                        if n > 0 {
+                            stats.delivered.fetch_add(n, Relaxed);
+                            stats.delivered_bytes.fetch_add(bytes, Relaxed);
+                            stats
+                                .delivery_latency
+                                .lock()
+                                .expect("not poisoned")
+                                .merge(&local);
+                            local.reset();
+                        }
+                        match ev.continuation_sequence_number {
+                            Some(seq) if !seq.is_empty() => {
+                                position = StartingPosition {
+                                    position_type: "AFTER_SEQUENCE_NUMBER".into(),
+                                    sequence_number: Some(seq),
+                                    timestamp: None,
+                                };
+                            }
+                            // Shard end: nothing more to read here.
+                            _ => return,
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if e.is_throttling() {
+                            stats.throttled.fetch_add(1, Relaxed);
+                        } else {
+                            stats.errors.fetch_add(1, Relaxed);
+                        }
+                        break;
+                    }
+                }
+            },
+            Err(_) => {
+                stats.errors.fetch_add(1, Relaxed);
+            }
+        }
+        let wait = Duration::from_secs(1).saturating_sub(started.elapsed());
+        tokio::time::sleep(wait).await;
+    }
+}
+
 async fn poll_consumer(
     c: Client,
     stream: String,
@@ -724,6 +854,20 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 stream.clone(),
                 mine,
                 args.clone(),
+                stats.clone(),
+            )));
+        }
+    }
+    if args.consume == Consume::Fanout {
+        let c = client(&endpoint, 2)?;
+        let arn = fan_out_consumer_arn(&c, &stream).await?;
+        for s in &shards {
+            // One connection per subscription: each is a long-lived response.
+            let c = client(&endpoint, 1)?;
+            consumers.push(tokio::spawn(fan_out_shard(
+                c,
+                arn.clone(),
+                s.clone(),
                 stats.clone(),
             )));
         }
