@@ -443,6 +443,40 @@ async fn kpl_producer(
     let _ = collector.await;
 }
 
+/// Count delivered user records (deaggregating) and their put-to-delivery latency,
+/// read from the send time in each record's first 8 bytes.
+fn record_delivery(
+    records: Vec<kinesis_proto::model::Record>,
+    local: &mut Histogram<u64>,
+    stats: &Stats,
+) {
+    let now = stats.micros_since_epoch();
+    let mut n = 0u64;
+    let mut bytes = 0u64;
+    for r in records {
+        for u in deaggregate(&r.partition_key, None, r.data.0) {
+            n += 1;
+            bytes += u.data.len() as u64;
+            if u.data.len() >= 8 {
+                let mut ts = [0u8; 8];
+                ts.copy_from_slice(&u.data[..8]);
+                let sent = u64::from_le_bytes(ts);
+                let _ = local.record(now.saturating_sub(sent).max(1));
+            }
+        }
+    }
+    if n > 0 {
+        stats.delivered.fetch_add(n, Relaxed);
+        stats.delivered_bytes.fetch_add(bytes, Relaxed);
+        stats
+            .delivery_latency
+            .lock()
+            .expect("not poisoned")
+            .merge(local);
+        local.reset();
+    }
+}
+
 /// Register (or find) the enhanced fan-out consumer and wait until it is ACTIVE.
 async fn fan_out_consumer_arn(c: &Client, stream: &str) -> Result<String, ClientError> {
     let summary = c
@@ -513,31 +547,7 @@ async fn fan_out_shard(c: Client, consumer_arn: String, shard: String, stats: Ar
                 };
                 match event {
                     Ok(Some(ev)) => {
-                        let now = stats.micros_since_epoch();
-                        let mut n = 0u64;
-                        let mut bytes = 0u64;
-                        for r in ev.records {
-                            for u in deaggregate(&r.partition_key, None, r.data.0) {
-                                n += 1;
-                                bytes += u.data.len() as u64;
-                                if u.data.len() >= 8 {
-                                    let mut ts = [0u8; 8];
-                                    ts.copy_from_slice(&u.data[..8]);
-                                    let sent = u64::from_le_bytes(ts);
-                                    let _ = local.record(now.saturating_sub(sent).max(1));
-                                }
-                            }
-                        }
-                        if n > 0 {
-                            stats.delivered.fetch_add(n, Relaxed);
-                            stats.delivered_bytes.fetch_add(bytes, Relaxed);
-                            stats
-                                .delivery_latency
-                                .lock()
-                                .expect("not poisoned")
-                                .merge(&local);
-                            local.reset();
-                        }
+                        record_delivery(ev.records, &mut local, &stats);
                         match ev.continuation_sequence_number {
                             Some(seq) if !seq.is_empty() => {
                                 position = StartingPosition {
@@ -609,32 +619,8 @@ async fn poll_consumer(
                 .await
             {
                 Ok(out) => {
-                    let now = stats.micros_since_epoch();
-                    let mut n = 0u64;
-                    let mut bytes = 0u64;
-                    for r in out.records {
-                        got_any = true;
-                        for u in deaggregate(&r.partition_key, None, r.data.0) {
-                            n += 1;
-                            bytes += u.data.len() as u64;
-                            if u.data.len() >= 8 {
-                                let mut ts = [0u8; 8];
-                                ts.copy_from_slice(&u.data[..8]);
-                                let sent = u64::from_le_bytes(ts);
-                                let _ = local.record(now.saturating_sub(sent).max(1));
-                            }
-                        }
-                    }
-                    if n > 0 {
-                        stats.delivered.fetch_add(n, Relaxed);
-                        stats.delivered_bytes.fetch_add(bytes, Relaxed);
-                        stats
-                            .delivery_latency
-                            .lock()
-                            .expect("not poisoned")
-                            .merge(&local);
-                        local.reset();
-                    }
+                    got_any |= !out.records.is_empty();
+                    record_delivery(out.records, &mut local, &stats);
                     *it = out.next_shard_iterator;
                 }
                 Err(e) if e.is_throttling() => {
