@@ -31,7 +31,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -900,16 +900,6 @@ async fn aws_cli_with_listed_and_unlisted_keys() {
 
 // ------------------------------------------------------------------ the binary
 
-/// A child process that is killed when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_binary_with_auth_flag() {
     let bin = tokio::task::spawn_blocking(common::broker_binary)
@@ -948,7 +938,7 @@ async fn broker_binary_with_auth_flag() {
         .spawn()
         .expect("start the broker");
     let stdout = child.stdout.take().expect("stdout");
-    let _guard = Running(child);
+    let _guard = common::KillOnDrop(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();

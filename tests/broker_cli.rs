@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const MIDDLE: &str = "170141183460469231731687303715884105728";
@@ -421,16 +421,6 @@ async fn aws_cli_paginates_batches_and_reports_errors() {
     broker.shutdown().await;
 }
 
-/// A child process that is killed when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_drives_the_broker_binary() {
     let bin = tokio::task::spawn_blocking(common::broker_binary)
@@ -455,7 +445,7 @@ async fn aws_cli_drives_the_broker_binary() {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
     let stdout = child.stdout.take().expect("stdout");
-    let _guard = Running(child);
+    let _guard = common::KillOnDrop(child);
     // Wait (bounded) for the line that says the port is ready.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

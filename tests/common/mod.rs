@@ -246,3 +246,13 @@ pub fn broker_binary() -> std::path::PathBuf {
     assert!(bin.exists(), "{} was not built", bin.display());
     bin
 }
+
+/// A child process that is killed when the test ends, however it ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
