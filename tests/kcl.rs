@@ -23,7 +23,9 @@ use kinesis_broker::fault::FaultPlan;
 use kinesis_kcl::checkpointer::RecordProcessorCheckpointer;
 use kinesis_kcl::config::{Config, InitialPositionInStream};
 use kinesis_kcl::extended_sequence::ExtendedSequenceNumber;
-use kinesis_kcl::lease_store::{InMemoryLeaseStore, LeaseStore, SqliteLeaseStore};
+use kinesis_kcl::lease_store::{
+    DynamoDbConfig, DynamoDbLeaseStore, InMemoryLeaseStore, LeaseStore, SqliteLeaseStore,
+};
 use kinesis_kcl::polling_config::PollingConfig;
 use kinesis_kcl::record_stream::{StartingPosition, shard_records, stream_records};
 use kinesis_kcl::scheduler::Scheduler;
@@ -270,19 +272,27 @@ struct Entry {
     event: Event,
 }
 
+/// Every processor's events in the order they happened, with when.
 #[derive(Clone, Default)]
-struct Journal(Arc<Mutex<Vec<Entry>>>);
+struct Journal(Arc<Mutex<Vec<(Instant, Entry)>>>);
 
 impl Journal {
     fn push(&self, worker: &str, shard: &str, event: Event) {
-        self.0.lock().push(Entry {
-            worker: worker.into(),
-            shard: shard.into(),
-            event,
-        });
+        self.0.lock().push((
+            Instant::now(),
+            Entry {
+                worker: worker.into(),
+                shard: shard.into(),
+                event,
+            },
+        ));
     }
 
     fn entries(&self) -> Vec<Entry> {
+        self.0.lock().iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    fn timed_entries(&self) -> Vec<(Instant, Entry)> {
         self.0.lock().clone()
     }
 
@@ -290,6 +300,7 @@ impl Journal {
         self.0
             .lock()
             .iter()
+            .map(|(_, e)| e)
             .filter_map(|e| match &e.event {
                 Event::Record(_, d) => Some(d.clone()),
                 _ => None,
@@ -1118,7 +1129,7 @@ fn kcl_worker_process() {
     runtime.block_on(async {
         // libtest printed "test kcl_worker_process ... " without a newline.
         print_lines("\n");
-        let store = Arc::new(SqliteLeaseStore::open(db, app).await.expect("lease db"));
+        let store = open_store(db, app).await;
         let config = Config::builder(stream, app)
             .worker_identifier(worker)
             .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
@@ -1144,6 +1155,28 @@ fn kcl_worker_process() {
         scheduler.run().await.expect("scheduler run");
     });
     std::process::exit(0);
+}
+
+/// The lease table a worker spec names: `dynamodb=<endpoint>` (the table is the
+/// application name), else an SQLite file path.
+async fn open_store(db: &str, app: &str) -> Arc<dyn LeaseStore> {
+    match db.strip_prefix("dynamodb=") {
+        Some(endpoint) => Arc::new(dynamodb_store(endpoint, app).await),
+        None => Arc::new(SqliteLeaseStore::open(db, app).await.expect("lease db")),
+    }
+}
+
+/// The DynamoDB lease table `table` at `endpoint` (created if absent).
+async fn dynamodb_store(endpoint: &str, table: &str) -> DynamoDbLeaseStore {
+    DynamoDbLeaseStore::open(
+        DynamoDbConfig::builder(table)
+            .endpoint(endpoint)
+            .attempt_timeout(Duration::from_millis(500))
+            .max_attempts(3)
+            .build(),
+    )
+    .await
+    .expect("DynamoDB lease table")
 }
 
 /// Write whole lines to stdout at once, so a SIGKILL cuts at most the line being written.
@@ -1229,11 +1262,11 @@ impl WorkerProcess {
         endpoint: &str,
         stream: &str,
         app: &str,
-        db: &std::path::Path,
+        db: &str,
         id: &str,
         log: &std::path::Path,
     ) -> Self {
-        let spec = format!("{endpoint}|{stream}|{app}|{}|{id}", db.display());
+        let spec = format!("{endpoint}|{stream}|{app}|{db}|{id}");
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "kcl_worker_process",
@@ -1324,23 +1357,38 @@ fn parse_line(line: &str) -> Option<Line> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_worker_processes_survive_a_sigkill_and_resume_from_checkpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("leases.sqlite");
+    three_workers_sigkill(&db.display().to_string(), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_worker_processes_on_a_dynamodb_lease_table_survive_a_sigkill() {
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    three_workers_sigkill(&format!("dynamodb={}", dynalite.endpoint), dir.path()).await;
+}
+
+/// Three worker processes sharing the lease table `db` (a worker spec's store field)
+/// consume an 8-shard stream; one is SIGKILLed, a fourth joins; every record is processed,
+/// duplicates only after the last checkpoint, every session resumes right after its checkpoint.
+async fn three_workers_sigkill(db: &str, dir: &std::path::Path) {
     let broker = common::start_broker().await;
     let endpoint = broker.endpoint();
     let kinesis = client(&endpoint);
     create_stream(&kinesis, "multi", 8).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("leases.sqlite");
-    let store = SqliteLeaseStore::open(&db, "multi-app")
-        .await
-        .expect("lease db");
+    let store = open_store(db, "multi-app").await;
+    let store = &*store;
     let spawn = |id: &str| {
         WorkerProcess::spawn(
             &endpoint,
             "multi",
             "multi-app",
-            &db,
+            db,
             id,
-            &dir.path().join(format!("{id}.log")),
+            &dir.join(format!("{id}.log")),
         )
     };
     let mut workers = vec![spawn("w1"), spawn("w2"), spawn("w3")];
@@ -1374,7 +1422,7 @@ async fn three_worker_processes_survive_a_sigkill_and_resume_from_checkpoints() 
         "the three workers to share the 8 leases",
         Duration::from_secs(30),
         || async {
-            let o = owners(&store).await;
+            let o = owners(store).await;
             o.len() == 8 && ["w1", "w2", "w3"].iter().all(|w| count_owned(&o, w) >= 2)
         },
     )
@@ -1390,7 +1438,7 @@ async fn three_worker_processes_survive_a_sigkill_and_resume_from_checkpoints() 
     wait_until_async(
         "w1's leases to be taken",
         Duration::from_secs(30),
-        || async { count_owned(&owners(&store).await, "w1") == 0 },
+        || async { count_owned(&owners(store).await, "w1") == 0 },
     )
     .await;
     let takeover = killed_at.elapsed();
@@ -1402,7 +1450,7 @@ async fn three_worker_processes_survive_a_sigkill_and_resume_from_checkpoints() 
     // A restarted worker gets its share back by stealing and resumes from the checkpoints.
     workers.push(spawn("w4"));
     wait_until_async("w4 to get its share", Duration::from_secs(30), || async {
-        count_owned(&owners(&store).await, "w4") >= 2
+        count_owned(&owners(store).await, "w4") >= 2
     })
     .await;
     let mut handles = Vec::new();
@@ -2116,4 +2164,641 @@ async fn fan_out_consumes_a_stream_on_kinesis_local() {
     handle.graceful_shutdown().await;
     run.await.expect("join").expect("run");
     assert_in_order_exactly_once(&journal, &expected);
+}
+
+// ---------------------------------------------------------------------------
+// Leases in DynamoDB (dynalite)
+// ---------------------------------------------------------------------------
+
+/// A fresh dynalite and a lease table in it, for one run of the shared store suite.
+async fn fresh_dynamodb_table() -> (DynamoDbLeaseStore, common::peers::Dynalite) {
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let store = dynamodb_store(&dynalite.endpoint, "suite-app").await;
+    (store, dynalite)
+}
+
+kinesis_kcl::lease_store_suite!(dynamodb_lease_store_suite, fresh_dynamodb_table().await);
+
+/// The official DynamoDB client, for writing and reading items as the Java KCL does.
+fn raw_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_dynamodb_clients_race_for_a_lease_with_one_winner() {
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let mut stores: Vec<Arc<DynamoDbLeaseStore>> = Vec::new();
+    for _ in 0..4 {
+        stores.push(Arc::new(
+            dynamodb_store(&dynalite.endpoint, "race-app").await,
+        ));
+    }
+    kinesis_kcl::lease_store::suite::racing_takers_have_one_winner(stores, 16).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_table_is_created_as_the_kcl_creates_it_and_an_existing_one_is_kept() {
+    use aws_sdk_dynamodb::types::{BillingMode, KeyType};
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let raw = raw_dynamodb(&dynalite.endpoint);
+
+    let store = dynamodb_store(&dynalite.endpoint, "fresh-app").await;
+    assert_eq!(store.table_name(), "fresh-app");
+    let table = raw
+        .describe_table()
+        .table_name("fresh-app")
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .expect("table");
+    let key = table.key_schema();
+    assert_eq!(key.len(), 1);
+    assert_eq!(key[0].attribute_name(), "leaseKey");
+    assert_eq!(key[0].key_type(), &KeyType::Hash);
+    assert_eq!(
+        table.billing_mode_summary().and_then(|b| b.billing_mode()),
+        Some(&BillingMode::PayPerRequest)
+    );
+    let index = &table.global_secondary_indexes()[0];
+    assert_eq!(
+        index.index_name(),
+        Some(kinesis_kcl::lease_store::dynamodb::LEASE_OWNER_INDEX)
+    );
+    let index_keys: Vec<_> = index
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_string(), k.key_type().clone()))
+        .collect();
+    assert_eq!(
+        index_keys,
+        vec![
+            ("leaseOwner".to_string(), KeyType::Hash),
+            ("leaseKey".to_string(), KeyType::Range)
+        ]
+    );
+
+    // Provisioned capacity when asked for.
+    DynamoDbLeaseStore::open(
+        DynamoDbConfig::builder("provisioned-app")
+            .endpoint(&dynalite.endpoint)
+            .billing_mode(
+                kinesis_kcl::lease_store::dynamodb::BillingMode::Provisioned {
+                    read_capacity: 10,
+                    write_capacity: 10,
+                },
+            )
+            .build(),
+    )
+    .await
+    .expect("provisioned table");
+    let provisioned = raw
+        .describe_table()
+        .table_name("provisioned-app")
+        .send()
+        .await
+        .expect("describe")
+        .table
+        .expect("table");
+    assert_eq!(
+        provisioned
+            .provisioned_throughput()
+            .and_then(|p| p.read_capacity_units()),
+        Some(10)
+    );
+
+    // A table that exists (a KCL 2.x one: no index) is used as it is, items included.
+    let lease =
+        kinesis_kcl::lease::Lease::new("shardId-000000000000", ExtendedSequenceNumber::Latest);
+    assert!(store.create_if_absent(&lease).await.expect("create"));
+    let again = dynamodb_store(&dynalite.endpoint, "fresh-app").await;
+    assert_eq!(again.list().await.expect("list"), vec![lease]);
+}
+
+/// PutRecord each of `data` into the shard whose range starts at `hash_key`; their sequence numbers.
+async fn put_to_shard(
+    client: &Client,
+    stream: &str,
+    hash_key: u128,
+    data: &[String],
+) -> Vec<String> {
+    let mut sequence_numbers = Vec::new();
+    for d in data {
+        let out = client
+            .put_records(&PutRecordsInput {
+                records: Some(vec![PutRecordsRequestEntry {
+                    data: Some(Blob(Bytes::from(d.clone()))),
+                    partition_key: Some("pk".into()),
+                    explicit_hash_key: Some(hash_key.to_string()),
+                }]),
+                stream: StreamRef::name(stream),
+            })
+            .await
+            .expect("put");
+        sequence_numbers.push(
+            out.records[0]
+                .sequence_number
+                .clone()
+                .expect("stored, limits off"),
+        );
+    }
+    sequence_numbers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_table_written_by_the_java_kcl_is_resumed_where_it_stopped() {
+    use aws_sdk_dynamodb::primitives::Blob as DdbBlob;
+    use aws_sdk_dynamodb::types::AttributeValue as Av;
+
+    let broker = common::start_broker_with(
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .limit_profile(kinesis_broker::limiter::LimitProfile::Off)
+            .build(),
+    )
+    .await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "java", 3).await;
+    let originals = open_shards(&kinesis, "java").await;
+    let start = |i: usize| range_of(&originals[i]).start;
+    let data = |p: &str| (0..10).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+    let a = put_to_shard(&kinesis, "java", start(0), &data("A")).await;
+    let _b = put_to_shard(&kinesis, "java", start(1), &data("B")).await;
+    let d = put_to_shard(&kinesis, "java", start(2), &data("D")).await;
+    for parent in [1, 2] {
+        let r = range_of(&originals[parent]);
+        kinesis
+            .split_shard(&SplitShardInput {
+                stream: StreamRef::name("java"),
+                shard_to_split: Some(originals[parent].shard_id.clone()),
+                new_starting_hash_key: Some((r.start + (r.end - r.start) / 2).to_string()),
+            })
+            .await
+            .expect("split");
+        wait_active(&kinesis, "java").await;
+    }
+    let all = kinesis_kcl::shard_sync::list_all_shards(&kinesis, &StreamRef::name("java"))
+        .await
+        .expect("list shards");
+    let children_of = |parent: usize| -> Vec<Shard> {
+        all.iter()
+            .filter(|s| s.parent_shard_id.as_deref() == Some(originals[parent].shard_id.as_str()))
+            .cloned()
+            .collect()
+    };
+    let (kids1, kids2) = (children_of(1), children_of(2));
+    assert_eq!((kids1.len(), kids2.len()), (2, 2));
+    let mut child_data = BTreeMap::new();
+    for (i, child) in kids1.iter().chain(&kids2).enumerate() {
+        let records = data(&format!("C{i}-"));
+        put_to_shard(&kinesis, "java", range_of(child).start, &records).await;
+        child_data.insert(child.shard_id.clone(), records);
+    }
+
+    // The lease table as the Java KCL (2.x creates it provisioned, without the owner index)
+    // left it: shard 0 mid-shard with a prepared checkpoint and a 3.x attribute; shard 1
+    // ended with its children recorded; shard 2 mid-shard, still owned by a dead worker.
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let raw = raw_dynamodb(&dynalite.endpoint);
+    raw.create_table()
+        .table_name("java-app")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("leaseKey")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .expect("definition"),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("leaseKey")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .provisioned_throughput(
+            aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                .read_capacity_units(10)
+                .write_capacity_units(10)
+                .build()
+                .expect("throughput"),
+        )
+        .send()
+        .await
+        .expect("create table");
+    let s = |v: &str| Av::S(v.to_string());
+    let n = |v: &str| Av::N(v.to_string());
+    let ss = |v: Vec<String>| Av::Ss(v);
+    let range = |shard: &Shard| {
+        let r = range_of(shard);
+        [
+            ("startingHashKey", s(&r.start.to_string())),
+            ("endingHashKey", s(&r.end.to_string())),
+        ]
+    };
+    let mut items: Vec<Vec<(&str, Av)>> = Vec::new();
+    let mut shard0 = vec![
+        ("leaseKey", s(&originals[0].shard_id)),
+        ("leaseOwner", s("java-host-1:7c9a")),
+        ("leaseCounter", n("42")),
+        ("ownerSwitchesSinceCheckpoint", n("3")),
+        ("checkpoint", s(&a[4])),
+        ("checkpointSubSequenceNumber", n("0")),
+        ("pendingCheckpoint", s(&a[6])),
+        ("pendingCheckpointSubSequenceNumber", n("0")),
+        (
+            "pendingCheckpointState",
+            Av::B(DdbBlob::new(b"app-state".to_vec())),
+        ),
+        ("throughputKBps", n("12.5")),
+    ];
+    shard0.extend(range(&originals[0]));
+    items.push(shard0);
+    let mut shard1 = vec![
+        ("leaseKey", s(&originals[1].shard_id)),
+        ("leaseCounter", n("9")),
+        ("ownerSwitchesSinceCheckpoint", n("0")),
+        ("checkpoint", s("SHARD_END")),
+        ("checkpointSubSequenceNumber", n("0")),
+        (
+            "childShardIds",
+            ss(kids1.iter().map(|k| k.shard_id.clone()).collect()),
+        ),
+    ];
+    shard1.extend(range(&originals[1]));
+    items.push(shard1);
+    let mut shard2 = vec![
+        ("leaseKey", s(&originals[2].shard_id)),
+        ("leaseOwner", s("java-host-2:0f31")),
+        ("leaseCounter", n("5")),
+        ("ownerSwitchesSinceCheckpoint", n("1")),
+        ("checkpoint", s(&d[4])),
+        ("checkpointSubSequenceNumber", n("0")),
+    ];
+    shard2.extend(range(&originals[2]));
+    items.push(shard2);
+    for (parent, kids) in [(1, &kids1), (2, &kids2)] {
+        for kid in kids {
+            let mut child = vec![
+                ("leaseKey", s(&kid.shard_id)),
+                ("leaseCounter", n("0")),
+                ("ownerSwitchesSinceCheckpoint", n("0")),
+                ("checkpoint", s("TRIM_HORIZON")),
+                ("checkpointSubSequenceNumber", n("0")),
+                (
+                    "parentShardId",
+                    ss(vec![originals[parent].shard_id.clone()]),
+                ),
+            ];
+            child.extend(range(kid));
+            items.push(child);
+        }
+    }
+    for item in items {
+        raw.put_item()
+            .table_name("java-app")
+            .set_item(Some(
+                item.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            ))
+            .send()
+            .await
+            .expect("put Java item");
+    }
+
+    let store: Arc<dyn LeaseStore> = Arc::new(dynamodb_store(&dynalite.endpoint, "java-app").await);
+    let journal = Journal::default();
+    let worker = Scheduler::new(
+        test_config("java", "java-app", "rust-1", Duration::from_millis(1_500)),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("rust-1", &journal),
+    )
+    .expect("scheduler");
+    let handle = worker.shutdown_handle();
+    let run = tokio::spawn(worker.run());
+    let mut expected: BTreeSet<String> =
+        ["A5", "A6", "A7", "A8", "A9", "D5", "D6", "D7", "D8", "D9"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    expected.extend(child_data.values().flatten().cloned());
+    wait_until(
+        "every record after the checkpoints",
+        Duration::from_secs(30),
+        || journal.distinct_data().len() >= expected.len(),
+    )
+    .await;
+    handle.request();
+    run.await.expect("join").expect("scheduler run");
+
+    assert_eq!(
+        journal.distinct_data(),
+        expected,
+        "resumed right after each checkpoint, shard 1 not re-read"
+    );
+    let entries = journal.entries();
+    // Shard 0 starts at its checkpoint and sees the Java application's prepared checkpoint.
+    let init0 = entries
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::Init {
+                checkpoint,
+                pending,
+                state,
+            } if e.shard == originals[0].shard_id => {
+                Some((checkpoint.clone(), pending.clone(), state.clone()))
+            }
+            _ => None,
+        })
+        .expect("shard 0 initialised");
+    assert_eq!(
+        init0.0,
+        ExtendedSequenceNumber::parse(&a[4], 0).expect("seq")
+    );
+    assert_eq!(
+        init0.1,
+        Some(ExtendedSequenceNumber::parse(&a[6], 0).expect("seq"))
+    );
+    assert_eq!(init0.2.as_deref(), Some(&b"app-state"[..]));
+    // The children of shard 2 start only after their parent's last record.
+    let position = |pred: &dyn Fn(&Entry) -> bool| entries.iter().position(pred);
+    let parent_last =
+        position(&|e| matches!(&e.event, Event::Record(_, d) if d == "D9")).expect("D9 processed");
+    for kid in &kids2 {
+        let first = position(&|e| e.shard == kid.shard_id && matches!(e.event, Event::Record(..)))
+            .expect("child processed");
+        assert!(
+            first > parent_last,
+            "{} read before its parent ended",
+            kid.shard_id
+        );
+    }
+
+    // kcl wrote its checkpoints in the KCL's format and kept the attribute it does not know.
+    let item = raw
+        .get_item()
+        .table_name("java-app")
+        .key("leaseKey", s(&originals[0].shard_id))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("shard 0's lease");
+    assert_eq!(
+        item.get("throughputKBps"),
+        Some(&n("12.5")),
+        "unknown attribute kept"
+    );
+    assert_eq!(item.get("checkpoint"), Some(&s(&a[9])));
+    assert_eq!(item.get("checkpointSubSequenceNumber"), Some(&n("0")));
+    assert_eq!(item.get("leaseOwner"), None, "released on shutdown");
+    assert!(
+        item.get("pendingCheckpoint").is_none(),
+        "the checkpoint cleared the prepared one"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamodb_outage_never_lets_two_workers_process_one_shard() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "outage", 4).await;
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let journal = Journal::default();
+    let mut workers = Vec::new();
+    for id in ["w1", "w2", "w3"] {
+        // Each worker its own client, as on separate hosts.
+        let store: Arc<dyn LeaseStore> =
+            Arc::new(dynamodb_store(&dynalite.endpoint, "outage-app").await);
+        let scheduler = Scheduler::new(
+            test_config("outage", "outage-app", id, Duration::from_millis(1_500)),
+            kinesis.clone(),
+            store,
+            recorder(id, &journal),
+        )
+        .expect("scheduler");
+        let handle = scheduler.shutdown_handle();
+        workers.push((handle, tokio::spawn(scheduler.run())));
+    }
+    let observer = dynamodb_store(&dynalite.endpoint, "outage-app").await;
+    let mut expected = BTreeSet::new();
+    let wave = |prefix: &str| records(prefix, 200);
+    let a = wave("a");
+    expected.extend(a.iter().map(|(_, d)| d.clone()));
+    put_plain(&kinesis, "outage", &a).await;
+    wait_until("wave a processed", Duration::from_secs(30), || {
+        journal.distinct_data().len() >= expected.len()
+    })
+    .await;
+
+    // DynamoDB stops answering for 5 s (frozen: connections hang) while records keep coming.
+    dynalite.pause();
+    let paused_at = Instant::now();
+    let b = wave("b");
+    expected.extend(b.iter().map(|(_, d)| d.clone()));
+    put_plain(&kinesis, "outage", &b).await;
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(paused_at.elapsed())).await;
+    dynalite.resume();
+    let c = wave("c");
+    expected.extend(c.iter().map(|(_, d)| d.clone()));
+    put_plain(&kinesis, "outage", &c).await;
+    wait_until(
+        "every record processed after the outage",
+        Duration::from_secs(60),
+        || journal.distinct_data().len() >= expected.len(),
+    )
+    .await;
+    wait_until_async(
+        "all leases owned again",
+        Duration::from_secs(30),
+        || async {
+            observer
+                .list()
+                .await
+                .is_ok_and(|l| l.len() == 4 && l.iter().all(|l| l.lease_owner.is_some()))
+        },
+    )
+    .await;
+    for (handle, _) in &workers {
+        handle.request();
+    }
+    for (_, run) in workers {
+        run.await.expect("join").expect("scheduler run");
+    }
+    assert_eq!(journal.distinct_data(), expected, "every record processed");
+
+    // The processors' own log: per shard, each session (init to its last record) of one
+    // worker never overlaps a session of another.
+    let timed = journal.timed_entries();
+    let mut sessions: BTreeMap<String, Vec<(String, Instant, Instant)>> = BTreeMap::new();
+    let mut open: HashMap<(String, String), (Instant, Option<Instant>)> = HashMap::new();
+    let close = |sessions: &mut BTreeMap<String, Vec<(String, Instant, Instant)>>,
+                 (worker, shard): (String, String),
+                 span: (Instant, Option<Instant>)| {
+        if let (first, Some(last)) = span {
+            sessions
+                .entry(shard)
+                .or_default()
+                .push((worker, first, last));
+        }
+    };
+    for (at, e) in &timed {
+        let key = (e.worker.clone(), e.shard.clone());
+        match &e.event {
+            Event::Init { .. } => {
+                if let Some(span) = open.remove(&key) {
+                    close(&mut sessions, key.clone(), span);
+                }
+                open.insert(key, (*at, None));
+            }
+            Event::Record(..) => {
+                let span = open.entry(key).or_insert((*at, None));
+                span.1 = Some(*at);
+            }
+            _ => {}
+        }
+    }
+    for (key, span) in open {
+        close(&mut sessions, key, span);
+    }
+    let mut moves = 0;
+    for (shard, list) in &sessions {
+        for (i, (w1, s1, e1)) in list.iter().enumerate() {
+            for (w2, s2, e2) in &list[i + 1..] {
+                if w1 != w2 {
+                    moves += 1;
+                    assert!(
+                        e1 < s2 || e2 < s1,
+                        "{shard} processed by {w1} and {w2} at once"
+                    );
+                }
+            }
+        }
+    }
+    // Nothing checkpointed is lost: every session starts at or after the newest checkpoint
+    // any worker stored for that shard before it began.
+    let mut newest: HashMap<String, ExtendedSequenceNumber> = HashMap::new();
+    for (_, e) in &timed {
+        match &e.event {
+            Event::Checkpointed(c) => {
+                let slot = newest
+                    .entry(e.shard.clone())
+                    .or_insert(ExtendedSequenceNumber::TrimHorizon);
+                if c > slot {
+                    *slot = c.clone();
+                }
+            }
+            Event::Init { checkpoint, .. } => {
+                if let Some(stored) = newest.get(&e.shard) {
+                    assert!(
+                        checkpoint >= stored,
+                        "{} resumed at {checkpoint}, before its checkpoint {stored}",
+                        e.shard
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    eprintln!(
+        "DynamoDB outage of 5 s: {} records, {} sessions, {moves} cross-worker session pairs, none overlapping; {} DynamoDB requests by the observer",
+        expected.len(),
+        sessions.values().map(Vec::len).sum::<usize>(),
+        observer.request_count()
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_migrate_from_sqlite_to_dynamodb_and_back_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = SqliteLeaseStore::open(dir.path().join("from.sqlite"), "mig-app")
+        .await
+        .expect("sqlite");
+    let seq = "49600871682957036442365024926191073437251060580128653314";
+    let mut originals = Vec::new();
+    for (i, checkpoint) in [
+        ExtendedSequenceNumber::parse(seq, 3).expect("seq"),
+        ExtendedSequenceNumber::ShardEnd,
+        ExtendedSequenceNumber::TrimHorizon,
+        ExtendedSequenceNumber::AtTimestamp,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut lease =
+            kinesis_kcl::lease::Lease::new(format!("shardId-00000000000{i}"), checkpoint)
+                .with_hash_key_range(HashRange::new(i as u128 * 1000, i as u128 * 1000 + 999));
+        lease.lease_counter = 10 + i as u64;
+        lease.owner_switches_since_checkpoint = i as u64;
+        if i == 0 {
+            lease.pending_checkpoint = Some(ExtendedSequenceNumber::parse(seq, 7).expect("seq"));
+            lease.pending_checkpoint_state = Some(b"state".to_vec());
+            lease.lease_owner = Some("host-a".into());
+        }
+        if i == 1 {
+            lease.child_shard_ids = ["shardId-000000000002".to_string()].into();
+        }
+        if i == 2 {
+            lease = lease.with_parent_shard_ids(["shardId-000000000001"]);
+        }
+        assert!(sqlite.create_if_absent(&lease).await.expect("create"));
+        lease.lease_owner = None;
+        originals.push(lease);
+    }
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let dynamo = dynamodb_store(&dynalite.endpoint, "mig-app").await;
+    let there = kinesis_kcl::lease_store::copy_leases(&sqlite, &dynamo)
+        .await
+        .expect("to DynamoDB");
+    assert_eq!(there.copied.len(), 4);
+    assert_eq!(
+        dynamo.list().await.expect("list"),
+        originals,
+        "owners cleared, all else kept"
+    );
+    let back = SqliteLeaseStore::open(dir.path().join("back.sqlite"), "mig-app")
+        .await
+        .expect("sqlite");
+    kinesis_kcl::lease_store::copy_leases(&dynamo, &back)
+        .await
+        .expect("back to SQLite");
+    assert_eq!(
+        back.list().await.expect("list"),
+        originals,
+        "identical after the round trip"
+    );
+    // A second copy changes nothing and says so.
+    let again = kinesis_kcl::lease_store::copy_leases(&sqlite, &dynamo)
+        .await
+        .expect("again");
+    assert!(again.copied.is_empty());
+    assert_eq!(again.already_present.len(), 4);
 }

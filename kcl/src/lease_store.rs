@@ -1,5 +1,5 @@
 //! The lease table: DynamoDB-style conditional writes fenced by the lease counter
-//! (spec Part B.4).
+//! (docs/kcl-leases.md).
 //!
 //! Every write that changes a lease is conditional on the `lease_counter` the
 //! caller last saw (and, for the owner's own writes, on `lease_owner`), and bumps
@@ -20,12 +20,19 @@ use crate::checkpoint::CheckpointUpdate;
 use crate::error::Error;
 use crate::lease::Lease;
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 mod in_memory;
+mod migrate;
 mod sqlite;
-#[cfg(test)]
-mod suite;
+#[cfg(any(test, feature = "test-suite"))]
+#[doc(hidden)]
+pub mod suite;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{DynamoDbConfig, DynamoDbLeaseStore};
 pub use in_memory::InMemoryLeaseStore;
+pub use migrate::{MigrationReport, copy_leases};
 pub use sqlite::SqliteLeaseStore;
 
 /// The future every [`LeaseStore`] method returns.

@@ -74,3 +74,69 @@ pub fn npm_package(name: &str) -> PathBuf {
     });
     installed
 }
+
+/// dynalite, a DynamoDB implementation from npm (installed under target/peers), on an
+/// ephemeral loopback port; killed when dropped.
+pub struct Dynalite {
+    child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+}
+
+impl Dynalite {
+    /// Install (once) and start it with no table-state delays.
+    pub fn start() -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let package = npm_package("dynalite");
+        let script = "require(process.argv[1])({createTableMs:0,deleteTableMs:0,updateTableMs:0})\
+            .listen(0,'127.0.0.1',function(){console.log('PORT '+this.address().port)})";
+        let mut child = Command::new("node")
+            .args(["-e", script])
+            .arg(&package)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start dynalite with node");
+        let stdout = child.stdout.take().expect("dynalite stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("dynalite port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .unwrap_or_else(|| panic!("dynalite printed {line:?} instead of its port"))
+            .to_string();
+        Dynalite {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Freeze the process (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaw it (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} dynalite");
+    }
+}
+
+impl Drop for Dynalite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

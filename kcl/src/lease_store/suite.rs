@@ -1,4 +1,7 @@
-//! One behavioural suite for every [`LeaseStore`], instantiated per implementation.
+//! One behavioural suite for every [`LeaseStore`], instantiated per implementation:
+//! here for the in-memory and SQLite stores, in the workspace's tests for DynamoDB
+//! (feature `test-suite` exposes it). [`lease_store_suite!`](crate::lease_store_suite)
+//! turns it into one test per behaviour.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -6,7 +9,9 @@ use std::sync::Arc;
 use kinesis_proto::hash_key::HashRange;
 use tokio::sync::Barrier;
 
-use super::{InMemoryLeaseStore, LeaseStore, SqliteLeaseStore};
+use super::LeaseStore;
+#[cfg(test)]
+use super::{InMemoryLeaseStore, SqliteLeaseStore};
 use crate::checkpoint::CheckpointUpdate;
 use crate::error::Error;
 use crate::extended_sequence::ExtendedSequenceNumber;
@@ -52,7 +57,8 @@ async fn owned<S: LeaseStore>(store: &S, key: &str, owner: &str) -> Lease {
     store.take(key, owner, 0).await.expect("take")
 }
 
-pub(super) async fn create_get_list<S: LeaseStore>(store: &S) {
+/// One behaviour of the suite.
+pub async fn create_get_list<S: LeaseStore>(store: &S) {
     let full = full_lease();
     assert!(store.create_if_absent(&full).await.expect("create"));
     assert_eq!(
@@ -85,7 +91,8 @@ pub(super) async fn create_get_list<S: LeaseStore>(store: &S) {
     assert_eq!(store.get(&plain.lease_key).await.expect("get"), Some(plain));
 }
 
-pub(super) async fn renew_is_fenced<S: LeaseStore>(store: &S) {
+/// One behaviour of the suite.
+pub async fn renew_is_fenced<S: LeaseStore>(store: &S) {
     let l = owned(store, "s", "w1").await;
     assert_eq!(l.lease_counter, 1);
     let r = store.renew("s", "w1", 1).await.expect("renew");
@@ -118,7 +125,8 @@ pub(super) async fn renew_is_fenced<S: LeaseStore>(store: &S) {
     );
 }
 
-pub(super) async fn take_counts_owner_switches<S: LeaseStore>(store: &S) {
+/// One behaviour of the suite.
+pub async fn take_counts_owner_switches<S: LeaseStore>(store: &S) {
     store
         .create_if_absent(&Lease::new("s", ExtendedSequenceNumber::Latest))
         .await
@@ -151,7 +159,8 @@ pub(super) async fn take_counts_owner_switches<S: LeaseStore>(store: &S) {
     assert_eq!(store.get("s").await.expect("get"), Some(t));
 }
 
-pub(super) async fn evict_releases_ownership<S: LeaseStore>(store: &S) {
+/// One behaviour of the suite.
+pub async fn evict_releases_ownership<S: LeaseStore>(store: &S) {
     owned(store, "s", "w1").await;
     assert!(is_conflict(&store.evict("s", "w2", 1).await), "wrong owner");
     assert!(
@@ -167,7 +176,8 @@ pub(super) async fn evict_releases_ownership<S: LeaseStore>(store: &S) {
     );
 }
 
-pub(super) async fn checkpoints_are_fenced_and_reset_switches<S: LeaseStore>(store: &S) {
+/// One behaviour of the suite.
+pub async fn checkpoints_are_fenced_and_reset_switches<S: LeaseStore>(store: &S) {
     owned(store, "s", "w1").await;
     let stolen = store.take("s", "w2", 1).await.expect("steal");
     assert_eq!(stolen.owner_switches_since_checkpoint, 1);
@@ -222,7 +232,8 @@ pub(super) async fn checkpoints_are_fenced_and_reset_switches<S: LeaseStore>(sto
     assert_eq!(end.checkpoint, ExtendedSequenceNumber::ShardEnd);
 }
 
-pub(super) async fn child_shards_are_fenced<S: LeaseStore>(store: &S) {
+/// One behaviour of the suite.
+pub async fn child_shards_are_fenced<S: LeaseStore>(store: &S) {
     owned(store, "s", "w1").await;
     let children = vec![
         "shardId-000000000003".to_string(),
@@ -246,7 +257,8 @@ pub(super) async fn child_shards_are_fenced<S: LeaseStore>(store: &S) {
     assert_eq!(store.get("s").await.expect("get"), Some(l));
 }
 
-pub(super) async fn delete_is_unconditional<S: LeaseStore>(store: &S) {
+/// One behaviour of the suite.
+pub async fn delete_is_unconditional<S: LeaseStore>(store: &S) {
     owned(store, "s", "w1").await;
     assert!(store.delete("s").await.expect("delete"));
     assert!(!store.delete("s").await.expect("delete again"));
@@ -256,7 +268,8 @@ pub(super) async fn delete_is_unconditional<S: LeaseStore>(store: &S) {
 }
 
 /// `stores[i % len]` races as worker `i`; exactly one take of counter 0 may win.
-pub(super) async fn racing_takers_have_one_winner<S: LeaseStore + 'static>(
+/// One behaviour of the suite.
+pub async fn racing_takers_have_one_winner<S: LeaseStore + 'static>(
     stores: Vec<Arc<S>>,
     racers: usize,
 ) {
@@ -300,7 +313,7 @@ pub(super) async fn racing_takers_have_one_winner<S: LeaseStore + 'static>(
 }
 
 /// The suite through `Arc<dyn LeaseStore>`, as a scheduler choosing its store at run time holds it.
-pub(super) async fn works_as_trait_object(store: Arc<dyn LeaseStore>) {
+pub async fn works_as_trait_object(store: Arc<dyn LeaseStore>) {
     let l = owned(&store, "s", "w1").await;
     let r = store
         .renew(&l.lease_key, "w1", l.lease_counter)
@@ -309,6 +322,77 @@ pub(super) async fn works_as_trait_object(store: Arc<dyn LeaseStore>) {
     assert_eq!(r.lease_counter, 2);
 }
 
+/// One `#[tokio::test]` per behaviour of the suite, in a module `$name`, each on a fresh
+/// store made by `$make` (an expression, `.await` allowed, giving `(store, guard)`).
+#[macro_export]
+macro_rules! lease_store_suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn create_get_list() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::create_get_list(&store).await;
+            }
+
+            #[tokio::test]
+            async fn renew_is_fenced() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::renew_is_fenced(&store).await;
+            }
+
+            #[tokio::test]
+            async fn take_counts_owner_switches() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::take_counts_owner_switches(&store).await;
+            }
+
+            #[tokio::test]
+            async fn evict_releases_ownership() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::evict_releases_ownership(&store).await;
+            }
+
+            #[tokio::test]
+            async fn checkpoints_are_fenced_and_reset_switches() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::checkpoints_are_fenced_and_reset_switches(&store).await;
+            }
+
+            #[tokio::test]
+            async fn child_shards_are_fenced() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::child_shards_are_fenced(&store).await;
+            }
+
+            #[tokio::test]
+            async fn delete_is_unconditional() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::delete_is_unconditional(&store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn racing_takers_have_one_winner() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::racing_takers_have_one_winner(
+                    vec![std::sync::Arc::new(store)],
+                    16,
+                )
+                .await;
+            }
+
+            #[tokio::test]
+            async fn works_as_trait_object() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::works_as_trait_object(std::sync::Arc::new(store)).await;
+            }
+        }
+    };
+}
+
+#[cfg(test)]
 async fn sqlite_store() -> (SqliteLeaseStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteLeaseStore::open(dir.path().join("leases.db"), "suite-app")
@@ -317,70 +401,8 @@ async fn sqlite_store() -> (SqliteLeaseStore, tempfile::TempDir) {
     (store, dir)
 }
 
-macro_rules! store_suite {
-    ($name:ident, $make:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn create_get_list() {
-                let (store, _keep) = $make;
-                super::create_get_list(&store).await;
-            }
-
-            #[tokio::test]
-            async fn renew_is_fenced() {
-                let (store, _keep) = $make;
-                super::renew_is_fenced(&store).await;
-            }
-
-            #[tokio::test]
-            async fn take_counts_owner_switches() {
-                let (store, _keep) = $make;
-                super::take_counts_owner_switches(&store).await;
-            }
-
-            #[tokio::test]
-            async fn evict_releases_ownership() {
-                let (store, _keep) = $make;
-                super::evict_releases_ownership(&store).await;
-            }
-
-            #[tokio::test]
-            async fn checkpoints_are_fenced_and_reset_switches() {
-                let (store, _keep) = $make;
-                super::checkpoints_are_fenced_and_reset_switches(&store).await;
-            }
-
-            #[tokio::test]
-            async fn child_shards_are_fenced() {
-                let (store, _keep) = $make;
-                super::child_shards_are_fenced(&store).await;
-            }
-
-            #[tokio::test]
-            async fn delete_is_unconditional() {
-                let (store, _keep) = $make;
-                super::delete_is_unconditional(&store).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn racing_takers_have_one_winner() {
-                let (store, _keep) = $make;
-                super::racing_takers_have_one_winner(vec![Arc::new(store)], 16).await;
-            }
-
-            #[tokio::test]
-            async fn works_as_trait_object() {
-                let (store, _keep) = $make;
-                super::works_as_trait_object(Arc::new(store)).await;
-            }
-        }
-    };
-}
-
-store_suite!(in_memory, (InMemoryLeaseStore::new(), ()));
-store_suite!(sqlite, sqlite_store().await);
+crate::lease_store_suite!(in_memory, (InMemoryLeaseStore::new(), ()));
+crate::lease_store_suite!(sqlite, sqlite_store().await);
 
 /// Separate connections to one file, as separate worker processes would have.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
