@@ -4,9 +4,14 @@
 //!
 //! ```sh
 //! cargo run --release --example consumer -- --endpoint http://127.0.0.1:4567 \
-//!     --stream demo --app demo-app [--lease-db FILE] [--from trim-horizon|latest] \
-//!     [--efo CONSUMER_NAME]
+//!     --stream demo --app demo-app [--lease-db FILE | --lease-table NAME \
+//!     [--dynamodb-endpoint URL]] [--from trim-horizon|latest] [--efo CONSUMER_NAME]
 //! ```
+//!
+//! Leases live in an SQLite file (`--lease-db`, workers on one host) or in a DynamoDB
+//! table (`--lease-table`, workers on any number of hosts, the table the Java KCL uses).
+//! Without `--endpoint` it reads Amazon Kinesis in `--region`, with credentials from the
+//! standard AWS chain.
 //!
 //! With `--efo` the shards are read with enhanced fan-out (SubscribeToShard) as
 //! that stream consumer, registered if it does not exist yet; `--http2` sends
@@ -22,7 +27,7 @@ use std::sync::Arc;
 use clap::{Parser, ValueEnum};
 use kinesis_kcl::checkpointer::RecordProcessorCheckpointer;
 use kinesis_kcl::config::{Config, InitialPositionInStream};
-use kinesis_kcl::lease_store::SqliteLeaseStore;
+use kinesis_kcl::lease_store::{DynamoDbLeaseStore, LeaseStore, SqliteLeaseStore};
 use kinesis_kcl::scheduler::Scheduler;
 use kinesis_kcl::shard_record_processor::{
     InitializationInput, ProcessRecordsInput, ShardRecordProcessor,
@@ -41,18 +46,24 @@ enum StartFrom {
 /// Consume a Kinesis stream and print each user record's data on its own line.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Kinesis endpoint, e.g. http://127.0.0.1:4567.
+    /// Kinesis endpoint, e.g. http://127.0.0.1:4567 (default: Amazon Kinesis in --region).
     #[arg(long)]
-    endpoint: String,
+    endpoint: Option<String>,
     /// Stream to consume.
     #[arg(long)]
     stream: String,
     /// Application name: workers with the same name share the shards.
     #[arg(long)]
     app: String,
-    /// SQLite lease table shared by the workers (default `<app>.leases.sqlite`).
-    #[arg(long)]
+    /// SQLite lease table shared by the workers of one host (default `<app>.leases.sqlite`).
+    #[arg(long, conflicts_with = "lease_table")]
     lease_db: Option<PathBuf>,
+    /// DynamoDB lease table shared by workers on any host (the KCL's; created if absent).
+    #[arg(long)]
+    lease_table: Option<String>,
+    /// DynamoDB endpoint for --lease-table (default: the region's).
+    #[arg(long, requires = "lease_table")]
+    dynamodb_endpoint: Option<String>,
     /// Where shards without a checkpoint start.
     #[arg(long, value_enum, default_value = "latest")]
     from: StartFrom,
@@ -131,18 +142,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
 
-    let client = Client::new(
-        ClientConfig::builder()
-            .endpoint(&args.endpoint)
-            .region(&args.region)
-            .credentials(Credentials::from_env().unwrap_or_else(Credentials::test))
-            .http2(args.http2)
-            .build(),
-    )?;
-    let lease_db = args
-        .lease_db
-        .unwrap_or_else(|| PathBuf::from(format!("{}.leases.sqlite", args.app)));
-    let store = Arc::new(SqliteLeaseStore::open(&lease_db, &args.app).await?);
+    let mut client_config = ClientConfig::builder()
+        .region(&args.region)
+        .http2(args.http2);
+    if let Some(endpoint) = &args.endpoint {
+        client_config = client_config.endpoint(endpoint);
+    }
+    // Keys in the environment sign for the broker's --auth too; otherwise the
+    // standard chain for AWS and the SigV4 test keys elsewhere.
+    if let Some(credentials) = Credentials::from_env() {
+        client_config = client_config.credentials(credentials);
+    }
+    let client_config = client_config.build();
+    let client = Client::new(client_config.clone())?;
+    let store: Arc<dyn LeaseStore> = match &args.lease_table {
+        Some(table) => Arc::new(
+            DynamoDbLeaseStore::for_kinesis_client(
+                table,
+                &client_config,
+                args.dynamodb_endpoint.as_deref(),
+            )
+            .await?,
+        ),
+        None => {
+            let lease_db = args
+                .lease_db
+                .unwrap_or_else(|| PathBuf::from(format!("{}.leases.sqlite", args.app)));
+            Arc::new(SqliteLeaseStore::open(&lease_db, &args.app).await?)
+        }
+    };
     let mut config =
         Config::builder(&args.stream, &args.app).initial_position_in_stream(match args.from {
             StartFrom::TrimHorizon => InitialPositionInStream::TrimHorizon,

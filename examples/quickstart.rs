@@ -4,8 +4,11 @@
 //! consumes them, and prints throughput and put-to-process latency.
 //!
 //! ```sh
-//! cargo run --release --example quickstart
+//! cargo run --release --example quickstart [-- --lease-table NAME --dynamodb-endpoint URL]
 //! ```
+//!
+//! Leases are kept in memory, in an SQLite file with `--lease-db FILE`, or in a DynamoDB
+//! table with `--lease-table NAME` (at `--dynamodb-endpoint`, e.g. dynalite or DynamoDB Local).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +17,9 @@ use std::time::{Duration, Instant};
 use kinesis_broker::{Broker, BrokerConfig};
 use kinesis_kcl::checkpointer::RecordProcessorCheckpointer;
 use kinesis_kcl::config::{Config, InitialPositionInStream};
-use kinesis_kcl::lease_store::InMemoryLeaseStore;
+use kinesis_kcl::lease_store::{
+    DynamoDbLeaseStore, InMemoryLeaseStore, LeaseStore, SqliteLeaseStore,
+};
 use kinesis_kcl::scheduler::Scheduler;
 use kinesis_kcl::shard_record_processor::{
     InitializationInput, ProcessRecordsInput, ShardRecordProcessor,
@@ -23,6 +28,20 @@ use kinesis_proto::client::{Client, ClientConfig};
 use kinesis_proto::model::{CreateStreamInput, DescribeStreamSummaryInput, StreamRef};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+
+/// Where the consumer keeps its leases.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// SQLite lease table file (default: leases in memory).
+    #[arg(long, conflicts_with = "lease_table")]
+    lease_db: Option<std::path::PathBuf>,
+    /// DynamoDB lease table (created if absent).
+    #[arg(long)]
+    lease_table: Option<String>,
+    /// DynamoDB endpoint for --lease-table (default: the region's).
+    #[arg(long, requires = "lease_table")]
+    dynamodb_endpoint: Option<String>,
+}
 
 const STREAM: &str = "quickstart";
 const SHARDS: i64 = 4;
@@ -92,6 +111,7 @@ fn percentile(sorted: &[u64], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = <Args as clap::Parser>::parse();
     // 1. The broker, in this process, in memory, on a free port.
     let broker = Broker::start(
         BrokerConfig::builder()
@@ -138,13 +158,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .idle_time_between_reads(Duration::from_millis(200))
         .shard_consumer_dispatch_poll_interval(Duration::from_millis(100))
         .build()?;
+    let store: Arc<dyn LeaseStore> = match (&args.lease_table, &args.lease_db) {
+        (Some(table), _) => Arc::new(
+            DynamoDbLeaseStore::for_kinesis_client(
+                table,
+                client.config(),
+                args.dynamodb_endpoint.as_deref(),
+            )
+            .await?,
+        ),
+        (None, Some(path)) => Arc::new(SqliteLeaseStore::open(path, "quickstart-app").await?),
+        (None, None) => Arc::new(InMemoryLeaseStore::new()),
+    };
     let t = Arc::clone(&tally);
-    let scheduler = Scheduler::new(
-        config,
-        client.clone(),
-        Arc::new(InMemoryLeaseStore::new()),
-        move |_: &str| Counter(Arc::clone(&t)),
-    )?;
+    let scheduler = Scheduler::new(config, client.clone(), store, move |_: &str| {
+        Counter(Arc::clone(&t))
+    })?;
     let shutdown = scheduler.shutdown_handle();
     let worker = tokio::spawn(scheduler.run());
 

@@ -2802,3 +2802,66 @@ async fn leases_migrate_from_sqlite_to_dynamodb_and_back_unchanged() {
     assert!(again.copied.is_empty());
     assert_eq!(again.already_present.len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_makes_no_more_dynamodb_calls_than_the_java_kcl() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "cost", 8).await;
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let store = Arc::new(dynamodb_store(&dynalite.endpoint, "cost-app").await);
+    // The KCL's own timings, scaled down: renewals every failover/3 − ε, a taker run
+    // every 2 × (failover + ε), a shard sync a minute.
+    let failover = Duration::from_millis(1_500);
+    let config = Config::builder("cost", "cost-app")
+        .worker_identifier("w1")
+        .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+        .failover_time(failover)
+        .build()
+        .expect("config");
+    let renewer = config.lease.renewer_interval();
+    let taker = config.effective_lease_taker_interval();
+    let sync = config.shard_sync_interval;
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        config,
+        kinesis.clone(),
+        Arc::clone(&store) as Arc<dyn LeaseStore>,
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    wait_until_async(
+        "w1 to hold all 8 leases",
+        Duration::from_secs(30),
+        || async { count_owned(&owners(store.as_ref()).await, "w1") == 8 },
+    )
+    .await;
+    let before = store.request_count();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let calls = store.request_count() - before;
+    let elapsed = started.elapsed();
+    handle.request();
+    run.await.expect("join").expect("scheduler run");
+
+    // The Java KCL over the same time: each held lease renewed per renewer run, one
+    // paginated Scan per taker run and per shard sync (one page here), no checkpoints
+    // on an idle stream. One run of each may straddle the window's edges.
+    let runs = |period: Duration| (elapsed.as_secs_f64() / period.as_secs_f64()).ceil() as u64 + 1;
+    let java = 8 * runs(renewer) + runs(taker) + runs(sync);
+    eprintln!(
+        "DynamoDB calls over {elapsed:.1?} with failover {failover:?}: {calls} (the Java KCL's formula: {java}); \
+         at the KCL's default 10 s failover that is 8 × 18.1 + 3.0 + 1 = {:.0} calls per worker-minute",
+        8.0 * 60.0 / 3.308 + 60.0 / 20.05 + 1.0
+    );
+    assert!(calls > 0, "the store counts its calls");
+    assert!(
+        calls <= java,
+        "{calls} DynamoDB calls, more than the Java KCL's {java} for the same timings"
+    );
+    broker.shutdown().await;
+}

@@ -18,7 +18,8 @@
 //! * [`checkpoint`] – the checkpointer's rules; produces the lease write to make.
 //! * [`lease`] – the lease record.
 //! * [`lease_store`] – the lease table with counter-fenced conditional writes, in
-//!   memory or in an SQLite file shared by worker processes.
+//!   memory, in an SQLite file shared by the worker processes of one host, or (feature
+//!   `dynamodb`) in a DynamoDB table shared by workers anywhere and by the Java KCL.
 //! * [`lease_config`] – lease timings and limits with KCL's defaults.
 //! * [`lease_taker`] – which leases to take or steal each taker run.
 //! * [`lease_renewer`] – which held leases to renew and which are lost.

@@ -168,6 +168,20 @@ impl DynamoDbLeaseStore {
         Ok(store)
     }
 
+    /// [`open`](Self::open) the table `table` with the Kinesis client's region and
+    /// credentials, at `endpoint` (`None`: the region's DynamoDB endpoint).
+    pub async fn for_kinesis_client(
+        table: &str,
+        kinesis: &kinesis_proto::client::ClientConfig,
+        endpoint: Option<&str>,
+    ) -> Result<Self, Error> {
+        let mut config = DynamoDbConfig::builder(table).client_config(kinesis);
+        if let Some(endpoint) = endpoint {
+            config = config.endpoint(endpoint);
+        }
+        Self::open(config.build()).await
+    }
+
     /// The table's name.
     pub fn table_name(&self) -> &str {
         &self.config.table_name

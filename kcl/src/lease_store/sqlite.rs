@@ -30,7 +30,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const COLUMNS: &str = "leaseKey, leaseOwner, leaseCounter, checkpoint, checkpointSubSequenceNumber, \
      pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState, \
-     ownerSwitchesSinceCheckpoint, parentShardIds, childShardIds, startingHashKey, endingHashKey";
+     ownerSwitchesSinceCheckpoint, parentShardId, childShardIds, startingHashKey, endingHashKey";
 
 /// A lease table stored in an SQLite database file; its futures must run on a Tokio runtime.
 ///
@@ -83,13 +83,31 @@ impl SqliteLeaseStore {
                 pendingCheckpointSubSequenceNumber INTEGER,
                 pendingCheckpointState BLOB,
                 ownerSwitchesSinceCheckpoint INTEGER NOT NULL,
-                parentShardIds TEXT NOT NULL,
+                parentShardId TEXT NOT NULL,
                 childShardIds TEXT NOT NULL,
                 startingHashKey TEXT,
                 endingHashKey TEXT
             ) WITHOUT ROWID"
         ))
         .map_err(sql)?;
+        // Files written before the columns took the KCL's names call this one
+        // `parentShardIds`; rename it in place (atomic, and a no-op once done).
+        let old_column: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = 'parentShardIds'",
+                    quote_literal(application_name)
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        if old_column > 0 {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} RENAME COLUMN parentShardIds TO parentShardId"
+            ))
+            .map_err(sql)?;
+        }
         Ok(SqliteLeaseStore {
             conn: Arc::new(Mutex::new(conn)),
             table: table.into(),
@@ -168,6 +186,11 @@ impl ToSql for SqlValue {
             SqlValue::OptBlob(b) => b.to_sql(),
         }
     }
+}
+
+/// Quote an application name as an SQL string literal.
+fn quote_literal(name: &str) -> String {
+    format!("'{}'", name.replace('\'', "''"))
 }
 
 /// Quote an application name as an SQL identifier, whatever characters it holds.
@@ -501,6 +524,43 @@ mod tests {
             SqliteLeaseStore::open_blocking(&path, ""),
             Err(Error::InvalidConfig(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn files_with_the_old_parent_column_name_are_upgraded_in_place() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE \"it's\" (leaseKey TEXT PRIMARY KEY NOT NULL, leaseOwner TEXT, \
+                 leaseCounter INTEGER NOT NULL, checkpoint TEXT NOT NULL, \
+                 checkpointSubSequenceNumber INTEGER NOT NULL, pendingCheckpoint TEXT, \
+                 pendingCheckpointSubSequenceNumber INTEGER, pendingCheckpointState BLOB, \
+                 ownerSwitchesSinceCheckpoint INTEGER NOT NULL, parentShardIds TEXT NOT NULL, \
+                 childShardIds TEXT NOT NULL, startingHashKey TEXT, endingHashKey TEXT) WITHOUT ROWID;
+                 INSERT INTO \"it's\" VALUES ('shardId-000000000002', NULL, 3, 'TRIM_HORIZON', 0, \
+                 NULL, NULL, NULL, 0, '[\"shardId-000000000000\"]', '[]', NULL, NULL);",
+            )
+            .expect("old layout");
+        }
+        let store = SqliteLeaseStore::open(&path, "it's")
+            .await
+            .expect("upgrades");
+        let lease = store
+            .get("shardId-000000000002")
+            .await
+            .expect("get")
+            .expect("kept");
+        assert_eq!(
+            lease.parent_shard_ids,
+            BTreeSet::from(["shardId-000000000000".to_string()])
+        );
+        // Opening again finds the new name and changes nothing.
+        drop(store);
+        SqliteLeaseStore::open(&path, "it's")
+            .await
+            .expect("reopens");
     }
 
     #[tokio::test]

@@ -275,6 +275,46 @@ mod tests {
         );
     }
 
+    fn position() -> impl proptest::strategy::Strategy<Value = ExtendedSequenceNumber> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(ExtendedSequenceNumber::TrimHorizon),
+            Just(ExtendedSequenceNumber::Latest),
+            Just(ExtendedSequenceNumber::AtTimestamp),
+            Just(ExtendedSequenceNumber::ShardEnd),
+            ("[1-9][0-9]{0,55}", any::<u64>()).prop_map(|(seq, sub)| {
+                ExtendedSequenceNumber::parse(&seq, sub).expect("decimal")
+            }),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_lease_round_trips(
+            key in "[a-zA-Z0-9:_-]{1,60}",
+            owner in proptest::option::of("[ -~]{1,40}"),
+            counter in proptest::num::u64::ANY,
+            switches in proptest::num::u64::ANY,
+            checkpoint in position(),
+            pending in proptest::option::of(position()),
+            state in proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..64)),
+            parents in proptest::collection::btree_set("shardId-[0-9]{12}", 0..3),
+            children in proptest::collection::btree_set("shardId-[0-9]{12}", 0..3),
+            range in proptest::option::of((proptest::num::u128::ANY, proptest::num::u128::ANY)),
+        ) {
+            let mut lease = Lease::new(key, checkpoint);
+            lease.lease_owner = owner;
+            lease.lease_counter = counter;
+            lease.owner_switches_since_checkpoint = switches;
+            lease.pending_checkpoint = pending;
+            lease.pending_checkpoint_state = state;
+            lease.parent_shard_ids = parents;
+            lease.child_shard_ids = children;
+            lease.hash_key_range = range.map(|(a, b)| HashRange::new(a.min(b), a.max(b)));
+            proptest::prop_assert_eq!(lease_from_item(&item_from_lease(&lease)).expect("reads"), lease);
+        }
+    }
+
     #[test]
     fn odd_items_are_reported_not_panicked_on() {
         let mut item = item_from_lease(&full());
