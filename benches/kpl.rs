@@ -133,6 +133,7 @@ impl Bench {
                     // The client-side limit (150 % of 1 MiB/s per shard) would otherwise be
                     // what is measured: the broker's limits are off.
                     .rate_limit(1_000_000)
+                    .adaptive_rate(false)
                     // Two cores: a few large requests in flight beat the KPL's 24 here.
                     .max_connections(4)
                     .seed(1)

@@ -910,3 +910,44 @@ async fn interop_with_kinesalite() {
     put.sort();
     assert!(got == put, "read {} records, put {}", got.len(), put.len());
 }
+
+/// Throttled Kinesis records of one producer offering 2.5× a shard's record limit for 3 s.
+async fn throttles_at_the_shard_limit(adaptive: bool) -> (u64, u64) {
+    let broker = broker(LimitProfile::Aws).await;
+    let sdk = common::sdk_client(&broker.endpoint());
+    common::create_active_stream(&sdk, "one-shard", 1).await;
+    let p = producer(&broker.endpoint(), |c| {
+        c.aggregation_enabled(false).adaptive_rate(adaptive)
+    });
+    let (results, offered, _) = offer(&p, "one-shard", 1_000, 2_500.0, 3.0).await;
+    assert!(
+        results.iter().all(|r| r.is_ok()),
+        "every record put in the end"
+    );
+    assert_eq!(results.len(), offered.len());
+    let m = p.metrics();
+    let throttled = m.counter_sum(
+        "ErrorsByCode",
+        &[("error_code", "ProvisionedThroughputExceededException")],
+    );
+    let put = m.counter_sum("KinesisRecordsPut", &[]);
+    p.shutdown().await;
+    broker.shutdown().await;
+    (throttled, put)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_shard_limit_the_adaptive_rate_throttles_far_less_than_a_fixed_150_percent() {
+    let (fixed, fixed_put) = throttles_at_the_shard_limit(false).await;
+    let (adaptive, adaptive_put) = throttles_at_the_shard_limit(true).await;
+    println!(
+        "one shard, 2.5x its record limit: fixed 150 % throttled {fixed} entries for {fixed_put} put; \
+         adaptive throttled {adaptive} for {adaptive_put}"
+    );
+    assert_eq!(fixed_put, adaptive_put, "both put every record");
+    assert!(fixed > 0, "the fixed rate overshoots the shard");
+    assert!(
+        adaptive * 4 < fixed,
+        "adaptive {adaptive} throttled entries, fixed {fixed}"
+    );
+}

@@ -36,6 +36,8 @@ pub(crate) struct Fetched {
     pub at_shard_end: bool,
     /// When the page arrived.
     pub fetched_at: Instant,
+    /// Bytes of the Kinesis records read (data and partition keys, as the shard counts them).
+    pub kinesis_bytes: usize,
 }
 
 /// The iterator of one shard and the position reached.
@@ -131,6 +133,7 @@ impl DataFetcher {
                 child_shards: Vec::new(),
                 at_shard_end: true,
                 fetched_at: Instant::now(),
+                kinesis_bytes: 0,
             });
         }
         let mut failures = 0u32;
@@ -164,6 +167,11 @@ impl DataFetcher {
                         self.last_fetched_sequence = Some(last.sequence_number.clone());
                     }
                     self.iterator = out.next_shard_iterator;
+                    let kinesis_bytes = out
+                        .records
+                        .iter()
+                        .map(|r| r.data.0.len() + r.partition_key.len())
+                        .sum();
                     let resume_after = (!self.start.is_sentinel()).then_some(&self.start);
                     let Deaggregated {
                         records,
@@ -188,6 +196,7 @@ impl DataFetcher {
                         child_shards: out.child_shards.unwrap_or_default(),
                         at_shard_end: self.iterator.is_none(),
                         fetched_at: Instant::now(),
+                        kinesis_bytes,
                     });
                 }
                 Err(e) if e.is_code(ErrorCode::ExpiredIterator) => {

@@ -396,6 +396,7 @@ impl FanOutReader {
             child_shards: event.child_shards.unwrap_or_default(),
             at_shard_end,
             fetched_at: std::time::Instant::now(),
+            kinesis_bytes: 0,
         }
     }
 
@@ -413,6 +414,7 @@ impl FanOutReader {
                     child_shards: Vec::new(),
                     at_shard_end: true,
                     fetched_at: std::time::Instant::now(),
+                    kinesis_bytes: 0,
                 })
                 .await;
             return;

@@ -22,6 +22,7 @@
 //!   `dynamodb`) in a DynamoDB table shared by workers anywhere and by the Java KCL.
 //! * [`lease_config`] – lease timings and limits with KCL's defaults.
 //! * [`lease_taker`] – which leases to take or steal each taker run.
+//! * [`read_pace`] – when a shard may be read again, given what earlier calls returned.
 //! * [`lease_renewer`] – which held leases to renew and which are lost.
 //! * [`error`] – the crate's error type.
 //!
@@ -85,6 +86,7 @@ pub mod lease_taker;
 pub mod metrics;
 pub mod polling_config;
 mod prefetch;
+pub mod read_pace;
 pub mod record;
 pub mod record_stream;
 pub mod scheduler;

@@ -1,6 +1,7 @@
 //! Reading ahead of the processor (KCL `PrefetchRecordsPublisher`): a task per
-//! shard calls GetRecords no more often than `idleTimeBetweenReadsInMillis` and
-//! queues up to `maxPendingProcessRecordsInput` pages, so a slow processor
+//! shard calls GetRecords no more often than `idleTimeBetweenReadsInMillis`, nor
+//! before the shard has recovered from what earlier calls read ([`crate::read_pace`]),
+//! and queues up to `maxPendingProcessRecordsInput` pages, so a slow processor
 //! stops the reads instead of piling pages up in memory.
 
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::data_fetcher::{DataFetcher, Fetched};
 use crate::fan_out::FanOutReader;
+use crate::read_pace::ReadPace;
 
 /// The queue of fetched pages; dropping it stops the reading task.
 pub(crate) struct Prefetcher {
@@ -25,24 +27,37 @@ impl Drop for Prefetcher {
 }
 
 impl Prefetcher {
-    /// Start reading with `fetcher`, at most one call per `idle`, `depth` pages ahead.
+    /// Start reading with `fetcher`, at most one call per `idle`, `depth` pages ahead;
+    /// `pace_key` names the shard among every reader of this process (endpoint, stream, shard).
     pub(crate) fn start(
         mut fetcher: DataFetcher,
+        pace_key: String,
         idle: Duration,
         depth: usize,
         error_backoff: Duration,
     ) -> Self {
         let (tx, pages) = mpsc::channel(depth.max(1));
         let task = tokio::spawn(async move {
-            let mut last_call: Option<Instant> = None;
+            let pace = ReadPace::global();
+            let mut next_call: Option<Instant> = None;
             loop {
-                if let Some(last) = last_call {
-                    tokio::time::sleep_until(last + idle).await;
+                if let Some(next) = next_call {
+                    tokio::time::sleep_until(next).await;
                 }
-                last_call = Some(Instant::now());
+                let called = Instant::now();
+                next_call = Some(called + idle);
                 match fetcher.fetch().await {
                     Ok(page) => {
+                        next_call = Some(Instant::from_std(pace.book(
+                            &pace_key,
+                            called.into_std(),
+                            page.kinesis_bytes,
+                            idle,
+                        )));
                         let end = page.at_shard_end;
+                        if end {
+                            pace.forget(&pace_key);
+                        }
                         if tx.send(page).await.is_err() || end {
                             return;
                         }

@@ -142,6 +142,12 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
                 ctx.config.initial_position_in_stream.timestamp(),
                 Some(ctx.metrics.clone()),
             ),
+            format!(
+                "{}|{:?}|{}",
+                ctx.client.config().effective_endpoint(),
+                ctx.stream,
+                lease_key
+            ),
             polling.idle_time_between_reads,
             polling.max_pending_process_records_input,
             polling.retry_backoff_cap,

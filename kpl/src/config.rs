@@ -72,8 +72,14 @@ pub struct Config {
     /// `RecordTtl`. Default 30 s; at least 100 ms.
     pub record_ttl: Duration,
     /// Per-shard client-side rate limit in percent of Kinesis's 1000 records/s and 1 MiB/s.
-    /// KPL `RateLimit`. Default 150 (lets one producer saturate a shard).
+    /// KPL `RateLimit`. Default 150 (lets one producer saturate a shard). With
+    /// [`adaptive_rate`](Self::adaptive_rate) it is the ceiling the adaptation stays under.
     pub rate_limit: u64,
+    /// Adapt each shard's rate to what the shard accepts: start at its limit, climb while
+    /// saturated and unthrottled, back off on throttles (docs/kpl-rate.md). No KPL
+    /// equivalent (the KPL sends at a fixed `RateLimit`). Default true; false sends at
+    /// `rate_limit` as the KPL does.
+    pub adaptive_rate: bool,
     /// Fail a record at once on `ProvisionedThroughputExceededException` instead of retrying.
     /// KPL `FailIfThrottled`. Default false.
     pub fail_if_throttled: bool,
@@ -125,6 +131,7 @@ impl Default for Config {
             record_max_buffered_time: Duration::from_millis(100),
             record_ttl: Duration::from_secs(30),
             rate_limit: 150,
+            adaptive_rate: true,
             fail_if_throttled: false,
             max_connections: 24,
             request_timeout: Duration::from_secs(6),
@@ -318,6 +325,8 @@ impl ConfigBuilder {
         record_ttl: Duration;
         /// Set [`Config::rate_limit`].
         rate_limit: u64;
+        /// Set [`Config::adaptive_rate`].
+        adaptive_rate: bool;
         /// Set [`Config::fail_if_throttled`].
         fail_if_throttled: bool;
         /// Set [`Config::max_connections`].

@@ -45,6 +45,7 @@ pub mod metrics;
 mod outstanding;
 mod pipeline;
 mod producer;
+pub mod rate_controller;
 pub mod record;
 pub mod retrier;
 pub mod shard_map;

@@ -4,9 +4,15 @@
 //! A Kinesis record may be sent when both buckets hold a positive level; sending takes its
 //! count and size even into debt, so an aggregate larger than what is left (or than the whole
 //! burst, at a low `RateLimit`) still goes, and the shard then waits until the debt is repaid.
+//!
+//! With an adaptive rate the buckets follow a [`RateController`]: their rate is the shard
+//! limit times its factor, and the limiter tells it when records wait (saturation) and
+//! what each sent record met (accepted or throttled).
+//!
 //! Pure: the caller passes `now`.
 
 use crate::config::{SHARD_BYTES_PER_SEC, SHARD_RECORDS_PER_SEC};
+use crate::rate_controller::RateController;
 use std::time::{Duration, Instant};
 
 /// A token bucket: refills at `rate` per second up to `capacity`, may run into debt.
@@ -58,32 +64,87 @@ impl TokenBucket {
         self.refill(now);
         self.level -= n;
     }
+
+    /// Refill at `rate` from `now` on (capacity one second of it), keeping the level.
+    pub fn set_rate(&mut self, rate: f64, now: Instant) {
+        self.refill(now);
+        self.rate = rate;
+        self.capacity = rate;
+        self.level = self.level.min(rate);
+    }
 }
 
-/// The two buckets of one shard.
+/// The two buckets of one shard, and its rate controller when the rate adapts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShardLimiter {
     records: TokenBucket,
     bytes: TokenBucket,
+    controller: Option<RateController>,
+    factor: f64,
 }
 
 impl ShardLimiter {
-    /// A limiter at `rate_limit` percent of a shard's write capacity, full at `now`.
+    /// A limiter at a fixed `rate_limit` percent of a shard's write capacity, full at `now`.
     pub fn new(rate_limit: u64, now: Instant) -> Self {
-        let factor = rate_limit as f64 / 100.0;
+        Self::with_factor(rate_limit as f64 / 100.0, None, now)
+    }
+
+    /// A limiter whose rate adapts, never above `rate_limit` percent.
+    pub fn adaptive(rate_limit: u64, now: Instant) -> Self {
+        let mut controller = RateController::new(rate_limit as f64 / 100.0, now);
+        let factor = controller.factor(now);
+        Self::with_factor(factor, Some(controller), now)
+    }
+
+    fn with_factor(factor: f64, controller: Option<RateController>, now: Instant) -> Self {
         ShardLimiter {
             records: TokenBucket::new(SHARD_RECORDS_PER_SEC * factor, now),
             bytes: TokenBucket::new(SHARD_BYTES_PER_SEC * factor, now),
+            controller,
+            factor,
+        }
+    }
+
+    /// The rate in force, as a factor of the shard limit.
+    pub fn factor(&self) -> f64 {
+        self.factor
+    }
+
+    /// Follow the controller's factor, if it moved.
+    fn follow(&mut self, now: Instant) {
+        if let Some(c) = &mut self.controller {
+            let factor = c.factor(now);
+            if factor != self.factor {
+                self.factor = factor;
+                self.records.set_rate(SHARD_RECORDS_PER_SEC * factor, now);
+                self.bytes.set_rate(SHARD_BYTES_PER_SEC * factor, now);
+            }
         }
     }
 
     /// How long until a Kinesis record may be sent: zero when one record's worth of record
     /// tokens and any byte tokens are there.
     pub fn wait(&mut self, now: Instant) -> Duration {
+        self.follow(now);
         // A tiny positive byte level is enough: the record itself may borrow the rest.
-        self.records
+        let wait = self
+            .records
             .wait(1.0, now)
-            .max(self.bytes.wait(f64::MIN_POSITIVE, now))
+            .max(self.bytes.wait(f64::MIN_POSITIVE, now));
+        if !wait.is_zero()
+            && let Some(c) = &mut self.controller
+        {
+            c.saturated(now);
+        }
+        wait
+    }
+
+    /// What a Kinesis record sent through this limiter met.
+    pub fn observe(&mut self, throttled: bool, now: Instant) {
+        if let Some(c) = &mut self.controller {
+            c.observe(throttled, now);
+        }
+        self.follow(now);
     }
 
     /// Charges one Kinesis record of `size` bytes.

@@ -51,6 +51,9 @@ pub(crate) struct Done {
     pub(crate) stream: usize,
     /// The predicted shard of each Kinesis record sent (releases per-key ordering gates).
     pub(crate) shards: Vec<Option<Arc<str>>>,
+    /// Per Kinesis record sent, in the order of `shards`: `Some(true)` if the shard throttled
+    /// it, `Some(false)` if it was accepted, `None` if the request told nothing of it.
+    pub(crate) throttled: Vec<Option<bool>>,
     /// User records to send again.
     pub(crate) retries: Vec<UserRecord>,
     /// The version of the map found stale, if any.
@@ -370,6 +373,7 @@ impl Pipeline {
             self.streams[stream].map.invalidate(version, now);
             self.mark(Target::Refresh(stream as u32));
         }
+        self.feed_limiters(stream, &done.shards, &done.throttled, now);
         let ordered = self.config.ordering == Ordering::PerPartitionKey;
         if ordered {
             for shard in done.shards {
@@ -390,6 +394,30 @@ impl Pipeline {
         self.schedule_retries(stream, done.retries, now);
         if ordered {
             self.try_apply_pending(stream, now);
+        }
+    }
+
+    /// Tells each shard's limiter what its Kinesis records met.
+    fn feed_limiters(
+        &mut self,
+        stream: usize,
+        shards: &[Option<Arc<str>>],
+        throttled: &[Option<bool>],
+        now: Instant,
+    ) {
+        let st = &mut self.streams[stream];
+        for (shard, throttled) in shards.iter().zip(throttled) {
+            let (Some(id), Some(throttled)) = (shard, throttled) else {
+                continue;
+            };
+            if let Some(limiter) = st
+                .shards
+                .iter_mut()
+                .find(|s| s.id.as_deref() == Some(&**id))
+                .and_then(|s| s.limiter.as_mut())
+            {
+                limiter.observe(*throttled, now);
+            }
         }
     }
 
@@ -492,7 +520,11 @@ impl Pipeline {
                 Some(mut gone) => displaced.extend(gone.buffer.drain()),
                 None => {}
             }
-            let limiter = ShardLimiter::new(rate_limit, now);
+            let limiter = if self.config.adaptive_rate {
+                ShardLimiter::adaptive(rate_limit, now)
+            } else {
+                ShardLimiter::new(rate_limit, now)
+            };
             shards.push(ShardState::new(Some(Arc::clone(&m.id)), Some(limiter)));
         }
         st.shards = shards;
@@ -982,6 +1014,7 @@ mod tests {
                 Done {
                     stream: 0,
                     shards: vec![],
+                    throttled: vec![],
                     retries: vec![],
                     invalidate: None,
                     undecided: vec![],
@@ -1018,6 +1051,7 @@ mod tests {
             Done {
                 stream: 0,
                 shards: vec![None],
+                throttled: vec![],
                 retries,
                 invalidate: None,
                 undecided: vec![],
@@ -1068,6 +1102,7 @@ mod tests {
                     Done {
                         stream: 0,
                         shards: vec![],
+                        throttled: vec![],
                         retries: vec![],
                         invalidate: None,
                         undecided: vec![],
@@ -1158,6 +1193,7 @@ mod tests {
             Done {
                 stream: 0,
                 shards: vec![Some("s0".into())],
+                throttled: vec![],
                 retries,
                 invalidate: None,
                 undecided: vec![],
@@ -1215,6 +1251,7 @@ mod tests {
             Done {
                 stream: 0,
                 shards: vec![],
+                throttled: vec![],
                 retries: vec![],
                 invalidate: Some(version),
                 undecided: undecided.into_iter().map(|(u, _)| u).collect(),

@@ -621,6 +621,9 @@ impl Engine {
     }
 }
 
+/// The per-entry error code of a throttled Kinesis record.
+const THROTTLED: &str = "ProvisionedThroughputExceededException";
+
 /// Sends one PutRecords, sorts the answer, resolves what is final and hands the rest back.
 async fn send_batch(
     shared: Arc<Shared>,
@@ -676,6 +679,15 @@ async fn send_batch(
     }
     let kinesis = records.len();
     let shards = records.iter().map(|k| k.predicted.clone()).collect();
+    // What each entry met, for the shards' rate controllers (a failed call tells nothing).
+    let throttled = match &response {
+        Ok(out) => out
+            .records
+            .iter()
+            .map(|r| Some(r.error_code.as_deref() == Some(THROTTLED)))
+            .collect(),
+        Err(_) => vec![None; kinesis],
+    };
     let verdicts = retrier::classify(records, map.as_deref(), response, start, end, config);
     shared.observe_request(&name, &verdicts, end - start, kinesis, users);
     let Verdicts {
@@ -709,6 +721,7 @@ async fn send_batch(
     let _ = tx.send(Msg::Done(Done {
         stream,
         shards,
+        throttled,
         retries: retry,
         invalidate,
         undecided,

@@ -111,6 +111,13 @@ struct Args {
     /// Hide the progress bar (for scripts writing logs).
     #[arg(long)]
     quiet: bool,
+    /// kpl: per-shard `RateLimit` in percent, adapted to what the shard accepts (default:
+    /// no client-side limit, to measure the broker).
+    #[arg(long)]
+    kpl_rate_limit: Option<u64>,
+    /// kpl: with --kpl-rate-limit, send at that fixed rate as the AWS KPL does.
+    #[arg(long, requires = "kpl_rate_limit")]
+    kpl_fixed_rate: bool,
 }
 
 /// A latency histogram in microseconds, overall and for the current second.
@@ -147,6 +154,9 @@ struct Stats {
     delivered_bytes: AtomicU64,
     throttled: AtomicU64,
     errors: AtomicU64,
+    /// kpl only: Kinesis records the shards accepted and throttled (retried inside kpl).
+    kpl_entries_put: AtomicU64,
+    kpl_entries_throttled: AtomicU64,
     put_latency: Mutex<Latency>,
     delivery_latency: Mutex<Latency>,
     stop_producing: AtomicBool,
@@ -354,8 +364,9 @@ async fn kpl_producer(
             .endpoint(endpoint)
             .region("us-east-1")
             .credentials(Credentials::new("AKIDLOADTEST", "loadtest-secret"))
-            // The load test measures the broker: no client-side shard rate limit.
-            .rate_limit(u64::MAX / 4)
+            // By default the load test measures the broker: no client-side shard rate limit.
+            .rate_limit(args.kpl_rate_limit.unwrap_or(u64::MAX / 4))
+            .adaptive_rate(args.kpl_rate_limit.is_some() && !args.kpl_fixed_rate)
             .max_connections(4)
             .max_buffered_bytes(64 << 20)
             .build(),
@@ -438,9 +449,20 @@ async fn kpl_producer(
         sent += 1;
     }
     drop(tx);
+    let metrics = producer.metrics().clone();
     let report = producer.shutdown().await;
     let _ = report;
     let _ = collector.await;
+    stats
+        .kpl_entries_put
+        .fetch_add(metrics.counter_sum("KinesisRecordsPut", &[]), Relaxed);
+    stats.kpl_entries_throttled.fetch_add(
+        metrics.counter_sum(
+            "ErrorsByCode",
+            &[("error_code", "ProvisionedThroughputExceededException")],
+        ),
+        Relaxed,
+    );
 }
 
 /// Count delivered user records (deaggregating) and their put-to-delivery latency,
@@ -816,6 +838,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         delivered: AtomicU64::new(0),
         delivered_bytes: AtomicU64::new(0),
         throttled: AtomicU64::new(0),
+        kpl_entries_put: AtomicU64::new(0),
+        kpl_entries_throttled: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         put_latency: Mutex::new(Latency::new()),
         delivery_latency: Mutex::new(Latency::new()),
@@ -998,6 +1022,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "shards": args.shards, "producers": args.producers, "consumers": args.consumers,
             "record_size": args.record_size, "batch": args.batch, "rate": args.rate,
             "duration_s": args.duration, "limits": args.limits, "poll_idle_ms": args.poll_idle_ms,
+            "kpl_rate_limit": args.kpl_rate_limit, "kpl_fixed_rate": args.kpl_fixed_rate,
         },
         "produce_secs": produce_secs,
         "put_records": put,
@@ -1006,6 +1031,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "delivered_records": delivered,
         "throttled": stats.throttled.load(Relaxed),
         "errors": stats.errors.load(Relaxed),
+        "kpl_entries_put": stats.kpl_entries_put.load(Relaxed),
+        "kpl_entries_throttled": stats.kpl_entries_throttled.load(Relaxed),
         "put_latency": put_lat,
         "delivery_latency": del_lat,
         "broker_usage": broker_usage,
@@ -1030,6 +1057,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         stats.throttled.load(Relaxed),
         stats.errors.load(Relaxed)
     );
+    let (kpl_put, kpl_throttled) = (
+        stats.kpl_entries_put.load(Relaxed),
+        stats.kpl_entries_throttled.load(Relaxed),
+    );
+    if kpl_put + kpl_throttled > 0 {
+        println!(
+            "  kpl: {kpl_put} Kinesis records accepted, {kpl_throttled} throttled ({:.2} % of entries sent)",
+            100.0 * kpl_throttled as f64 / (kpl_put + kpl_throttled) as f64
+        );
+    }
     println!("  put latency: {put_lat}");
     println!("  put-to-delivery latency: {del_lat}");
     println!("  broker: {broker_usage}");
