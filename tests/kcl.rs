@@ -2865,3 +2865,88 @@ async fn a_worker_makes_no_more_dynamodb_calls_than_the_java_kcl() {
     );
     broker.shutdown().await;
 }
+
+/// The broker's `kinesis_requests_total` for one operation, all outcomes.
+async fn broker_calls(endpoint: &str, operation: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect");
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.expect("read");
+    body.lines()
+        .filter(|l| {
+            l.starts_with("kinesis_requests_total{")
+                && l.contains(&format!("operation=\"{operation}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_backlog_is_drained_at_the_read_limit_with_few_throttles() {
+    // 24 MiB written with limits off, then read with the service's limits: pages of up to
+    // 10 MiB, each of which the shard needs five seconds to recover from.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = |limits| {
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .limit_profile(limits)
+            .durable(kinesis_broker::store::durable::DurableConfig::new(dir.path()))
+            .build()
+    };
+    let writer = common::start_broker_with(config(kinesis_broker::limiter::LimitProfile::Off)).await;
+    let kinesis = client(&writer.endpoint());
+    create_stream(&kinesis, "backlog", 1).await;
+    let payload = "x".repeat(1_000);
+    let records: Vec<(String, String)> = (0..24 * 1024)
+        .map(|i| (format!("pk-{}", i % 64), format!("{i:08}{payload}")))
+        .collect();
+    put_plain(&kinesis, "backlog", &records).await;
+    writer.shutdown().await;
+
+    let broker = common::start_broker_with(config(kinesis_broker::limiter::LimitProfile::Aws)).await;
+    let kinesis = client(&broker.endpoint());
+    let store: Arc<dyn LeaseStore> = Arc::new(InMemoryLeaseStore::new());
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        test_config("backlog", "drain", "w1", Duration::from_secs(10)),
+        kinesis.clone(),
+        store,
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let metrics = scheduler.metrics().clone();
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    let started = Instant::now();
+    wait_until("the backlog drained", Duration::from_secs(90), || {
+        journal.distinct_data().len() >= records.len()
+    })
+    .await;
+    let drained_in = started.elapsed();
+    handle.request();
+    run.await.expect("join").expect("scheduler run");
+    let calls = broker_calls(&broker.endpoint(), "GetRecords").await;
+    let throttled: u64 = metrics
+        .get_records_throttled
+        .with_label_values(&["shardId-000000000000"])
+        .get();
+    let bytes = records.iter().map(|(k, d)| k.len() + d.len()).sum::<usize>() as f64;
+    eprintln!(
+        "drained {:.1} MiB in {drained_in:.1?} ({:.0} % of 2 MiB/s) with {calls} GetRecords, {throttled} throttled",
+        bytes / 1048576.0,
+        100.0 * bytes / drained_in.as_secs_f64() / (2.0 * 1048576.0)
+    );
+    assert!(calls > 0);
+    assert!(
+        throttled * 10 < calls,
+        "{throttled} of {calls} GetRecords throttled"
+    );
+    broker.shutdown().await;
+}

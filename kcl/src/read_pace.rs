@@ -23,7 +23,7 @@ pub const SHARD_READ_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
 pub const SHARD_CALL_INTERVAL: Duration = Duration::from_millis(200);
 /// Slack on the byte budget, so that a call never arrives just before the shard's own
 /// bucket has refilled (clocks and accounting differ slightly between the two sides).
-const MARGIN: f64 = 1.05;
+const MARGIN: f64 = 1.02;
 
 /// The two clocks of one shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
