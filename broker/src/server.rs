@@ -307,7 +307,7 @@ async fn handle_kinesis(svc: &Arc<Service>, req: Request<Incoming>) -> Response<
     };
     // Step 6 of the precedence: authentication, after the operation is known.
     if let Some(keys) = &svc.config.auth
-        && let Err(e) = keys.verify(&parts, &body, std::time::SystemTime::now())
+        && let Err(e) = keys.verify(&parts, &body, &svc.config.region, std::time::SystemTime::now())
     {
         tracing::debug!(operation = op.name(), error = %e, "request refused by --auth");
         let mut r = error_response(enc, &e);
