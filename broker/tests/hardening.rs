@@ -692,3 +692,35 @@ async fn a_full_body_budget_turns_requests_away() {
     assert_eq!(a.status, 200, "{a:?}");
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn tls_handshakes_must_finish_in_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let files = kinesis_broker::TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    std::fs::write(&files.cert, ck.cert.pem()).expect("write cert");
+    std::fs::write(&files.key, ck.signing_key.serialize_pem()).expect("write key");
+    let broker = start(
+        BrokerConfig::builder()
+            .tls(files)
+            .connection_limits(ConnectionLimits {
+                tls_handshake_timeout: Duration::from_millis(300),
+                ..limits()
+            }),
+    )
+    .await;
+    // Connected, never a ClientHello.
+    let mut silent = TcpStream::connect(broker.local_addr()).await.expect("connect");
+    assert!(closed_by_broker(&mut silent).await, "a silent TLS client");
+    // The start of a ClientHello record, and no more.
+    let mut partial = TcpStream::connect(broker.local_addr()).await.expect("connect");
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])
+        .await
+        .expect("write");
+    assert!(closed_by_broker(&mut partial).await, "a partial ClientHello");
+    broker.shutdown().await;
+}
