@@ -128,14 +128,20 @@ mod tests {
         assert!(!format!("{token:?}").contains("s3cret"));
         let config = BrokerConfig::builder().admin_token(token).build();
         let now = SystemTime::now();
-        assert_eq!(check(&config, &parts(None), now), Err(Refusal::Unauthenticated));
+        assert_eq!(
+            check(&config, &parts(None), now),
+            Err(Refusal::Unauthenticated)
+        );
         assert_eq!(
             check(&config, &parts(Some("Bearer s3cret")), now),
             Ok(Access::Token)
         );
         for bad in ["Bearer s3cre", "Bearer s3cret2", "Bearer ", "s3cret"] {
             assert!(
-                matches!(check(&config, &parts(Some(bad)), now), Err(Refusal::Forbidden(_))),
+                matches!(
+                    check(&config, &parts(Some(bad)), now),
+                    Err(Refusal::Forbidden(_))
+                ),
                 "{bad}"
             );
         }

@@ -87,7 +87,10 @@ impl BodyBudget {
             .map_err(|_| BodyError::TimedOut)?;
         let bytes = match collected {
             Ok(b) => b.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
                 return Err(BodyError::TooLarge);
             }
             Err(e) => return Err(BodyError::Read(e.to_string())),
@@ -114,20 +117,35 @@ mod tests {
     async fn reserves_while_held_and_gives_back() {
         let budget = BodyBudget::new(100);
         let held = budget
-            .read(Full::new(Bytes::from_static(b"hello")), None, 60, Duration::from_secs(1))
+            .read(
+                Full::new(Bytes::from_static(b"hello")),
+                None,
+                60,
+                Duration::from_secs(1),
+            )
             .await
             .unwrap();
         assert_eq!(&held.bytes[..], b"hello");
         assert_eq!(budget.available(), 95);
         // No room for another 60 unannounced bytes: turned away, not queued forever.
         let second = budget
-            .read(Full::new(Bytes::from_static(b"x")), Some(96), 100, Duration::from_secs(1))
+            .read(
+                Full::new(Bytes::from_static(b"x")),
+                Some(96),
+                100,
+                Duration::from_secs(1),
+            )
             .await;
         assert!(matches!(second, Err(BodyError::Busy)), "{second:?}");
         drop(held);
         assert_eq!(budget.available(), 100);
         let too_long = budget
-            .read(Full::new(Bytes::from(vec![0u8; 61])), None, 60, Duration::from_secs(1))
+            .read(
+                Full::new(Bytes::from(vec![0u8; 61])),
+                None,
+                60,
+                Duration::from_secs(1),
+            )
             .await;
         assert!(matches!(too_long, Err(BodyError::TooLarge)));
         assert_eq!(budget.available(), 100);

@@ -76,8 +76,8 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return idle;
         }
-        let head = self.at(self.last_request_end_ms.load(Ordering::Acquire))
-            + limits.header_read_timeout;
+        let head =
+            self.at(self.last_request_end_ms.load(Ordering::Acquire)) + limits.header_read_timeout;
         idle.min(head)
     }
 

@@ -247,7 +247,10 @@ impl FaultPlan {
                 .rules
                 .iter()
                 .filter(|r| r.matches(op.name()))
-                .filter_map(|r| r.latency.map(|l| l.saturating_add(r.jitter.unwrap_or_default())))
+                .filter_map(|r| {
+                    r.latency
+                        .map(|l| l.saturating_add(r.jitter.unwrap_or_default()))
+                })
                 .fold(Duration::ZERO, Duration::saturating_add);
             if worst > MAX_INJECTED_DELAY {
                 return Err(FaultPlanError(format!(

@@ -1,10 +1,10 @@
 //! `kinesis-broker`: run the reference broker.
 
 use clap::Parser;
+use kinesis_broker::admin::AdminToken;
 use kinesis_broker::limiter::LimitsConfig;
 use kinesis_broker::store::commit::FsyncPolicy;
 use kinesis_broker::store::durable::DurableConfig;
-use kinesis_broker::admin::AdminToken;
 use kinesis_broker::{Broker, BrokerConfig, ConnectionLimits, TlsFiles};
 use std::path::PathBuf;
 use std::time::Duration;

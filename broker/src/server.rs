@@ -110,7 +110,11 @@ fn announced_length(parts: &http::request::Parts) -> Option<u64> {
 /// `GET /admin/faults`, `PUT /admin/faults` (replace the plan, restarting its
 /// random streams) and `DELETE /admin/faults` (no faults); under `--auth` or
 /// `--admin-token` only with the credentials [`admin`] asks for.
-async fn admin_faults(svc: &Service, bodies: &BodyBudget, req: Request<Incoming>) -> Response<Body> {
+async fn admin_faults(
+    svc: &Service,
+    bodies: &BodyBudget,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let now = SystemTime::now();
     let access = match admin::check(&svc.config, &parts, now) {
@@ -297,7 +301,9 @@ fn event_stream_response(events: ops::SubscribeToShardStream) -> Response<Body> 
 /// Step 2 of the precedence: an empty body.
 fn empty_body(op: Option<Operation>, encoding: Option<Encoding>) -> Response<Body> {
     let err = match op {
-        Some(_) => KinesisError::serialization("Start of structure or map found where not expected."),
+        Some(_) => {
+            KinesisError::serialization("Start of structure or map found where not expected.")
+        }
         None => KinesisError::new(ErrorCode::UnknownOperation, ""),
     };
     let enc = if encoding == Some(Encoding::Json) {

@@ -178,7 +178,11 @@ impl Service {
             v.stream_arn("streamARN", a);
         }
         v.finish()?;
-        let from_arn = match r.stream_arn.as_deref().and_then(crate::arn::parse_stream_arn) {
+        let from_arn = match r
+            .stream_arn
+            .as_deref()
+            .and_then(crate::arn::parse_stream_arn)
+        {
             Some((region, account, name)) => Some(self.local_stream(region, account, name)?),
             None => None,
         };
@@ -198,7 +202,12 @@ impl Service {
     /// The name of a stream an ARN names, if the ARN is this broker's: a
     /// stream of another account is refused as Kinesis refuses a caller no
     /// resource policy lets in, and another region has no such stream here.
-    pub(crate) fn local_stream(&self, region: &str, account: &str, name: &str) -> Result<String, KinesisError> {
+    pub(crate) fn local_stream(
+        &self,
+        region: &str,
+        account: &str,
+        name: &str,
+    ) -> Result<String, KinesisError> {
         if account != self.config.account_id {
             return Err(KinesisError::new(
                 kinesis_proto::ErrorCode::AccessDenied,

@@ -85,10 +85,14 @@ async fn a_stream_arn_of_another_account_or_region_is_refused() {
         }
     };
     // The local ARN works.
-    put(arn(REGION, ACCOUNT, "orders")).await.expect("local ARN");
+    put(arn(REGION, ACCOUNT, "orders"))
+        .await
+        .expect("local ARN");
     // Same name, another account: AccessDenied, as Kinesis answers a caller
     // no resource policy lets in.
-    let e = put(arn(REGION, "210987654321", "orders")).await.unwrap_err();
+    let e = put(arn(REGION, "210987654321", "orders"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), Some(ErrorCode::AccessDenied), "{e}");
     // Same name, another region: that region has no such stream.
     let e = put(arn("us-west-2", ACCOUNT, "orders")).await.unwrap_err();
@@ -111,7 +115,6 @@ async fn a_stream_arn_of_another_account_or_region_is_refused() {
         .register_stream_consumer(&RegisterStreamConsumerInput {
             stream_arn: Some(arn("us-west-2", ACCOUNT, "orders")),
             consumer_name: Some("app".into()),
-            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -161,7 +164,10 @@ async fn put_records_refuses_an_entry_whose_data_and_key_exceed_one_mib() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), Some(ErrorCode::InvalidArgument), "{e}");
-    let msg = e.service_error().map(|e| e.message.clone()).unwrap_or_default();
+    let msg = e
+        .service_error()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
     assert!(msg.contains("1048586"), "{msg}");
     // Exactly 1 MiB of data and key together is fine.
     let out = c
@@ -366,11 +372,26 @@ async fn admin_and_metrics_need_credentials_under_auth() {
     let addr = broker.local_addr();
     let json = ("content-type", "application/json");
     // Anonymous: 401, and the plan is not applied.
-    let a = http(addr, "PUT", "/admin/faults", &h(&[json]), SLOW_PLAN.as_bytes()).await;
+    let a = http(
+        addr,
+        "PUT",
+        "/admin/faults",
+        &h(&[json]),
+        SLOW_PLAN.as_bytes(),
+    )
+    .await;
     assert_eq!(a.status, 401, "{a:?}");
-    assert!(a.head.to_ascii_lowercase().contains("www-authenticate: bearer"), "{a:?}");
+    assert!(
+        a.head
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{a:?}"
+    );
     for method in ["GET", "DELETE"] {
-        assert_eq!(http(addr, method, "/admin/faults", &[], b"").await.status, 401);
+        assert_eq!(
+            http(addr, method, "/admin/faults", &[], b"").await.status,
+            401
+        );
     }
     assert!(broker.service().faults.plan().rules.is_empty());
     // A wrong token, an unlisted key, a tampered body: 403.
@@ -386,10 +407,29 @@ async fn admin_and_metrics_need_credentials_under_auth() {
     assert_eq!(a.status, 403, "{a:?}");
     let host = addr.to_string();
     let headers = [("host", host.as_str()), json];
-    let unlisted = signed("PUT", "/admin/faults", &headers, SLOW_PLAN.as_bytes(), ("AKIDOTHER", SECRET));
-    let a = http(addr, "PUT", "/admin/faults", &unlisted, SLOW_PLAN.as_bytes()).await;
+    let unlisted = signed(
+        "PUT",
+        "/admin/faults",
+        &headers,
+        SLOW_PLAN.as_bytes(),
+        ("AKIDOTHER", SECRET),
+    );
+    let a = http(
+        addr,
+        "PUT",
+        "/admin/faults",
+        &unlisted,
+        SLOW_PLAN.as_bytes(),
+    )
+    .await;
     assert_eq!(a.status, 403, "{a:?}");
-    let listed = signed("PUT", "/admin/faults", &headers, SLOW_PLAN.as_bytes(), (AKID, SECRET));
+    let listed = signed(
+        "PUT",
+        "/admin/faults",
+        &headers,
+        SLOW_PLAN.as_bytes(),
+        (AKID, SECRET),
+    );
     let tampered = SLOW_PLAN.replace("1.0", "0.5");
     let a = http(addr, "PUT", "/admin/faults", &listed, tampered.as_bytes()).await;
     assert_eq!(a.status, 403, "{a:?}");
@@ -399,15 +439,38 @@ async fn admin_and_metrics_need_credentials_under_auth() {
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(broker.service().faults.plan().rules.len(), 1);
     let bearer = format!("Bearer {TOKEN}");
-    let a = http(addr, "DELETE", "/admin/faults", &h(&[("authorization", &bearer)]), b"").await;
+    let a = http(
+        addr,
+        "DELETE",
+        "/admin/faults",
+        &h(&[("authorization", &bearer)]),
+        b"",
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert!(broker.service().faults.plan().rules.is_empty());
     // /metrics likewise; /health stays open.
     assert_eq!(http(addr, "GET", "/metrics", &[], b"").await.status, 401);
-    let a = http(addr, "GET", "/metrics", &h(&[("authorization", &bearer)]), b"").await;
+    let a = http(
+        addr,
+        "GET",
+        "/metrics",
+        &h(&[("authorization", &bearer)]),
+        b"",
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
-    let signed_get = signed("GET", "/metrics", &[("host", host.as_str())], b"", (AKID, SECRET));
-    assert_eq!(http(addr, "GET", "/metrics", &signed_get, b"").await.status, 200);
+    let signed_get = signed(
+        "GET",
+        "/metrics",
+        &[("host", host.as_str())],
+        b"",
+        (AKID, SECRET),
+    );
+    assert_eq!(
+        http(addr, "GET", "/metrics", &signed_get, b"").await.status,
+        200
+    );
     assert_eq!(http(addr, "GET", "/health", &[], b"").await.status, 200);
     broker.shutdown().await;
 
@@ -415,10 +478,25 @@ async fn admin_and_metrics_need_credentials_under_auth() {
     let broker = start(BrokerConfig::builder().auth(keys())).await;
     let addr = broker.local_addr();
     assert_eq!(
-        http(addr, "PUT", "/admin/faults", &h(&[json]), SLOW_PLAN.as_bytes()).await.status,
+        http(
+            addr,
+            "PUT",
+            "/admin/faults",
+            &h(&[json]),
+            SLOW_PLAN.as_bytes()
+        )
+        .await
+        .status,
         401
     );
-    let a = http(addr, "PUT", "/admin/faults", &h(&[json, ("authorization", &bearer)]), SLOW_PLAN.as_bytes()).await;
+    let a = http(
+        addr,
+        "PUT",
+        "/admin/faults",
+        &h(&[json, ("authorization", &bearer)]),
+        SLOW_PLAN.as_bytes(),
+    )
+    .await;
     assert_eq!(a.status, 403, "no token is configured: {a:?}");
     assert_eq!(http(addr, "GET", "/metrics", &[], b"").await.status, 200);
     broker.shutdown().await;
@@ -436,11 +514,19 @@ async fn fault_plans_cannot_park_calls_for_long() {
     ] {
         let a = http(addr, "PUT", "/admin/faults", &json, plan.as_bytes()).await;
         assert_eq!(a.status, 400, "{plan}: {a:?}");
-        assert!(String::from_utf8_lossy(&a.body).contains("ms allowed"), "{a:?}");
+        assert!(
+            String::from_utf8_lossy(&a.body).contains("ms allowed"),
+            "{a:?}"
+        );
     }
     assert!(broker.service().faults.plan().rules.is_empty());
     let ok = r#"{"rules": [{"operation": "GetRecords", "latency_ms": 30000, "jitter_ms": 20000}, {"latency_ms": 10000}]}"#;
-    assert_eq!(http(addr, "PUT", "/admin/faults", &json, ok.as_bytes()).await.status, 200);
+    assert_eq!(
+        http(addr, "PUT", "/admin/faults", &json, ok.as_bytes())
+            .await
+            .status,
+        200
+    );
     broker.shutdown().await;
 }
 
@@ -501,17 +587,27 @@ async fn connections_over_the_cap_are_closed_at_once() {
         tcp.write_all(get_health.as_bytes()).await.expect("write");
         let mut buf = [0u8; 1024];
         let n = tcp.read(&mut buf).await.expect("read");
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
         open.push(tcp);
     }
     // A fourth is closed without an answer.
-    let mut fourth = TcpStream::connect(addr).await.expect("the kernel accepts it");
+    let mut fourth = TcpStream::connect(addr)
+        .await
+        .expect("the kernel accepts it");
     let _ = fourth.write_all(get_health.as_bytes()).await;
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), fourth.read_to_end(&mut buf))
         .await
         .expect("closed within 10 s");
-    assert!(read.is_err() || buf.is_empty(), "{:?}", String::from_utf8_lossy(&buf));
+    assert!(
+        read.is_err() || buf.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
     // Once one closes, new connections are served again.
     drop(open.pop());
     let mut served = false;
@@ -559,13 +655,19 @@ async fn silent_slow_and_idle_connections_are_closed() {
     h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
         .await
         .expect("write");
-    assert!(closed_by_broker(&mut h2).await, "an HTTP/2 connection with no request");
+    assert!(
+        closed_by_broker(&mut h2).await,
+        "an HTTP/2 connection with no request"
+    );
     // Kept alive after a request, then idle.
     let mut idle = TcpStream::connect(addr).await.expect("connect");
     idle.write_all(format!("GET /health HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
         .await
         .expect("write");
-    assert!(closed_by_broker(&mut idle).await, "an idle kept-alive connection");
+    assert!(
+        closed_by_broker(&mut idle).await,
+        "an idle kept-alive connection"
+    );
     broker.shutdown().await;
 }
 
@@ -587,7 +689,10 @@ async fn stalled_uploads_are_cut_off() {
         .await
         .expect("answered within 10 s");
     assert_eq!(a.status, 400, "{a:?}");
-    assert!(String::from_utf8_lossy(&a.body).contains("did not arrive in time"), "{a:?}");
+    assert!(
+        String::from_utf8_lossy(&a.body).contains("did not arrive in time"),
+        "{a:?}"
+    );
     broker.shutdown().await;
     // ...and a connection moving no bytes at all is closed even mid-request.
     let broker = start(BrokerConfig::builder().connection_limits(ConnectionLimits {
@@ -610,7 +715,9 @@ async fn http2_settings_bound_streams_windows_and_frames() {
             l.h2_max_concurrent_streams = n;
         }
         let broker = start(BrokerConfig::builder().connection_limits(l)).await;
-        let mut tcp = TcpStream::connect(broker.local_addr()).await.expect("connect");
+        let mut tcp = TcpStream::connect(broker.local_addr())
+            .await
+            .expect("connect");
         tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
             .await
             .expect("write");
@@ -634,10 +741,21 @@ async fn http2_settings_bound_streams_windows_and_frames() {
             })
             .collect();
         let get = |id: u16| settings.iter().find(|(i, _)| *i == id).map(|(_, v)| *v);
-        assert_eq!(get(0x3), Some(expected), "MAX_CONCURRENT_STREAMS: {settings:?}");
-        assert_eq!(get(0x4), Some(1024 * 1024), "INITIAL_WINDOW_SIZE: {settings:?}");
+        assert_eq!(
+            get(0x3),
+            Some(expected),
+            "MAX_CONCURRENT_STREAMS: {settings:?}"
+        );
+        assert_eq!(
+            get(0x4),
+            Some(1024 * 1024),
+            "INITIAL_WINDOW_SIZE: {settings:?}"
+        );
         assert_eq!(get(0x5), Some(256 * 1024), "MAX_FRAME_SIZE: {settings:?}");
-        assert!(get(0x6).is_some_and(|v| v <= 16 * 1024), "MAX_HEADER_LIST_SIZE: {settings:?}");
+        assert!(
+            get(0x6).is_some_and(|v| v <= 16 * 1024),
+            "MAX_HEADER_LIST_SIZE: {settings:?}"
+        );
         broker.shutdown().await;
     }
 }
@@ -681,9 +799,14 @@ async fn a_full_body_budget_turns_requests_away() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let a = refused.expect("a call is turned away while the budget is full");
-    assert!(String::from_utf8_lossy(&a.body).contains("ServiceUnavailable"), "{a:?}");
+    assert!(
+        String::from_utf8_lossy(&a.body).contains("ServiceUnavailable"),
+        "{a:?}"
+    );
     // The hog finishes (its body is not JSON): the budget is free again.
-    hog.write_all(&vec![b' '; MIB - 1]).await.expect("write the rest");
+    hog.write_all(&vec![b' '; MIB - 1])
+        .await
+        .expect("write the rest");
     let a = tokio::time::timeout(Duration::from_secs(10), read_answer(&mut hog))
         .await
         .expect("the hog is answered");
@@ -713,14 +836,21 @@ async fn tls_handshakes_must_finish_in_time() {
     )
     .await;
     // Connected, never a ClientHello.
-    let mut silent = TcpStream::connect(broker.local_addr()).await.expect("connect");
+    let mut silent = TcpStream::connect(broker.local_addr())
+        .await
+        .expect("connect");
     assert!(closed_by_broker(&mut silent).await, "a silent TLS client");
     // The start of a ClientHello record, and no more.
-    let mut partial = TcpStream::connect(broker.local_addr()).await.expect("connect");
+    let mut partial = TcpStream::connect(broker.local_addr())
+        .await
+        .expect("connect");
     partial
         .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])
         .await
         .expect("write");
-    assert!(closed_by_broker(&mut partial).await, "a partial ClientHello");
+    assert!(
+        closed_by_broker(&mut partial).await,
+        "a partial ClientHello"
+    );
     broker.shutdown().await;
 }

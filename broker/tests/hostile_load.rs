@@ -61,9 +61,11 @@ fn rss_kib(pid: u32) -> u64 {
 /// The open-connections gauge from `/metrics`.
 async fn open_connections(addr: SocketAddr) -> f64 {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
-    tcp.write_all(format!("GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
+    tcp.write_all(
+        format!("GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
     let mut text = String::new();
     tcp.read_to_string(&mut text).await.expect("read metrics");
     text.lines()
@@ -87,7 +89,11 @@ async fn attack(
         1 => "authorization: AWS4-HMAC-SHA256 Credential=AKIDUNLISTED/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=00\r\nx-amz-date: 20260101T000000Z\r\n".to_string(),
         _ => "authorization: garbage\r\n".to_string(),
     };
-    let target = if variant % 2 == 0 { "PutRecords" } else { "PutRecord" };
+    let target = if variant.is_multiple_of(2) {
+        "PutRecords"
+    } else {
+        "PutRecord"
+    };
     let head = format!(
         "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amz-target: Kinesis_20131202.{target}\r\n{auth}content-length: {BODY_BYTES}\r\n\r\n"
     );
@@ -118,7 +124,8 @@ async fn attack(
                 }
             }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join(write, read)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), futures::future::join(write, read)).await;
     }
 }
 
@@ -190,7 +197,10 @@ async fn slow_connections_and_unauthenticated_bodies_do_not_starve_a_signed_clie
         ),
     };
     // Warm the client's connection before the storm.
-    client.put_records(&batch).await.expect("a first PutRecords");
+    client
+        .put_records(&batch)
+        .await
+        .expect("a first PutRecords");
     let baseline_kib = rss_kib(pid);
 
     // 2,000 slow connections: three in four trickle a request head, one in
@@ -243,7 +253,10 @@ async fn slow_connections_and_unauthenticated_bodies_do_not_starve_a_signed_clie
     let mut next_sample = Instant::now();
     while started.elapsed() < LOAD {
         let t = Instant::now();
-        let out = client.put_records(&batch).await.expect("PutRecords under load");
+        let out = client
+            .put_records(&batch)
+            .await
+            .expect("PutRecords under load");
         latencies.push(t.elapsed());
         assert_eq!(out.failed_record_count, 0);
         if Instant::now() >= next_sample {
@@ -277,12 +290,21 @@ async fn slow_connections_and_unauthenticated_bodies_do_not_starve_a_signed_clie
         max_open >= SLOW_CONNECTIONS as f64,
         "only {max_open} connections were open at once"
     );
-    assert!(alive > SLOW_CONNECTIONS / 2, "slow connections were dropped early: {alive}");
-    assert!(attempts >= ATTACKERS as u64, "the attackers barely ran: {attempts}");
+    assert!(
+        alive > SLOW_CONNECTIONS / 2,
+        "slow connections were dropped early: {alive}"
+    );
+    assert!(
+        attempts >= ATTACKERS as u64,
+        "the attackers barely ran: {attempts}"
+    );
     assert!(
         max_rss_kib < RSS_LIMIT_KIB,
         "broker RSS peaked at {max_rss_kib} KiB (limit {RSS_LIMIT_KIB} KiB)"
     );
-    assert!(p99 < P99_LIMIT, "signed PutRecords p99 {p99:?} (limit {P99_LIMIT:?})");
+    assert!(
+        p99 < P99_LIMIT,
+        "signed PutRecords p99 {p99:?} (limit {P99_LIMIT:?})"
+    );
     child.kill().await.expect("stop the broker");
 }

@@ -122,8 +122,13 @@ fn hostile_json(rng: &mut Rng) -> Vec<u8> {
 
 /// One malformed HTTP/1.1 exchange.
 fn http1_case(rng: &mut Rng, addr: SocketAddr) -> Vec<u8> {
-    let target = ["PutRecords", "PutRecord", "ListShards", "GetRecords", "Bogus"]
-        [rng.below(5) as usize];
+    let target = [
+        "PutRecords",
+        "PutRecord",
+        "ListShards",
+        "GetRecords",
+        "Bogus",
+    ][rng.below(5) as usize];
     let ok_head = |ct: &str, len: &str| {
         format!(
             "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {ct}\r\nx-amz-target: Kinesis_20131202.{target}\r\ncontent-length: {len}\r\n\r\n"
@@ -260,7 +265,12 @@ fn http2_case(rng: &mut Rng) -> Vec<u8> {
         4 => {
             v.extend(frame(0x1, 0x0, 1, &request("application/x-amz-cbor-1.1")));
             for _ in 0..2000 {
-                v.extend(frame(0x9, 0x0, 1, &hpack(&[("x-flood", "aaaaaaaaaaaaaaaa")])));
+                v.extend(frame(
+                    0x9,
+                    0x0,
+                    1,
+                    &hpack(&[("x-flood", "aaaaaaaaaaaaaaaa")]),
+                ));
             }
         }
         // Invalid settings, window overflow, PING and RST_STREAM floods.
@@ -271,7 +281,12 @@ fn http2_case(rng: &mut Rng) -> Vec<u8> {
         }
         6 => {
             for i in 0..500u32 {
-                v.extend(frame(0x1, 0x4, 2 * i + 1, &request("application/x-amz-cbor-1.1")));
+                v.extend(frame(
+                    0x1,
+                    0x4,
+                    2 * i + 1,
+                    &request("application/x-amz-cbor-1.1"),
+                ));
                 v.extend(frame(0x3, 0, 2 * i + 1, &8u32.to_be_bytes()));
             }
             for _ in 0..500 {
@@ -316,12 +331,18 @@ async fn throw(addr: SocketAddr, bytes: Vec<u8>, cut_short: bool) {
     };
     let (mut rd, mut wr) = tcp.split();
     let write = async {
-        let n = if cut_short { bytes.len() / 2 } else { bytes.len() };
+        let n = if cut_short {
+            bytes.len() / 2
+        } else {
+            bytes.len()
+        };
         let _ = wr.write_all(&bytes[..n]).await;
     };
     let read = async {
         let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(300), rd.read(&mut buf)).await {
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(300), rd.read(&mut buf)).await
+        {
             if n == 0 {
                 break;
             }
@@ -481,5 +502,10 @@ async fn malformed_traffic_with_auth() {
     )
     .expect("write the auth file");
     let auth = auth.to_str().expect("utf-8 path").to_string();
-    storm(&["--auth", &auth], Credentials::new(AKID, SECRET), 0x5eed_0002).await;
+    storm(
+        &["--auth", &auth],
+        Credentials::new(AKID, SECRET),
+        0x5eed_0002,
+    )
+    .await;
 }

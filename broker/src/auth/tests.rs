@@ -71,7 +71,9 @@ fn vector_post_vanilla() {
         ),
         "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n553f88c9e4d10fc9e109e2aeb65f030801b70c2f6468faca261d401ae622fc87"
     );
-    let caller = keys().verify_for("service", &p, b"", "us-east-1", suite_time()).unwrap();
+    let caller = keys()
+        .verify_for("service", &p, b"", "us-east-1", suite_time())
+        .unwrap();
     assert_eq!(
         caller,
         Caller {
@@ -111,7 +113,9 @@ fn vector_get_vanilla() {
         hex(&Sha256::digest(canonical.as_bytes())),
         "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"
     );
-    keys().verify_for("service", &p, b"", "us-east-1", suite_time()).unwrap();
+    keys()
+        .verify_for("service", &p, b"", "us-east-1", suite_time())
+        .unwrap();
 }
 
 // §6.3 post-x-www-form-urlencoded
@@ -189,7 +193,9 @@ fn vector_kinesis_create_stream() {
         hex(&Sha256::digest(canonical.as_bytes())),
         "e3ba55d837909a6c02ddd1de50736a3079394cc9548b3686e9c1c514faff3a7c"
     );
-    let caller = keys().verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time()).unwrap();
+    let caller = keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
     assert_eq!(caller.access_key_id, AKID);
 }
 
@@ -244,7 +250,9 @@ fn vector_iam_list_users_with_query() {
         hex(&Sha256::digest(canonical.as_bytes())),
         "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
     );
-    keys().verify_for("iam", &p, b"", "us-east-1", suite_time()).unwrap();
+    keys()
+        .verify_for("iam", &p, b"", "us-east-1", suite_time())
+        .unwrap();
 }
 
 // ------------------------------------------------ what is refused, and how
@@ -364,13 +372,17 @@ fn tampering_is_an_invalid_signature() {
     let e = other
         .verify(
             &create_stream_request(&[]),
-            CREATE_STREAM_BODY, "us-east-1",
-            suite_time())
+            CREATE_STREAM_BODY,
+            "us-east-1",
+            suite_time(),
+        )
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidSignature);
     // Unsigned headers may change freely.
     let p = create_stream_request(&[("user-agent", "anything")]);
-    keys().verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time()).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
 }
 
 #[test]
@@ -378,12 +390,16 @@ fn clock_skew_window() {
     let p = create_stream_request(&[]);
     let at = |s: u64| suite_time() + Duration::from_secs(s);
     // 15 minutes either way is fine.
-    keys().verify(&p, CREATE_STREAM_BODY, "us-east-1", at(900)).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", at(900))
+        .unwrap();
     keys()
         .verify(
             &p,
-            CREATE_STREAM_BODY, "us-east-1",
-            suite_time() - Duration::from_secs(900))
+            CREATE_STREAM_BODY,
+            "us-east-1",
+            suite_time() - Duration::from_secs(900),
+        )
         .unwrap();
     // AWS's wording: "<request time> is now earlier than <now - window> (<now> - 15 min.)".
     let e = refused(&p, CREATE_STREAM_BODY, at(1200));
@@ -405,9 +421,13 @@ fn clock_skew_window() {
     // Configurable.
     let tight = keys().with_max_skew(Duration::from_secs(30));
     assert_eq!(tight.max_skew(), Duration::from_secs(30));
-    let e = tight.verify(&p, CREATE_STREAM_BODY, "us-east-1", at(31)).unwrap_err();
+    let e = tight
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", at(31))
+        .unwrap_err();
     assert!(e.message.ends_with("- 30 sec.)"), "{}", e.message);
-    tight.verify(&p, CREATE_STREAM_BODY, "us-east-1", at(30)).unwrap();
+    tight
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", at(30))
+        .unwrap();
 }
 
 #[test]
@@ -453,19 +473,25 @@ fn header_forms_clients_use() {
     // Comma without a space, components in another order.
     let header = "AWS4-HMAC-SHA256 Signature=7b774b5e27b65075219a631db686f51a1e0a43a9a7908b309c8f2111b02a9fed,SignedHeaders=content-type;host;x-amz-date;x-amz-target,Credential=AKIDEXAMPLE/20150830/us-east-1/kinesis/aws4_request";
     let p = create_stream_request(&[("authorization", header)]);
-    keys().verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time()).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
     // HTTP/2: no Host header, the signed host is the :authority.
     let mut p = create_stream_request(&[]);
     p.headers.remove("host");
     p.uri = "https://kinesis.us-east-1.amazonaws.com/".parse().unwrap();
-    keys().verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time()).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
     // Header values are trimmed and inner spaces collapsed before signing.
     let mut p = create_stream_request(&[]);
     p.headers.insert(
         "x-amz-target",
         "  Kinesis_20131202.CreateStream ".parse().unwrap(),
     );
-    keys().verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time()).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
     // Both header and query authentication.
     let mut p = create_stream_request(&[]);
     p.uri = "/?X-Amz-Algorithm=AWS4-HMAC-SHA256".parse().unwrap();
@@ -558,7 +584,12 @@ fn date_header_instead_of_x_amz_date() {
     );
     keys().verify(&p, b"{}", "us-east-1", suite_time()).unwrap();
     let e = keys()
-        .verify(&p, b"{}", "us-east-1", suite_time() + Duration::from_secs(3600))
+        .verify(
+            &p,
+            b"{}",
+            "us-east-1",
+            suite_time() + Duration::from_secs(3600),
+        )
         .unwrap_err();
     assert!(
         e.message.starts_with("Signature expired: 20150830T123600Z"),
@@ -662,9 +693,7 @@ fn a_signature_for_another_region_is_refused() {
         .check_header(&p, "eu-west-1", suite_time())
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidSignature);
-    keys()
-        .check_header(&p, "us-east-1", suite_time())
-        .unwrap();
+    keys().check_header(&p, "us-east-1", suite_time()).unwrap();
 }
 
 #[test]
@@ -695,8 +724,7 @@ fn the_date_target_and_content_type_must_be_signed() {
             // sign() put the date in; keep it, but drop it from SignedHeaders.
             let auth = p.headers["authorization"].to_str().unwrap().to_string();
             let auth = auth.replace(";x-amz-date", "").replace("x-amz-date;", "");
-            p.headers
-                .insert("authorization", auth.parse().unwrap());
+            p.headers.insert("authorization", auth.parse().unwrap());
         }
         let e = keys()
             .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
@@ -718,10 +746,8 @@ fn the_date_target_and_content_type_must_be_signed() {
         ("date", "Sun, 30 Aug 2015 12:36:00 GMT"),
     );
     let auth = p.headers["authorization"].to_str().unwrap().to_string();
-    p.headers.insert(
-        "authorization",
-        auth.replace("date;", "").parse().unwrap(),
-    );
+    p.headers
+        .insert("authorization", auth.replace("date;", "").parse().unwrap());
     let e = keys()
         .verify(&p, b"{}", "us-east-1", suite_time())
         .unwrap_err();

@@ -522,8 +522,14 @@ impl Service {
                 ),
             ));
         }
-        let arn_stream = match input.stream_arn.as_deref().map(crate::arn::parse_stream_arn) {
-            Some(Some((region, account, name))) => Some(Some(self.local_stream(region, account, name)?)),
+        let arn_stream = match input
+            .stream_arn
+            .as_deref()
+            .map(crate::arn::parse_stream_arn)
+        {
+            Some(Some((region, account, name))) => {
+                Some(Some(self.local_stream(region, account, name)?))
+            }
             Some(None) => Some(None),
             None => None,
         };
