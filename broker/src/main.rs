@@ -85,26 +85,32 @@ struct Args {
     #[arg(long)]
     protect_metrics: bool,
     /// Most connections served at once; more are closed when accepted.
-    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: usize,
     /// Most request-body bytes held at once by all requests together.
     #[arg(long, default_value_t = ConnectionLimits::default().max_inflight_body_bytes)]
     max_inflight_body_bytes: usize,
     /// Most concurrent HTTP/2 streams per connection.
-    #[arg(long, default_value_t = ConnectionLimits::default().h2_max_concurrent_streams)]
+    #[arg(long, default_value_t = ConnectionLimits::default().h2_max_concurrent_streams,
+          value_parser = clap::value_parser!(u32).range(1..))]
     h2_max_concurrent_streams: u32,
     /// Seconds a connection without a request in progress may take to send a
     /// complete request head (also the HTTP/1.1 keep-alive idle time).
-    #[arg(long, default_value_t = ConnectionLimits::default().header_read_timeout.as_secs())]
+    #[arg(long, default_value_t = ConnectionLimits::default().header_read_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
     header_read_timeout_secs: u64,
     /// Seconds a request body may take to arrive in full.
-    #[arg(long, default_value_t = ConnectionLimits::default().body_read_timeout.as_secs())]
+    #[arg(long, default_value_t = ConnectionLimits::default().body_read_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
     body_read_timeout_secs: u64,
     /// Seconds a connection may move no bytes at all, even mid-request.
-    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
+    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout_secs: u64,
     /// Seconds a TLS handshake may take.
-    #[arg(long, default_value_t = ConnectionLimits::default().tls_handshake_timeout.as_secs())]
+    #[arg(long, default_value_t = ConnectionLimits::default().tls_handshake_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
     tls_handshake_timeout_secs: u64,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, default_value = "info", env = "KINESIS_BROKER_LOG")]

@@ -201,7 +201,8 @@ impl Service {
 
     /// The name of a stream an ARN names, if the ARN is this broker's: a
     /// stream of another account is refused as Kinesis refuses a caller no
-    /// resource policy lets in, and another region has no such stream here.
+    /// resource policy lets in, and another region has no such stream here
+    /// (docs/broker-security.md).
     pub(crate) fn local_stream(
         &self,
         region: &str,
