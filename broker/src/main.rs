@@ -190,6 +190,16 @@ async fn main() -> std::process::ExitCode {
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         tls_handshake_timeout: Duration::from_secs(args.tls_handshake_timeout_secs),
     };
+    #[cfg(target_os = "linux")]
+    if let Some(files) = open_file_limit()
+        && files < args.max_connections as u64 + 64
+    {
+        tracing::warn!(
+            open_file_limit = files,
+            max_connections = args.max_connections,
+            "the open-file limit is below --max-connections; raise it (ulimit -n) or lower --max-connections"
+        );
+    }
     if let Some(dir) = args.data_dir {
         config.durable = Some(
             DurableConfig::new(dir)
@@ -226,4 +236,16 @@ async fn main() -> std::process::ExitCode {
     let _ = ctrl_c.await;
     broker.shutdown().await;
     std::process::ExitCode::SUCCESS
+}
+
+/// The process's soft limit on open files, from `/proc/self/limits`.
+#[cfg(target_os = "linux")]
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

@@ -534,6 +534,9 @@ const MAX_HTTP1_BUFFER: usize = 32 * 1024;
 /// progress.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// How long the accept loop pauses after a failed accept.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
 /// A connection's byte stream, plain or TLS.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 
@@ -564,7 +567,10 @@ pub async fn serve(
                 let (tcp, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
+                        // Out of descriptors, say: pause instead of spinning on
+                        // the same error until connections close.
                         tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                         continue;
                     }
                 };
