@@ -81,6 +81,21 @@ impl Activity {
         idle.min(head)
     }
 
+    /// Which limit the connection has overstayed at `now`, if any: a request
+    /// head not sent in time (`header_read_timeout`), or no bytes moved in
+    /// time (`idle_timeout`).
+    pub fn overstayed(&self, limits: &ConnectionLimits, now: Instant) -> Option<&'static str> {
+        let idle = self.at(self.last_io_ms.load(Ordering::Relaxed)) + limits.idle_timeout;
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let head = self.at(self.last_request_end_ms.load(Ordering::Acquire))
+                + limits.header_read_timeout;
+            if head <= now {
+                return Some("header_read_timeout");
+            }
+        }
+        (idle <= now).then_some("idle_timeout")
+    }
+
     /// Counts a request as in progress until the guard (and the response
     /// body it is moved into) is dropped.
     pub fn request(self: &Arc<Self>) -> InFlight {
@@ -228,9 +243,14 @@ mod tests {
         let a = Activity::new();
         // Just accepted: the head is due first.
         assert_eq!(a.deadline(&limits), a.accepted + Duration::from_secs(5));
+        let at = |s: u64| a.accepted + Duration::from_secs(s);
+        assert_eq!(a.overstayed(&limits, at(4)), None);
+        assert_eq!(a.overstayed(&limits, at(5)), Some("header_read_timeout"));
         // A request in progress: only idleness counts.
         let r = a.request();
         assert_eq!(a.deadline(&limits), a.accepted + Duration::from_secs(60));
+        assert_eq!(a.overstayed(&limits, at(59)), None);
+        assert_eq!(a.overstayed(&limits, at(60)), Some("idle_timeout"));
         drop(r);
         assert!(a.deadline(&limits) <= Instant::now() + Duration::from_secs(5));
     }

@@ -578,6 +578,9 @@ pub async fn serve(
                 // and the listen backlog does not fill with waiting clients.
                 let Some(slot) = cap.admit() else {
                     drop(tcp);
+                    if svc.config.metrics {
+                        svc.metrics.connection_cut("max_connections");
+                    }
                     if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                         last_refusal_log = Some(Instant::now());
                         tracing::warn!(
@@ -607,6 +610,9 @@ pub async fn serve(
                                 }
                                 Err(_) => {
                                     tracing::debug!(%peer, "TLS handshake timed out");
+                                    if svc.config.metrics {
+                                        svc.metrics.connection_cut("tls_handshake_timeout");
+                                    }
                                     return;
                                 }
                             }
@@ -614,6 +620,7 @@ pub async fn serve(
                         None => Box::new(tcp),
                     };
                     let activity = Activity::new();
+                    let watcher = Arc::clone(&svc);
                     let service = {
                         let activity = Arc::clone(&activity);
                         service_fn(move |req| {
@@ -636,10 +643,13 @@ pub async fn serve(
                         tokio::select! {
                             r = conn.as_mut() => break r,
                             _ = tokio::time::sleep_until(deadline) => {
-                                if activity.deadline(&limits) > tokio::time::Instant::now() {
+                                let Some(limit) = activity.overstayed(&limits, tokio::time::Instant::now()) else {
                                     continue;
+                                };
+                                tracing::debug!(%peer, limit, "closing a connection that sent no request head, or no bytes, in time");
+                                if watcher.config.metrics {
+                                    watcher.metrics.connection_cut(limit);
                                 }
-                                tracing::debug!(%peer, "closing a connection that sent no request head, or no bytes, in time");
                                 conn.as_mut().graceful_shutdown();
                                 break tokio::time::timeout(CLOSE_GRACE, conn.as_mut())
                                     .await

@@ -630,6 +630,11 @@ async fn connections_over_the_cap_are_closed_at_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(served, "a slot freed up");
+    let metrics = broker.service().metrics.gather_text();
+    assert!(
+        metrics.contains("kinesis_connections_cut_total{limit=\"max_connections\"}"),
+        "{metrics}"
+    );
     broker.shutdown().await;
 }
 
@@ -668,6 +673,11 @@ async fn silent_slow_and_idle_connections_are_closed() {
         closed_by_broker(&mut idle).await,
         "an idle kept-alive connection"
     );
+    let metrics = broker.service().metrics.gather_text();
+    assert!(
+        metrics.contains("kinesis_connections_cut_total{limit=\"header_read_timeout\"}"),
+        "{metrics}"
+    );
     broker.shutdown().await;
 }
 
@@ -704,6 +714,11 @@ async fn stalled_uploads_are_cut_off() {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
     tcp.write_all(head.as_bytes()).await.expect("write");
     assert!(closed_by_broker(&mut tcp).await, "an idle upload");
+    let metrics = broker.service().metrics.gather_text();
+    assert!(
+        metrics.contains("kinesis_connections_cut_total{limit=\"idle_timeout\"} 1"),
+        "{metrics}"
+    );
     broker.shutdown().await;
 }
 
@@ -851,6 +866,11 @@ async fn tls_handshakes_must_finish_in_time() {
     assert!(
         closed_by_broker(&mut partial).await,
         "a partial ClientHello"
+    );
+    let metrics = broker.service().metrics.gather_text();
+    assert!(
+        metrics.contains("kinesis_connections_cut_total{limit=\"tls_handshake_timeout\"} 2"),
+        "{metrics}"
     );
     broker.shutdown().await;
 }
