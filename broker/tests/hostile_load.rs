@@ -28,6 +28,56 @@ const P99_LIMIT: Duration = Duration::from_millis(100);
 const AKID: &str = "AKIDHOSTILETEST";
 const SECRET: &str = "hostile-test-secret";
 
+fn signed_client(endpoint: &str) -> Client {
+    Client::new(
+        ClientConfig::builder()
+            .endpoint(endpoint.to_string())
+            .region("us-east-1")
+            .credentials(Credentials::new(AKID, SECRET))
+            .max_attempts(1)
+            .request_timeout(Duration::from_secs(10))
+            .build(),
+    )
+    .expect("client")
+}
+
+/// The signed client's PutRecords latencies over [`LOAD`], measured on a
+/// thread and runtime of its own so that the attackers' tasks never delay
+/// polling it: it signals `ready` after a first call has warmed its
+/// connection, and starts on `go`.
+fn measure_put_records(
+    endpoint: String,
+    batch: PutRecordsInput,
+    ready: std::sync::mpsc::Sender<()>,
+    go: std::sync::mpsc::Receiver<()>,
+) -> std::thread::JoinHandle<Vec<Duration>> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let client = signed_client(&endpoint);
+        rt.block_on(client.put_records(&batch))
+            .expect("a first PutRecords");
+        ready.send(()).expect("the test waits");
+        go.recv().expect("the storm started");
+        rt.block_on(async {
+            let mut latencies = Vec::new();
+            let started = Instant::now();
+            while started.elapsed() < LOAD {
+                let t = Instant::now();
+                let out = client
+                    .put_records(&batch)
+                    .await
+                    .expect("PutRecords under load");
+                latencies.push(t.elapsed());
+                assert_eq!(out.failed_record_count, 0);
+            }
+            latencies
+        })
+    })
+}
+
 /// Room for this process's sockets and the broker's (which inherits the limit).
 fn raise_open_file_limit(want: u64) {
     let mut lim = libc::rlimit {
@@ -166,16 +216,7 @@ async fn slow_connections_and_unauthenticated_bodies_do_not_starve_a_signed_clie
         .trim_start_matches("http://")
         .parse()
         .expect("an address");
-    let client = Client::new(
-        ClientConfig::builder()
-            .endpoint(endpoint.clone())
-            .region("us-east-1")
-            .credentials(Credentials::new(AKID, SECRET))
-            .max_attempts(1)
-            .request_timeout(Duration::from_secs(10))
-            .build(),
-    )
-    .expect("client");
+    let client = signed_client(&endpoint);
     client
         .create_stream(&CreateStreamInput {
             stream_name: Some("hostile".into()),
@@ -196,11 +237,13 @@ async fn slow_connections_and_unauthenticated_bodies_do_not_starve_a_signed_clie
                 .collect(),
         ),
     };
-    // Warm the client's connection before the storm.
-    client
-        .put_records(&batch)
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    let measure = measure_put_records(endpoint.clone(), batch, ready_tx, go_rx);
+    tokio::task::spawn_blocking(move || ready_rx.recv())
         .await
-        .expect("a first PutRecords");
+        .expect("join")
+        .expect("the measuring thread is ready");
     let baseline_kib = rss_kib(pid);
 
     // 2,000 slow connections: three in four trickle a request head, one in
@@ -246,25 +289,15 @@ async fn slow_connections_and_unauthenticated_bodies_do_not_starve_a_signed_clie
         })
         .collect();
 
-    let mut latencies = Vec::new();
+    go_tx.send(()).expect("the measuring thread waits");
     let mut max_rss_kib = 0;
     let mut max_open = 0.0f64;
-    let started = Instant::now();
-    let mut next_sample = Instant::now();
-    while started.elapsed() < LOAD {
-        let t = Instant::now();
-        let out = client
-            .put_records(&batch)
-            .await
-            .expect("PutRecords under load");
-        latencies.push(t.elapsed());
-        assert_eq!(out.failed_record_count, 0);
-        if Instant::now() >= next_sample {
-            next_sample += Duration::from_millis(500);
-            max_rss_kib = max_rss_kib.max(rss_kib(pid));
-            max_open = max_open.max(open_connections(addr).await);
-        }
+    while !measure.is_finished() {
+        max_rss_kib = max_rss_kib.max(rss_kib(pid));
+        max_open = max_open.max(open_connections(addr).await);
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let mut latencies = measure.join().expect("the measuring thread");
     stop.store(true, Ordering::Relaxed);
     for a in attackers {
         a.await.expect("attacker");
