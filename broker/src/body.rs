@@ -43,6 +43,17 @@ pub enum BodyError {
     Read(String),
 }
 
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLarge => f.write_str("the body is larger than allowed"),
+            BodyError::Busy => f.write_str("too many request bodies are being read; retry shortly"),
+            BodyError::TimedOut => f.write_str("the body did not arrive in time"),
+            BodyError::Read(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 impl BodyBudget {
     /// A budget of `bytes` in-flight body bytes.
     pub fn new(bytes: usize) -> BodyBudget {

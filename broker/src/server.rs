@@ -135,7 +135,7 @@ async fn admin_faults(
             return respond(
                 StatusCode::BAD_REQUEST,
                 "text/plain",
-                Bytes::from(format!("cannot read the fault plan: {e:?}\n")),
+                Bytes::from(format!("cannot read the fault plan: {e}\n")),
             );
         }
     };
