@@ -145,14 +145,30 @@ impl AuthKeys {
         self.keys.is_empty()
     }
 
-    /// Check a request's signature at time `now`; the error is what Kinesis answers.
+    /// Check a request's signature at time `now` for a broker serving
+    /// `region`; the error is what Kinesis answers.
     pub fn verify(
         &self,
         parts: &Parts,
         body: &[u8],
+        region: &str,
         now: SystemTime,
     ) -> Result<Caller, KinesisError> {
-        self.verify_for(SERVICE, parts, body, now)
+        self.verify_for(SERVICE, parts, body, region, now)
+    }
+
+    /// Everything [`verify`](Self::verify) checks that does not need the
+    /// body: the header's form, a listed key, the credential scope, the
+    /// clock, the session token and which headers are signed. The broker
+    /// runs it before reading a body, so that nobody without a listed key
+    /// can make it buffer one.
+    pub fn check_header(
+        &self,
+        parts: &Parts,
+        region: &str,
+        now: SystemTime,
+    ) -> Result<(), KinesisError> {
+        self.presented(SERVICE, parts, region, now).map(|_| ())
     }
 
     /// [`verify`](Self::verify) for any SigV4 service name (the AWS test
@@ -162,8 +178,48 @@ impl AuthKeys {
         expected_service: &str,
         parts: &Parts,
         body: &[u8],
+        region: &str,
         now: SystemTime,
     ) -> Result<Caller, KinesisError> {
+        let p = self.presented(expected_service, parts, region, now)?;
+        let canonical = canonical_request(
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query().unwrap_or(""),
+            &p.auth.signed_headers,
+            |name| header_value(parts, name),
+            body,
+        );
+        let scope = format!("{}/{region}/{expected_service}/aws4_request", p.date);
+        let to_sign = string_to_sign(&p.amz_date, &scope, &canonical);
+        let expected = hex(&hmac(
+            &signing_key(&p.key.secret, &p.date, region, expected_service),
+            to_sign.as_bytes(),
+        ));
+        if !constant_time_eq(expected.as_bytes(), p.auth.signature.as_bytes()) {
+            return Err(invalid_sig(&format!(
+                "The request signature we calculated does not match the signature you provided. \
+                 Check your AWS Secret Access Key and signing method. Consult the service \
+                 documentation for details.\n\nThe Canonical String for this request should have \
+                 been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n"
+            )));
+        }
+        Ok(Caller {
+            access_key_id: p.access_key_id,
+            profile: p.key.profile.clone(),
+            region: region.to_string(),
+        })
+    }
+
+    /// The checks of [`check_header`](Self::check_header), and what the
+    /// signature computation needs from them.
+    fn presented(
+        &self,
+        expected_service: &str,
+        parts: &Parts,
+        expected_region: &str,
+        now: SystemTime,
+    ) -> Result<Presented<'_>, KinesisError> {
         let headers = &parts.headers;
         let query = parts.uri.query().unwrap_or("");
         let query_auth = query
@@ -212,16 +268,22 @@ impl AuthKeys {
                 "Credential should be scoped to correct service: '{expected_service}'."
             )));
         }
-        if date != &amz_date[..8] {
+        let amz_day = amz_date.get(..8).unwrap_or(&amz_date);
+        if date != amz_day {
             return Err(invalid_sig(&format!(
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{}', from '{amz_date}'.",
-                &amz_date[..8]
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{amz_day}', from '{amz_date}'."
             )));
         }
         if region.is_empty() {
             return Err(invalid_sig(
                 "Credential should be scoped to a valid region.",
             ));
+        }
+        // A signature is only good in the region it was made for.
+        if region != expected_region {
+            return Err(invalid_sig(&format!(
+                "Credential should be scoped to a valid region, not '{region}'."
+            )));
         }
         let Some(key) = self.keys.get(akid) else {
             return Err(KinesisError::new(
@@ -242,39 +304,47 @@ impl AuthKeys {
                 UNKNOWN_KEY,
             ));
         }
-        if !auth.signed_headers.iter().any(|h| h == "host") {
+        let signed = |name: &str| auth.signed_headers.iter().any(|h| h == name);
+        if !signed("host") {
             return Err(invalid_sig(
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
             ));
         }
-        let canonical = canonical_request(
-            parts.method.as_str(),
-            parts.uri.path(),
-            query,
-            &auth.signed_headers,
-            |name| header_value(parts, name),
-            body,
-        );
-        let scope = format!("{date}/{region}/{service}/aws4_request");
-        let to_sign = string_to_sign(&amz_date, &scope, &canonical);
-        let expected = hex(&hmac(
-            &signing_key(&key.secret, date, region, service),
-            to_sign.as_bytes(),
-        ));
-        if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
-            return Err(invalid_sig(&format!(
-                "The request signature we calculated does not match the signature you provided. \
-                 Check your AWS Secret Access Key and signing method. Consult the service \
-                 documentation for details.\n\nThe Canonical String for this request should have \
-                 been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n"
-            )));
+        // Unsigned, these could be changed in flight: the time (replaying an
+        // old request), the operation, or how the body is read.
+        let time_header = if headers.contains_key("x-amz-date") {
+            ("x-amz-date", "X-Amz-Date")
+        } else {
+            ("date", "Date")
+        };
+        for (name, shown) in [
+            time_header,
+            ("x-amz-target", "X-Amz-Target"),
+            ("content-type", "Content-Type"),
+        ] {
+            if headers.contains_key(name) && !signed(name) {
+                return Err(invalid_sig(&format!(
+                    "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
+                )));
+            }
         }
-        Ok(Caller {
+        Ok(Presented {
             access_key_id: akid.to_string(),
-            profile: key.profile.clone(),
-            region: region.to_string(),
+            date: date.to_string(),
+            amz_date,
+            key,
+            auth,
         })
     }
+}
+
+/// A request's credentials that passed every check short of the signature.
+struct Presented<'a> {
+    access_key_id: String,
+    date: String,
+    amz_date: String,
+    key: &'a Key,
+    auth: AuthorizationHeader,
 }
 
 fn incomplete(message: String) -> KinesisError {
@@ -382,8 +452,9 @@ fn check_skew(time: SystemTime, now: SystemTime, max: Duration) -> Result<(), Ki
             format_amz_date(now)
         )));
     }
-    let latest = now + max;
-    if time > latest {
+    // A window too wide to add to now accepts any later time.
+    let latest = now.checked_add(max);
+    if let Some(latest) = latest.filter(|l| time > *l) {
         return Err(invalid_sig(&format!(
             "Signature not yet current: {} is still later than {} ({} + {window})",
             format_amz_date(time),
@@ -606,10 +677,15 @@ fn to_time(y: i64, mo: i64, d: i64, h: i64, mi: i64, sec: i64) -> Option<SystemT
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec;
-    u64::try_from(secs)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    // Both date formats carry a four-digit year; anything else is garbage,
+    // and would overflow the day arithmetic below.
+    if !(0..=9999).contains(&y) || h < 0 || mi < 0 || sec < 0 {
+        return None;
+    }
+    let secs = days_from_civil(y, mo, d)
+        .checked_mul(86_400)?
+        .checked_add(h * 3600 + mi * 60 + sec)?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 fn format_amz_date(t: SystemTime) -> String {

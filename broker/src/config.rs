@@ -14,6 +14,50 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Bounds on what clients can make the broker hold before and while it
+/// serves them: connections, body bytes, HTTP/2 streams, and how long a
+/// connection may take or sit idle. The defaults keep a flood of slow or
+/// unauthenticated clients from exhausting memory or descriptors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionLimits {
+    /// Most connections served at once; a connection over it is closed as
+    /// soon as it is accepted. Default 4096.
+    pub max_connections: usize,
+    /// Most request-body bytes held by all requests together; a request that
+    /// cannot reserve its body within a second is answered
+    /// ServiceUnavailable without its body being read. Raised to at least
+    /// `max_body_bytes`. Default 64 MiB.
+    pub max_inflight_body_bytes: usize,
+    /// Most concurrent HTTP/2 streams per connection. Default 100.
+    pub h2_max_concurrent_streams: u32,
+    /// How long a connection with no request in progress (just accepted, or
+    /// done with its last request) may take to send a complete request head
+    /// before it is closed; on HTTP/1.1 this also bounds keep-alive idling.
+    /// Default 30 s.
+    pub header_read_timeout: Duration,
+    /// How long a request body may take to arrive in full. Default 60 s.
+    pub body_read_timeout: Duration,
+    /// How long a connection may move no bytes at all, even mid-request
+    /// (a stalled upload, a client that stopped reading). Default 300 s.
+    pub idle_timeout: Duration,
+    /// How long a TLS handshake may take. Default 10 s.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 4096,
+            max_inflight_body_bytes: 64 * 1024 * 1024,
+            h2_max_concurrent_streams: 100,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(300),
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// How the broker runs. Build with [`BrokerConfig::builder`].
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -74,6 +118,14 @@ pub struct BrokerConfig {
     /// `--auth-max-skew-secs`). Default none: any signature or none is accepted,
     /// as kinesalite and kinesis-mock do.
     pub auth: Option<crate::auth::AuthKeys>,
+    /// A bearer token that opens `/admin/faults` (and a protected
+    /// `/metrics`), with or without `--auth`. Default none.
+    pub admin_token: Option<crate::admin::AdminToken>,
+    /// Serve `/metrics` only to requests `/admin/faults` would accept
+    /// (`--protect-metrics`). Default false.
+    pub protect_metrics: bool,
+    /// Connection, body and timeout bounds. Default [`ConnectionLimits::default`].
+    pub connection_limits: ConnectionLimits,
 }
 
 impl Default for BrokerConfig {
@@ -101,6 +153,9 @@ impl Default for BrokerConfig {
             metrics: true,
             durable: None,
             auth: None,
+            admin_token: None,
+            protect_metrics: false,
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }
@@ -136,6 +191,24 @@ impl BrokerConfigBuilder {
     /// Accept only requests signed with these keys.
     pub fn auth(mut self, keys: crate::auth::AuthKeys) -> Self {
         self.config.auth = Some(keys);
+        self
+    }
+
+    /// Open `/admin/faults` (and a protected `/metrics`) to this bearer token.
+    pub fn admin_token(mut self, token: crate::admin::AdminToken) -> Self {
+        self.config.admin_token = Some(token);
+        self
+    }
+
+    /// Serve `/metrics` only to requests `/admin/faults` would accept.
+    pub fn protect_metrics(mut self, on: bool) -> Self {
+        self.config.protect_metrics = on;
+        self
+    }
+
+    /// Bound connections, body bytes and timeouts this way.
+    pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.config.connection_limits = limits;
         self
     }
 

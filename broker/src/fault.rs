@@ -36,6 +36,8 @@
 //!
 //! `error_rate + reset_rate` must not exceed 1: one draw decides between
 //! failing, resetting and proceeding, so each rate is honoured as written.
+//! The `latency_ms + jitter_ms` of all rules applying to one operation must
+//! not exceed [`MAX_INJECTED_DELAY`] (60 s).
 //! Unknown fields, unknown operations and out-of-range rates are rejected.
 //!
 //! # Decisions
@@ -56,6 +58,11 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// The longest delay a plan may add to one call: enough to outlast any
+/// client timeout, bounded so that a plan cannot park requests (and the
+/// connections and bodies they hold) for good.
+pub const MAX_INJECTED_DELAY: Duration = Duration::from_secs(60);
 
 /// One fault-injection rule; see the module documentation for the JSON form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,12 +235,33 @@ impl FaultPlan {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
-    /// Check rates, their sums and operation names.
+    /// Check rates, their sums, operation names, and that no call can be
+    /// delayed longer than [`MAX_INJECTED_DELAY`].
     pub fn validate(&self) -> Result<(), FaultPlanError> {
         self.rules
             .iter()
             .enumerate()
-            .try_for_each(|(i, rule)| rule.validate(i))
+            .try_for_each(|(i, rule)| rule.validate(i))?;
+        for op in Operation::ALL {
+            let worst = self
+                .rules
+                .iter()
+                .filter(|r| r.matches(op.name()))
+                .filter_map(|r| {
+                    r.latency
+                        .map(|l| l.saturating_add(r.jitter.unwrap_or_default()))
+                })
+                .fold(Duration::ZERO, Duration::saturating_add);
+            if worst > MAX_INJECTED_DELAY {
+                return Err(FaultPlanError(format!(
+                    "{} could be delayed {} ms (latency_ms + jitter_ms of every rule that applies), more than the {} ms allowed",
+                    op.name(),
+                    worst.as_millis(),
+                    MAX_INJECTED_DELAY.as_millis()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -533,6 +561,14 @@ mod tests {
                 "unknown operation \"PutRecordz\"",
             ),
             (r#"{"rules": [{"latency_ms": -5}]}"#, "invalid value"),
+            (
+                r#"{"rules": [{"latency_ms": 18446744073709551615}]}"#,
+                "more than the 60000 ms allowed",
+            ),
+            (
+                r#"{"rules": [{"operation": "PutRecords", "latency_ms": 40000}, {"latency_ms": 10000, "jitter_ms": 10001}]}"#,
+                "PutRecords could be delayed 60001 ms",
+            ),
             ("", "EOF"),
         ];
         for (json, expected) in cases {

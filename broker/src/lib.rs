@@ -13,10 +13,13 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod arn;
 pub mod auth;
+pub mod body;
 pub mod catalog;
 pub mod config;
+pub mod connection;
 pub mod fault;
 pub mod limiter;
 pub mod metrics;
@@ -30,7 +33,7 @@ pub mod subscription;
 pub mod token;
 pub mod validation;
 
-pub use config::{BrokerConfig, BrokerConfigBuilder, TlsFiles};
+pub use config::{BrokerConfig, BrokerConfigBuilder, ConnectionLimits, TlsFiles};
 pub use service::Service;
 
 use std::net::SocketAddr;

@@ -1,10 +1,11 @@
 //! `kinesis-broker`: run the reference broker.
 
 use clap::Parser;
+use kinesis_broker::admin::AdminToken;
 use kinesis_broker::limiter::LimitsConfig;
 use kinesis_broker::store::commit::FsyncPolicy;
 use kinesis_broker::store::durable::DurableConfig;
-use kinesis_broker::{Broker, BrokerConfig, TlsFiles};
+use kinesis_broker::{Broker, BrokerConfig, ConnectionLimits, TlsFiles};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -74,6 +75,43 @@ struct Args {
     /// With --auth: seconds a request's X-Amz-Date may be from the broker's clock.
     #[arg(long, default_value_t = 900, requires = "auth")]
     auth_max_skew_secs: u64,
+    /// Opens /admin/faults (and /metrics with --protect-metrics) to requests
+    /// with `Authorization: Bearer TOKEN`. With --auth or this, those endpoints
+    /// need credentials; without either they are open.
+    #[arg(long, value_name = "TOKEN", env = "KINESIS_BROKER_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Serve /metrics only to the credentials /admin/faults needs (a signed
+    /// request from a listed key, or the admin token). Needs --auth or --admin-token.
+    #[arg(long)]
+    protect_metrics: bool,
+    /// Most connections served at once; more are closed when accepted.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_connections: usize,
+    /// Most request-body bytes held at once by all requests together.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_inflight_body_bytes)]
+    max_inflight_body_bytes: usize,
+    /// Most concurrent HTTP/2 streams per connection.
+    #[arg(long, default_value_t = ConnectionLimits::default().h2_max_concurrent_streams,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    h2_max_concurrent_streams: u32,
+    /// Seconds a connection without a request in progress may take to send a
+    /// complete request head (also the HTTP/1.1 keep-alive idle time).
+    #[arg(long, default_value_t = ConnectionLimits::default().header_read_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Seconds a request body may take to arrive in full.
+    #[arg(long, default_value_t = ConnectionLimits::default().body_read_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    body_read_timeout_secs: u64,
+    /// Seconds a connection may move no bytes at all, even mid-request.
+    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_secs: u64,
+    /// Seconds a TLS handshake may take.
+    #[arg(long, default_value_t = ConnectionLimits::default().tls_handshake_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    tls_handshake_timeout_secs: u64,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, default_value = "info", env = "KINESIS_BROKER_LOG")]
     log_level: String,
@@ -129,6 +167,39 @@ async fn main() -> std::process::ExitCode {
             }
         }
     }
+    if let Some(token) = args.admin_token {
+        match AdminToken::new(token) {
+            Some(t) => config.admin_token = Some(t),
+            None => {
+                eprintln!("kinesis-broker: --admin-token must not be empty");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    if args.protect_metrics && config.auth.is_none() && config.admin_token.is_none() {
+        eprintln!("kinesis-broker: --protect-metrics needs --auth or --admin-token");
+        return std::process::ExitCode::FAILURE;
+    }
+    config.protect_metrics = args.protect_metrics;
+    config.connection_limits = ConnectionLimits {
+        max_connections: args.max_connections,
+        max_inflight_body_bytes: args.max_inflight_body_bytes,
+        h2_max_concurrent_streams: args.h2_max_concurrent_streams,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        body_read_timeout: Duration::from_secs(args.body_read_timeout_secs),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        tls_handshake_timeout: Duration::from_secs(args.tls_handshake_timeout_secs),
+    };
+    #[cfg(target_os = "linux")]
+    if let Some(files) = open_file_limit()
+        && files < args.max_connections as u64 + 64
+    {
+        tracing::warn!(
+            open_file_limit = files,
+            max_connections = args.max_connections,
+            "the open-file limit is below --max-connections; raise it (ulimit -n) or lower --max-connections"
+        );
+    }
     if let Some(dir) = args.data_dir {
         config.durable = Some(
             DurableConfig::new(dir)
@@ -165,4 +236,16 @@ async fn main() -> std::process::ExitCode {
     let _ = ctrl_c.await;
     broker.shutdown().await;
     std::process::ExitCode::SUCCESS
+}
+
+/// The process's soft limit on open files, from `/proc/self/limits`.
+#[cfg(target_os = "linux")]
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

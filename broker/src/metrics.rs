@@ -64,6 +64,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     open_connections: IntGauge,
     connections: IntCounter,
+    connections_cut: IntCounterVec,
     /// (stream, shard, consumer) triples with fan-out series, so that
     /// `forget_shard` can find them (prometheus has no partial-match removal).
     consumers: Arc<Mutex<BTreeSet<(String, String, String)>>>,
@@ -218,6 +219,11 @@ impl Metrics {
                 )
                 .expect("valid metric definition"),
             ),
+            connections_cut: b.counter_vec(
+                "kinesis_connections_cut_total",
+                "Client connections the broker closed to enforce a limit, by limit (max_connections, header_read_timeout, idle_timeout, tls_handshake_timeout).",
+                &["limit"],
+            ),
             consumers: Arc::default(),
             registry: b.registry,
         }
@@ -311,6 +317,11 @@ impl Metrics {
     pub fn connection_opened(&self) {
         self.connections.inc();
         self.open_connections.inc();
+    }
+
+    /// The broker closed a connection to enforce `limit`.
+    pub fn connection_cut(&self, limit: &'static str) {
+        self.connections_cut.with_label_values(&[limit]).inc();
     }
 
     /// A client connection was closed.

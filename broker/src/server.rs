@@ -1,6 +1,10 @@
 //! The HTTP front door: HTTP/1.1 and cleartext HTTP/2 on one port (TLS with
 //! ALPN when configured), AWS's protocol-level error precedence, and dispatch.
 
+use crate::admin::{self, Refusal};
+use crate::body::{BodyBudget, BodyError};
+use crate::config::ConnectionLimits;
+use crate::connection::{Activity, ConnectionCap, Counted, Watched};
 use crate::fault::{FaultOutcome, FaultPlan};
 use crate::metrics::{OUTCOME_SUCCESS, TEXT_CONTENT_TYPE};
 use crate::ops;
@@ -8,17 +12,18 @@ use crate::service::Service;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use kinesis_proto::codec::Encoding;
 use kinesis_proto::model::Operation;
 use kinesis_proto::{ErrorCode, KinesisError};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -68,9 +73,75 @@ fn xml(status: StatusCode, body: &'static str) -> Response<Body> {
 /// Largest fault plan `PUT /admin/faults` accepts.
 const MAX_FAULT_PLAN_BYTES: usize = 1024 * 1024;
 
+/// A request to a protected endpoint without the credentials it needs.
+fn refused(r: Refusal) -> Response<Body> {
+    match r {
+        Refusal::Unauthenticated => {
+            let mut resp = respond(
+                StatusCode::UNAUTHORIZED,
+                "text/plain",
+                Bytes::from_static(
+                    b"this endpoint needs Authorization: Bearer <admin token>, or a SigV4 signature from a listed key\n",
+                ),
+            );
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kinesis-broker\""),
+            );
+            resp
+        }
+        Refusal::Forbidden(why) => respond(
+            StatusCode::FORBIDDEN,
+            "text/plain",
+            Bytes::from(format!("{why}\n")),
+        ),
+    }
+}
+
+/// The `Content-Length` a request announces, if any.
+fn announced_length(parts: &http::request::Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// `GET /admin/faults`, `PUT /admin/faults` (replace the plan, restarting its
-/// random streams) and `DELETE /admin/faults` (no faults).
-async fn admin_faults(svc: &Service, method: &Method, body: Incoming) -> Response<Body> {
+/// random streams) and `DELETE /admin/faults` (no faults); under `--auth` or
+/// `--admin-token` only with the credentials [`admin`] asks for.
+async fn admin_faults(
+    svc: &Service,
+    bodies: &BodyBudget,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let now = SystemTime::now();
+    let access = match admin::check(&svc.config, &parts, now) {
+        Ok(a) => a,
+        Err(r) => return refused(r),
+    };
+    let text = match bodies
+        .read(
+            body,
+            announced_length(&parts),
+            MAX_FAULT_PLAN_BYTES,
+            svc.config.connection_limits.body_read_timeout,
+        )
+        .await
+    {
+        Ok(b) => b.bytes,
+        Err(e) => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                Bytes::from(format!("cannot read the fault plan: {e}\n")),
+            );
+        }
+    };
+    if let Err(r) = admin::verify_signature(&svc.config, access, &parts, &text, now) {
+        return refused(r);
+    }
     let plan_json = |plan: &FaultPlan| {
         respond(
             StatusCode::OK,
@@ -78,23 +149,13 @@ async fn admin_faults(svc: &Service, method: &Method, body: Incoming) -> Respons
             Bytes::from(plan.to_json()),
         )
     };
-    match *method {
+    match parts.method {
         Method::GET => plan_json(&svc.faults.plan()),
         Method::DELETE => {
             svc.faults.replace(FaultPlan::none());
             plan_json(&FaultPlan::none())
         }
         Method::PUT => {
-            let text = match Limited::new(body, MAX_FAULT_PLAN_BYTES).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    return respond(
-                        StatusCode::BAD_REQUEST,
-                        "text/plain",
-                        Bytes::from(format!("cannot read the fault plan: {e}\n")),
-                    );
-                }
-            };
             let plan = match std::str::from_utf8(&text)
                 .map_err(|e| e.to_string())
                 .and_then(|t| FaultPlan::from_json(t).map_err(|e| e.to_string()))
@@ -171,12 +232,26 @@ pub const OUTCOME_CONNECTION_RESET: &str = "ConnectionReset";
 
 /// Handle one HTTP request: the broker's own endpoints (`/health`,
 /// `/metrics`, `/admin/faults`), else a Kinesis call, timed and counted.
-pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Response<Body> {
+/// Request bodies are read within `bodies`.
+pub async fn handle(
+    svc: Arc<Service>,
+    bodies: &BodyBudget,
+    req: Request<Incoming>,
+) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/health" | "/healthz") => {
             return respond(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n"));
         }
         (&Method::GET, "/metrics") => {
+            if svc.config.protect_metrics {
+                let (parts, _) = req.into_parts();
+                let now = SystemTime::now();
+                if let Err(r) = admin::check(&svc.config, &parts, now)
+                    .and_then(|a| admin::verify_signature(&svc.config, a, &parts, b"", now))
+                {
+                    return refused(r);
+                }
+            }
             return respond(
                 StatusCode::OK,
                 TEXT_CONTENT_TYPE,
@@ -184,8 +259,7 @@ pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Response<Body>
             );
         }
         (_, "/admin/faults") => {
-            let method = req.method().clone();
-            return admin_faults(&svc, &method, req.into_body()).await;
+            return admin_faults(&svc, bodies, req).await;
         }
         _ => {}
     }
@@ -195,7 +269,7 @@ pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Response<Body>
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(Operation::from_target);
-    let resp = handle_kinesis(&svc, req).await;
+    let resp = handle_kinesis(&svc, bodies, req).await;
     if svc.config.metrics {
         let status = resp.status();
         let outcome = match resp.headers().get("x-amzn-ErrorType") {
@@ -224,8 +298,39 @@ fn event_stream_response(events: ops::SubscribeToShardStream) -> Response<Body> 
     r
 }
 
+/// Step 2 of the precedence: an empty body.
+fn empty_body(op: Option<Operation>, encoding: Option<Encoding>) -> Response<Body> {
+    let err = match op {
+        Some(_) => {
+            KinesisError::serialization("Start of structure or map found where not expected.")
+        }
+        None => KinesisError::new(ErrorCode::UnknownOperation, ""),
+    };
+    let enc = if encoding == Some(Encoding::Json) {
+        Encoding::Json
+    } else {
+        Encoding::Cbor
+    };
+    error_response(enc, &err)
+}
+
+/// A Kinesis call refused by `--auth`.
+fn auth_refused(op: Operation, enc: Encoding, e: &KinesisError) -> Response<Body> {
+    tracing::debug!(operation = op.name(), error = %e, "request refused by --auth");
+    let mut r = error_response(enc, e);
+    // Kinesis answers a missing token with 400 only for JSON requests.
+    if e.code == ErrorCode::MissingAuthenticationToken && enc != Encoding::Json {
+        *r.status_mut() = StatusCode::FORBIDDEN;
+    }
+    r
+}
+
 /// Handle one Kinesis call with AWS's protocol-level error precedence.
-async fn handle_kinesis(svc: &Arc<Service>, req: Request<Incoming>) -> Response<Body> {
+async fn handle_kinesis(
+    svc: &Arc<Service>,
+    bodies: &BodyBudget,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     if parts.method != Method::POST {
         return xml(
@@ -247,11 +352,7 @@ async fn handle_kinesis(svc: &Arc<Service>, req: Request<Incoming>) -> Response<
     let op = target.and_then(Operation::from_target);
     let max = svc.config.max_body_bytes;
     // Refuse a body announced too large before reading it.
-    let announced = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let announced = announced_length(&parts);
     let too_large = || {
         let mut r = error_response(
             encoding.unwrap_or(Encoding::Json),
@@ -265,33 +366,10 @@ async fn handle_kinesis(svc: &Arc<Service>, req: Request<Incoming>) -> Response<
     if announced.is_some_and(|n| n > max as u64) {
         return too_large();
     }
-    let body = match Limited::new(body, max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return too_large();
-            }
-            return error_response(
-                reply_enc,
-                &KinesisError::serialization(format!("Failed to read the request body: {e}")),
-            );
-        }
-    };
-    if body.is_empty() {
-        let err = match op {
-            Some(_) => {
-                KinesisError::serialization("Start of structure or map found where not expected.")
-            }
-            None => KinesisError::new(ErrorCode::UnknownOperation, ""),
-        };
-        let enc = if encoding == Some(Encoding::Json) {
-            Encoding::Json
-        } else {
-            Encoding::Cbor
-        };
-        return error_response(enc, &err);
+    // Everything up to the signature's header checks is decided on the
+    // headers, so that no body is read for a request that fails them.
+    if http_body::Body::is_end_stream(&body) {
+        return empty_body(op, encoding);
     }
     let Some(enc) = encoding else {
         return match target {
@@ -306,16 +384,57 @@ async fn handle_kinesis(svc: &Arc<Service>, req: Request<Incoming>) -> Response<
         return error_response(enc, &KinesisError::new(ErrorCode::UnknownOperation, ""));
     };
     // Step 6 of the precedence: authentication, after the operation is known.
+    let now = SystemTime::now();
     if let Some(keys) = &svc.config.auth
-        && let Err(e) = keys.verify(&parts, &body, std::time::SystemTime::now())
+        && let Err(e) = keys.check_header(&parts, &svc.config.region, now)
     {
-        tracing::debug!(operation = op.name(), error = %e, "request refused by --auth");
-        let mut r = error_response(enc, &e);
-        // Kinesis answers a missing token with 400 only for JSON requests.
-        if e.code == ErrorCode::MissingAuthenticationToken && enc != Encoding::Json {
-            *r.status_mut() = StatusCode::FORBIDDEN;
+        return auth_refused(op, enc, &e);
+    }
+    let held = match bodies
+        .read(
+            body,
+            announced,
+            max,
+            svc.config.connection_limits.body_read_timeout,
+        )
+        .await
+    {
+        Ok(held) => held,
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::Busy) => {
+            return error_response(
+                enc,
+                &KinesisError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "The broker is reading as many request bodies as it allows; retry shortly.",
+                ),
+            );
         }
-        return r;
+        Err(BodyError::TimedOut) => {
+            return error_response(
+                reply_enc,
+                &KinesisError::serialization(
+                    "Failed to read the request body: it did not arrive in time.",
+                ),
+            );
+        }
+        Err(BodyError::Read(e)) => {
+            return error_response(
+                reply_enc,
+                &KinesisError::serialization(format!("Failed to read the request body: {e}")),
+            );
+        }
+    };
+    // The body's share of the in-flight budget is held until the answer.
+    let body = held.bytes.clone();
+    let _reserved = held;
+    if body.is_empty() {
+        return empty_body(Some(op), Some(enc));
+    }
+    if let Some(keys) = &svc.config.auth
+        && let Err(e) = keys.verify(&parts, &body, &svc.config.region, now)
+    {
+        return auth_refused(op, enc, &e);
     }
     let fault = svc.faults.decide(op.name());
     if let Some(delay) = fault.delay {
@@ -386,16 +505,42 @@ pub fn tls_acceptor(files: &crate::config::TlsFiles) -> std::io::Result<tokio_ru
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
-fn connection_builder() -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+fn connection_builder(
+    limits: &ConnectionLimits,
+) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
     let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // Large windows: PutRecords bodies are megabytes, and fan-out pushes many events.
+    // Request heads beyond this do not fit (clients send a few KiB); it bounds
+    // what a connection can make the broker buffer before a request starts.
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_HTTP1_BUFFER);
+    // Receive windows and frames sized for megabyte PutRecords bodies, but
+    // small enough that what a peer may send before the broker reads (at most
+    // the connection window, plus one frame) stays a few MiB per connection.
     b.http2()
-        .initial_stream_window_size(8 * 1024 * 1024)
-        .initial_connection_window_size(16 * 1024 * 1024)
-        .max_frame_size(1024 * 1024 - 1)
-        .max_concurrent_streams(1000);
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(1024 * 1024)
+        .initial_connection_window_size(2 * 1024 * 1024)
+        .max_frame_size(256 * 1024)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams);
     b
 }
+
+/// The largest HTTP/1.1 read buffer, and so the largest request head.
+const MAX_HTTP1_BUFFER: usize = 32 * 1024;
+
+/// How long a connection closed for overstaying gets to finish what is in
+/// progress.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How long the accept loop pauses after a failed accept.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// A connection's byte stream, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// Accept connections until `shutdown` turns true.
 pub async fn serve(
@@ -404,6 +549,15 @@ pub async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let limits = svc.config.connection_limits.clone();
+    let cap = ConnectionCap::new(limits.max_connections);
+    let bodies = BodyBudget::new(
+        limits
+            .max_inflight_body_bytes
+            .max(svc.config.max_body_bytes),
+    );
+    let builder = Arc::new(connection_builder(&limits));
+    let mut last_refusal_log: Option<Instant> = None;
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -413,29 +567,95 @@ pub async fn serve(
                 let (tcp, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
+                        // Out of descriptors, say: pause instead of spinning on
+                        // the same error until connections close.
                         tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                         continue;
                     }
+                };
+                // Over the cap, close at once: the client learns right away
+                // and the listen backlog does not fill with waiting clients.
+                let Some(slot) = cap.admit() else {
+                    drop(tcp);
+                    if svc.config.metrics {
+                        svc.metrics.connection_cut("max_connections");
+                    }
+                    if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                        last_refusal_log = Some(Instant::now());
+                        tracing::warn!(
+                            max_connections = limits.max_connections,
+                            "connection limit reached; closing new connections"
+                        );
+                    }
+                    continue;
                 };
                 let _ = tcp.set_nodelay(true);
                 let svc = Arc::clone(&svc);
                 let tls = tls.clone();
+                let bodies = bodies.clone();
+                let builder = Arc::clone(&builder);
+                let limits = limits.clone();
                 let connection = svc.config.metrics.then(|| svc.metrics.connection_guard());
                 conns.spawn(async move {
+                    let _slot = slot;
                     let _connection = connection;
-                    let service = service_fn(move |req| {
-                        let svc = Arc::clone(&svc);
-                        async move { Ok::<_, Infallible>(handle(svc, req).await) }
-                    });
-                    let result = match tls {
-                        Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => connection_builder().serve_connection(TokioIo::new(stream), service).await,
-                            Err(e) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
+                    let io: Box<dyn Io> = match tls {
+                        Some(acceptor) => {
+                            match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+                                Ok(Ok(stream)) => Box::new(stream),
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    if svc.config.metrics {
+                                        svc.metrics.connection_cut("tls_handshake_timeout");
+                                    }
+                                    return;
+                                }
                             }
-                        },
-                        None => connection_builder().serve_connection(TokioIo::new(tcp), service).await,
+                        }
+                        None => Box::new(tcp),
+                    };
+                    let activity = Activity::new();
+                    let watcher = Arc::clone(&svc);
+                    let service = {
+                        let activity = Arc::clone(&activity);
+                        service_fn(move |req| {
+                            let svc = Arc::clone(&svc);
+                            let bodies = bodies.clone();
+                            let request = activity.request();
+                            async move {
+                                let resp = handle(svc, &bodies, req).await;
+                                Ok::<_, Infallible>(resp.map(|b| Counted::new(b, request)))
+                            }
+                        })
+                    };
+                    let conn = builder.serve_connection(
+                        TokioIo::new(Watched::new(io, Arc::clone(&activity))),
+                        service,
+                    );
+                    tokio::pin!(conn);
+                    let result = loop {
+                        let deadline = activity.deadline(&limits);
+                        tokio::select! {
+                            r = conn.as_mut() => break r,
+                            _ = tokio::time::sleep_until(deadline) => {
+                                let Some(limit) = activity.overstayed(&limits, tokio::time::Instant::now()) else {
+                                    continue;
+                                };
+                                tracing::debug!(%peer, limit, "closing a connection that sent no request head, or no bytes, in time");
+                                if watcher.config.metrics {
+                                    watcher.metrics.connection_cut(limit);
+                                }
+                                conn.as_mut().graceful_shutdown();
+                                break tokio::time::timeout(CLOSE_GRACE, conn.as_mut())
+                                    .await
+                                    .unwrap_or(Ok(()));
+                            }
+                        }
                     };
                     if let Err(e) = result {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -178,11 +178,14 @@ impl Service {
             v.stream_arn("streamARN", a);
         }
         v.finish()?;
-        let from_arn = r
+        let from_arn = match r
             .stream_arn
             .as_deref()
             .and_then(crate::arn::parse_stream_arn)
-            .map(|(_, _, name)| name.to_string());
+        {
+            Some((region, account, name)) => Some(self.local_stream(region, account, name)?),
+            None => None,
+        };
         match (&r.stream_name, from_arn) {
             (None, None) => Err(KinesisError::invalid(
                 "Neither StreamName nor StreamARN was provided.",
@@ -194,6 +197,32 @@ impl Service {
                 "StreamARN stream {a} and StreamName {n} do not refer to the same stream."
             ))),
         }
+    }
+
+    /// The name of a stream an ARN names, if the ARN is this broker's: a
+    /// stream of another account is refused as Kinesis refuses a caller no
+    /// resource policy lets in, and another region has no such stream here
+    /// (docs/broker-security.md).
+    pub(crate) fn local_stream(
+        &self,
+        region: &str,
+        account: &str,
+        name: &str,
+    ) -> Result<String, KinesisError> {
+        if account != self.config.account_id {
+            return Err(KinesisError::new(
+                kinesis_proto::ErrorCode::AccessDenied,
+                format!(
+                    "User: arn:aws:iam::{}:root is not authorized to access resource {} because no resource-based policy allows it.",
+                    self.config.account_id,
+                    crate::arn::stream_arn(region, account, name)
+                ),
+            ));
+        }
+        if region != self.config.region {
+            return Err(self.not_found(name));
+        }
+        Ok(name.to_string())
     }
 
     /// The stream a request names, whatever its status.

@@ -71,7 +71,9 @@ fn vector_post_vanilla() {
         ),
         "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n553f88c9e4d10fc9e109e2aeb65f030801b70c2f6468faca261d401ae622fc87"
     );
-    let caller = keys().verify_for("service", &p, b"", suite_time()).unwrap();
+    let caller = keys()
+        .verify_for("service", &p, b"", "us-east-1", suite_time())
+        .unwrap();
     assert_eq!(
         caller,
         Caller {
@@ -111,7 +113,9 @@ fn vector_get_vanilla() {
         hex(&Sha256::digest(canonical.as_bytes())),
         "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63"
     );
-    keys().verify_for("service", &p, b"", suite_time()).unwrap();
+    keys()
+        .verify_for("service", &p, b"", "us-east-1", suite_time())
+        .unwrap();
 }
 
 // §6.3 post-x-www-form-urlencoded
@@ -133,11 +137,11 @@ fn vector_post_with_body() {
         ],
     );
     keys()
-        .verify_for("service", &p, b"Param1=value1", suite_time())
+        .verify_for("service", &p, b"Param1=value1", "us-east-1", suite_time())
         .unwrap();
     // The same request with another body: refused.
     let e = keys()
-        .verify_for("service", &p, b"Param1=value2", suite_time())
+        .verify_for("service", &p, b"Param1=value2", "us-east-1", suite_time())
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidSignature);
 }
@@ -189,7 +193,9 @@ fn vector_kinesis_create_stream() {
         hex(&Sha256::digest(canonical.as_bytes())),
         "e3ba55d837909a6c02ddd1de50736a3079394cc9548b3686e9c1c514faff3a7c"
     );
-    let caller = keys().verify(&p, CREATE_STREAM_BODY, suite_time()).unwrap();
+    let caller = keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
     assert_eq!(caller.access_key_id, AKID);
 }
 
@@ -244,13 +250,15 @@ fn vector_iam_list_users_with_query() {
         hex(&Sha256::digest(canonical.as_bytes())),
         "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
     );
-    keys().verify_for("iam", &p, b"", suite_time()).unwrap();
+    keys()
+        .verify_for("iam", &p, b"", "us-east-1", suite_time())
+        .unwrap();
 }
 
 // ------------------------------------------------ what is refused, and how
 
 fn refused(p: &Parts, body: &[u8], now: SystemTime) -> KinesisError {
-    keys().verify(p, body, now).unwrap_err()
+    keys().verify(p, body, "us-east-1", now).unwrap_err()
 }
 
 #[test]
@@ -365,13 +373,16 @@ fn tampering_is_an_invalid_signature() {
         .verify(
             &create_stream_request(&[]),
             CREATE_STREAM_BODY,
+            "us-east-1",
             suite_time(),
         )
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidSignature);
     // Unsigned headers may change freely.
     let p = create_stream_request(&[("user-agent", "anything")]);
-    keys().verify(&p, CREATE_STREAM_BODY, suite_time()).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
 }
 
 #[test]
@@ -379,11 +390,14 @@ fn clock_skew_window() {
     let p = create_stream_request(&[]);
     let at = |s: u64| suite_time() + Duration::from_secs(s);
     // 15 minutes either way is fine.
-    keys().verify(&p, CREATE_STREAM_BODY, at(900)).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", at(900))
+        .unwrap();
     keys()
         .verify(
             &p,
             CREATE_STREAM_BODY,
+            "us-east-1",
             suite_time() - Duration::from_secs(900),
         )
         .unwrap();
@@ -407,9 +421,13 @@ fn clock_skew_window() {
     // Configurable.
     let tight = keys().with_max_skew(Duration::from_secs(30));
     assert_eq!(tight.max_skew(), Duration::from_secs(30));
-    let e = tight.verify(&p, CREATE_STREAM_BODY, at(31)).unwrap_err();
+    let e = tight
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", at(31))
+        .unwrap_err();
     assert!(e.message.ends_with("- 30 sec.)"), "{}", e.message);
-    tight.verify(&p, CREATE_STREAM_BODY, at(30)).unwrap();
+    tight
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", at(30))
+        .unwrap();
 }
 
 #[test]
@@ -455,19 +473,25 @@ fn header_forms_clients_use() {
     // Comma without a space, components in another order.
     let header = "AWS4-HMAC-SHA256 Signature=7b774b5e27b65075219a631db686f51a1e0a43a9a7908b309c8f2111b02a9fed,SignedHeaders=content-type;host;x-amz-date;x-amz-target,Credential=AKIDEXAMPLE/20150830/us-east-1/kinesis/aws4_request";
     let p = create_stream_request(&[("authorization", header)]);
-    keys().verify(&p, CREATE_STREAM_BODY, suite_time()).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
     // HTTP/2: no Host header, the signed host is the :authority.
     let mut p = create_stream_request(&[]);
     p.headers.remove("host");
     p.uri = "https://kinesis.us-east-1.amazonaws.com/".parse().unwrap();
-    keys().verify(&p, CREATE_STREAM_BODY, suite_time()).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
     // Header values are trimmed and inner spaces collapsed before signing.
     let mut p = create_stream_request(&[]);
     p.headers.insert(
         "x-amz-target",
         "  Kinesis_20131202.CreateStream ".parse().unwrap(),
     );
-    keys().verify(&p, CREATE_STREAM_BODY, suite_time()).unwrap();
+    keys()
+        .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
     // Both header and query authentication.
     let mut p = create_stream_request(&[]);
     p.uri = "/?X-Amz-Algorithm=AWS4-HMAC-SHA256".parse().unwrap();
@@ -525,7 +549,7 @@ fn session_tokens_must_match_the_listed_key() {
     p.headers
         .insert("x-amz-security-token", "tok/en+".parse().unwrap());
     sign(&mut p, b"{}", "ASIATEMP", "temp-secret", date);
-    let caller = keys().verify(&p, b"{}", suite_time()).unwrap();
+    let caller = keys().verify(&p, b"{}", "us-east-1", suite_time()).unwrap();
     assert_eq!(caller.profile, "temp");
     // A wrong or missing token: unrecognized.
     for token in [Some("other"), None] {
@@ -558,9 +582,14 @@ fn date_header_instead_of_x_amz_date() {
         SECRET,
         ("date", "Sun, 30 Aug 2015 12:36:00 GMT"),
     );
-    keys().verify(&p, b"{}", suite_time()).unwrap();
+    keys().verify(&p, b"{}", "us-east-1", suite_time()).unwrap();
     let e = keys()
-        .verify(&p, b"{}", suite_time() + Duration::from_secs(3600))
+        .verify(
+            &p,
+            b"{}",
+            "us-east-1",
+            suite_time() + Duration::from_secs(3600),
+        )
         .unwrap_err();
     assert!(
         e.message.starts_with("Signature expired: 20150830T123600Z"),
@@ -631,7 +660,7 @@ proptest! {
         let mut p = create_stream_request(&[]);
         if let Ok(v) = header.parse() {
             p.headers.insert("authorization", v);
-            prop_assert!(keys().verify(&p, CREATE_STREAM_BODY, suite_time()).is_err());
+            prop_assert!(keys().verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time()).is_err());
         }
     }
 
@@ -643,5 +672,131 @@ proptest! {
         let mut reversed = pairs.clone();
         reversed.reverse();
         prop_assert_eq!(canonical_query(&pairs.join("&")), canonical_query(&reversed.join("&")));
+    }
+}
+
+// ------------------------------------------------ hardening
+
+#[test]
+fn a_signature_for_another_region_is_refused() {
+    // Signed correctly, but for us-east-1: a broker serving eu-west-1 refuses it.
+    let p = create_stream_request(&[]);
+    let e = keys()
+        .verify(&p, CREATE_STREAM_BODY, "eu-west-1", suite_time())
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidSignature);
+    assert_eq!(
+        e.message,
+        "Credential should be scoped to a valid region, not 'us-east-1'."
+    );
+    let e = keys()
+        .check_header(&p, "eu-west-1", suite_time())
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidSignature);
+    keys().check_header(&p, "us-east-1", suite_time()).unwrap();
+}
+
+#[test]
+fn the_date_target_and_content_type_must_be_signed() {
+    for (left_out, shown) in [
+        ("x-amz-date", "'X-Amz-Date'"),
+        ("x-amz-target", "'X-Amz-Target'"),
+        ("content-type", "'Content-Type'"),
+    ] {
+        // A correct signature over every header but `left_out`.
+        let mut p = create_stream_request(&[]);
+        p.headers.remove("authorization");
+        let value = p.headers.remove(left_out).unwrap();
+        sign(
+            &mut p,
+            CREATE_STREAM_BODY,
+            AKID,
+            SECRET,
+            ("x-amz-date", SUITE_DATE),
+        );
+        keys()
+            .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+            .unwrap();
+        // The header is sent, unsigned.
+        p.headers
+            .insert(http::HeaderName::from_static(left_out), value);
+        if left_out == "x-amz-date" {
+            // sign() put the date in; keep it, but drop it from SignedHeaders.
+            let auth = p.headers["authorization"].to_str().unwrap().to_string();
+            let auth = auth.replace(";x-amz-date", "").replace("x-amz-date;", "");
+            p.headers.insert("authorization", auth.parse().unwrap());
+        }
+        let e = keys()
+            .verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidSignature, "{left_out}");
+        assert!(e.message.contains(shown), "{left_out}: {}", e.message);
+        let e = keys()
+            .check_header(&p, "us-east-1", suite_time())
+            .unwrap_err();
+        assert!(e.message.contains(shown), "{left_out}: {}", e.message);
+    }
+    // With only a Date header, the Date header must be signed.
+    let mut p = parts("POST", "/", &[("host", "localhost")]);
+    sign(
+        &mut p,
+        b"{}",
+        AKID,
+        SECRET,
+        ("date", "Sun, 30 Aug 2015 12:36:00 GMT"),
+    );
+    let auth = p.headers["authorization"].to_str().unwrap().to_string();
+    p.headers
+        .insert("authorization", auth.replace("date;", "").parse().unwrap());
+    let e = keys()
+        .verify(&p, b"{}", "us-east-1", suite_time())
+        .unwrap_err();
+    assert!(e.message.contains("'Date'"), "{}", e.message);
+}
+
+#[test]
+fn absurd_dates_are_refused_without_panicking() {
+    for date in [
+        "Sun, 30 Aug 9223372036854775807 12:36:00 GMT",
+        "Sun, 30 Aug -9223372036854775807 12:36:00 GMT",
+        "Sun, 30 Aug 99999999999999 12:36:00 GMT",
+        "Sun, 30 Aug 292277026596 12:36:00 GMT",
+        "Sun, 30 Aug 1 12:36:00 GMT",
+    ] {
+        let mut p = parts("POST", "/", &[("host", "localhost")]);
+        p.headers.insert("date", date.parse().unwrap());
+        p.headers.insert(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={AKID}/20150830/us-east-1/kinesis/aws4_request, SignedHeaders=date;host, Signature=00"
+            )
+            .parse()
+            .unwrap(),
+        );
+        let e = keys()
+            .verify(&p, b"{}", "us-east-1", suite_time())
+            .unwrap_err();
+        assert!(
+            matches!(
+                e.code,
+                ErrorCode::IncompleteSignature | ErrorCode::InvalidSignature
+            ),
+            "{date}: {e:?}"
+        );
+    }
+    // A skew window so wide that now + window overflows.
+    let p = create_stream_request(&[]);
+    let wide = keys().with_max_skew(Duration::from_secs(u64::MAX));
+    wide.verify(&p, CREATE_STREAM_BODY, "us-east-1", suite_time())
+        .unwrap();
+}
+
+proptest! {
+    // Any Date header: an answer, never a panic.
+    #[test]
+    fn arbitrary_http_dates_never_panic(
+        day in 1i64..=31, year in any::<i64>(), h in 0i64..24, m in 0i64..60, s in 0i64..61
+    ) {
+        let _ = parse_http_date(&format!("Sun, {day:02} Aug {year} {h:02}:{m:02}:{s:02} GMT"));
     }
 }

@@ -250,9 +250,17 @@ impl Service {
         let entries = input.records.unwrap_or_default();
         let mut total = 0usize;
         let mut accepted = Vec::with_capacity(entries.len());
-        for e in entries {
+        for (i, e) in entries.into_iter().enumerate() {
             let data = e.data.unwrap_or_default().0;
             let pk = e.partition_key.unwrap_or_default();
+            // The same bound as PutRecord: one entry may not be a larger record.
+            if data.len() + pk.len() > MAX_RECORD_BYTES {
+                return Err(KinesisError::invalid(format!(
+                    "The size of record {} ({} bytes of data and partition key) exceeds the maximum of {MAX_RECORD_BYTES} bytes.",
+                    i + 1,
+                    data.len() + pk.len()
+                )));
+            }
             total += data.len() + pk.len();
             let hash_key = hash_key_of(&pk, e.explicit_hash_key.as_deref())?;
             accepted.push(Accepted {
@@ -514,8 +522,19 @@ impl Service {
                 ),
             ));
         }
-        if let Some(arn) = &input.stream_arn
-            && crate::arn::parse_stream_arn(arn).map(|(_, _, n)| n) != Some(pos.stream.as_str())
+        let arn_stream = match input
+            .stream_arn
+            .as_deref()
+            .map(crate::arn::parse_stream_arn)
+        {
+            Some(Some((region, account, name))) => {
+                Some(Some(self.local_stream(region, account, name)?))
+            }
+            Some(None) => Some(None),
+            None => None,
+        };
+        if let Some(named) = arn_stream
+            && named.as_deref() != Some(pos.stream.as_str())
         {
             return Err(KinesisError::invalid(
                 "The StreamARN does not match the shard iterator's stream.",
