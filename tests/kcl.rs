@@ -2870,9 +2870,7 @@ async fn a_worker_makes_no_more_dynamodb_calls_than_the_java_kcl() {
 async fn broker_calls(endpoint: &str, operation: &str) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = endpoint.trim_start_matches("http://");
-    let mut tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .expect("write");
@@ -2897,10 +2895,13 @@ async fn a_large_backlog_is_drained_at_the_read_limit_with_few_throttles() {
             .port(0)
             .state_delays(Duration::ZERO)
             .limit_profile(limits)
-            .durable(kinesis_broker::store::durable::DurableConfig::new(dir.path()))
+            .durable(kinesis_broker::store::durable::DurableConfig::new(
+                dir.path(),
+            ))
             .build()
     };
-    let writer = common::start_broker_with(config(kinesis_broker::limiter::LimitProfile::Off)).await;
+    let writer =
+        common::start_broker_with(config(kinesis_broker::limiter::LimitProfile::Off)).await;
     let kinesis = client(&writer.endpoint());
     create_stream(&kinesis, "backlog", 1).await;
     let payload = "x".repeat(1_000);
@@ -2910,7 +2911,8 @@ async fn a_large_backlog_is_drained_at_the_read_limit_with_few_throttles() {
     put_plain(&kinesis, "backlog", &records).await;
     writer.shutdown().await;
 
-    let broker = common::start_broker_with(config(kinesis_broker::limiter::LimitProfile::Aws)).await;
+    let broker =
+        common::start_broker_with(config(kinesis_broker::limiter::LimitProfile::Aws)).await;
     let kinesis = client(&broker.endpoint());
     let store: Arc<dyn LeaseStore> = Arc::new(InMemoryLeaseStore::new());
     let journal = Journal::default();
@@ -2937,7 +2939,10 @@ async fn a_large_backlog_is_drained_at_the_read_limit_with_few_throttles() {
         .get_records_throttled
         .with_label_values(&["shardId-000000000000"])
         .get();
-    let bytes = records.iter().map(|(k, d)| k.len() + d.len()).sum::<usize>() as f64;
+    let bytes = records
+        .iter()
+        .map(|(k, d)| k.len() + d.len())
+        .sum::<usize>() as f64;
     eprintln!(
         "drained {:.1} MiB in {drained_in:.1?} ({:.0} % of 2 MiB/s) with {calls} GetRecords, {throttled} throttled",
         bytes / 1048576.0,

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenBucket {
     rate: f64,
+    /// Seconds of `rate` the bucket holds when full.
+    burst: f64,
     capacity: f64,
     level: f64,
     last: Instant,
@@ -27,10 +29,16 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket refilling at `rate` per second, holding at most one second's worth.
     pub fn new(rate: f64, now: Instant) -> Self {
+        Self::with_burst(rate, 1.0, now)
+    }
+
+    /// A full bucket refilling at `rate` per second, holding `burst` seconds' worth.
+    pub fn with_burst(rate: f64, burst: f64, now: Instant) -> Self {
         TokenBucket {
             rate,
-            capacity: rate,
-            level: rate,
+            burst,
+            capacity: rate * burst,
+            level: rate * burst,
             last: now,
         }
     }
@@ -65,14 +73,17 @@ impl TokenBucket {
         self.level -= n;
     }
 
-    /// Refill at `rate` from `now` on (capacity one second of it), keeping the level.
+    /// Refill at `rate` from `now` on (the same seconds of burst), keeping the level.
     pub fn set_rate(&mut self, rate: f64, now: Instant) {
         self.refill(now);
         self.rate = rate;
-        self.capacity = rate;
-        self.level = self.level.min(rate);
+        self.capacity = rate * self.burst;
+        self.level = self.level.min(self.capacity);
     }
 }
+
+/// Seconds of burst of an adaptive shard's buckets.
+pub const ADAPTIVE_BURST: f64 = 0.25;
 
 /// The two buckets of one shard, and its rate controller when the rate adapts.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,9 +108,16 @@ impl ShardLimiter {
     }
 
     fn with_factor(factor: f64, controller: Option<RateController>, now: Instant) -> Self {
+        // An adaptive shard sends smoothly: a second's burst from each of several
+        // producers sharing a shard would arrive at once and be throttled together.
+        let burst = if controller.is_some() {
+            ADAPTIVE_BURST
+        } else {
+            1.0
+        };
         ShardLimiter {
-            records: TokenBucket::new(SHARD_RECORDS_PER_SEC * factor, now),
-            bytes: TokenBucket::new(SHARD_BYTES_PER_SEC * factor, now),
+            records: TokenBucket::with_burst(SHARD_RECORDS_PER_SEC * factor, burst, now),
+            bytes: TokenBucket::with_burst(SHARD_BYTES_PER_SEC * factor, burst, now),
             controller,
             factor,
         }

@@ -1081,6 +1081,7 @@ mod tests {
         let config = Config::builder()
             .aggregation_enabled(false)
             .rate_limit(1)
+            .adaptive_rate(false)
             .record_ttl(ms(500))
             .build();
         let mut h = Harness::new(config);

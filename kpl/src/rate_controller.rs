@@ -6,7 +6,7 @@
 //! starts at 1.0, since the producer knows the limit. While the shard is saturated (records
 //! wait for the limiter) and nothing was ever throttled, it climbs exponentially (the shard
 //! may accept far more: limits off, an emulator, an on-demand stream). A throttle above the
-//! limit puts it back at the limit; below it, cuts it by 10 %, at most once per
+//! limit puts it back at the limit; below it, cuts it by a quarter, at most once per
 //! `DECREASE_HOLD` so that one rejected batch counts as one signal. After a throttle it
 //! climbs linearly: 2 % of the limit a second below the limit, where producers sharing a
 //! shard converge to even shares as AIMD flows do, and 0.5 % above it, where a lone
@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 /// The lowest factor: a shard throttled by a crowd still gets some traffic through.
 pub const FLOOR: f64 = 0.05;
-/// The cut on a throttle.
-pub const DECREASE: f64 = 0.9;
+/// The cut on a throttle at or below the limit, where the shard is shared.
+pub const DECREASE: f64 = 0.75;
 /// After one cut, throttles of requests sent before it landed do not cut again.
 pub const DECREASE_HOLD: Duration = Duration::from_millis(500);
 /// Growth per second of saturation before any throttle was seen (e-fold a second).
@@ -201,16 +201,17 @@ mod tests {
             c.observe(true, t0 + ms(i));
         }
         assert!(
-            (c.factor(t0 + ms(60)) - 0.9).abs() < 1e-9,
+            (c.factor(t0 + ms(60)) - DECREASE).abs() < 1e-9,
             "one cut for one batch"
         );
         assert_eq!(c.counts(), (50, 0));
         c.observe(true, t0 + ms(600));
-        assert!((c.factor(t0 + ms(600)) - 0.81).abs() < 1e-9);
+        let twice = DECREASE * DECREASE;
+        assert!((c.factor(t0 + ms(600)) - twice).abs() < 1e-9);
         let t = saturate(&mut c, t0 + ms(600), 5);
         let f = c.factor(t);
         // The hold after the cut, then 2 % of the limit a second.
-        assert!(f > 0.81 + 0.08 && f < 0.81 + 0.11, "{f}");
+        assert!(f > twice + 0.08 && f < twice + 0.11, "{f}");
     }
 
     #[test]

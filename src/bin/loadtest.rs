@@ -157,6 +157,10 @@ struct Stats {
     /// kpl only: Kinesis records the shards accepted and throttled (retried inside kpl).
     kpl_entries_put: AtomicU64,
     kpl_entries_throttled: AtomicU64,
+    /// kpl only: bytes of the Kinesis records accepted (data and partition keys).
+    kpl_kinesis_bytes: AtomicU64,
+    /// kpl only: user records each producer put, to compare producers sharing shards.
+    kpl_per_producer: Mutex<Vec<u64>>,
     put_latency: Mutex<Latency>,
     delivery_latency: Mutex<Latency>,
     stop_producing: AtomicBool,
@@ -387,9 +391,11 @@ async fn kpl_producer(
         tokio::spawn(async move {
             let mut local = local_hist();
             let mut ok = 0u64;
+            let mut total = 0u64;
             while let Some((t0, h)) = rx.recv().await {
                 match h.await {
                     Ok(_) => {
+                        total += 1;
                         let _ = local.record((t0.elapsed().as_micros() as u64).max(1));
                         ok += 1;
                     }
@@ -413,6 +419,11 @@ async fn kpl_producer(
                     ok = 0;
                 }
             }
+            stats
+                .kpl_per_producer
+                .lock()
+                .expect("not poisoned")
+                .push(total);
             stats.put_records.fetch_add(ok, Relaxed);
             stats.put_bytes.fetch_add(ok * size, Relaxed);
             stats
@@ -456,6 +467,9 @@ async fn kpl_producer(
     stats
         .kpl_entries_put
         .fetch_add(metrics.counter_sum("KinesisRecordsPut", &[]), Relaxed);
+    stats
+        .kpl_kinesis_bytes
+        .fetch_add(metrics.counter_sum("KinesisRecordsDataPut", &[]), Relaxed);
     stats.kpl_entries_throttled.fetch_add(
         metrics.counter_sum(
             "ErrorsByCode",
@@ -840,6 +854,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         throttled: AtomicU64::new(0),
         kpl_entries_put: AtomicU64::new(0),
         kpl_entries_throttled: AtomicU64::new(0),
+        kpl_kinesis_bytes: AtomicU64::new(0),
+        kpl_per_producer: Mutex::new(Vec::new()),
         errors: AtomicU64::new(0),
         put_latency: Mutex::new(Latency::new()),
         delivery_latency: Mutex::new(Latency::new()),
@@ -1033,6 +1049,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "errors": stats.errors.load(Relaxed),
         "kpl_entries_put": stats.kpl_entries_put.load(Relaxed),
         "kpl_entries_throttled": stats.kpl_entries_throttled.load(Relaxed),
+        "kpl_kinesis_mib_per_sec": stats.kpl_kinesis_bytes.load(Relaxed) as f64 / produce_secs / 1048576.0,
+        "kpl_per_producer": stats.kpl_per_producer.lock().expect("not poisoned").clone(),
         "put_latency": put_lat,
         "delivery_latency": del_lat,
         "broker_usage": broker_usage,
@@ -1063,8 +1081,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     if kpl_put + kpl_throttled > 0 {
         println!(
-            "  kpl: {kpl_put} Kinesis records accepted, {kpl_throttled} throttled ({:.2} % of entries sent)",
-            100.0 * kpl_throttled as f64 / (kpl_put + kpl_throttled) as f64
+            "  kpl: {kpl_put} Kinesis records accepted ({:.3} MiB/s of Kinesis bytes), {kpl_throttled} throttled ({:.2} % of entries sent); user records per producer {:?}",
+            stats.kpl_kinesis_bytes.load(Relaxed) as f64 / produce_secs / 1048576.0,
+            100.0 * kpl_throttled as f64 / (kpl_put + kpl_throttled) as f64,
+            stats.kpl_per_producer.lock().expect("not poisoned")
         );
     }
     println!("  put latency: {put_lat}");
