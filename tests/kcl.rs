@@ -2117,3 +2117,85 @@ async fn fan_out_consumes_a_stream_on_kinesis_local() {
     run.await.expect("join").expect("run");
     assert_in_order_exactly_once(&journal, &expected);
 }
+
+// ---------------------------------------------------------------------------
+// A parent shard the stream no longer has
+// ---------------------------------------------------------------------------
+
+/// The lease of a parent the broker answers ResourceNotFound for (aged out after a
+/// reshard, or the stream was recreated), whose child holds the records.
+const GONE_PARENT: &str = "shardId-000000000099";
+
+async fn leases_with_a_gone_parent(store: &dyn LeaseStore) {
+    let parent = kinesis_kcl::lease::Lease::new(GONE_PARENT, ExtendedSequenceNumber::TrimHorizon);
+    let child =
+        kinesis_kcl::lease::Lease::new("shardId-000000000000", ExtendedSequenceNumber::TrimHorizon)
+            .with_parent_shard_ids([GONE_PARENT]);
+    assert!(store.create_if_absent(&parent).await.expect("create parent"));
+    assert!(store.create_if_absent(&child).await.expect("create child"));
+}
+
+/// Reads the child's records with `config`, and checks that the gone parent was
+/// ended (processor told, `SHARD_END` stored) rather than retried for ever.
+async fn children_of_a_gone_parent_are_consumed(stream: &str, config: Config) {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, stream, 1).await;
+    let batch = records("child", 30);
+    put_plain(&kinesis, stream, &batch).await;
+    let expected: BTreeSet<String> = batch.into_iter().map(|r| r.1).collect();
+    let store: Arc<dyn LeaseStore> = Arc::new(InMemoryLeaseStore::new());
+    leases_with_a_gone_parent(store.as_ref()).await;
+
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        config,
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    wait_until("the child's records", Duration::from_secs(30), || {
+        journal.distinct_data().len() >= expected.len()
+    })
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+
+    assert_in_order_exactly_once(&journal, &expected);
+    assert!(
+        journal
+            .entries()
+            .iter()
+            .any(|e| e.shard == GONE_PARENT && e.event == Event::ShardEnded),
+        "the gone parent's processor is told its shard ended"
+    );
+    let parent = store
+        .get(GONE_PARENT)
+        .await
+        .expect("get")
+        .map(|l| l.checkpoint);
+    // Cleanup may already have deleted the finished parent's lease.
+    assert!(
+        parent.as_ref().is_none_or(|c| c.is_shard_end()),
+        "the gone parent is checkpointed at SHARD_END, not {parent:?}"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_treats_a_shard_not_found_as_its_end_so_children_start() {
+    children_of_a_gone_parent_are_consumed(
+        "gone-parent",
+        test_config("gone-parent", "app", "w1", Duration::from_secs(10)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_treats_a_shard_not_found_as_its_end_so_children_start() {
+    children_of_a_gone_parent_are_consumed("gone-parent-efo", fan_out_config("gone-parent-efo", "w1"))
+        .await;
+}

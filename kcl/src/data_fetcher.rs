@@ -5,8 +5,13 @@
 //! which the user records up to the checkpointed sub-sequence number are skipped.
 //! Later iterators, when one expires, are `AFTER_SEQUENCE_NUMBER` of the last
 //! Kinesis record read. Throttling and transient failures back off and retry;
-//! only errors that retrying cannot fix (the shard does not exist, access is
-//! denied, an argument is invalid) are returned.
+//! only errors that retrying cannot fix (access is denied, an argument is
+//! invalid) are returned.
+//!
+//! A shard the service answers `ResourceNotFoundException` for has ended, as the
+//! Java KCL treats it: a parent that aged out of retention after a reshard (or a
+//! lease left from a deleted stream) would otherwise never reach `SHARD_END`, and
+//! its children would never start.
 
 use std::time::Instant;
 
@@ -38,6 +43,19 @@ pub(crate) struct Fetched {
     pub fetched_at: Instant,
 }
 
+impl Fetched {
+    /// The empty last page of a shard that is finished (or gone).
+    pub(crate) fn shard_end() -> Self {
+        Fetched {
+            records: Vec::new(),
+            millis_behind_latest: None,
+            child_shards: Vec::new(),
+            at_shard_end: true,
+            fetched_at: Instant::now(),
+        }
+    }
+}
+
 /// The iterator of one shard and the position reached.
 #[derive(Debug)]
 pub(crate) struct DataFetcher {
@@ -52,6 +70,8 @@ pub(crate) struct DataFetcher {
     timestamp: Option<Timestamp>,
     iterator: Option<String>,
     last_fetched_sequence: Option<String>,
+    /// Set once the service said the shard does not exist.
+    gone: bool,
     metrics: Option<Metrics>,
 }
 
@@ -78,6 +98,7 @@ impl DataFetcher {
             timestamp,
             iterator: None,
             last_fetched_sequence: None,
+            gone: false,
             metrics,
         }
     }
@@ -124,14 +145,8 @@ impl DataFetcher {
 
     /// One page: retries throttling, transient failures and expired iterators inside.
     pub(crate) async fn fetch(&mut self) -> Result<Fetched, Error> {
-        if self.start.is_shard_end() {
-            return Ok(Fetched {
-                records: Vec::new(),
-                millis_behind_latest: None,
-                child_shards: Vec::new(),
-                at_shard_end: true,
-                fetched_at: Instant::now(),
-            });
+        if self.start.is_shard_end() || self.gone {
+            return Ok(Fetched::shard_end());
         }
         let mut failures = 0u32;
         loop {
@@ -145,6 +160,9 @@ impl DataFetcher {
                     Ok(out) => {
                         self.iterator = Some(out.shard_iterator.clone());
                         out.shard_iterator
+                    }
+                    Err(e) if e.is_code(ErrorCode::ResourceNotFound) => {
+                        return Ok(self.shard_gone("GetShardIterator", &e));
                     }
                     Err(e) => {
                         self.retry_or_fail("GetShardIterator", e, &mut failures)
@@ -205,9 +223,26 @@ impl DataFetcher {
                         failures = 1;
                     }
                 }
+                Err(e) if e.is_code(ErrorCode::ResourceNotFound) => {
+                    return Ok(self.shard_gone("GetRecords", &e));
+                }
                 Err(e) => self.retry_or_fail("GetRecords", e, &mut failures).await?,
             }
         }
+    }
+
+    /// The service does not know the shard (any more): its end, with no children known.
+    fn shard_gone(&mut self, operation: &'static str, error: &ClientError) -> Fetched {
+        tracing::info!(
+            shard = %self.shard_id,
+            operation,
+            error = %error,
+            "the shard does not exist (expired after a reshard, or its stream was deleted); \
+             treating it as ended"
+        );
+        self.gone = true;
+        self.iterator = None;
+        Fetched::shard_end()
     }
 
     /// Back off if `error` is worth retrying, otherwise return it.

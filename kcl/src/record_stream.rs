@@ -11,7 +11,8 @@
 //! limit of five reads per second per shard otherwise, so a stream behind the
 //! tip catches up at full speed. Errors that retrying cannot fix end the
 //! affected shard's reading with an `Err` item; throttling and transient
-//! failures are retried inside.
+//! failures are retried inside. A shard the service does not know (any more)
+//! counts as ended, as in the scheduler.
 //!
 //! ```no_run
 //! use futures::StreamExt;
