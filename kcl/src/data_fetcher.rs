@@ -26,13 +26,15 @@ use crate::error::Error;
 use crate::extended_sequence::ExtendedSequenceNumber;
 use crate::metrics::Metrics;
 use crate::polling_config::PollingConfig;
-use crate::record::KinesisClientRecord;
+use crate::record::{KinesisClientRecord, RejectedRecord};
 
 /// One GetRecords page, deaggregated.
 #[derive(Debug, Clone)]
 pub(crate) struct Fetched {
     /// The user records to deliver.
     pub records: Vec<KinesisClientRecord>,
+    /// The user records that cannot be delivered, to report.
+    pub rejected: Vec<RejectedRecord>,
     /// `MillisBehindLatest` of the page.
     pub millis_behind_latest: Option<i64>,
     /// The shard's children, when the page is its last.
@@ -48,6 +50,7 @@ impl Fetched {
     pub(crate) fn shard_end() -> Self {
         Fetched {
             records: Vec::new(),
+            rejected: Vec::new(),
             millis_behind_latest: None,
             child_shards: Vec::new(),
             at_shard_end: true,
@@ -186,9 +189,15 @@ impl DataFetcher {
                     let Deaggregated {
                         records,
                         dropped_out_of_range,
+                        rejected,
                         ..
                     } = deaggregate_records(out.records, self.shard_range, resume_after);
                     if let Some(m) = &self.metrics {
+                        if !rejected.is_empty() {
+                            m.records_rejected
+                                .with_label_values(&[&self.shard_id])
+                                .inc_by(rejected.len() as u64);
+                        }
                         if dropped_out_of_range > 0 {
                             m.records_dropped_out_of_range
                                 .with_label_values(&[&self.shard_id])
@@ -202,6 +211,7 @@ impl DataFetcher {
                     }
                     return Ok(Fetched {
                         records,
+                        rejected,
                         millis_behind_latest: out.millis_behind_latest,
                         child_shards: out.child_shards.unwrap_or_default(),
                         at_shard_end: self.iterator.is_none(),

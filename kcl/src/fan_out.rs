@@ -15,8 +15,7 @@ use kinesis_proto::error::ErrorCode;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model::{
     ConsumerRef, DescribeStreamSummaryInput, GetShardIteratorInput, RegisterStreamConsumerInput,
-    StartingPosition,
-    StreamRef, SubscribeToShardEvent, SubscribeToShardInput,
+    StartingPosition, StreamRef, SubscribeToShardEvent, SubscribeToShardInput,
 };
 use tokio::sync::mpsc;
 
@@ -379,9 +378,15 @@ impl FanOutReader {
         let Deaggregated {
             records,
             dropped_out_of_range,
+            rejected,
             ..
         } = deaggregate_records(event.records, self.shard_range, resume_after);
         if let Some(m) = &self.metrics {
+            if !rejected.is_empty() {
+                m.records_rejected
+                    .with_label_values(&[&self.shard_id])
+                    .inc_by(rejected.len() as u64);
+            }
             if dropped_out_of_range > 0 {
                 m.records_dropped_out_of_range
                     .with_label_values(&[&self.shard_id])
@@ -393,6 +398,7 @@ impl FanOutReader {
         }
         Fetched {
             records,
+            rejected,
             millis_behind_latest: Some(event.millis_behind_latest),
             child_shards: event.child_shards.unwrap_or_default(),
             at_shard_end,

@@ -292,7 +292,7 @@ mod tests {
             Some(kr.records[0].hash_key.to_string())
         );
         let out = deaggregate("a", None, data);
-        let keys: Vec<_> = out.iter().map(|r| r.partition_key.as_str()).collect();
+        let keys: Vec<_> = out.iter().map(|r| &*r.partition_key).collect();
         assert_eq!(keys, ["k0", "k1", "k2"]);
     }
 
