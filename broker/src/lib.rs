@@ -18,6 +18,8 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod fault;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limiter;
 pub mod metrics;
 pub mod ops;
