@@ -51,7 +51,11 @@ pub fn segment_frames(data: &[u8]) {
                 buf = buf.slice(used..);
             }
             Frame::Incomplete { need } => {
-                assert!(need > buf.len(), "incomplete with {} of {need} bytes", buf.len());
+                assert!(
+                    need > buf.len(),
+                    "incomplete with {} of {need} bytes",
+                    buf.len()
+                );
                 return;
             }
             Frame::Corrupt(_) => return,
@@ -251,7 +255,10 @@ mod tests {
         let mut data = vec![1];
         data.extend_from_slice(sealer.seal_page(&p).as_bytes());
         token(&data);
-        assert_eq!(sealer.open_page(&String::from_utf8_lossy(&data[1..])), Some(p));
+        assert_eq!(
+            sealer.open_page(&String::from_utf8_lossy(&data[1..])),
+            Some(p)
+        );
         let mut frame = vec![0];
         segment::encode(
             &LogRecord {

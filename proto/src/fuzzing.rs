@@ -124,7 +124,10 @@ pub fn event_stream(data: &[u8]) {
                 Ok(Some(message)) => {
                     messages += 1;
                     // A frame is at least 16 bytes: prelude and message CRC.
-                    assert!(messages * 16 <= bytes.len(), "more messages than bytes allow");
+                    assert!(
+                        messages * 16 <= bytes.len(),
+                        "more messages than bytes allow"
+                    );
                     let encoded = message.to_bytes().expect("a decoded message re-encodes");
                     let mut buf = BytesMut::from(&encoded[..]);
                     let back = event_stream::decode_frame(&mut buf, usize::MAX)
@@ -161,7 +164,10 @@ pub fn aggregated_record(data: &[u8]) {
     assert_eq!(aggregated, aggregation::try_deaggregate(&data).is_some());
     if aggregated {
         // Each user record takes at least two bytes of the message (its tag and length).
-        assert!(records.len() * 2 <= data.len(), "more records than bytes allow");
+        assert!(
+            records.len() * 2 <= data.len(),
+            "more records than bytes allow"
+        );
         assert!(records.iter().all(|r| r.aggregated));
     } else {
         assert_eq!(records.len(), 1);
