@@ -2341,7 +2341,7 @@ async fn an_aggregate_naming_one_huge_key_80000_times_is_reported_in_bounded_mem
     run.await.expect("join").expect("run");
     let grown_mib = peak_rss_kib().saturating_sub(rss_before) / 1024;
 
-    let r = reported.lock();
+    let r = std::mem::take(&mut *reported.lock());
     assert_eq!(r.rejected.len(), count, "every user record is reported");
     assert_eq!(r.delivered, ["after"]);
     assert!(

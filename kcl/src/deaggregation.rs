@@ -57,10 +57,13 @@ enum KeyVerdict {
     TooLong(usize),
 }
 
+/// A (partition key, explicit hash key) pair, held so its addresses are never reused.
+type HeldKeys = (Arc<str>, Option<Arc<str>>);
+
 /// Verdicts per distinct (partition key, explicit hash key) of one aggregate, by
-/// the keys' shared allocations; the `Arc`s are held so an address is never reused.
+/// the keys' shared allocations.
 #[derive(Default)]
-struct KeyVerdicts(HashMap<(usize, usize), (Arc<str>, Option<Arc<str>>, KeyVerdict)>);
+struct KeyVerdicts(HashMap<(usize, usize), (HeldKeys, KeyVerdict)>);
 
 impl KeyVerdicts {
     fn verdict(
@@ -77,12 +80,11 @@ impl KeyVerdicts {
             .entry(id)
             .or_insert_with(|| {
                 (
-                    Arc::clone(pk),
-                    ehk.cloned(),
+                    (Arc::clone(pk), ehk.cloned()),
                     judge(pk, ehk.map(|e| &**e), range),
                 )
             })
-            .2
+            .1
     }
 }
 

@@ -245,7 +245,7 @@ mod tests {
         let value = prop_oneof![
             any::<bool>().prop_map(event_stream::HeaderValue::Bool),
             any::<i32>().prop_map(event_stream::HeaderValue::Int32),
-            "[a-z/-]{0,20}".prop_map(|s| event_stream::HeaderValue::String(s)),
+            "[a-z/-]{0,20}".prop_map(event_stream::HeaderValue::String),
         ];
         (
             proptest::collection::vec(("[:a-z-]{1,12}", value), 0..5),
