@@ -16,7 +16,7 @@
 //! let data = agg.finish().unwrap();
 //! assert_eq!(data.len(), size);
 //! let records = deaggregate("a", None, data);
-//! assert_eq!(records[1].partition_key, "pk-2");
+//! assert_eq!(&*records[1].partition_key, "pk-2");
 //! assert_eq!(records[1].sub_sequence_number, 1);
 //! ```
 
