@@ -2356,3 +2356,54 @@ async fn an_aggregate_naming_one_huge_key_80000_times_is_reported_in_bounded_mem
     assert!(grown_mib < 256, "peak RSS grew {grown_mib} MiB");
     broker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_stream_reports_undeliverable_records_and_reads_on() {
+    use futures::StreamExt;
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "hostile-stream", 1).await;
+    let (aggregate, count) = aggregate_naming_one_huge_key(600_000);
+    let entries = ["before", "", "after"]
+        .into_iter()
+        .map(|d| PutRecordsRequestEntry {
+            data: Some(Blob(if d.is_empty() {
+                aggregate.clone()
+            } else {
+                Bytes::from_static(d.as_bytes())
+            })),
+            partition_key: Some("outer".into()),
+            explicit_hash_key: None,
+        })
+        .collect();
+    put_entries(&kinesis, "hostile-stream", entries).await;
+
+    let records = shard_records(
+        kinesis.clone(),
+        StreamRef::name("hostile-stream"),
+        "shardId-000000000000",
+        StartingPosition::TrimHorizon,
+        PollingConfig::default(),
+    )
+    .expect("valid polling config");
+    futures::pin_mut!(records);
+    let mut delivered = Vec::new();
+    let mut rejected = Vec::new();
+    while delivered.len() < 2 {
+        let item = tokio::time::timeout(Duration::from_secs(10), records.next())
+            .await
+            .expect("the next item within 10 s")
+            .expect("the shard is open");
+        match item {
+            Ok(r) => delivered.push(String::from_utf8_lossy(&r.record.data).into_owned()),
+            Err(Error::RecordRejected(r)) => {
+                assert!(delivered.len() == 1, "rejected records come in shard order");
+                rejected.push(r.sub_sequence_number);
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(delivered, ["before", "after"]);
+    assert_eq!(rejected, (0..count as u64).collect::<Vec<_>>());
+    broker.shutdown().await;
+}
