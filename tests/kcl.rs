@@ -2955,3 +2955,293 @@ async fn a_large_backlog_is_drained_at_the_read_limit_with_few_throttles() {
     );
     broker.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------
+// A parent shard the stream no longer has
+// ---------------------------------------------------------------------------
+
+/// The lease of a parent the broker answers ResourceNotFound for (aged out after a
+/// reshard, or the stream was recreated), whose child holds the records.
+const GONE_PARENT: &str = "shardId-000000000099";
+
+async fn leases_with_a_gone_parent(store: &dyn LeaseStore) {
+    let parent = kinesis_kcl::lease::Lease::new(GONE_PARENT, ExtendedSequenceNumber::TrimHorizon);
+    let child =
+        kinesis_kcl::lease::Lease::new("shardId-000000000000", ExtendedSequenceNumber::TrimHorizon)
+            .with_parent_shard_ids([GONE_PARENT]);
+    assert!(
+        store
+            .create_if_absent(&parent)
+            .await
+            .expect("create parent")
+    );
+    assert!(store.create_if_absent(&child).await.expect("create child"));
+}
+
+/// Reads the child's records with `config`, and checks that the gone parent was
+/// ended (processor told, `SHARD_END` stored) rather than retried for ever.
+async fn children_of_a_gone_parent_are_consumed(stream: &str, config: Config) {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, stream, 1).await;
+    let batch = records("child", 30);
+    put_plain(&kinesis, stream, &batch).await;
+    let expected: BTreeSet<String> = batch.into_iter().map(|r| r.1).collect();
+    let store: Arc<dyn LeaseStore> = Arc::new(InMemoryLeaseStore::new());
+    leases_with_a_gone_parent(store.as_ref()).await;
+
+    let journal = Journal::default();
+    let scheduler = Scheduler::new(
+        config,
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    wait_until("the child's records", Duration::from_secs(30), || {
+        journal.distinct_data().len() >= expected.len()
+    })
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+
+    assert_in_order_exactly_once(&journal, &expected);
+    assert!(
+        journal
+            .entries()
+            .iter()
+            .any(|e| e.shard == GONE_PARENT && e.event == Event::ShardEnded),
+        "the gone parent's processor is told its shard ended"
+    );
+    let parent = store
+        .get(GONE_PARENT)
+        .await
+        .expect("get")
+        .map(|l| l.checkpoint);
+    // Cleanup may already have deleted the finished parent's lease.
+    assert!(
+        parent.as_ref().is_none_or(|c| c.is_shard_end()),
+        "the gone parent is checkpointed at SHARD_END, not {parent:?}"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_treats_a_shard_not_found_as_its_end_so_children_start() {
+    children_of_a_gone_parent_are_consumed(
+        "gone-parent",
+        test_config("gone-parent", "app", "w1", Duration::from_secs(10)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_treats_a_shard_not_found_as_its_end_so_children_start() {
+    children_of_a_gone_parent_are_consumed(
+        "gone-parent-efo",
+        fan_out_config("gone-parent-efo", "w1"),
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// A hostile aggregate
+// ---------------------------------------------------------------------------
+
+/// One aggregate of `len` bytes at most: a 500 KB partition key, then empty user
+/// records that all name it (written byte by byte; 6 bytes each). Returns the
+/// aggregate and its record count.
+fn aggregate_naming_one_huge_key(len: usize) -> (Bytes, usize) {
+    use kinesis_proto::aggregation::{FIXED_OVERHEAD, MAGIC};
+    use md5::{Digest, Md5};
+    const KEY_LEN: usize = 500_000;
+    const RECORD: [u8; 6] = [0x1a, 0x04, 0x08, 0x00, 0x1a, 0x00];
+    let mut message = vec![0x0a];
+    let mut n = KEY_LEN;
+    while n >= 0x80 {
+        message.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    message.push(n as u8);
+    message.extend(std::iter::repeat_n(b'k', KEY_LEN));
+    let count = (len - FIXED_OVERHEAD - message.len()) / RECORD.len();
+    for _ in 0..count {
+        message.extend_from_slice(&RECORD);
+    }
+    let mut data = MAGIC.to_vec();
+    data.extend_from_slice(&message);
+    data.extend_from_slice(&Md5::digest(&message));
+    (Bytes::from(data), count)
+}
+
+/// The peak resident set of this process so far, in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Reported {
+    rejected: Vec<ExtendedSequenceNumber>,
+    delivered: Vec<String>,
+    checkpointed: Option<ExtendedSequenceNumber>,
+}
+
+/// Keeps what it was given and checkpoints after every batch.
+struct Reporter(Arc<Mutex<Reported>>);
+
+impl ShardRecordProcessor for Reporter {
+    async fn initialize(&mut self, _input: InitializationInput) {}
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        {
+            let mut r = self.0.lock();
+            r.rejected.extend(
+                input
+                    .rejected_records
+                    .iter()
+                    .map(|x| x.extended_sequence_number()),
+            );
+            r.delivered.extend(
+                input
+                    .records
+                    .iter()
+                    .map(|x| String::from_utf8_lossy(&x.data).into_owned()),
+            );
+        }
+        if cp.checkpoint().await.is_ok() {
+            self.0.lock().checkpointed = Some(cp.last_checkpoint());
+        }
+    }
+
+    async fn lease_lost(&mut self) {}
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        let _ = cp.checkpoint().await;
+    }
+
+    async fn shutdown_requested(&mut self, _cp: &RecordProcessorCheckpointer) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_naming_one_huge_key_80000_times_is_reported_in_bounded_memory() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "hostile", 1).await;
+    // Data plus the outer partition key within PutRecord's 1 MiB.
+    let (aggregate, count) = aggregate_naming_one_huge_key((1 << 20) - 16);
+    assert!(count >= 80_000);
+    let entries = vec![
+        PutRecordsRequestEntry {
+            data: Some(Blob(aggregate)),
+            partition_key: Some("outer".into()),
+            explicit_hash_key: None,
+        },
+        PutRecordsRequestEntry {
+            data: Some(Blob(Bytes::from_static(b"after"))),
+            partition_key: Some("outer".into()),
+            explicit_hash_key: None,
+        },
+    ];
+    put_entries(&kinesis, "hostile", entries).await;
+
+    let rss_before = peak_rss_kib();
+    let reported = Arc::new(Mutex::new(Reported::default()));
+    let r = Arc::clone(&reported);
+    let scheduler = Scheduler::new(
+        test_config("hostile", "app", "w1", Duration::from_secs(10)),
+        kinesis.clone(),
+        Arc::new(InMemoryLeaseStore::new()),
+        move |_: &str| Reporter(Arc::clone(&r)),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+    wait_until(
+        "the record after the aggregate",
+        Duration::from_secs(30),
+        || reported.lock().delivered.iter().any(|d| d == "after"),
+    )
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+    let grown_mib = peak_rss_kib().saturating_sub(rss_before) / 1024;
+
+    let r = std::mem::take(&mut *reported.lock());
+    assert_eq!(r.rejected.len(), count, "every user record is reported");
+    assert_eq!(r.delivered, ["after"]);
+    assert!(
+        r.checkpointed
+            .as_ref()
+            .is_some_and(|c| c > &r.rejected[count - 1]),
+        "the processor checkpointed past the rejected records: {:?}",
+        r.checkpointed
+    );
+    eprintln!("{count} rejected user records; peak RSS grew {grown_mib} MiB");
+    // Copying the key per user record would take 40 GB.
+    assert!(grown_mib < 256, "peak RSS grew {grown_mib} MiB");
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_stream_reports_undeliverable_records_and_reads_on() {
+    use futures::StreamExt;
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "hostile-stream", 1).await;
+    let (aggregate, count) = aggregate_naming_one_huge_key(600_000);
+    let entries = ["before", "", "after"]
+        .into_iter()
+        .map(|d| PutRecordsRequestEntry {
+            data: Some(Blob(if d.is_empty() {
+                aggregate.clone()
+            } else {
+                Bytes::from_static(d.as_bytes())
+            })),
+            partition_key: Some("outer".into()),
+            explicit_hash_key: None,
+        })
+        .collect();
+    put_entries(&kinesis, "hostile-stream", entries).await;
+
+    let records = shard_records(
+        kinesis.clone(),
+        StreamRef::name("hostile-stream"),
+        "shardId-000000000000",
+        StartingPosition::TrimHorizon,
+        PollingConfig::default(),
+    )
+    .expect("valid polling config");
+    futures::pin_mut!(records);
+    let mut delivered = Vec::new();
+    let mut rejected = Vec::new();
+    while delivered.len() < 2 {
+        let item = tokio::time::timeout(Duration::from_secs(10), records.next())
+            .await
+            .expect("the next item within 10 s")
+            .expect("the shard is open");
+        match item {
+            Ok(r) => delivered.push(String::from_utf8_lossy(&r.record.data).into_owned()),
+            Err(Error::RecordRejected(r)) => {
+                assert!(delivered.len() == 1, "rejected records come in shard order");
+                rejected.push(r.sub_sequence_number);
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(delivered, ["before", "after"]);
+    assert_eq!(rejected, (0..count as u64).collect::<Vec<_>>());
+    broker.shutdown().await;
+}

@@ -306,7 +306,7 @@ async fn python_aws_kinesis_agg_reads_ours_and_we_read_theirs() {
     assert_eq!(theirs.len(), users.len());
     assert_eq!(theirs.len(), ours.len());
     for (t, (seq, o)) in theirs.iter().zip(&ours) {
-        assert_eq!(t["pk"].as_str().unwrap(), o.partition_key);
+        assert_eq!(t["pk"].as_str().unwrap(), &*o.partition_key);
         assert_eq!(B64.decode(t["data"].as_str().unwrap()).unwrap(), o.data);
         assert_eq!(t["seq"].as_str().unwrap(), seq);
         assert_eq!(t["sub"].as_u64().unwrap(), o.sub_sequence_number);
@@ -318,7 +318,7 @@ async fn python_aws_kinesis_agg_reads_ours_and_we_read_theirs() {
         .collect();
     let mut got: Vec<_> = ours
         .iter()
-        .map(|(_, u)| (u.partition_key.clone(), u.data.clone()))
+        .map(|(_, u)| (u.partition_key.to_string(), u.data.clone()))
         .collect();
     put.sort();
     got.sort();
@@ -335,8 +335,11 @@ async fn python_aws_kinesis_agg_reads_ours_and_we_read_theirs() {
     }
     assert_eq!(back.len(), users.len());
     for (b, u) in back.iter().zip(&users) {
-        assert_eq!(b.partition_key, u.partition_key);
-        assert_eq!(b.explicit_hash_key, u.explicit_hash_key);
+        assert_eq!(&*b.partition_key, u.partition_key.as_str());
+        assert_eq!(
+            b.explicit_hash_key.as_deref(),
+            u.explicit_hash_key.as_deref()
+        );
         assert_eq!(b.data, u.data);
     }
     broker.shutdown().await;
@@ -542,7 +545,7 @@ async fn overload_at_four_times_capacity_with_aws_limits() {
     let mut got: Vec<_> = read_all(&broker.endpoint(), "overload")
         .await
         .into_iter()
-        .map(|r| (r.user.partition_key, r.user.data))
+        .map(|r| (r.user.partition_key.to_string(), r.user.data))
         .collect();
     got.sort();
     put.sort();
@@ -735,7 +738,7 @@ async fn per_key_ordering_survives_throttles_and_failures() {
     }
     let mut got: BTreeMap<String, Vec<Bytes>> = BTreeMap::new();
     for r in read_all(&broker.endpoint(), "ordered").await {
-        got.entry(r.user.partition_key)
+        got.entry(r.user.partition_key.to_string())
             .or_default()
             .push(r.user.data);
     }
@@ -904,7 +907,7 @@ async fn interop_with_kinesalite() {
     assert!(read.iter().any(|r| r.user.aggregated));
     let mut got: Vec<_> = read
         .into_iter()
-        .map(|r| (r.user.partition_key, r.user.data))
+        .map(|r| (r.user.partition_key.to_string(), r.user.data))
         .collect();
     got.sort();
     put.sort();

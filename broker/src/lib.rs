@@ -21,6 +21,8 @@ pub mod catalog;
 pub mod config;
 pub mod connection;
 pub mod fault;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limiter;
 pub mod metrics;
 pub mod ops;

@@ -5,8 +5,13 @@
 //! which the user records up to the checkpointed sub-sequence number are skipped.
 //! Later iterators, when one expires, are `AFTER_SEQUENCE_NUMBER` of the last
 //! Kinesis record read. Throttling and transient failures back off and retry;
-//! only errors that retrying cannot fix (the shard does not exist, access is
-//! denied, an argument is invalid) are returned.
+//! only errors that retrying cannot fix (access is denied, an argument is
+//! invalid) are returned.
+//!
+//! A shard the service answers `ResourceNotFoundException` for has ended, as the
+//! Java KCL treats it: a parent that aged out of retention after a reshard (or a
+//! lease left from a deleted stream) would otherwise never reach `SHARD_END`, and
+//! its children would never start.
 
 use std::time::Instant;
 
@@ -21,13 +26,15 @@ use crate::error::Error;
 use crate::extended_sequence::ExtendedSequenceNumber;
 use crate::metrics::Metrics;
 use crate::polling_config::PollingConfig;
-use crate::record::KinesisClientRecord;
+use crate::record::{KinesisClientRecord, RejectedRecord};
 
 /// One GetRecords page, deaggregated.
 #[derive(Debug, Clone)]
 pub(crate) struct Fetched {
     /// The user records to deliver.
     pub records: Vec<KinesisClientRecord>,
+    /// The user records that cannot be delivered, to report.
+    pub rejected: Vec<RejectedRecord>,
     /// `MillisBehindLatest` of the page.
     pub millis_behind_latest: Option<i64>,
     /// The shard's children, when the page is its last.
@@ -38,6 +45,21 @@ pub(crate) struct Fetched {
     pub fetched_at: Instant,
     /// Bytes of the Kinesis records read (data and partition keys, as the shard counts them).
     pub kinesis_bytes: usize,
+}
+
+impl Fetched {
+    /// The empty last page of a shard that is finished (or gone).
+    pub(crate) fn shard_end() -> Self {
+        Fetched {
+            records: Vec::new(),
+            rejected: Vec::new(),
+            millis_behind_latest: None,
+            child_shards: Vec::new(),
+            at_shard_end: true,
+            fetched_at: Instant::now(),
+            kinesis_bytes: 0,
+        }
+    }
 }
 
 /// The iterator of one shard and the position reached.
@@ -54,6 +76,8 @@ pub(crate) struct DataFetcher {
     timestamp: Option<Timestamp>,
     iterator: Option<String>,
     last_fetched_sequence: Option<String>,
+    /// Set once the service said the shard does not exist.
+    gone: bool,
     metrics: Option<Metrics>,
 }
 
@@ -80,6 +104,7 @@ impl DataFetcher {
             timestamp,
             iterator: None,
             last_fetched_sequence: None,
+            gone: false,
             metrics,
         }
     }
@@ -126,15 +151,8 @@ impl DataFetcher {
 
     /// One page: retries throttling, transient failures and expired iterators inside.
     pub(crate) async fn fetch(&mut self) -> Result<Fetched, Error> {
-        if self.start.is_shard_end() {
-            return Ok(Fetched {
-                records: Vec::new(),
-                millis_behind_latest: None,
-                child_shards: Vec::new(),
-                at_shard_end: true,
-                fetched_at: Instant::now(),
-                kinesis_bytes: 0,
-            });
+        if self.start.is_shard_end() || self.gone {
+            return Ok(Fetched::shard_end());
         }
         let mut failures = 0u32;
         loop {
@@ -148,6 +166,9 @@ impl DataFetcher {
                     Ok(out) => {
                         self.iterator = Some(out.shard_iterator.clone());
                         out.shard_iterator
+                    }
+                    Err(e) if e.is_code(ErrorCode::ResourceNotFound) => {
+                        return Ok(self.shard_gone("GetShardIterator", &e));
                     }
                     Err(e) => {
                         self.retry_or_fail("GetShardIterator", e, &mut failures)
@@ -176,9 +197,15 @@ impl DataFetcher {
                     let Deaggregated {
                         records,
                         dropped_out_of_range,
+                        rejected,
                         ..
                     } = deaggregate_records(out.records, self.shard_range, resume_after);
                     if let Some(m) = &self.metrics {
+                        if !rejected.is_empty() {
+                            m.records_rejected
+                                .with_label_values(&[&self.shard_id])
+                                .inc_by(rejected.len() as u64);
+                        }
                         if dropped_out_of_range > 0 {
                             m.records_dropped_out_of_range
                                 .with_label_values(&[&self.shard_id])
@@ -192,6 +219,7 @@ impl DataFetcher {
                     }
                     return Ok(Fetched {
                         records,
+                        rejected,
                         millis_behind_latest: out.millis_behind_latest,
                         child_shards: out.child_shards.unwrap_or_default(),
                         at_shard_end: self.iterator.is_none(),
@@ -214,9 +242,26 @@ impl DataFetcher {
                         failures = 1;
                     }
                 }
+                Err(e) if e.is_code(ErrorCode::ResourceNotFound) => {
+                    return Ok(self.shard_gone("GetRecords", &e));
+                }
                 Err(e) => self.retry_or_fail("GetRecords", e, &mut failures).await?,
             }
         }
+    }
+
+    /// The service does not know the shard (any more): its end, with no children known.
+    fn shard_gone(&mut self, operation: &'static str, error: &ClientError) -> Fetched {
+        tracing::info!(
+            shard = %self.shard_id,
+            operation,
+            error = %error,
+            "the shard does not exist (expired after a reshard, or its stream was deleted); \
+             treating it as ended"
+        );
+        self.gone = true;
+        self.iterator = None;
+        Fetched::shard_end()
     }
 
     /// Back off if `error` is worth retrying, otherwise return it.

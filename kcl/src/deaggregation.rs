@@ -10,6 +10,17 @@
 //!   skipped, because a restart reads the checkpointed Kinesis record again
 //!   (`AT_SEQUENCE_NUMBER`) and only the user records after the checkpointed
 //!   sub-sequence number are new.
+//!
+//! An aggregate names its keys through tables, so one large key can be named by
+//! every user record: keys stay shared (never copied per user record), and each
+//! distinct key is checked and hashed once per aggregate, not once per record.
+//! A user record whose partition key is longer than Kinesis allows (256
+//! characters) is not delivered but reported as a [`RejectedRecord`]: no
+//! conforming producer writes one, and an application copying such keys per
+//! record could be made to exhaust its memory by a single aggregate.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use kinesis_proto::aggregation::deaggregate;
 use kinesis_proto::hash_key::{HashRange, effective_hash_key};
@@ -17,7 +28,10 @@ use kinesis_proto::model::Record;
 use kinesis_proto::sequence::SequenceNumber;
 
 use crate::extended_sequence::ExtendedSequenceNumber;
-use crate::record::KinesisClientRecord;
+use crate::record::{KinesisClientRecord, RejectedRecord};
+
+/// The longest partition key Kinesis accepts, in Unicode characters.
+pub const MAX_PARTITION_KEY_CHARS: usize = 256;
 
 /// The user records of one page and what was left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +44,63 @@ pub struct Deaggregated {
     pub skipped_before_start: usize,
     /// Kinesis records ignored because their sequence number is malformed.
     pub invalid_sequence_numbers: usize,
+    /// User records that cannot be delivered, to report to the application.
+    pub rejected: Vec<RejectedRecord>,
+}
+
+/// What one distinct key of an aggregate allows.
+#[derive(Debug, Clone, Copy)]
+enum KeyVerdict {
+    /// Deliverable; in the shard's range (always, when no range is checked).
+    Deliver { in_range: bool },
+    /// The partition key is longer than Kinesis allows; this many characters at least.
+    TooLong(usize),
+}
+
+/// A (partition key, explicit hash key) pair, held so its addresses are never reused.
+type HeldKeys = (Arc<str>, Option<Arc<str>>);
+
+/// Verdicts per distinct (partition key, explicit hash key) of one aggregate, by
+/// the keys' shared allocations.
+#[derive(Default)]
+struct KeyVerdicts(HashMap<(usize, usize), (HeldKeys, KeyVerdict)>);
+
+impl KeyVerdicts {
+    fn verdict(
+        &mut self,
+        pk: &Arc<str>,
+        ehk: Option<&Arc<str>>,
+        range: Option<HashRange>,
+    ) -> KeyVerdict {
+        let id = (
+            Arc::as_ptr(pk) as *const u8 as usize,
+            ehk.map_or(0, |e| Arc::as_ptr(e) as *const u8 as usize),
+        );
+        self.0
+            .entry(id)
+            .or_insert_with(|| {
+                (
+                    (Arc::clone(pk), ehk.cloned()),
+                    judge(pk, ehk.map(|e| &**e), range),
+                )
+            })
+            .1
+    }
+}
+
+fn judge(pk: &str, ehk: Option<&str>, range: Option<HashRange>) -> KeyVerdict {
+    // Four UTF-8 bytes at most per character: a longer key is too long without counting.
+    let chars = if pk.len() > 4 * MAX_PARTITION_KEY_CHARS {
+        pk.len() / 4
+    } else {
+        pk.chars().count()
+    };
+    if chars > MAX_PARTITION_KEY_CHARS {
+        return KeyVerdict::TooLong(chars);
+    }
+    let in_range =
+        range.is_none_or(|range| effective_hash_key(pk, ehk).is_some_and(|k| range.contains(k)));
+    KeyVerdict::Deliver { in_range }
 }
 
 /// Deaggregate `records` of a shard with hash range `shard_range` (no range check when
@@ -51,22 +122,38 @@ pub fn deaggregate_records(
             out.invalid_sequence_numbers += 1;
             continue;
         };
+        let mut verdicts = KeyVerdicts::default();
         for user in deaggregate(&record.partition_key, None, record.data.0) {
-            if user.aggregated
-                && let Some(range) = shard_range
-            {
-                let key =
-                    effective_hash_key(&user.partition_key, user.explicit_hash_key.as_deref());
-                if !key.is_some_and(|k| range.contains(k)) {
-                    out.dropped_out_of_range += 1;
-                    continue;
-                }
-            }
             let position =
                 ExtendedSequenceNumber::new(sequence_number.clone(), user.sub_sequence_number);
             if resume_after.is_some_and(|after| position <= *after) {
                 out.skipped_before_start += 1;
                 continue;
+            }
+            if user.aggregated {
+                let verdict = verdicts.verdict(
+                    &user.partition_key,
+                    user.explicit_hash_key.as_ref(),
+                    shard_range,
+                );
+                match verdict {
+                    KeyVerdict::TooLong(chars) => {
+                        out.rejected.push(RejectedRecord {
+                            sequence_number: sequence_number.clone(),
+                            sub_sequence_number: user.sub_sequence_number,
+                            reason: format!(
+                                "its partition key has at least {chars} characters; Kinesis \
+                                 allows {MAX_PARTITION_KEY_CHARS}"
+                            ),
+                        });
+                        continue;
+                    }
+                    KeyVerdict::Deliver { in_range: false } => {
+                        out.dropped_out_of_range += 1;
+                        continue;
+                    }
+                    KeyVerdict::Deliver { in_range: true } => {}
+                }
             }
             out.records.push(KinesisClientRecord {
                 sequence_number: sequence_number.clone(),
@@ -127,7 +214,7 @@ mod tests {
         assert_eq!(datas(&d), [b"plain"]);
         assert_eq!(d.records[0].sub_sequence_number, 0);
         assert!(!d.records[0].aggregated);
-        assert_eq!(d.records[0].partition_key, "outer");
+        assert_eq!(&*d.records[0].partition_key, "outer");
         assert_eq!(
             d.dropped_out_of_range, 0,
             "plain records were routed by Kinesis itself"
@@ -140,7 +227,7 @@ mod tests {
         let d = deaggregate_records(vec![kinesis_record("7", data)], None, None);
         assert_eq!(datas(&d), [b"1", b"2"]);
         assert_eq!(d.records[1].extended_sequence_number(), pos("7", 1));
-        assert_eq!(d.records[1].partition_key, "b");
+        assert_eq!(&*d.records[1].partition_key, "b");
         assert!(d.records[1].aggregated);
     }
 
@@ -196,5 +283,26 @@ mod tests {
         );
         assert!(d.records.is_empty());
         assert_eq!(d.invalid_sequence_numbers, 1);
+    }
+
+    #[test]
+    fn an_oversized_key_is_rejected_for_every_record_naming_it_and_checked_once() {
+        let long = "k".repeat(MAX_PARTITION_KEY_CHARS + 1);
+        let longest = "é".repeat(MAX_PARTITION_KEY_CHARS);
+        let data = aggregate(&[
+            UserRecord::new(long.clone(), "a"),
+            UserRecord::new(longest.clone(), "b"),
+            UserRecord::new(long, "c"),
+        ]);
+        let d = deaggregate_records(vec![kinesis_record("4", data)], Some(HashRange::FULL), None);
+        assert_eq!(datas(&d), [b"b"], "256 characters (512 bytes) are allowed");
+        assert_eq!(
+            d.rejected
+                .iter()
+                .map(|r| r.extended_sequence_number())
+                .collect::<Vec<_>>(),
+            [pos("4", 0), pos("4", 2)]
+        );
+        assert!(d.rejected[0].reason.contains("257"));
     }
 }

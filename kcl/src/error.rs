@@ -65,6 +65,15 @@ pub enum Error {
     #[error("enhanced fan-out: {0}")]
     FanOut(String),
 
+    /// A user record that cannot be delivered (see [`RejectedRecord`](crate::record::RejectedRecord)).
+    #[error(
+        "user record {}/{} cannot be delivered: {}",
+        .0.sequence_number.as_str(),
+        .0.sub_sequence_number,
+        .0.reason
+    )]
+    RecordRejected(crate::record::RejectedRecord),
+
     /// The lease store itself failed (I/O, database, task join), as opposed to refusing a write.
     #[error("lease store operation {operation} failed: {source}")]
     Store {

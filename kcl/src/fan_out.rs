@@ -14,8 +14,8 @@ use kinesis_proto::codec::Timestamp;
 use kinesis_proto::error::ErrorCode;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model::{
-    ConsumerRef, DescribeStreamSummaryInput, RegisterStreamConsumerInput, StartingPosition,
-    StreamRef, SubscribeToShardEvent, SubscribeToShardInput,
+    ConsumerRef, DescribeStreamSummaryInput, GetShardIteratorInput, RegisterStreamConsumerInput,
+    StartingPosition, StreamRef, SubscribeToShardEvent, SubscribeToShardInput,
 };
 use tokio::sync::mpsc;
 
@@ -378,9 +378,15 @@ impl FanOutReader {
         let Deaggregated {
             records,
             dropped_out_of_range,
+            rejected,
             ..
         } = deaggregate_records(event.records, self.shard_range, resume_after);
         if let Some(m) = &self.metrics {
+            if !rejected.is_empty() {
+                m.records_rejected
+                    .with_label_values(&[&self.shard_id])
+                    .inc_by(rejected.len() as u64);
+            }
             if dropped_out_of_range > 0 {
                 m.records_dropped_out_of_range
                     .with_label_values(&[&self.shard_id])
@@ -392,11 +398,37 @@ impl FanOutReader {
         }
         Fetched {
             records,
+            rejected,
             millis_behind_latest: Some(event.millis_behind_latest),
             child_shards: event.child_shards.unwrap_or_default(),
             at_shard_end,
             fetched_at: std::time::Instant::now(),
             kinesis_bytes: 0,
+        }
+    }
+
+    /// Whether the service no longer knows the shard. SubscribeToShard answers
+    /// ResourceNotFound both for a missing consumer and for a missing shard; a
+    /// GetShardIterator on the shard tells them apart. A shard that is gone has
+    /// ended, as the Java KCL treats it, so its children can start.
+    async fn shard_is_gone(&self) -> bool {
+        let input = GetShardIteratorInput {
+            stream: self.stream.clone(),
+            shard_id: Some(self.shard_id.clone()),
+            shard_iterator_type: Some("TRIM_HORIZON".to_string()),
+            ..GetShardIteratorInput::default()
+        };
+        match self.client.get_shard_iterator(&input).await {
+            Err(e) if e.is_code(ErrorCode::ResourceNotFound) => {
+                tracing::info!(
+                    shard = %self.shard_id,
+                    error = %e,
+                    "the shard does not exist (expired after a reshard, or its stream was \
+                     deleted); treating it as ended"
+                );
+                true
+            }
+            _ => false,
         }
     }
 
@@ -407,16 +439,7 @@ impl FanOutReader {
         let now_ms = || origin.elapsed().as_millis() as u64;
         let mut sub = Subscription::new(self.start.clone(), self.timestamp);
         if sub.is_ended() {
-            let _ = pages
-                .send(Fetched {
-                    records: Vec::new(),
-                    millis_behind_latest: None,
-                    child_shards: Vec::new(),
-                    at_shard_end: true,
-                    fetched_at: std::time::Instant::now(),
-                    kinesis_bytes: 0,
-                })
-                .await;
+            let _ = pages.send(Fetched::shard_end()).await;
             return;
         }
         loop {
@@ -435,6 +458,10 @@ impl FanOutReader {
                     self.count_end("failed");
                     tracing::debug!(shard = %self.shard_id, error = %e, failures = sub.failures(), "SubscribeToShard failed; backing off");
                     if e.is_code(ErrorCode::ResourceNotFound) {
+                        if self.shard_is_gone().await {
+                            let _ = pages.send(Fetched::shard_end()).await;
+                            return;
+                        }
                         // The consumer went away (deregistered, or a service that
                         // forgot it): register it again; its ARN is new then.
                         match register_stream_consumer(
@@ -471,6 +498,10 @@ impl FanOutReader {
                         sub.on_error();
                         self.count_end("failed");
                         tracing::debug!(shard = %self.shard_id, error = %e, failures = sub.failures(), "subscription failed; re-subscribing");
+                        if e.is_code(ErrorCode::ResourceNotFound) && self.shard_is_gone().await {
+                            let _ = pages.send(Fetched::shard_end()).await;
+                            return;
+                        }
                         break;
                     }
                 }

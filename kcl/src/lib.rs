@@ -97,7 +97,7 @@ pub mod shard_sync;
 pub use checkpointer::{PreparedCheckpointer, RecordProcessorCheckpointer};
 pub use config::{Config, InitialPositionInStream, Retrieval};
 pub use error::Error;
-pub use record::KinesisClientRecord;
+pub use record::{KinesisClientRecord, RejectedRecord};
 pub use scheduler::{Scheduler, ShutdownHandle};
 pub use shard_record_processor::{
     InitializationInput, ProcessRecordsInput, ShardRecordProcessor, ShardRecordProcessorFactory,

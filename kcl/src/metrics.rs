@@ -31,6 +31,8 @@ pub struct Metrics {
     pub process_records_time: HistogramVec,
     /// User records dropped because their hash key lies outside their shard, per shard.
     pub records_dropped_out_of_range: IntCounterVec,
+    /// User records reported to the processor as rejected instead of delivered, per shard.
+    pub records_rejected: IntCounterVec,
     /// `ExpiredIterator`: iterators renewed after expiring, per shard.
     pub expired_iterators: IntCounterVec,
     /// GetRecords calls that were throttled, per shard.
@@ -108,6 +110,14 @@ impl Metrics {
                 shard,
             )
             .map_err(metric)?,
+            records_rejected: IntCounterVec::new(
+                opts(
+                    "kcl_records_rejected_total",
+                    "User records reported as rejected (e.g. a partition key over Kinesis's limit)",
+                ),
+                shard,
+            )
+            .map_err(metric)?,
             expired_iterators: IntCounterVec::new(
                 opts(
                     "kcl_expired_iterators_total",
@@ -162,6 +172,7 @@ impl Metrics {
             Box::new(m.data_bytes_processed.clone()),
             Box::new(m.process_records_time.clone()),
             Box::new(m.records_dropped_out_of_range.clone()),
+            Box::new(m.records_rejected.clone()),
             Box::new(m.expired_iterators.clone()),
             Box::new(m.get_records_throttled.clone()),
             Box::new(m.subscriptions_ended.clone()),

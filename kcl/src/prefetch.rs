@@ -63,7 +63,7 @@ impl Prefetcher {
                         }
                     }
                     Err(e) => {
-                        // Not fixable by retrying soon (e.g. the stream is gone); keep
+                        // Not fixable by retrying soon (e.g. access denied); keep
                         // the lease and try again slowly, as KCL's consumer does.
                         tracing::error!(shard = %fetcher.shard_id(), error = %e, "reading the shard failed");
                         fetcher.reset_iterator();

@@ -1,6 +1,8 @@
 //! The user record a processor receives (KCL `KinesisClientRecord`): one record
 //! after deaggregation, with its position down to the sub-sequence number.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use kinesis_proto::codec::Timestamp;
 use kinesis_proto::sequence::SequenceNumber;
@@ -14,10 +16,11 @@ pub struct KinesisClientRecord {
     pub sequence_number: SequenceNumber,
     /// Its index inside a KPL aggregate; 0 for a record that was not aggregated.
     pub sub_sequence_number: u64,
-    /// Its partition key (the user record's own, inside an aggregate).
-    pub partition_key: String,
+    /// Its partition key (the user record's own, inside an aggregate); shared with
+    /// the other user records of its aggregate that have the same key.
+    pub partition_key: Arc<str>,
     /// Its explicit hash key, if the producer gave one inside an aggregate.
-    pub explicit_hash_key: Option<String>,
+    pub explicit_hash_key: Option<Arc<str>>,
     /// Its payload.
     pub data: Bytes,
     /// When Kinesis stored the carrying record, if the service said.
@@ -29,6 +32,29 @@ pub struct KinesisClientRecord {
 }
 
 impl KinesisClientRecord {
+    /// Its checkpointable position `(sequence number, sub-sequence number)`.
+    pub fn extended_sequence_number(&self) -> ExtendedSequenceNumber {
+        ExtendedSequenceNumber::new(self.sequence_number.clone(), self.sub_sequence_number)
+    }
+}
+
+/// A user record that cannot be delivered, reported to the processor instead
+/// (in [`ProcessRecordsInput::rejected_records`](crate::shard_record_processor::ProcessRecordsInput::rejected_records)):
+/// e.g. an aggregate entry whose partition key breaks Kinesis's length limit,
+/// which no conforming producer writes. Checkpointing past it is allowed, so it
+/// does not come back after a restart once later records are checkpointed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RejectedRecord {
+    /// The sequence number of the Kinesis record that carried it.
+    pub sequence_number: SequenceNumber,
+    /// Its index inside the aggregate.
+    pub sub_sequence_number: u64,
+    /// Why it was not delivered.
+    pub reason: String,
+}
+
+impl RejectedRecord {
     /// Its checkpointable position `(sequence number, sub-sequence number)`.
     pub fn extended_sequence_number(&self) -> ExtendedSequenceNumber {
         ExtendedSequenceNumber::new(self.sequence_number.clone(), self.sub_sequence_number)

@@ -11,7 +11,9 @@
 //! limit of five reads per second per shard otherwise, so a stream behind the
 //! tip catches up at full speed. Errors that retrying cannot fix end the
 //! affected shard's reading with an `Err` item; throttling and transient
-//! failures are retried inside.
+//! failures are retried inside. A shard the service does not know (any more)
+//! counts as ended, as in the scheduler. A user record that cannot be delivered
+//! comes as an [`Error::RecordRejected`] item in its place; reading goes on after it.
 //!
 //! ```no_run
 //! use futures::StreamExt;
@@ -55,7 +57,7 @@ use crate::error::Error;
 use crate::extended_sequence::ExtendedSequenceNumber;
 use crate::lease::Lease;
 use crate::polling_config::{MIN_IDLE_TIME_BETWEEN_READS, PollingConfig};
-use crate::record::KinesisClientRecord;
+use crate::record::{KinesisClientRecord, RejectedRecord};
 use crate::shard_sync::{list_all_shards, new_leases};
 
 /// Where [`shard_records`] starts reading.
@@ -93,7 +95,8 @@ struct ShardReader {
     fetcher: DataFetcher,
     shard_id: Arc<str>,
     idle: std::time::Duration,
-    buffered: VecDeque<KinesisClientRecord>,
+    /// The page's user records and rejected records, in shard order.
+    buffered: VecDeque<Result<KinesisClientRecord, RejectedRecord>>,
     millis_behind_latest: Option<i64>,
     next_call: Option<Instant>,
     ended: bool,
@@ -126,13 +129,17 @@ fn shard_events(
             if r.finished {
                 return None;
             }
-            if let Some(record) = r.buffered.pop_front() {
-                let item = StreamRecord {
-                    shard_id: Arc::clone(&r.shard_id),
-                    record,
-                    millis_behind_latest: r.millis_behind_latest,
-                };
-                return Some((Ok(ShardEvent::Record(item)), r));
+            match r.buffered.pop_front() {
+                Some(Ok(record)) => {
+                    let item = StreamRecord {
+                        shard_id: Arc::clone(&r.shard_id),
+                        record,
+                        millis_behind_latest: r.millis_behind_latest,
+                    };
+                    return Some((Ok(ShardEvent::Record(item)), r));
+                }
+                Some(Err(rejected)) => return Some((Err(Error::RecordRejected(rejected)), r)),
+                None => {}
             }
             if r.ended {
                 r.finished = true;
@@ -154,7 +161,8 @@ fn shard_events(
                     };
                     r.next_call = Some(started + wait);
                     r.millis_behind_latest = page.millis_behind_latest;
-                    r.buffered.extend(page.records);
+                    r.buffered
+                        .extend(in_shard_order(page.records, page.rejected));
                     r.ended = page.at_shard_end;
                 }
                 Err(e) => {
@@ -165,6 +173,26 @@ fn shard_events(
         }
     })
     .boxed()
+}
+
+/// Delivered and rejected user records merged back into their shard order.
+fn in_shard_order(
+    records: Vec<KinesisClientRecord>,
+    rejected: Vec<RejectedRecord>,
+) -> Vec<Result<KinesisClientRecord, RejectedRecord>> {
+    if rejected.is_empty() {
+        return records.into_iter().map(Ok).collect();
+    }
+    let mut merged: Vec<Result<KinesisClientRecord, RejectedRecord>> = records
+        .into_iter()
+        .map(Ok)
+        .chain(rejected.into_iter().map(Err))
+        .collect();
+    merged.sort_by_key(|item| match item {
+        Ok(r) => r.extended_sequence_number(),
+        Err(r) => r.extended_sequence_number(),
+    });
+    merged
 }
 
 fn start_of(position: StartingPosition) -> (ExtendedSequenceNumber, Option<Timestamp>) {

@@ -262,18 +262,33 @@ async fn deliver<P: ShardRecordProcessor>(
     checkpointer: &RecordProcessorCheckpointer,
     page: Fetched,
 ) {
-    if page.records.is_empty() && !ctx.config.call_process_records_even_for_empty_record_list {
+    if page.records.is_empty()
+        && page.rejected.is_empty()
+        && !ctx.config.call_process_records_even_for_empty_record_list
+    {
         return;
     }
-    if let Some(last) = page.records.last() {
-        tracker
-            .lock()
-            .set_largest_permitted(last.extended_sequence_number());
+    let last_delivered = page.records.last().map(|r| r.extended_sequence_number());
+    let last_rejected = page.rejected.last().map(|r| r.extended_sequence_number());
+    if let Some(last) = last_delivered.max(last_rejected) {
+        tracker.lock().set_largest_permitted(last);
+    }
+    if let Some(first) = page.rejected.first() {
+        // One line per batch: a single aggregate can hold 100,000 rejected records.
+        tracing::error!(
+            shard = %shard,
+            count = page.rejected.len(),
+            sequence_number = %first.sequence_number.as_str(),
+            sub_sequence_number = first.sub_sequence_number,
+            reason = %first.reason,
+            "user records cannot be delivered; reporting them to the processor"
+        );
     }
     let bytes: usize = page.records.iter().map(|r| r.data.len()).sum();
     let count = page.records.len();
     let input = ProcessRecordsInput {
         records: page.records,
+        rejected_records: page.rejected,
         millis_behind_latest: page.millis_behind_latest,
         is_at_shard_end: page.at_shard_end,
         child_shards: page.child_shards,

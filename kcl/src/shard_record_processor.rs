@@ -19,7 +19,7 @@ use kinesis_proto::model::ChildShard;
 
 use crate::checkpointer::RecordProcessorCheckpointer;
 use crate::extended_sequence::ExtendedSequenceNumber;
-use crate::record::KinesisClientRecord;
+use crate::record::{KinesisClientRecord, RejectedRecord};
 
 /// `InitializationInput`: where the shard's processing starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub struct InitializationInput {
 pub struct ProcessRecordsInput {
     /// The user records, deaggregated, in shard order.
     pub records: Vec<KinesisClientRecord>,
+    /// User records of this batch that cannot be delivered (see [`RejectedRecord`]),
+    /// in shard order; checkpointing past them is allowed.
+    pub rejected_records: Vec<RejectedRecord>,
     /// How far the read was behind the shard's tip, in ms, when this batch was fetched.
     pub millis_behind_latest: Option<i64>,
     /// Whether this is the shard's last batch (`shard_ended` follows).

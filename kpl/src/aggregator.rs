@@ -21,6 +21,10 @@ use std::time::Instant;
 /// The outer partition key of an aggregate: one byte, since its explicit hash key routes it.
 pub const AGGREGATE_PARTITION_KEY: &str = "a";
 
+/// What an aggregate costs beyond its entries as Kinesis counts it against the
+/// limit: magic, digest and the outer partition key.
+const AGGREGATE_OVERHEAD: usize = FIXED_OVERHEAD + AGGREGATE_PARTITION_KEY.len();
+
 /// One record of a PutRecords request: one user record, or several aggregated.
 #[derive(Debug)]
 pub(crate) struct KinesisRecord {
@@ -41,8 +45,7 @@ impl KinesisRecord {
     pub(crate) fn new(records: Vec<UserRecord>, predicted: Option<Arc<str>>) -> Self {
         let aggregated = records.len() > 1;
         let size = if aggregated {
-            FIXED_OVERHEAD
-                + AGGREGATE_PARTITION_KEY.len()
+            AGGREGATE_OVERHEAD
                 + records
                     .iter()
                     .enumerate()
@@ -194,7 +197,7 @@ impl ShardBuffer {
         !hold
             || front.seq < flush_seq
             || front.deadline <= now
-            || self.bytes + FIXED_OVERHEAD >= config.aggregation_max_size
+            || self.bytes + AGGREGATE_OVERHEAD >= config.aggregation_max_size
             || self.queue.len() as u64 >= config.aggregation_max_count
     }
 
@@ -204,7 +207,7 @@ impl ShardBuffer {
         let f = self.queue.front()?;
         let due_now = !hold
             || f.seq < flush_seq
-            || self.bytes + FIXED_OVERHEAD >= config.aggregation_max_size
+            || self.bytes + AGGREGATE_OVERHEAD >= config.aggregation_max_size
             || self.queue.len() as u64 >= config.aggregation_max_count;
         let due = if due_now {
             f.not_before
@@ -226,7 +229,7 @@ impl ShardBuffer {
         let first = self.pop_front()?;
         let mut records = vec![first];
         if aggregate {
-            let mut size = FIXED_OVERHEAD + entry_bound(&records[0], 0);
+            let mut size = AGGREGATE_OVERHEAD + entry_bound(&records[0], 0);
             // A record too large to share an aggregate goes alone.
             if size <= config.aggregation_max_size {
                 while let Some(next) = self.queue.front() {
@@ -235,7 +238,7 @@ impl ShardBuffer {
                     if size + add > config.aggregation_max_size
                         || i as u64 >= config.aggregation_max_count
                         || next.not_before > now
-                        || FIXED_OVERHEAD + entry_bound(next, 0) > config.aggregation_max_size
+                        || AGGREGATE_OVERHEAD + entry_bound(next, 0) > config.aggregation_max_size
                     {
                         break;
                     }
@@ -292,7 +295,7 @@ mod tests {
             Some(kr.records[0].hash_key.to_string())
         );
         let out = deaggregate("a", None, data);
-        let keys: Vec<_> = out.iter().map(|r| r.partition_key.as_str()).collect();
+        let keys: Vec<_> = out.iter().map(|r| &*r.partition_key).collect();
         assert_eq!(keys, ["k0", "k1", "k2"]);
     }
 
@@ -313,7 +316,7 @@ mod tests {
         while let Some(kr) = buf.take(true, None, t0, &c) {
             let entry = kr.to_entry(&mut scratch);
             let len = entry.data.as_ref().unwrap().len() + entry.partition_key.unwrap().len();
-            assert!(len <= kr.size && kr.size <= 1000 + 1, "{len} {}", kr.size);
+            assert!(len <= kr.size && kr.size <= 1000, "{len} {}", kr.size);
             total += kr.records.len();
         }
         assert_eq!(total, 30);
@@ -377,5 +380,42 @@ mod tests {
         buf.expire_front(t0 + c.record_ttl, &mut expired);
         assert_eq!(expired.len(), 1);
         assert_eq!(buf.len(), 1);
+    }
+
+    /// Kinesis counts an aggregate's outer partition key with its data: at every
+    /// boundary the pair stays within `aggregation_max_size`.
+    #[test]
+    fn the_outer_partition_key_counts_against_the_aggregate_limit() {
+        for max in [200, 1000, crate::config::MAX_RECORD_SIZE] {
+            let c = Config::builder().aggregation_max_size(max).build();
+            let t0 = Instant::now();
+            // Two records whose aggregate lands on every size around the limit; distinct
+            // keys make the bound exact, so the bytes sent reach it too.
+            let half = (max - FIXED_OVERHEAD) / 2;
+            let mut filled_exactly = false;
+            for data in half.saturating_sub(24)..half + 2 {
+                let mut buf = ShardBuffer::default();
+                let (a, _ha) = user_record(0, "k", &vec![1u8; half - 12], t0, &c);
+                let (b, _hb) = user_record(1, "j", &vec![2u8; data], t0, &c);
+                buf.push_back(a);
+                buf.push_back(b);
+                let kr = buf.take(true, None, t0, &c).unwrap();
+                if !kr.aggregated {
+                    continue;
+                }
+                let entry = kr.to_entry(&mut Aggregator::default());
+                let sent = entry.data.as_ref().unwrap().len() + entry.partition_key.unwrap().len();
+                assert!(
+                    kr.size <= max && sent <= max,
+                    "max {max}, data {data}: bound {} and {sent} bytes sent",
+                    kr.size
+                );
+                filled_exactly |= kr.size == max;
+            }
+            assert!(
+                filled_exactly,
+                "max {max}: no aggregate reached the limit exactly"
+            );
+        }
     }
 }

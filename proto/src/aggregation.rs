@@ -16,12 +16,13 @@
 //! let data = agg.finish().unwrap();
 //! assert_eq!(data.len(), size);
 //! let records = deaggregate("a", None, data);
-//! assert_eq!(records[1].partition_key, "pk-2");
+//! assert_eq!(&*records[1].partition_key, "pk-2");
 //! assert_eq!(records[1].sub_sequence_number, 1);
 //! ```
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use md5::{Digest, Md5};
@@ -116,12 +117,15 @@ impl UserRecord {
 }
 
 /// A user record recovered from a Kinesis record by [`deaggregate`].
+///
+/// Keys are shared with every other user record of the aggregate that names the
+/// same table entry (compare with [`Arc::ptr_eq`] to work per distinct key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeaggregatedRecord {
     /// Partition key (the outer record's if it was not aggregated).
-    pub partition_key: String,
+    pub partition_key: Arc<str>,
     /// Explicit hash key, present only if the record carried one.
-    pub explicit_hash_key: Option<String>,
+    pub explicit_hash_key: Option<Arc<str>>,
     /// Payload.
     pub data: Bytes,
     /// Position within the aggregate, 0 for non-aggregated records.
@@ -595,37 +599,47 @@ pub fn is_aggregated(data: &[u8]) -> bool {
 
 /// Unpacks `data` if it is an aggregate, `None` if it is not.
 ///
-/// Payloads are zero-copy slices of `data`. An aggregate without records gives an empty vector.
+/// Payloads are zero-copy slices of `data`, and each table key is decoded once and
+/// shared by every user record that names it: memory grows with the aggregate's
+/// size (a small fixed cost per user record), never with the size of what the
+/// records would expand to (one 500 KB key named by 80,000 records stays 500 KB).
+/// An aggregate without records gives an empty vector.
 pub fn try_deaggregate(data: &Bytes) -> Option<Vec<DeaggregatedRecord>> {
-    let agg = parse(data)?;
-    let mut pks = agg.partition_key_table;
-    let ehks = agg.explicit_hash_key_table;
-    // Counting references lets the last user of each partition key take the String instead of
-    // cloning it: with unique keys (the common case) no key is copied at all.
-    let mut remaining = vec![0u32; pks.len()];
-    for r in &agg.records {
-        // In range: checked by `parse`.
-        remaining[r.partition_key_index as usize] += 1;
+    let message = checked_message(data)?;
+    let wire = WireAggregatedRecord::decode(data.slice(message)).ok()?;
+    let pks = wire.partition_key_table.len() as u64;
+    let ehks = wire.explicit_hash_key_table.len() as u64;
+    // The same acceptance rules as `parse` (`into_checked`), before anything is built.
+    let well_formed = wire.records.iter().all(|r| {
+        r.partition_key_index.is_some_and(|i| i < pks)
+            && r.explicit_hash_key_index.is_none_or(|i| i < ehks)
+            && r.data.is_some()
+            && r.tags.iter().all(|t| t.key.is_some())
+    });
+    if !well_formed {
+        return None;
     }
-    let records = agg
+    let shared = |table: Vec<Vec<u8>>| -> Vec<Arc<str>> {
+        table
+            .into_iter()
+            .map(|k| Arc::from(lossy_string(k)))
+            .collect()
+    };
+    let pk_table = shared(wire.partition_key_table);
+    let ehk_table = shared(wire.explicit_hash_key_table);
+    let records = wire
         .records
         .into_iter()
         .enumerate()
-        .map(|(i, r)| {
-            let pk = r.partition_key_index as usize;
-            remaining[pk] -= 1;
-            let partition_key = if remaining[pk] == 0 {
-                std::mem::take(&mut pks[pk])
-            } else {
-                pks[pk].clone()
-            };
-            DeaggregatedRecord {
-                partition_key,
-                explicit_hash_key: r.explicit_hash_key_index.map(|e| ehks[e as usize].clone()),
-                data: r.data,
-                sub_sequence_number: i as u64,
-                aggregated: true,
-            }
+        .map(|(i, r)| DeaggregatedRecord {
+            // In range and present: checked above.
+            partition_key: Arc::clone(&pk_table[r.partition_key_index.unwrap_or(0) as usize]),
+            explicit_hash_key: r
+                .explicit_hash_key_index
+                .map(|e| Arc::clone(&ehk_table[e as usize])),
+            data: r.data.unwrap_or_default(),
+            sub_sequence_number: i as u64,
+            aggregated: true,
         })
         .collect();
     Some(records)
@@ -641,8 +655,8 @@ pub fn deaggregate(
 ) -> Vec<DeaggregatedRecord> {
     try_deaggregate(&data).unwrap_or_else(|| {
         vec![DeaggregatedRecord {
-            partition_key: partition_key.to_owned(),
-            explicit_hash_key: explicit_hash_key.map(str::to_owned),
+            partition_key: Arc::from(partition_key),
+            explicit_hash_key: explicit_hash_key.map(Arc::from),
             data,
             sub_sequence_number: 0,
             aggregated: false,
@@ -768,7 +782,7 @@ mod tests {
         ];
         assert_eq!(records.len(), 3);
         for (i, (r, (pk, ehk, data))) in records.iter().zip(expected).enumerate() {
-            assert_eq!(r.partition_key, pk);
+            assert_eq!(&*r.partition_key, pk);
             assert_eq!(r.explicit_hash_key.as_deref(), ehk);
             assert_eq!(r.data, data.as_bytes());
             assert_eq!(r.sub_sequence_number, i as u64);
@@ -819,7 +833,7 @@ mod tests {
     #[test]
     fn passthrough_keeps_outer_keys() {
         let records = deaggregate("pk", Some("42"), Bytes::from_static(b"plain"));
-        assert_eq!(records[0].partition_key, "pk");
+        assert_eq!(&*records[0].partition_key, "pk");
         assert_eq!(records[0].explicit_hash_key.as_deref(), Some("42"));
         assert!(!records[0].aggregated);
     }
@@ -930,7 +944,7 @@ mod tests {
         let data = wrap(b"\x0a\x02a\xff\x1a\x04\x08\x00\x1a\x00");
         let records = deaggregate("outer", None, data.into());
         assert!(records[0].aggregated);
-        assert_eq!(records[0].partition_key, "a\u{fffd}");
+        assert_eq!(&*records[0].partition_key, "a\u{fffd}");
     }
 
     #[test]
@@ -1002,7 +1016,7 @@ mod tests {
         let out = try_deaggregate(&data).unwrap();
         assert_eq!(out.len(), recs.len());
         for (o, r) in out.iter().zip(&recs) {
-            assert_eq!(o.partition_key, r.partition_key);
+            assert_eq!(&*o.partition_key, r.partition_key.as_str());
             assert_eq!(o.data, r.data);
         }
     }
@@ -1083,8 +1097,8 @@ mod tests {
             let out = deaggregate("outer", None, data);
             prop_assert_eq!(out.len(), recs.len());
             for (i, (o, r)) in out.iter().zip(&recs).enumerate() {
-                prop_assert_eq!(&o.partition_key, &r.partition_key);
-                prop_assert_eq!(&o.explicit_hash_key, &r.explicit_hash_key);
+                prop_assert_eq!(&*o.partition_key, r.partition_key.as_str());
+                prop_assert_eq!(o.explicit_hash_key.as_deref(), r.explicit_hash_key.as_deref());
                 prop_assert_eq!(&o.data, &r.data);
                 prop_assert_eq!(o.sub_sequence_number, i as u64);
                 prop_assert!(o.aggregated);

@@ -14,6 +14,8 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod event_stream;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hash_key;
 pub mod model;
 pub mod sequence;
