@@ -188,11 +188,19 @@ impl DataFetcher {
                         self.last_fetched_sequence = Some(last.sequence_number.clone());
                     }
                     self.iterator = out.next_shard_iterator;
-                    let kinesis_bytes = out
+                    let kinesis_bytes: usize = out
                         .records
                         .iter()
                         .map(|r| r.data.0.len() + r.partition_key.len())
                         .sum();
+                    if let Some(m) = &self.metrics {
+                        m.get_records_calls
+                            .with_label_values(&[&self.shard_id])
+                            .inc();
+                        m.get_records_bytes
+                            .with_label_values(&[&self.shard_id])
+                            .inc_by(kinesis_bytes as u64);
+                    }
                     let resume_after = (!self.start.is_sentinel()).then_some(&self.start);
                     let Deaggregated {
                         records,

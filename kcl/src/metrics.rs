@@ -37,6 +37,12 @@ pub struct Metrics {
     pub expired_iterators: IntCounterVec,
     /// GetRecords calls that were throttled, per shard.
     pub get_records_throttled: IntCounterVec,
+    /// GetRecords calls answered with records (or none), per shard: with the throttled ones,
+    /// the throttles per call.
+    pub get_records_calls: IntCounterVec,
+    /// Bytes of Kinesis records read (data and partition keys), per shard: against the
+    /// shard's 2 MiB/s, its read utilisation.
+    pub get_records_bytes: IntCounterVec,
     /// Fan-out: SubscribeToShard subscriptions that ended, per shard and `outcome`
     /// (`expired`: the response ended normally; `failed`: the call or its stream failed).
     pub subscriptions_ended: IntCounterVec,
@@ -134,6 +140,22 @@ impl Metrics {
                 shard,
             )
             .map_err(metric)?,
+            get_records_calls: IntCounterVec::new(
+                opts(
+                    "kcl_get_records_calls_total",
+                    "GetRecords calls answered (not throttled or failed)",
+                ),
+                shard,
+            )
+            .map_err(metric)?,
+            get_records_bytes: IntCounterVec::new(
+                opts(
+                    "kcl_get_records_bytes_total",
+                    "Bytes of Kinesis records read (data and partition keys)",
+                ),
+                shard,
+            )
+            .map_err(metric)?,
             subscriptions_ended: IntCounterVec::new(
                 opts(
                     "kcl_subscriptions_ended_total",
@@ -175,6 +197,8 @@ impl Metrics {
             Box::new(m.records_rejected.clone()),
             Box::new(m.expired_iterators.clone()),
             Box::new(m.get_records_throttled.clone()),
+            Box::new(m.get_records_calls.clone()),
+            Box::new(m.get_records_bytes.clone()),
             Box::new(m.subscriptions_ended.clone()),
             Box::new(m.leases_held.clone()),
             Box::new(m.leases_taken.clone()),
