@@ -2,6 +2,7 @@
 //! records (settings, tags, consumers, and every shard with its lineage and
 //! counters), captured under the stream's lock and restored at start-up.
 
+use crate::counter::StreamCounter;
 use crate::shard::Shard;
 use crate::store::{ShardLog, Storage, StoreError};
 use crate::stream::{ConsumerEntry, Stream, StreamMeta, StreamMode, StreamStatus};
@@ -10,7 +11,6 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The format version written; readers refuse newer ones.
 pub const FORMAT: u32 = 1;
@@ -128,18 +128,20 @@ impl StreamRecord {
                     }
                 })
                 .collect(),
-            counter: stream.counter.load(Ordering::SeqCst),
+            counter: stream.counter.peek(),
         }
     }
 
     /// Rebuild the stream over its shards' logs (a missing log is made fresh by
     /// `storage`). A status that was waiting for a delay (CREATING, UPDATING) is
     /// over: the stream comes back ACTIVE; consumers likewise, and DELETING ones
-    /// are gone. The counter continues above everything stored.
+    /// are gone. The counter continues above everything stored and above the
+    /// saved `counter_ceiling`.
     pub fn restore(
         self,
         mut logs: BTreeMap<u32, Box<dyn ShardLog>>,
-        storage: &dyn Storage,
+        counter_ceiling: u64,
+        storage: &Arc<dyn Storage>,
     ) -> Result<Stream, StoreError> {
         if self.format > FORMAT {
             return Err(bad(
@@ -215,10 +217,16 @@ impl StreamRecord {
         };
         meta.rebuild_routing();
         Ok(Stream {
+            counter: StreamCounter::on_storage(
+                storage,
+                &self.name,
+                self.created_ms,
+                next,
+                counter_ceiling,
+            ),
             name: self.name,
             arn: self.arn,
             created_ms: self.created_ms,
-            counter: AtomicU64::new(next),
             meta: RwLock::new(meta),
         })
     }

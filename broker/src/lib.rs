@@ -17,6 +17,7 @@ pub mod arn;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod counter;
 pub mod fault;
 pub mod limiter;
 pub mod metrics;

@@ -445,4 +445,7 @@ pub async fn serve(
         }
     }
     conns.abort_all();
+    // Wait for the aborted connections to be dropped: they hold the service
+    // (and through it the data dir's lock) until then.
+    while conns.join_next().await.is_some() {}
 }

@@ -64,7 +64,7 @@ impl Service {
         {
             let mut all = svc.streams.write();
             for l in loaded {
-                let stream = l.record.restore(l.logs, storage.as_ref())?;
+                let stream = l.record.restore(l.logs, l.counter_ceiling, &storage)?;
                 tracing::info!(
                     stream = %stream.name,
                     shards = stream.meta.read().shards.len(),

@@ -1,5 +1,6 @@
 //! One shard: its hash range, lineage, and the log of its records.
 
+use crate::counter::StreamCounter;
 use crate::limiter::ShardLimits;
 use crate::metrics::ShardMetrics;
 use crate::store::{LogRecord, ReadBatch, ShardLog, StoreError};
@@ -9,7 +10,6 @@ use kinesis_proto::model;
 use kinesis_proto::{sequence, shard_id};
 use parking_lot::{Mutex, RwLock};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A shard of a stream.
 pub struct Shard {
@@ -72,6 +72,10 @@ impl Shard {
         created_ms: i64,
         log: Box<dyn ShardLog>,
     ) -> Self {
+        let subscriptions = ShardSubscriptions::default();
+        // Records held back until durable become readable without an append.
+        let waker = subscriptions.clone();
+        log.on_durable(Box::new(move || waker.notify_appended()));
         Shard {
             index,
             id: shard_id::format(index),
@@ -88,7 +92,7 @@ impl Shard {
             }),
             limits: OnceLock::new(),
             metrics: OnceLock::new(),
-            subscriptions: ShardSubscriptions::default(),
+            subscriptions,
         }
     }
 
@@ -135,7 +139,7 @@ impl Shard {
     /// counter, or `None` if the shard closed meanwhile.
     pub fn append<I>(
         &self,
-        counter: &AtomicU64,
+        counter: &StreamCounter,
         now_ms: i64,
         records: I,
     ) -> Result<Option<Vec<u64>>, StoreError>
@@ -146,10 +150,13 @@ impl Shard {
         if inner.end_counter.is_some() {
             return Ok(None);
         }
+        let records: Vec<_> = records.into_iter().collect();
+        let first = counter.take(records.len() as u64)?;
         let batch: Vec<LogRecord> = records
             .into_iter()
-            .map(|(partition_key, data)| LogRecord {
-                counter: counter.fetch_add(1, Ordering::SeqCst),
+            .zip(first..)
+            .map(|((partition_key, data), counter)| LogRecord {
+                counter,
                 arrival_ms: now_ms,
                 partition_key,
                 data,
@@ -167,18 +174,18 @@ impl Shard {
     }
 
     /// Close the shard: reserve its end counter so nothing can land after it.
-    pub fn close(&self, counter: &AtomicU64, now_ms: i64) -> u64 {
+    pub fn close(&self, counter: &StreamCounter, now_ms: i64) -> Result<u64, StoreError> {
         let mut inner = self.inner.write();
         if let Some(end) = inner.end_counter {
-            return end;
+            return Ok(end);
         }
-        let end = counter.fetch_add(1, Ordering::SeqCst);
+        let end = counter.take(1)?;
         inner.end_counter = Some(end);
         inner.closed_ms = Some(now_ms);
         drop(inner);
         // Subscribers send the end-of-shard event once they have caught up.
         self.subscriptions.notify_appended();
-        end
+        Ok(end)
     }
 
     /// Read from counter `from`; a storage failure is an error.

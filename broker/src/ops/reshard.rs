@@ -77,7 +77,8 @@ impl Service {
         let index = m.next_index();
         let start = stream
             .counter
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            .take(1)
+            .map_err(|e| KinesisError::internal(e.to_string()))?;
         let log = self
             .storage
             .create_log(&stream.name, stream.created_ms, index)
@@ -96,7 +97,9 @@ impl Service {
         key: u128,
         now: i64,
     ) -> Result<(Arc<Shard>, Arc<Shard>), KinesisError> {
-        parent.close(&stream.counter, now);
+        parent
+            .close(&stream.counter, now)
+            .map_err(|e| KinesisError::internal(e.to_string()))?;
         let low = self.new_shard(
             stream,
             m,
@@ -125,8 +128,10 @@ impl Service {
         second: &Shard,
         now: i64,
     ) -> Result<Arc<Shard>, KinesisError> {
-        first.close(&stream.counter, now);
-        second.close(&stream.counter, now);
+        for s in [first, second] {
+            s.close(&stream.counter, now)
+                .map_err(|e| KinesisError::internal(e.to_string()))?;
+        }
         let range = HashRange::new(
             first.range.start.min(second.range.start),
             first.range.end.max(second.range.end),

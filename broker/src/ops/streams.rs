@@ -1,6 +1,7 @@
 //! Stream administration: create, delete, describe, list, retention, tags,
 //! monitoring, mode, encryption, limits, and shard listing.
 
+use crate::counter::StreamCounter;
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
 use crate::stream::{Stream, StreamMeta, StreamMode, StreamStatus};
@@ -14,7 +15,6 @@ use kinesis_proto::model::*;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 const MAX_TAGS: usize = 50;
 const ON_DEMAND_SHARDS: u32 = 4;
@@ -133,10 +133,12 @@ impl Service {
                     self.config.account_id, self.config.region
                 )));
             }
-            let counter = AtomicU64::new(0);
+            let counter = StreamCounter::on_storage(&self.storage, &name, now, 0, 0);
             let mut shards = Vec::with_capacity(shard_count as usize);
             for (i, range) in even_split(shard_count).into_iter().enumerate() {
-                let start = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let start = counter
+                    .take(1)
+                    .map_err(|e| KinesisError::internal(e.to_string()))?;
                 let log = self
                     .storage
                     .create_log(&name, now, i as u32)

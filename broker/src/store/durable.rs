@@ -6,6 +6,7 @@
 //! DIR/LOCK                                   held while a broker runs on DIR
 //! DIR/token.key                              the iterator-sealing key
 //! DIR/streams/<name>.<created ms>/stream.json
+//! DIR/streams/<name>.<created ms>/counter.ceiling  counters below it may have been used
 //! DIR/streams/<name>.<created ms>/shardId-000000000000/<first counter>.seg
 //! ```
 //!
@@ -15,6 +16,7 @@
 
 use crate::catalog::StreamRecord;
 use crate::store::commit::{CommitTicket, FsyncPolicy, GroupCommit, LogSync};
+use crate::store::disk_faults::{DiskFaultHook, DiskFaults};
 use crate::store::segment::{self, Cursor, CursorError, Segment};
 use crate::store::{LoadedStream, LogRecord, ReadBatch, ShardLog, Storage, StoreError};
 use parking_lot::Mutex;
@@ -26,6 +28,7 @@ use std::sync::Arc;
 
 const STREAMS_DIR: &str = "streams";
 const STREAM_FILE: &str = "stream.json";
+const CEILING_FILE: &str = "counter.ceiling";
 const TOKEN_KEY_FILE: &str = "token.key";
 const LOCK_FILE: &str = "LOCK";
 
@@ -40,6 +43,8 @@ pub struct DurableConfig {
     pub segment_bytes: u64,
     /// Record bytes between two sparse-index entries. Default 64 KiB.
     pub index_interval_bytes: u64,
+    /// A test hook that makes chosen disk operations fail. Default none.
+    pub faults: Option<DiskFaultHook>,
 }
 
 impl DurableConfig {
@@ -50,7 +55,14 @@ impl DurableConfig {
             fsync: FsyncPolicy::Always,
             segment_bytes: 64 * 1024 * 1024,
             index_interval_bytes: 64 * 1024,
+            faults: None,
         }
+    }
+
+    /// Consult `faults` before disk operations (a test hook: see [`DiskFaults`]).
+    pub fn disk_faults(mut self, faults: Arc<dyn DiskFaults>) -> Self {
+        self.faults = Some(DiskFaultHook(faults));
+        self
     }
 
     /// Set the fsync policy.
@@ -151,7 +163,7 @@ pub struct Damage {
 
 impl DurableLog {
     fn empty(dir: PathBuf, settings: LogSettings, commit: Arc<GroupCommit>) -> Self {
-        let sync = commit.register(0);
+        let sync = commit.register(0, dir.clone());
         DurableLog {
             dir,
             segments: Vec::new(),
@@ -414,6 +426,12 @@ impl ShardLog for DurableLog {
         let mut out = Vec::new();
         let mut bytes = 0usize;
         let mut started = false;
+        // Under `always`, readers see only what is on disk: a record a crash of
+        // the machine could take back is never handed to a consumer.
+        let visible_end = match self.commit.policy() {
+            FsyncPolicy::Always => self.sync.durable_end(),
+            FsyncPolicy::Interval(_) => u64::MAX,
+        };
         let first = self
             .segments
             .partition_point(|s| s.first_counter <= from)
@@ -442,6 +460,12 @@ impl ShardLog for DurableLog {
                         continue;
                     }
                     started = true;
+                }
+                if r.counter >= visible_end {
+                    return Ok(ReadBatch {
+                        records: out,
+                        next_arrival_ms: Some(r.arrival_ms),
+                    });
                 }
                 let size = r.billed_size();
                 if out.len() >= max_records || (!out.is_empty() && bytes + size > max_bytes) {
@@ -513,6 +537,10 @@ impl ShardLog for DurableLog {
     fn len(&self) -> usize {
         self.records
     }
+
+    fn on_durable(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.sync.on_durable(wake);
+    }
 }
 
 /// Stores shards as [`DurableLog`]s and stream descriptions as files under one data dir.
@@ -552,7 +580,7 @@ impl DurableStorage {
             ))
         })?;
         sync_dir(root)?;
-        let commit = GroupCommit::new(config.fsync);
+        let commit = GroupCommit::with_faults(config.fsync, config.faults.clone());
         Ok(DurableStorage {
             config,
             commit,
@@ -638,6 +666,11 @@ impl DurableStorage {
         let dir = self
             .stream_dir(stream, created_ms)
             .join(kinesis_proto::shard_id::format(shard_index));
+        if let Some(hook) = &self.config.faults {
+            hook.0
+                .before_create_log(&dir)
+                .map_err(|e| io("cannot create", &dir, e))?;
+        }
         DurableLog::create(dir, self.settings(), Arc::clone(&self.commit))
     }
 
@@ -660,6 +693,14 @@ impl DurableStorage {
             fs::remove_dir_all(dir).map_err(|e| io("cannot remove", dir, e))?;
             return Ok(None);
         }
+        let ceiling_path = dir.join(CEILING_FILE);
+        let counter_ceiling = match fs::read_to_string(&ceiling_path) {
+            Ok(text) => text.trim().parse::<u64>().map_err(|e| {
+                StoreError::Io(format!("cannot parse {}: {e}", ceiling_path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io("cannot read", &ceiling_path, e)),
+        };
         let mut logs: BTreeMap<u32, Box<dyn ShardLog>> = BTreeMap::new();
         for shard in &record.shards {
             let (log, damage) = self.open_log(&record.name, record.created_ms, shard.index)?;
@@ -694,7 +735,11 @@ impl DurableStorage {
                 fs::remove_dir_all(&path).map_err(|e| io("cannot remove", &path, e))?;
             }
         }
-        Ok(Some(LoadedStream { record, logs }))
+        Ok(Some(LoadedStream {
+            record,
+            logs,
+            counter_ceiling,
+        }))
     }
 }
 
@@ -720,6 +765,11 @@ impl Storage for DurableStorage {
         let bytes = serde_json::to_vec_pretty(record)
             .map_err(|e| StoreError::Io(format!("cannot encode stream {}: {e}", record.name)))?;
         let dir = self.stream_dir(&record.name, record.created_ms);
+        if let Some(hook) = &self.config.faults {
+            hook.0
+                .before_save_stream(&record.name)
+                .map_err(|e| io("cannot save", &dir, e))?;
+        }
         let _one_at_a_time = self.saving.lock();
         if !dir.exists() {
             fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
@@ -728,6 +778,22 @@ impl Storage for DurableStorage {
             }
         }
         write_atomically(&dir.join(STREAM_FILE), &bytes)
+    }
+
+    fn save_counter_ceiling(
+        &self,
+        name: &str,
+        created_ms: i64,
+        ceiling: u64,
+    ) -> Result<(), StoreError> {
+        let dir = self.stream_dir(name, created_ms);
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        write_atomically(&dir.join(CEILING_FILE), ceiling.to_string().as_bytes())
     }
 
     fn remove_stream(&self, name: &str, created_ms: i64) -> Result<(), StoreError> {

@@ -1,0 +1,458 @@
+//! Durability and ordering under disk faults, through a real broker on a socket:
+//! an fsync round abandoned by its client, reads held back to what is on disk,
+//! counters that never go backwards after a crash of the machine, recovery that
+//! refuses to cut intact records, transactional resharding, and storage errors
+//! reported as errors.
+//!
+//! Disk faults come from the store's test hook ([`DiskFaults`]); a crash of the
+//! machine is modelled by SIGKILLing the broker binary and then cutting off
+//! what it had not fsynced, which is what the page cache loses in a power cut.
+
+use kinesis_broker::limiter::LimitsConfig;
+use kinesis_broker::store::disk_faults::DiskFaults;
+use kinesis_broker::store::durable::DurableConfig;
+use kinesis_broker::{Broker, BrokerConfig, RunningBroker};
+use kinesis_proto::ErrorCode;
+use kinesis_proto::client::{Client, ClientConfig, ClientError, Credentials};
+use kinesis_proto::codec::Blob;
+use kinesis_proto::model::*;
+use kinesis_proto::sequence::layout;
+use parking_lot::{Condvar, Mutex};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// A latch the hook blocks on until the test opens it.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock();
+        while !*open {
+            self.cond.wait(&mut open);
+        }
+    }
+
+    fn release(&self) {
+        *self.open.lock() = true;
+        self.cond.notify_all();
+    }
+}
+
+/// The first fsync announces itself, blocks until released, then succeeds or
+/// fails as told; later fsyncs succeed at once.
+struct StallFirstFsync {
+    calls: AtomicUsize,
+    entered: mpsc::UnboundedSender<()>,
+    gate: Gate,
+    fail: bool,
+}
+
+impl StallFirstFsync {
+    fn new(fail: bool) -> (Arc<Self>, mpsc::UnboundedReceiver<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let hook = Arc::new(StallFirstFsync {
+            calls: AtomicUsize::new(0),
+            entered: tx,
+            gate: Gate::default(),
+            fail,
+        });
+        (hook, rx)
+    }
+}
+
+/// Opens the gate when dropped, so a failing test never leaves a blocked
+/// fsync holding up the runtime's shutdown.
+struct OpenOnDrop(Arc<StallFirstFsync>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.gate.release();
+    }
+}
+
+impl DiskFaults for StallFirstFsync {
+    fn before_fsync(&self, _log_dir: &Path) -> std::io::Result<()> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Ok(());
+        }
+        let _ = self.entered.send(());
+        self.gate.wait();
+        if self.fail {
+            return Err(std::io::Error::other("injected EIO"));
+        }
+        Ok(())
+    }
+}
+
+async fn start_in_process(dir: &Path, hook: Arc<dyn DiskFaults>) -> RunningBroker {
+    let config = BrokerConfig::builder()
+        .port(0)
+        .state_delays(Duration::ZERO)
+        .limits("off".parse::<LimitsConfig>().expect("limits"))
+        .subscription_heartbeat(Duration::from_secs(3600))
+        .durable(DurableConfig::new(dir).disk_faults(hook))
+        .build();
+    Broker::start(config).await.expect("broker starts")
+}
+
+fn client(endpoint: &str) -> Client {
+    Client::new(
+        ClientConfig::builder()
+            .endpoint(endpoint.to_string())
+            .region("us-east-1")
+            .credentials(Credentials::test())
+            .max_attempts(1)
+            .request_timeout(Duration::from_secs(60))
+            .build(),
+    )
+    .expect("client")
+}
+
+async fn create(client: &Client, name: &str, shards: i64) {
+    client
+        .create_stream(&CreateStreamInput {
+            stream_name: Some(name.into()),
+            shard_count: Some(shards),
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+}
+
+fn put(name: &str, data: &str) -> PutRecordInput {
+    PutRecordInput {
+        stream: StreamRef::name(name),
+        data: Some(Blob::from(data.as_bytes().to_vec())),
+        partition_key: Some("k".into()),
+        ..Default::default()
+    }
+}
+
+async fn trim_horizon(client: &Client, name: &str, shard: &str) -> String {
+    client
+        .get_shard_iterator(&GetShardIteratorInput {
+            stream: StreamRef::name(name),
+            shard_id: Some(shard.into()),
+            shard_iterator_type: Some("TRIM_HORIZON".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("iterator")
+        .shard_iterator
+}
+
+async fn get(client: &Client, iterator: &str) -> Result<GetRecordsOutput, ClientError> {
+    client
+        .get_records(&GetRecordsInput {
+            shard_iterator: Some(iterator.into()),
+            ..Default::default()
+        })
+        .await
+}
+
+fn assert_internal_failure<T: std::fmt::Debug>(r: Result<T, ClientError>, what: &str) {
+    match r {
+        Err(ClientError::Service(e)) => {
+            assert_eq!(e.code, ErrorCode::InternalFailure, "{what}: {e}")
+        }
+        other => panic!("{what}: expected InternalFailure, got {other:?}"),
+    }
+}
+
+/// PutRecord over its own HTTP/2 connection; dropping the returned future
+/// resets the stream (RST_STREAM), as a client that gives up does.
+async fn put_over_h2(endpoint: &str, name: &str) -> impl std::future::Future<Output = ()> + use<> {
+    let addr = endpoint.trim_start_matches("http://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(conn);
+    let body = serde_json::json!({
+        "StreamName": name,
+        "Data": "YQ==",
+        "PartitionKey": "k",
+    })
+    .to_string();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}/"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "Kinesis_20131202.PutRecord")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("request");
+    async move {
+        let _ = send.send_request(req).await;
+    }
+}
+
+/// Finding 1: the client leading a group-commit round goes away while its
+/// fsync is under way, and that fsync then fails. The write that queued
+/// behind the round must not be acknowledged, nor any later one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_fsync_round_still_fails_the_writes_behind_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook, mut entered) = StallFirstFsync::new(true);
+    let _open = OpenOnDrop(hook.clone());
+    let broker = start_in_process(dir.path(), hook.clone()).await;
+    let endpoint = broker.endpoint();
+    let c = client(&endpoint);
+    create(&c, "s", 1).await;
+
+    // The leader: its fsync stalls, then its client resets the stream.
+    let leader = tokio::spawn(put_over_h2(&endpoint, "s").await);
+    entered.recv().await.expect("the first fsync starts");
+    leader.abort();
+    let _ = leader.await;
+
+    // A writer behind the round: its record shares the file whose fsync fails.
+    let behind = tokio::spawn({
+        let c = c.clone();
+        async move { c.put_record(&put("s", "behind")).await }
+    });
+    let mut behind = std::pin::pin!(behind);
+    // Without the fix the round dies with its client and the writer is
+    // acknowledged on its own fsync while the failing one is still pending.
+    if let Ok(answer) = tokio::time::timeout(Duration::from_secs(2), &mut behind).await {
+        hook.gate.release();
+        assert_internal_failure(
+            answer.expect("writer task"),
+            "acknowledged while the fsync covering its file was still pending",
+        );
+    } else {
+        hook.gate.release();
+        assert_internal_failure(
+            behind.await.expect("writer task"),
+            "a write covered by a failed fsync",
+        );
+    }
+    // The log is in an unknown state: writes are refused until a restart.
+    assert_internal_failure(
+        c.put_record(&put("s", "later")).await,
+        "a write after a failed fsync",
+    );
+    broker.shutdown().await;
+
+    // A restart checks the logs again and takes writes.
+    let broker = Broker::start(
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .durable(DurableConfig::new(dir.path()))
+            .build(),
+    )
+    .await
+    .expect("restart");
+    let c = client(&broker.endpoint());
+    c.put_record(&put("s", "after restart"))
+        .await
+        .expect("writes resume after a restart");
+    broker.shutdown().await;
+}
+
+/// Finding 2: under `--fsync always` a reader never sees a record before it is
+/// on disk; a fan-out subscriber gets it as soon as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_fsync_always_readers_see_only_durable_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook, mut entered) = StallFirstFsync::new(false);
+    let _open = OpenOnDrop(hook.clone());
+    let broker = start_in_process(dir.path(), hook.clone()).await;
+    let c = client(&broker.endpoint());
+    create(&c, "s", 1).await;
+    let shard = "shardId-000000000000";
+    let stream_arn = c
+        .describe_stream_summary(&DescribeStreamSummaryInput {
+            stream: StreamRef::name("s"),
+        })
+        .await
+        .expect("describe")
+        .stream_description_summary
+        .stream_arn;
+    let consumer = c
+        .register_stream_consumer(&RegisterStreamConsumerInput {
+            stream_arn: Some(stream_arn),
+            consumer_name: Some("c".into()),
+        })
+        .await
+        .expect("register")
+        .consumer
+        .consumer_arn;
+    let mut events = c
+        .subscribe_to_shard(&SubscribeToShardInput {
+            consumer_arn: Some(consumer),
+            shard_id: Some(shard.into()),
+            starting_position: Some(StartingPosition {
+                position_type: "TRIM_HORIZON".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("subscribe");
+    let it = trim_horizon(&c, "s", shard).await;
+
+    let writer = tokio::spawn({
+        let c = c.clone();
+        async move { c.put_record(&put("s", "pending")).await }
+    });
+    entered.recv().await.expect("the fsync starts");
+    let seen = get(&c, &it).await.expect("get records");
+    assert!(
+        seen.records.is_empty(),
+        "a record was served before it was on disk: {:?}",
+        seen.records
+    );
+    hook.gate.release();
+    let acked = writer.await.expect("writer").expect("put once durable");
+    let seen = get(&c, &it).await.expect("get records");
+    let seqs: Vec<&str> = seen
+        .records
+        .iter()
+        .map(|r| r.sequence_number.as_str())
+        .collect();
+    assert_eq!(seqs, vec![acked.sequence_number.as_str()]);
+    // The subscriber is woken by the fsync, not left waiting for a heartbeat.
+    let record_event = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.next_event().await.expect("event") {
+                Some(e) if !e.records.is_empty() => break e,
+                Some(_) => continue,
+                None => panic!("the subscription ended"),
+            }
+        }
+    })
+    .await
+    .expect("the subscriber receives the record once it is durable");
+    assert_eq!(
+        record_event.records[0].sequence_number,
+        acked.sequence_number
+    );
+    broker.shutdown().await;
+}
+
+/// A broker process on a data dir.
+struct Process {
+    child: Child,
+    endpoint: String,
+}
+
+async fn spawn_broker(dir: &Path, extra: &[&str]) -> Result<Process, Vec<String>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinesis-broker"))
+        .args(["--port", "0", "--limits", "off", "--log-level", "warn"])
+        .args(["--create-delay-ms", "0", "--update-delay-ms", "0"])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the broker binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let stderr = tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut out = Vec::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            out.push(l);
+        }
+        out
+    });
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    loop {
+        match lines.next_line().await.expect("read stdout") {
+            Some(l) => {
+                if let Some(e) = l.strip_prefix("Listening on ") {
+                    let endpoint = e.to_string();
+                    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                    return Ok(Process { child, endpoint });
+                }
+            }
+            None => {
+                let _ = child.wait().await;
+                return Err(stderr.await.expect("stderr reader"));
+            }
+        }
+    }
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("list") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "seg") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn counter_of(seq: &str) -> u64 {
+    layout::decode(seq).expect("a broker sequence number").0
+}
+
+/// Finding 2: records a reader saw, then lost with the page cache in a crash
+/// of the machine (`--fsync interval` had not synced them), must not have
+/// their sequence numbers handed to later writes: a consumer that checkpointed
+/// one would skip the new record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_never_go_backwards_after_a_crash_of_the_machine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hour = ["--fsync", "interval=3600000"];
+    let p = spawn_broker(dir.path(), &hour).await.expect("start");
+    let c = client(&p.endpoint);
+    create(&c, "s", 1).await;
+    let shard = "shardId-000000000000";
+    for i in 0..5 {
+        c.put_record(&put("s", &format!("r{i}")))
+            .await
+            .expect("put");
+    }
+    let it = trim_horizon(&c, "s", shard).await;
+    let seen = get(&c, &it).await.expect("get").records;
+    assert_eq!(seen.len(), 5);
+    let checkpoint = counter_of(&seen[4].sequence_number);
+    let mut child = p.child;
+    child.kill().await.expect("SIGKILL");
+    // The power cut: nothing written since the stream was created was fsynced.
+    for f in segment_files(dir.path()) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&f)
+            .and_then(|f| f.set_len(0))
+            .expect("cut the unsynced tail");
+    }
+    let p = spawn_broker(dir.path(), &hour).await.expect("restart");
+    let c = client(&p.endpoint);
+    let next = c.put_record(&put("s", "after")).await.expect("put");
+    assert!(
+        counter_of(&next.sequence_number) > checkpoint,
+        "sequence number {} handed out again after the crash (a reader had seen up to {})",
+        next.sequence_number,
+        seen[4].sequence_number
+    );
+    let mut child = p.child;
+    child.kill().await.expect("SIGKILL");
+}
