@@ -456,3 +456,108 @@ async fn counters_never_go_backwards_after_a_crash_of_the_machine() {
     let mut child = p.child;
     child.kill().await.expect("SIGKILL");
 }
+
+async fn read_all(client: &Client, name: &str, shard: &str) -> Vec<String> {
+    let mut it = trim_horizon(client, name, shard).await;
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let page = get(client, &it).await.expect("get records");
+        if page.records.is_empty() {
+            break;
+        }
+        out.extend(page.records.into_iter().map(|r| r.sequence_number));
+        match page.next_shard_iterator {
+            Some(next) => it = next,
+            None => break,
+        }
+    }
+    out
+}
+
+fn first_counter_of_segment(path: &Path) -> u64 {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .expect("a segment file name")
+}
+
+/// Finding 3: damage in a sealed segment (fsynced whole when it was closed) is
+/// not a torn write. Start-up must not silently cut the file there, dropping
+/// the records behind the damage: it refuses to start, naming the file, unless
+/// told to quarantine the segment (a copy kept aside, the rest served).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_in_a_sealed_segment_stops_the_start_instead_of_cutting_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = ["--segment-bytes", "256"];
+    let p = spawn_broker(dir.path(), &small).await.expect("start");
+    let c = client(&p.endpoint);
+    create(&c, "s", 1).await;
+    let shard = "shardId-000000000000";
+    for i in 0..40 {
+        c.put_record(&put("s", &format!("record-{i:02}")))
+            .await
+            .expect("put");
+    }
+    let all = read_all(&c, "s", shard).await;
+    assert_eq!(all.len(), 40);
+    let mut child = p.child;
+    child.kill().await.expect("SIGKILL");
+    let segs = segment_files(dir.path());
+    assert!(segs.len() >= 4, "{segs:?}");
+    // Flip a byte in the middle of the oldest segment.
+    let mut bytes = std::fs::read(&segs[0]).expect("read segment");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5A;
+    std::fs::write(&segs[0], &bytes).expect("write segment");
+
+    match spawn_broker(dir.path(), &small).await {
+        Ok(p) => {
+            let c = client(&p.endpoint);
+            let kept = read_all(&c, "s", shard).await;
+            panic!(
+                "the broker started on a damaged sealed segment and serves {} of 40 records",
+                kept.len()
+            );
+        }
+        Err(stderr) => {
+            let name = segs[0].file_name().and_then(|n| n.to_str()).expect("name");
+            assert!(
+                stderr
+                    .iter()
+                    .any(|l| l.contains(name) && l.contains("--recover-corrupt")),
+                "no line names the damaged segment: {stderr:#?}"
+            );
+        }
+    }
+    // Nothing was cut: every later segment is whole.
+    assert_eq!(std::fs::read(&segs[0]).expect("read"), bytes);
+
+    let mut quarantine = small.to_vec();
+    quarantine.extend(["--recover-corrupt", "quarantine"]);
+    let p = spawn_broker(dir.path(), &quarantine)
+        .await
+        .expect("start with quarantine");
+    let c = client(&p.endpoint);
+    let kept = read_all(&c, "s", shard).await;
+    let behind = first_counter_of_segment(&segs[1]);
+    let whole: Vec<&String> = all.iter().filter(|s| counter_of(s) >= behind).collect();
+    assert!(
+        whole.iter().all(|s| kept.contains(s)),
+        "every record of the intact segments is served: {kept:?}"
+    );
+    assert!(
+        kept.len() > whole.len(),
+        "the records before the damage are served"
+    );
+    assert!(kept.iter().all(|s| all.contains(s)));
+    let mut aside = segs[0].clone().into_os_string();
+    aside.push(".quarantined");
+    assert_eq!(
+        std::fs::read(&aside).expect("the damaged segment is kept aside"),
+        bytes
+    );
+    let next = c.put_record(&put("s", "after")).await.expect("put");
+    assert!(counter_of(&next.sequence_number) > counter_of(all.last().expect("records")));
+    let mut child = p.child;
+    child.kill().await.expect("SIGKILL");
+}

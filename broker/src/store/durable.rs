@@ -32,6 +32,47 @@ const CEILING_FILE: &str = "counter.ceiling";
 const TOKEN_KEY_FILE: &str = "token.key";
 const LOCK_FILE: &str = "LOCK";
 
+/// What start-up does with a damaged sealed segment (one that is not the
+/// newest of its shard, so was fsynced whole when it was closed): damage there
+/// is not a torn write, and cutting at it would drop intact records behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoverCorrupt {
+    /// Refuse to start, naming the file (`--recover-corrupt=refuse`, the default).
+    #[default]
+    Refuse,
+    /// Keep a copy of the whole segment aside (`<name>.seg.quarantined`),
+    /// report it, and start serving the records before the damage and every
+    /// later segment (`--recover-corrupt=quarantine`).
+    Quarantine,
+}
+
+impl std::fmt::Display for RecoverCorrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecoverCorrupt::Refuse => "refuse",
+            RecoverCorrupt::Quarantine => "quarantine",
+        })
+    }
+}
+
+impl std::str::FromStr for RecoverCorrupt {
+    type Err = String;
+
+    /// `refuse` or `quarantine`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "refuse" => Ok(RecoverCorrupt::Refuse),
+            "quarantine" => Ok(RecoverCorrupt::Quarantine),
+            other => Err(format!(
+                "invalid recovery policy {other:?}: expected `refuse` or `quarantine`"
+            )),
+        }
+    }
+}
+
+/// The suffix a quarantined segment file gets.
+pub const QUARANTINE_SUFFIX: &str = "quarantined";
+
 /// Where and how the durable store keeps its data. Build with [`DurableConfig::new`].
 #[derive(Debug, Clone)]
 pub struct DurableConfig {
@@ -43,6 +84,9 @@ pub struct DurableConfig {
     pub segment_bytes: u64,
     /// Record bytes between two sparse-index entries. Default 64 KiB.
     pub index_interval_bytes: u64,
+    /// What start-up does with a damaged sealed segment (`--recover-corrupt`).
+    /// Default [`RecoverCorrupt::Refuse`].
+    pub recover_corrupt: RecoverCorrupt,
     /// A test hook that makes chosen disk operations fail. Default none.
     pub faults: Option<DiskFaultHook>,
 }
@@ -55,8 +99,15 @@ impl DurableConfig {
             fsync: FsyncPolicy::Always,
             segment_bytes: 64 * 1024 * 1024,
             index_interval_bytes: 64 * 1024,
+            recover_corrupt: RecoverCorrupt::Refuse,
             faults: None,
         }
+    }
+
+    /// Set what start-up does with a damaged sealed segment.
+    pub fn recover_corrupt(mut self, policy: RecoverCorrupt) -> Self {
+        self.recover_corrupt = policy;
+        self
     }
 
     /// Consult `faults` before disk operations (a test hook: see [`DiskFaults`]).
@@ -120,11 +171,44 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     }
 }
 
+/// Refuse to go on past a damaged sealed segment, or move it aside, as `policy` says.
+fn quarantine(
+    path: &Path,
+    offset: u64,
+    reason: &str,
+    policy: RecoverCorrupt,
+) -> Result<PathBuf, StoreError> {
+    if policy == RecoverCorrupt::Refuse {
+        return Err(StoreError::Io(format!(
+            "sealed segment {} is damaged at byte {offset} ({reason}); cutting it there would drop \
+             the intact records behind the damage, so the broker will not start. Restore the \
+             file from a copy, or start with --recover-corrupt=quarantine to set it aside and \
+             lose its records",
+            path.display()
+        )));
+    }
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".");
+    aside.push(QUARANTINE_SUFFIX);
+    let aside = PathBuf::from(aside);
+    // The whole damaged file is kept for whoever can repair it; the segment
+    // itself keeps serving the records before the damage.
+    fs::copy(path, &aside)
+        .and_then(|_| File::open(&aside))
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("cannot quarantine", path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(aside)
+}
+
 /// Sizes a log works with.
 #[derive(Debug, Clone, Copy)]
 struct LogSettings {
     segment_bytes: u64,
     index_interval: u64,
+    recover_corrupt: RecoverCorrupt,
 }
 
 /// A shard's records in segment files.
@@ -148,7 +232,9 @@ impl std::fmt::Debug for DurableLog {
     }
 }
 
-/// A torn or corrupt tail found (and cut off) while opening a log.
+/// Damage found while opening a log and cut off: a torn or corrupt tail of the
+/// newest segment, or damage in a sealed segment under
+/// [`RecoverCorrupt::Quarantine`] (whose whole file is then copied aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
     /// The segment file.
@@ -159,6 +245,8 @@ pub struct Damage {
     pub dropped: u64,
     /// What was wrong.
     pub reason: &'static str,
+    /// Where a copy of the whole file was kept, if it was a sealed segment.
+    pub quarantined: Option<PathBuf>,
 }
 
 impl DurableLog {
@@ -214,7 +302,8 @@ impl DurableLog {
         let mut log = Self::empty(dir, settings, commit);
         let mut damage = Vec::new();
         let mut last: Option<u64> = None;
-        for (_, path) in files {
+        let newest = files.len().saturating_sub(1);
+        for (i, (_, path)) in files.into_iter().enumerate() {
             let file = OpenOptions::new()
                 .read(true)
                 .append(true)
@@ -238,6 +327,13 @@ impl DurableLog {
                     .metadata()
                     .map_err(|e| io("cannot stat", &path, e))?
                     .len();
+                // A sealed segment was fsynced whole when it was closed: its
+                // damage is not a torn write, and intact records may follow it.
+                let quarantined = if i == newest {
+                    None
+                } else {
+                    Some(quarantine(&path, offset, reason, settings.recover_corrupt)?)
+                };
                 file.set_len(offset)
                     .and_then(|()| file.sync_all())
                     .map_err(|e| io("cannot truncate", &path, e))?;
@@ -247,6 +343,7 @@ impl DurableLog {
                     offset,
                     dropped: len - offset,
                     reason,
+                    quarantined,
                 });
             }
             if seg.records == 0 {
@@ -634,6 +731,7 @@ impl DurableStorage {
         LogSettings {
             segment_bytes: self.config.segment_bytes,
             index_interval: self.config.index_interval_bytes,
+            recover_corrupt: self.config.recover_corrupt,
         }
     }
 
@@ -705,6 +803,19 @@ impl DurableStorage {
         for shard in &record.shards {
             let (log, damage) = self.open_log(&record.name, record.created_ms, shard.index)?;
             for d in damage {
+                if let Some(aside) = &d.quarantined {
+                    tracing::error!(
+                        stream = %record.name,
+                        shard = shard.index,
+                        path = %d.path.display(),
+                        quarantined_as = %aside.display(),
+                        offset = d.offset,
+                        reason = d.reason,
+                        dropped_bytes = d.dropped,
+                        "quarantined a damaged sealed segment: the records from the damage to its end are no longer served"
+                    );
+                    continue;
+                }
                 tracing::warn!(
                     stream = %record.name,
                     shard = shard.index,
