@@ -188,7 +188,8 @@ impl Shard {
         Ok(end)
     }
 
-    /// Read from counter `from`; a storage failure is an error.
+    /// Read from counter `from`; a storage failure is an error (never "no
+    /// records yet": a reader would wait at a damaged record for good).
     pub fn try_read(
         &self,
         from: u64,
@@ -208,32 +209,6 @@ impl Shard {
             last_arrival_ms: inner.log.last_arrival_ms(),
         };
         Ok((batch, status))
-    }
-
-    /// Read from counter `from`. A storage failure is logged and reads as "no
-    /// records yet, more to come", so a reader retries instead of skipping
-    /// anything or seeing the shard end; callers that can answer with an error
-    /// use [`try_read`](Self::try_read).
-    pub fn read(
-        &self,
-        from: u64,
-        min_arrival_ms: i64,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> (ReadBatch, ShardStatus) {
-        match self.try_read(from, min_arrival_ms, max_records, max_bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(shard = %self.id, error = %e, "reading the shard failed");
-                let mut status = self.status();
-                status.end_counter = None;
-                let batch = ReadBatch {
-                    records: Vec::new(),
-                    next_arrival_ms: status.last_arrival_ms.or(Some(self.created_ms)),
-                };
-                (batch, status)
-            }
-        }
     }
 
     /// Counter of the first record at or after `ts_ms`.

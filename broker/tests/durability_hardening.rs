@@ -561,3 +561,89 @@ async fn damage_in_a_sealed_segment_stops_the_start_instead_of_cutting_records()
     let mut child = p.child;
     child.kill().await.expect("SIGKILL");
 }
+
+/// Finding 7: a record that cannot be read back (the disk returns garbage) is a
+/// storage error, not "no records yet": GetRecords answers 500
+/// InternalFailure, and a fan-out subscriber gets an error event and its
+/// stream ends, instead of heartbeats saying it is caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_read_error_reaches_readers_as_an_internal_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = BrokerConfig::builder()
+        .port(0)
+        .state_delays(Duration::ZERO)
+        .limits("off".parse::<LimitsConfig>().expect("limits"))
+        .subscription_heartbeat(Duration::from_millis(20))
+        .durable(DurableConfig::new(dir.path()))
+        .build();
+    let broker = Broker::start(config).await.expect("broker starts");
+    let c = client(&broker.endpoint());
+    create(&c, "s", 1).await;
+    let shard = "shardId-000000000000";
+    for i in 0..3 {
+        c.put_record(&put("s", &format!("record-{i}")))
+            .await
+            .expect("put");
+    }
+    // The disk now returns a damaged record in the middle of the shard.
+    let seg = segment_files(dir.path()).pop().expect("a segment");
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5A;
+    std::fs::write(&seg, &bytes).expect("write");
+
+    let it = trim_horizon(&c, "s", shard).await;
+    assert_internal_failure(get(&c, &it).await, "GetRecords over a damaged record");
+
+    let stream_arn = c
+        .describe_stream_summary(&DescribeStreamSummaryInput {
+            stream: StreamRef::name("s"),
+        })
+        .await
+        .expect("describe")
+        .stream_description_summary
+        .stream_arn;
+    let consumer = c
+        .register_stream_consumer(&RegisterStreamConsumerInput {
+            stream_arn: Some(stream_arn),
+            consumer_name: Some("c".into()),
+        })
+        .await
+        .expect("register")
+        .consumer
+        .consumer_arn;
+    let mut events = c
+        .subscribe_to_shard(&SubscribeToShardInput {
+            consumer_arn: Some(consumer),
+            shard_id: Some(shard.into()),
+            starting_position: Some(StartingPosition {
+                position_type: "TRIM_HORIZON".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("subscribe");
+    let mut heartbeats = 0;
+    let outcome = loop {
+        match events.next_event().await {
+            Ok(Some(e)) if e.records.is_empty() => {
+                heartbeats += 1;
+                // Far more than the subscriber needs to learn of the failure.
+                if heartbeats == 20 {
+                    break Ok(heartbeats);
+                }
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => break Err("the stream ended".to_string()),
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    match outcome {
+        Ok(n) => panic!("{n} events said the subscriber is caught up at a damaged record"),
+        Err(e) => assert!(
+            e.contains("InternalFailure") || e == "the stream ended",
+            "unexpected end: {e}"
+        ),
+    }
+    broker.shutdown().await;
+}

@@ -282,9 +282,23 @@ impl SubscribeToShardStream {
             let max_bytes = usize::try_from(available)
                 .unwrap_or(usize::MAX)
                 .min(MAX_EVENT_BYTES);
-            let (batch, status) =
-                self.shard
-                    .read(self.next, min_arrival, MAX_EVENT_RECORDS, max_bytes);
+            let read = self
+                .shard
+                .try_read(self.next, min_arrival, MAX_EVENT_RECORDS, max_bytes);
+            let (batch, status) = match read {
+                Ok(r) => r,
+                Err(e) => {
+                    // Heartbeats would tell the consumer it is caught up while
+                    // it is stuck: end the stream with the error instead.
+                    tracing::error!(shard = %self.shard.id, error = %e, "reading the shard failed");
+                    self.phase = Phase::Done;
+                    push_frame(
+                        chunk,
+                        &exception_message(&KinesisError::internal(e.to_string())),
+                    );
+                    return Fill::Ended;
+                }
+            };
             let Some(last) = batch.records.last() else {
                 if status.end_counter.is_some() {
                     self.end_of_shard(chunk);
