@@ -69,6 +69,24 @@ pub struct ShardRecord {
     pub closed_ms: Option<i64>,
 }
 
+impl ShardRecord {
+    /// Describe `s` as it is now.
+    pub fn of(s: &Shard) -> ShardRecord {
+        let st = s.status();
+        ShardRecord {
+            index: s.index,
+            parent: s.parent,
+            adjacent_parent: s.adjacent_parent,
+            hash_start: s.range.start.to_string(),
+            hash_end: s.range.end.to_string(),
+            start_counter: s.start_counter,
+            created_ms: s.created_ms,
+            end_counter: st.end_counter,
+            closed_ms: st.closed_ms,
+        }
+    }
+}
+
 /// A consumer's persisted description.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerRecord {
@@ -110,24 +128,7 @@ impl StreamRecord {
                     created_ms: c.created_ms,
                 })
                 .collect(),
-            shards: m
-                .shards
-                .iter()
-                .map(|s| {
-                    let st = s.status();
-                    ShardRecord {
-                        index: s.index,
-                        parent: s.parent,
-                        adjacent_parent: s.adjacent_parent,
-                        hash_start: s.range.start.to_string(),
-                        hash_end: s.range.end.to_string(),
-                        start_counter: s.start_counter,
-                        created_ms: s.created_ms,
-                        end_counter: st.end_counter,
-                        closed_ms: st.closed_ms,
-                    }
-                })
-                .collect(),
+            shards: m.shards.iter().map(|s| ShardRecord::of(s)).collect(),
             counter: stream.counter.peek(),
         }
     }

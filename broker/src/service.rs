@@ -90,12 +90,23 @@ impl Service {
         if !self.storage.persists() {
             return Ok(());
         }
-        self.storage
-            .save_stream(&StreamRecord::capture(stream, m))
-            .map_err(|e| {
-                tracing::error!(stream = %stream.name, error = %e, "cannot save the stream");
-                KinesisError::internal(format!("Cannot save stream {}: {e}", stream.name))
-            })
+        self.persist_record(stream, &StreamRecord::capture(stream, m))
+    }
+
+    /// Save `record` as `stream`'s description (a no-op unless the store
+    /// persists them); the same ordering rules as [`persist`](Self::persist).
+    pub fn persist_record(
+        &self,
+        stream: &Stream,
+        record: &StreamRecord,
+    ) -> Result<(), KinesisError> {
+        if !self.storage.persists() {
+            return Ok(());
+        }
+        self.storage.save_stream(record).map_err(|e| {
+            tracing::error!(stream = %stream.name, error = %e, "cannot save the stream");
+            KinesisError::internal(format!("Cannot save stream {}: {e}", stream.name))
+        })
     }
 
     /// [`persist`](Self::persist) taking the stream's meta lock itself.

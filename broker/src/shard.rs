@@ -188,6 +188,19 @@ impl Shard {
         Ok(end)
     }
 
+    /// Close the shard at an end counter reserved before (a reshard staged
+    /// and saved it); a shard already closed keeps its end.
+    pub fn close_at(&self, end_counter: u64, now_ms: i64) {
+        let mut inner = self.inner.write();
+        if inner.end_counter.is_some() {
+            return;
+        }
+        inner.end_counter = Some(end_counter);
+        inner.closed_ms = Some(now_ms);
+        drop(inner);
+        self.subscriptions.notify_appended();
+    }
+
     /// Read from counter `from`; a storage failure is an error (never "no
     /// records yet": a reader would wait at a damaged record for good).
     pub fn try_read(

@@ -647,3 +647,113 @@ async fn a_storage_read_error_reaches_readers_as_an_internal_failure() {
     }
     broker.shutdown().await;
 }
+
+/// Fails chosen disk operations while its switches are on.
+#[derive(Default)]
+struct Switches {
+    fail_create_log: std::sync::atomic::AtomicBool,
+    fail_save_stream: std::sync::atomic::AtomicBool,
+}
+
+impl DiskFaults for Switches {
+    fn before_create_log(&self, _log_dir: &Path) -> std::io::Result<()> {
+        if self.fail_create_log.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected: no space left"));
+        }
+        Ok(())
+    }
+
+    fn before_save_stream(&self, _name: &str) -> std::io::Result<()> {
+        if self.fail_save_stream.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected: no space left"));
+        }
+        Ok(())
+    }
+}
+
+async fn shard_ids(client: &Client, name: &str) -> Vec<(String, bool)> {
+    client
+        .list_shards(&ListShardsInput {
+            stream: StreamRef::name(name),
+            ..Default::default()
+        })
+        .await
+        .expect("list shards")
+        .shards
+        .into_iter()
+        .map(|s| {
+            let open = s.sequence_number_range.ending_sequence_number.is_none();
+            (s.shard_id, open)
+        })
+        .collect()
+}
+
+fn split(name: &str) -> SplitShardInput {
+    SplitShardInput {
+        stream: StreamRef::name(name),
+        shard_to_split: Some("shardId-000000000000".into()),
+        new_starting_hash_key: Some((1u128 << 127).to_string()),
+    }
+}
+
+/// Finding 4: a reshard whose shard logs or description cannot be written
+/// changes nothing: the parent stays open and takes writes, no child appears,
+/// and every acknowledged write is still there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reshard_that_cannot_be_written_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let switches = Arc::new(Switches::default());
+    let broker = start_in_process(dir.path(), switches.clone()).await;
+    let c = client(&broker.endpoint());
+    create(&c, "s", 1).await;
+    let before = shard_ids(&c, "s").await;
+    let mut acked = Vec::new();
+
+    for fault in [&switches.fail_create_log, &switches.fail_save_stream] {
+        fault.store(true, Ordering::SeqCst);
+        assert_internal_failure(
+            c.split_shard(&split("s")).await,
+            "a reshard that cannot be written",
+        );
+        fault.store(false, Ordering::SeqCst);
+        assert_eq!(shard_ids(&c, "s").await, before, "the shard set changed");
+        for i in 0..4 {
+            let out = c
+                .put_record(&PutRecordInput {
+                    partition_key: Some(format!("key-{i}")),
+                    ..put("s", "after a failed reshard")
+                })
+                .await
+                .expect("writes go on after a failed reshard");
+            acked.push(out.sequence_number);
+        }
+    }
+    broker.shutdown().await;
+
+    let broker = Broker::start(
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .durable(DurableConfig::new(dir.path()))
+            .build(),
+    )
+    .await
+    .expect("restart");
+    let c = client(&broker.endpoint());
+    let mut stored = Vec::new();
+    for (shard, _) in shard_ids(&c, "s").await {
+        stored.extend(read_all(&c, "s", &shard).await);
+    }
+    for seq in &acked {
+        assert!(
+            stored.contains(seq),
+            "acknowledged {seq} is gone after a restart"
+        );
+    }
+    // The reshard works once the disk does.
+    c.split_shard(&split("s")).await.expect("split");
+    let after = shard_ids(&c, "s").await;
+    assert_eq!(after.len(), 3);
+    assert_eq!(after.iter().filter(|(_, open)| *open).count(), 2);
+    broker.shutdown().await;
+}

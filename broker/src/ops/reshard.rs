@@ -1,6 +1,7 @@
 //! Resharding: SplitShard, MergeShards and UpdateShardCount (uniform scaling
 //! done as real splits and merges, so every child names its parents).
 
+use crate::catalog::{ShardRecord, StreamRecord};
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
 use crate::stream::{Stream, StreamMeta, StreamMode, StreamStatus};
@@ -65,78 +66,112 @@ impl Service {
         Ok(())
     }
 
+    /// A new shard for `stage`, with its log made (nothing is visible yet).
     fn new_shard(
         &self,
         stream: &Stream,
-        m: &mut StreamMeta,
+        m: &StreamMeta,
+        stage: &mut Staging,
         parent: Option<u32>,
         adjacent: Option<u32>,
         range: HashRange,
-        now: i64,
     ) -> Result<Arc<Shard>, KinesisError> {
-        let index = m.next_index();
-        let start = stream
-            .counter
-            .take(1)
-            .map_err(|e| KinesisError::internal(e.to_string()))?;
+        let index = m.next_index() + stage.children.len() as u32;
+        let start = stream.counter.take(1).map_err(storage_failure)?;
         let log = self
             .storage
             .create_log(&stream.name, stream.created_ms, index)
-            .map_err(|e| KinesisError::internal(e.to_string()))?;
-        let shard = Arc::new(Shard::new(index, parent, adjacent, range, start, now, log));
-        m.shards.push(Arc::clone(&shard));
+            .map_err(storage_failure)?;
+        let shard = Arc::new(Shard::new(
+            index, parent, adjacent, range, start, stage.now, log,
+        ));
+        stage.children.push(Arc::clone(&shard));
         Ok(shard)
     }
 
-    /// Split an open shard at `key`; returns the two children. Caller holds the meta lock.
+    /// Split an open shard at `key` in `stage`; returns the two children.
+    /// Caller holds the meta lock.
     fn split_locked(
         &self,
         stream: &Stream,
-        m: &mut StreamMeta,
-        parent: &Shard,
+        m: &StreamMeta,
+        stage: &mut Staging,
+        parent: &Arc<Shard>,
         key: u128,
-        now: i64,
     ) -> Result<(Arc<Shard>, Arc<Shard>), KinesisError> {
-        parent
-            .close(&stream.counter, now)
-            .map_err(|e| KinesisError::internal(e.to_string()))?;
+        stage.close(stream, parent)?;
         let low = self.new_shard(
             stream,
             m,
+            stage,
             Some(parent.index),
             None,
             HashRange::new(parent.range.start, key - 1),
-            now,
         )?;
         let high = self.new_shard(
             stream,
             m,
+            stage,
             Some(parent.index),
             None,
             HashRange::new(key, parent.range.end),
-            now,
         )?;
         Ok((low, high))
     }
 
-    /// Merge two adjacent open shards (`a` below `b`). Caller holds the meta lock.
+    /// Merge two adjacent open shards in `stage`. Caller holds the meta lock.
     fn merge_locked(
         &self,
         stream: &Stream,
-        m: &mut StreamMeta,
-        first: &Shard,
-        second: &Shard,
-        now: i64,
+        m: &StreamMeta,
+        stage: &mut Staging,
+        first: &Arc<Shard>,
+        second: &Arc<Shard>,
     ) -> Result<Arc<Shard>, KinesisError> {
-        for s in [first, second] {
-            s.close(&stream.counter, now)
-                .map_err(|e| KinesisError::internal(e.to_string()))?;
-        }
+        stage.close(stream, first)?;
+        stage.close(stream, second)?;
         let range = HashRange::new(
             first.range.start.min(second.range.start),
             first.range.end.max(second.range.end),
         );
-        self.new_shard(stream, m, Some(first.index), Some(second.index), range, now)
+        self.new_shard(
+            stream,
+            m,
+            stage,
+            Some(first.index),
+            Some(second.index),
+            range,
+        )
+    }
+
+    /// Save the stream as `stage` leaves it, then switch to it: close the
+    /// parents, add the children, route to them. If the save fails nothing
+    /// changes (the staged logs are dropped; a restart clears their dirs).
+    fn switch_to(
+        &self,
+        stream: &Stream,
+        m: &mut StreamMeta,
+        stage: Staging,
+    ) -> Result<(), KinesisError> {
+        if self.storage.persists() {
+            let mut record = StreamRecord::capture(stream, m);
+            for (shard, end) in &stage.closes {
+                if let Some(r) = record.shards.iter_mut().find(|r| r.index == shard.index) {
+                    r.end_counter = Some(*end);
+                    r.closed_ms = Some(stage.now);
+                }
+            }
+            record
+                .shards
+                .extend(stage.children.iter().map(|s| ShardRecord::of(s)));
+            self.persist_record(stream, &record)?;
+        }
+        for (shard, end) in stage.closes {
+            shard.close_at(end, stage.now);
+        }
+        m.shards.extend(stage.children);
+        m.rebuild_routing();
+        Ok(())
     }
 
     /// SplitShard.
@@ -174,11 +209,11 @@ impl Service {
                     parent.id, stream.name, self.config.account_id
                 )));
             }
-            self.split_locked(&stream, &mut m, &parent, key, now_ms())?;
-            m.rebuild_routing();
+            let mut stage = Staging::new(now_ms());
+            self.split_locked(&stream, &m, &mut stage, &parent, key)?;
             // Saved before the lock is released: no write reaches a new shard
             // that a restart would not know.
-            self.persist(&stream, &m)?;
+            self.switch_to(&stream, &mut m, stage)?;
         }
         self.transition(
             &stream,
@@ -211,9 +246,9 @@ impl Service {
                     a.id, b.id, stream.name, self.config.account_id
                 )));
             }
-            self.merge_locked(&stream, &mut m, &a, &b, now_ms())?;
-            m.rebuild_routing();
-            self.persist(&stream, &m)?;
+            let mut stage = Staging::new(now_ms());
+            self.merge_locked(&stream, &m, &mut stage, &a, &b)?;
+            self.switch_to(&stream, &mut m, stage)?;
         }
         self.transition(
             &stream,
@@ -278,9 +313,9 @@ impl Service {
                 ));
             }
             if target != current || !is_even(&m.open_ranges(), target) {
-                self.rescale_locked(&stream, &mut m, target as u32, now_ms())?;
-                m.rebuild_routing();
-                self.persist(&stream, &m)?;
+                let mut stage = Staging::new(now_ms());
+                self.rescale_locked(&stream, &m, &mut stage, target as u32)?;
+                self.switch_to(&stream, &mut m, stage)?;
             }
             current
         };
@@ -301,9 +336,9 @@ impl Service {
     fn rescale_locked(
         &self,
         stream: &Stream,
-        m: &mut StreamMeta,
+        m: &StreamMeta,
+        stage: &mut Staging,
         target: u32,
-        now: i64,
     ) -> Result<(), KinesisError> {
         let goal = even_split(target);
         let existing: Vec<u128> = m.open.iter().map(|s| s.range.start).collect();
@@ -338,7 +373,7 @@ impl Service {
             for g in &goal {
                 let b = g.start;
                 if b > current.range.start && b <= current.range.end {
-                    let (low, high) = self.split_locked(stream, m, &current, b, now)?;
+                    let (low, high) = self.split_locked(stream, m, stage, &current, b)?;
                     pieces.push(low);
                     current = high;
                 }
@@ -356,12 +391,51 @@ impl Service {
             while inside.len() > 1 {
                 let first = inside.remove(0);
                 let second = inside.remove(0);
-                let merged = self.merge_locked(stream, m, &first, &second, now)?;
+                let merged = self.merge_locked(stream, m, stage, &first, &second)?;
                 inside.insert(0, merged);
             }
         }
         Ok(())
     }
+}
+
+/// A reshard being prepared under the stream's meta lock: nothing in it is
+/// visible to readers or writers until [`Service::switch_to`] applies it.
+struct Staging {
+    /// Shards that exist now, with the end counters they get at the switch.
+    closes: Vec<(Arc<Shard>, u64)>,
+    /// New shards in index order; one may already be closed again by a later
+    /// step of the same reshard.
+    children: Vec<Arc<Shard>>,
+    now: i64,
+}
+
+impl Staging {
+    fn new(now: i64) -> Self {
+        Staging {
+            closes: Vec::new(),
+            children: Vec::new(),
+            now,
+        }
+    }
+
+    /// Close `shard` as part of the reshard, reserving its end counter.
+    fn close(&mut self, stream: &Stream, shard: &Arc<Shard>) -> Result<(), KinesisError> {
+        if self.children.iter().any(|c| Arc::ptr_eq(c, shard)) {
+            // A staged child nobody can see yet: close it now.
+            shard
+                .close(&stream.counter, self.now)
+                .map_err(storage_failure)?;
+            return Ok(());
+        }
+        let end = stream.counter.take(1).map_err(storage_failure)?;
+        self.closes.push((Arc::clone(shard), end));
+        Ok(())
+    }
+}
+
+fn storage_failure(e: crate::store::StoreError) -> KinesisError {
+    KinesisError::internal(e.to_string())
 }
 
 fn is_even(open: &[HashRange], target: usize) -> bool {
