@@ -67,6 +67,13 @@ pub struct ShardRecord {
     pub end_counter: Option<u64>,
     /// Close time, epoch ms.
     pub closed_ms: Option<i64>,
+    /// The highest retention cut-off applied: records before it stay expired
+    /// even if retention grows (absent in descriptions of older brokers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_ms: Option<i64>,
+    /// Closed with every record expired: its log is gone for good.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reclaimed: bool,
 }
 
 impl ShardRecord {
@@ -83,6 +90,8 @@ impl ShardRecord {
             created_ms: s.created_ms,
             end_counter: st.end_counter,
             closed_ms: st.closed_ms,
+            floor_ms: Some(s.floor_ms()).filter(|&f| f != i64::MIN),
+            reclaimed: s.is_reclaimed(),
         }
     }
 }
@@ -166,6 +175,7 @@ impl StreamRecord {
             let start: u128 = s.hash_start.parse().map_err(|e| bad(&self.name, e))?;
             let end: u128 = s.hash_end.parse().map_err(|e| bad(&self.name, e))?;
             let log = match logs.remove(&s.index) {
+                _ if s.reclaimed => Box::new(crate::store::MemoryLog::new()),
                 Some(l) => l,
                 None => storage.create_log(&self.name, self.created_ms, s.index)?,
             };
@@ -187,6 +197,12 @@ impl StreamRecord {
             );
             if let Some(end) = s.end_counter {
                 shard.set_closed(end, s.closed_ms.unwrap_or(s.created_ms));
+                if s.reclaimed {
+                    shard.reclaim();
+                }
+            }
+            if let Some(floor) = s.floor_ms {
+                shard.trim(floor);
             }
             shards.push(Arc::new(shard));
         }

@@ -310,15 +310,37 @@ impl Service {
         }
     }
 
-    /// Drop records past retention from every shard, and forget closed shards
-    /// whose records have all expired from listings (their logs stay empty).
+    /// Drop records past retention from every shard, and reclaim closed shards
+    /// whose records have all expired: their logs are dropped (closing their
+    /// files), the description saved saying so, then their files deleted and
+    /// their metrics forgotten. Blocks on the disk: call it off the async runtime.
     pub fn trim_expired(&self, now: i64) {
         let streams: Vec<Arc<Stream>> = self.streams.read().values().cloned().collect();
         for s in streams {
             let m = s.meta.read();
             let min = self.min_arrival_ms(m.retention_hours, now);
+            let mut reclaimed = Vec::new();
             for shard in &m.shards {
                 shard.trim(min);
+                let expired = shard.status().closed_ms.is_some_and(|c| c < min);
+                if expired && !shard.is_reclaimed() && shard.reclaim() {
+                    reclaimed.push(Arc::clone(shard));
+                }
+            }
+            if reclaimed.is_empty() {
+                continue;
+            }
+            // Saved before the files go, so a restart never recreates them.
+            if self.persist(&s, &m).is_err() {
+                continue;
+            }
+            drop(m);
+            for shard in reclaimed {
+                if let Err(e) = self.storage.remove_log(&s.name, s.created_ms, shard.index) {
+                    tracing::warn!(stream = %s.name, shard = %shard.id, error = %e, "cannot delete an expired shard's files");
+                }
+                self.metrics.forget_shard(&s.name, &shard.id);
+                tracing::debug!(stream = %s.name, shard = %shard.id, "reclaimed an expired closed shard");
             }
         }
     }

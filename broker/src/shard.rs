@@ -3,7 +3,7 @@
 use crate::counter::StreamCounter;
 use crate::limiter::ShardLimits;
 use crate::metrics::ShardMetrics;
-use crate::store::{LogRecord, ReadBatch, ShardLog, StoreError};
+use crate::store::{LogRecord, MemoryLog, ReadBatch, ShardLog, StoreError};
 use crate::subscription::ShardSubscriptions;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model;
@@ -46,6 +46,8 @@ struct ShardInner {
     /// stay unreadable even when retention grows (a log may trim lazily, or by
     /// whole segments, and still hold them).
     floor_ms: i64,
+    /// Closed and every record expired: the log was dropped and its files deleted.
+    reclaimed: bool,
 }
 
 /// A shard's state as seen at one moment.
@@ -89,6 +91,7 @@ impl Shard {
                 end_counter: None,
                 closed_ms: None,
                 floor_ms: i64::MIN,
+                reclaimed: false,
             }),
             limits: OnceLock::new(),
             metrics: OnceLock::new(),
@@ -241,6 +244,29 @@ impl Shard {
         let mut inner = self.inner.write();
         inner.floor_ms = inner.floor_ms.max(min_arrival_ms);
         inner.log.trim(min_arrival_ms);
+    }
+
+    /// The highest retention cut-off applied so far (`i64::MIN` if none).
+    pub fn floor_ms(&self) -> i64 {
+        self.inner.read().floor_ms
+    }
+
+    /// Whether the shard was reclaimed (see [`reclaim`](Self::reclaim)).
+    pub fn is_reclaimed(&self) -> bool {
+        self.inner.read().reclaimed
+    }
+
+    /// Drop the log of a closed shard whose records have all expired, closing
+    /// its files; the caller deletes them once the description says so.
+    /// Returns false (and changes nothing) if the shard is open.
+    pub fn reclaim(&self) -> bool {
+        let mut inner = self.inner.write();
+        if inner.end_counter.is_none() {
+            return false;
+        }
+        inner.reclaimed = true;
+        inner.log = Box::new(MemoryLog::new());
+        true
     }
 
     /// Records held.

@@ -227,6 +227,17 @@ pub trait Storage: Send + Sync {
         Ok(())
     }
 
+    /// Delete the files of a reclaimed shard's log (its description already
+    /// says it is reclaimed). Blocks on the disk.
+    fn remove_log(
+        &self,
+        _stream: &str,
+        _created_ms: i64,
+        _shard_index: u32,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Forget a deleted stream and its records.
     fn remove_stream(&self, _name: &str, _created_ms: i64) -> Result<(), StoreError> {
         Ok(())

@@ -757,3 +757,131 @@ async fn a_reshard_that_cannot_be_written_changes_nothing() {
     assert_eq!(after.iter().filter(|(_, open)| *open).count(), 2);
     broker.shutdown().await;
 }
+
+/// Paths of the files this process has open (Linux's /proc).
+fn open_files() -> Vec<PathBuf> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn shard_dir(data: &Path, stream: &str, shard: &str) -> PathBuf {
+    let streams = data.join("streams");
+    let dir = std::fs::read_dir(&streams)
+        .expect("list streams")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{stream}.")))
+        })
+        .expect("the stream's dir");
+    dir.join(shard)
+}
+
+/// Finding 5: a closed shard whose records have all expired is reclaimed: its
+/// files are deleted, its descriptors closed and its metrics dropped, and a
+/// restart does not bring it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_shard_whose_records_all_expired_is_reclaimed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || {
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .limits("off".parse::<LimitsConfig>().expect("limits"))
+            .durable(DurableConfig::new(dir.path()))
+            .build()
+    };
+    let broker = Broker::start(config()).await.expect("broker starts");
+    let c = client(&broker.endpoint());
+    create(&c, "s", 1).await;
+    let parent = "shardId-000000000000";
+    for i in 0..5 {
+        c.put_record(&put("s", &format!("r{i}")))
+            .await
+            .expect("put");
+    }
+    c.split_shard(&split("s")).await.expect("split");
+    let parent_dir = shard_dir(dir.path(), "s", parent);
+    assert!(parent_dir.exists());
+    assert!(open_files().iter().any(|f| f.starts_with(&parent_dir)));
+    // A day and a little more pass (the trimmer's own tick does this every second).
+    let svc = Arc::clone(broker.service());
+    let later = kinesis_broker::service::now_ms() + 25 * 3600 * 1000;
+    tokio::task::spawn_blocking(move || svc.trim_expired(later))
+        .await
+        .expect("trim");
+
+    assert!(
+        !parent_dir.exists(),
+        "the expired shard's files are still on disk"
+    );
+    assert!(
+        !open_files().iter().any(|f| f.starts_with(&parent_dir)),
+        "a descriptor of the expired shard is still open"
+    );
+    let metrics = broker.service().metrics.gather_text();
+    assert!(
+        !metrics.contains(&format!("\"{parent}\"")),
+        "the expired shard still has metrics"
+    );
+    broker.shutdown().await;
+    let broker = Broker::start(config()).await.expect("restart");
+    assert!(
+        !parent_dir.exists(),
+        "the restart made the shard's files again"
+    );
+    let c = client(&broker.endpoint());
+    let shards = shard_ids(&c, "s").await;
+    assert_eq!(shards.len(), 3, "{shards:?}");
+    broker.shutdown().await;
+}
+
+/// Finding 5: records that expired stay expired across a restart, even after
+/// the retention period grew (the cut-off applied then must be saved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_records_stay_expired_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A retention "hour" of 5 ms: the default 24 hours last 120 ms.
+    let config = || {
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .limits("off".parse::<LimitsConfig>().expect("limits"))
+            .retention_hour(Duration::from_millis(5))
+            .durable(DurableConfig::new(dir.path()))
+            .build()
+    };
+    let broker = Broker::start(config()).await.expect("broker starts");
+    let c = client(&broker.endpoint());
+    create(&c, "s", 1).await;
+    let shard = "shardId-000000000000";
+    c.put_record(&put("s", "expires")).await.expect("put");
+    let mut expired = false;
+    for _ in 0..200 {
+        if read_all(&c, "s", shard).await.is_empty() {
+            expired = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(expired, "the record never expired");
+    // 8760 hours are 43.8 s here: far longer than the rest of this test.
+    c.increase_stream_retention_period(&RetentionPeriodInput {
+        stream: StreamRef::name("s"),
+        retention_period_hours: Some(8760),
+    })
+    .await
+    .expect("increase retention");
+    assert!(read_all(&c, "s", shard).await.is_empty());
+    broker.shutdown().await;
+    let broker = Broker::start(config()).await.expect("restart");
+    let c = client(&broker.endpoint());
+    let back = read_all(&c, "s", shard).await;
+    assert!(back.is_empty(), "expired records came back: {back:?}");
+    broker.shutdown().await;
+}

@@ -800,7 +800,7 @@ impl DurableStorage {
             Err(e) => return Err(io("cannot read", &ceiling_path, e)),
         };
         let mut logs: BTreeMap<u32, Box<dyn ShardLog>> = BTreeMap::new();
-        for shard in &record.shards {
+        for shard in record.shards.iter().filter(|s| !s.reclaimed) {
             let (log, damage) = self.open_log(&record.name, record.created_ms, shard.index)?;
             for d in damage {
                 if let Some(aside) = &d.quarantined {
@@ -830,9 +830,11 @@ impl DurableStorage {
         }
         // Shard dirs the description does not name were made by a reshard that
         // did not finish; it was never answered, so nothing was written there.
+        // A reclaimed shard's dir is left over from a stop before its deletion.
         let known: Vec<String> = record
             .shards
             .iter()
+            .filter(|s| !s.reclaimed)
             .map(|s| kinesis_proto::shard_id::format(s.index))
             .collect();
         for entry in fs::read_dir(dir).map_err(|e| io("cannot list", dir, e))? {
@@ -905,6 +907,21 @@ impl Storage for DurableStorage {
             }
         }
         write_atomically(&dir.join(CEILING_FILE), ceiling.to_string().as_bytes())
+    }
+
+    fn remove_log(
+        &self,
+        stream: &str,
+        created_ms: i64,
+        shard_index: u32,
+    ) -> Result<(), StoreError> {
+        let dir = self.stream_dir(stream, created_ms);
+        let shard = dir.join(kinesis_proto::shard_id::format(shard_index));
+        match fs::remove_dir_all(&shard) {
+            Ok(()) => sync_dir(&dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("cannot remove", &shard, e)),
+        }
     }
 
     fn remove_stream(&self, name: &str, created_ms: i64) -> Result<(), StoreError> {
