@@ -337,7 +337,7 @@ async fn handle_kinesis(svc: &Arc<Service>, req: Request<Incoming>) -> Response<
             }
         };
     }
-    match ops::dispatch(svc, op, enc, &body) {
+    match ops::dispatch_off_runtime(svc, op, enc, body.clone()).await {
         Ok(out) => {
             // With `--fsync always`, a write is answered only once it is on disk.
             if matches!(op, Operation::PutRecord | Operation::PutRecords)

@@ -27,6 +27,8 @@ pub struct Service {
     pub storage: Arc<dyn Storage>,
     /// Streams by name.
     pub streams: RwLock<BTreeMap<String, Arc<Stream>>>,
+    /// Names of streams whose CreateStream is making their shard logs.
+    pub creating: Mutex<std::collections::BTreeSet<String>>,
     /// Seals iterators and pagination tokens.
     pub sealer: TokenSealer,
     /// Prometheus metrics served at `GET /metrics`.
@@ -136,6 +138,7 @@ impl Service {
             config,
             storage,
             streams: RwLock::new(BTreeMap::new()),
+            creating: Mutex::new(std::collections::BTreeSet::new()),
             sealer,
             metrics: Metrics::new(),
             control_plane,

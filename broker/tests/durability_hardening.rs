@@ -885,3 +885,132 @@ async fn expired_records_stay_expired_after_a_restart() {
     assert!(back.is_empty(), "expired records came back: {back:?}");
     broker.shutdown().await;
 }
+
+/// Stalls the next shard-log creation after [`arm`](Self::arm) until released.
+#[derive(Default)]
+struct StallCreateLog {
+    armed: std::sync::atomic::AtomicBool,
+    entered: Mutex<Option<mpsc::UnboundedSender<()>>>,
+    open: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl StallCreateLog {
+    fn arm(&self) -> mpsc::UnboundedReceiver<()> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.entered.lock() = Some(tx);
+        *self.open.lock() = false;
+        self.armed.store(true, Ordering::SeqCst);
+        rx
+    }
+
+    fn release(&self) {
+        *self.open.lock() = true;
+        self.cond.notify_all();
+    }
+}
+
+impl DiskFaults for StallCreateLog {
+    fn before_create_log(&self, _log_dir: &Path) -> std::io::Result<()> {
+        if !self.armed.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(tx) = self.entered.lock().take() {
+            let _ = tx.send(());
+        }
+        let mut open = self.open.lock();
+        while !*open {
+            self.cond.wait(&mut open);
+        }
+        Ok(())
+    }
+}
+
+struct ReleaseOnDrop(Arc<StallCreateLog>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Finding 6: while one request waits on the disk (making a stream's shard
+/// dirs, a reshard's child logs), requests for other streams, and writes to the
+/// stream being resharded, are served. The broker runs on a runtime of its
+/// own, so that a stalled broker cannot stall the test's clock.
+#[test]
+fn slow_disk_work_of_one_request_does_not_stall_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = Arc::new(StallCreateLog::default());
+    let broker_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("broker runtime");
+    let broker = broker_rt.block_on(start_in_process(dir.path(), hook.clone()));
+    let endpoint = broker.endpoint();
+    let test_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("test runtime");
+    // Dropped first, also when the test fails: nothing stays blocked on the gate.
+    let _release = ReleaseOnDrop(hook.clone());
+    test_rt.block_on(async {
+        let c = client(&endpoint);
+        create(&c, "small", 1).await;
+        create(&c, "resharded", 2).await;
+        let patience = Duration::from_secs(10);
+
+        let mut entered = hook.arm();
+        let big = tokio::spawn({
+            let c = c.clone();
+            async move { create(&c, "big", 20).await }
+        });
+        entered.recv().await.expect("CreateStream reaches the disk");
+        tokio::time::timeout(patience, c.put_record(&put("small", "x")))
+            .await
+            .expect("a write to another stream waited for CreateStream's disk work")
+            .expect("put");
+        tokio::time::timeout(patience, c.list_streams(&ListStreamsInput::default()))
+            .await
+            .expect("ListStreams waited for CreateStream's disk work")
+            .expect("list streams");
+        hook.release();
+        big.await.expect("create task");
+
+        let mut entered = hook.arm();
+        let reshard = tokio::spawn({
+            let c = c.clone();
+            async move {
+                c.update_shard_count(&UpdateShardCountInput {
+                    stream: StreamRef::name("resharded"),
+                    target_shard_count: Some(4),
+                    scaling_type: Some("UNIFORM_SCALING".into()),
+                })
+                .await
+            }
+        });
+        entered
+            .recv()
+            .await
+            .expect("UpdateShardCount reaches the disk");
+        tokio::time::timeout(patience, c.put_record(&put("resharded", "x")))
+            .await
+            .expect("a write to the stream waited for its reshard's disk work")
+            .expect("put");
+        hook.release();
+        reshard
+            .await
+            .expect("reshard task")
+            .expect("update shard count");
+        let open = shard_ids(&c, "resharded")
+            .await
+            .into_iter()
+            .filter(|(_, o)| *o)
+            .count();
+        assert_eq!(open, 4);
+    });
+    hook.release();
+    broker_rt.block_on(broker.shutdown());
+}
