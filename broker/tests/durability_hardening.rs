@@ -95,11 +95,19 @@ impl DiskFaults for StallFirstFsync {
 }
 
 async fn start_in_process(dir: &Path, hook: Arc<dyn DiskFaults>) -> RunningBroker {
+    start_with_heartbeat(dir, hook, Duration::from_secs(3600)).await
+}
+
+async fn start_with_heartbeat(
+    dir: &Path,
+    hook: Arc<dyn DiskFaults>,
+    heartbeat: Duration,
+) -> RunningBroker {
     let config = BrokerConfig::builder()
         .port(0)
         .state_delays(Duration::ZERO)
         .limits("off".parse::<LimitsConfig>().expect("limits"))
-        .subscription_heartbeat(Duration::from_secs(3600))
+        .subscription_heartbeat(heartbeat)
         .durable(DurableConfig::new(dir).disk_faults(hook))
         .build();
     Broker::start(config).await.expect("broker starts")
@@ -1013,4 +1021,80 @@ fn slow_disk_work_of_one_request_does_not_stall_the_others() {
     });
     hook.release();
     broker_rt.block_on(broker.shutdown());
+}
+
+/// Finding 2, at a shard's end: a shard closed while its last record waits
+/// for its fsync does not end a fan-out subscription before that record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_does_not_end_before_a_held_back_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hook, mut entered) = StallFirstFsync::new(false);
+    let _open = OpenOnDrop(hook.clone());
+    let broker = start_with_heartbeat(dir.path(), hook.clone(), Duration::from_millis(20)).await;
+    let c = client(&broker.endpoint());
+    create(&c, "s", 1).await;
+    let stream_arn = c
+        .describe_stream_summary(&DescribeStreamSummaryInput {
+            stream: StreamRef::name("s"),
+        })
+        .await
+        .expect("describe")
+        .stream_description_summary
+        .stream_arn;
+    let consumer = c
+        .register_stream_consumer(&RegisterStreamConsumerInput {
+            stream_arn: Some(stream_arn),
+            consumer_name: Some("c".into()),
+        })
+        .await
+        .expect("register")
+        .consumer
+        .consumer_arn;
+    let mut events = c
+        .subscribe_to_shard(&SubscribeToShardInput {
+            consumer_arn: Some(consumer),
+            shard_id: Some("shardId-000000000000".into()),
+            starting_position: Some(StartingPosition {
+                position_type: "TRIM_HORIZON".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("subscribe");
+    let writer = tokio::spawn({
+        let c = c.clone();
+        async move { c.put_record(&put("s", "last")).await }
+    });
+    entered.recv().await.expect("the fsync starts");
+    c.split_shard(&split("s")).await.expect("split");
+    let mut released = false;
+    let mut delivered = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.next_event().await.expect("event") {
+                Some(e) if e.child_shards.is_some() => break e,
+                Some(e) => {
+                    delivered.extend(e.records.into_iter().map(|r| r.sequence_number));
+                    // The shard has closed and the subscriber has looked at
+                    // it (a heartbeat says so): now the fsync may finish.
+                    if !released {
+                        released = true;
+                        hook.gate.release();
+                    }
+                }
+                None => panic!("the subscription ended without an end-of-shard event"),
+            }
+        }
+    })
+    .await
+    .expect("the shard's end reaches the subscriber");
+    hook.gate.release();
+    let acked = writer.await.expect("writer").expect("put");
+    assert!(end.records.is_empty());
+    assert_eq!(
+        delivered,
+        vec![acked.sequence_number],
+        "the shard ended before its last acknowledged record was delivered"
+    );
+    broker.shutdown().await;
 }

@@ -300,7 +300,8 @@ impl SubscribeToShardStream {
                 }
             };
             let Some(last) = batch.records.last() else {
-                if status.end_counter.is_some() {
+                // Records held back until durable are still to come.
+                if status.end_counter.is_some() && batch.next_arrival_ms.is_none() {
                     self.end_of_shard(chunk);
                     return Fill::Ended;
                 }
