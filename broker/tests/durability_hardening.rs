@@ -1098,3 +1098,115 @@ async fn a_subscription_does_not_end_before_a_held_back_record() {
     );
     broker.shutdown().await;
 }
+
+/// Stalls the next read of a shard log after [`arm`](Self::arm) until released.
+#[derive(Default)]
+struct StallRead {
+    armed: std::sync::atomic::AtomicBool,
+    entered: Mutex<Option<mpsc::UnboundedSender<()>>>,
+    gate: Gate,
+}
+
+impl DiskFaults for StallRead {
+    fn before_read(&self, _log_dir: &Path) -> std::io::Result<()> {
+        if !self.armed.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(tx) = self.entered.lock().take() {
+            let _ = tx.send(());
+        }
+        self.gate.wait();
+        Ok(())
+    }
+}
+
+struct OpenReadsOnDrop(Arc<StallRead>);
+
+impl Drop for OpenReadsOnDrop {
+    fn drop(&mut self) {
+        self.0.gate.release();
+    }
+}
+
+/// Finding 6: a fan-out subscription reading segment files does not hold
+/// an async worker meanwhile. The broker gets a single worker, so a read
+/// that occupied it would stall every other request.
+#[test]
+fn a_subscription_reading_the_disk_does_not_stall_other_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = Arc::new(StallRead::default());
+    let broker_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("broker runtime");
+    let broker = broker_rt.block_on(start_in_process(dir.path(), hook.clone()));
+    let endpoint = broker.endpoint();
+    let test_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("test runtime");
+    let _open = OpenReadsOnDrop(hook.clone());
+    test_rt.block_on(async {
+        let c = client(&endpoint);
+        create(&c, "s", 1).await;
+        create(&c, "other", 1).await;
+        c.put_record(&put("s", "x")).await.expect("put");
+        let stream_arn = c
+            .describe_stream_summary(&DescribeStreamSummaryInput {
+                stream: StreamRef::name("s"),
+            })
+            .await
+            .expect("describe")
+            .stream_description_summary
+            .stream_arn;
+        let consumer = c
+            .register_stream_consumer(&RegisterStreamConsumerInput {
+                stream_arn: Some(stream_arn),
+                consumer_name: Some("c".into()),
+            })
+            .await
+            .expect("register")
+            .consumer
+            .consumer_arn;
+        let (tx, mut entered) = mpsc::unbounded_channel();
+        *hook.entered.lock() = Some(tx);
+        hook.armed.store(true, Ordering::SeqCst);
+        let subscriber = tokio::spawn({
+            let c = c.clone();
+            async move {
+                let mut events = c
+                    .subscribe_to_shard(&SubscribeToShardInput {
+                        consumer_arn: Some(consumer),
+                        shard_id: Some("shardId-000000000000".into()),
+                        starting_position: Some(StartingPosition {
+                            position_type: "TRIM_HORIZON".into(),
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .expect("subscribe");
+                loop {
+                    match events.next_event().await.expect("event") {
+                        Some(e) if !e.records.is_empty() => break e.records.len(),
+                        Some(_) => continue,
+                        None => panic!("the subscription ended"),
+                    }
+                }
+            }
+        });
+        entered
+            .recv()
+            .await
+            .expect("the subscription reads the disk");
+        tokio::time::timeout(Duration::from_secs(10), c.put_record(&put("other", "y")))
+            .await
+            .expect("a write waited for a subscription's disk read")
+            .expect("put");
+        hook.gate.release();
+        assert_eq!(subscriber.await.expect("subscriber"), 1);
+    });
+    hook.gate.release();
+    broker_rt.block_on(broker.shutdown());
+}

@@ -196,7 +196,7 @@ impl SubscribeToShardStream {
                     push_frame(&mut chunk, &Message::event("initial-response", "{}"));
                     // Whatever is already there travels with it.
                     self.lease.mark_appends_seen();
-                    self.fill(&mut chunk);
+                    self.fill_off_runtime(&mut chunk);
                     self.last_event = Instant::now();
                     return Some(chunk.freeze());
                 }
@@ -217,7 +217,7 @@ impl SubscribeToShardStream {
             }
             self.lease.mark_appends_seen();
             let mut chunk = BytesMut::new();
-            let fill = self.fill(&mut chunk);
+            let fill = self.fill_off_runtime(&mut chunk);
             if !chunk.is_empty() {
                 self.last_event = Instant::now();
                 return Some(chunk.freeze());
@@ -254,6 +254,19 @@ impl SubscribeToShardStream {
             Some((Ok(hyper::body::Frame::data(chunk)), s))
         });
         http_body_util::StreamBody::new(chunks).boxed()
+    }
+
+    /// [`fill`](Self::fill), on a durable store without occupying an async
+    /// worker while it reads segment files: the worker's other tasks move to
+    /// another thread meanwhile (possible on a multi-threaded runtime only).
+    fn fill_off_runtime(&mut self, chunk: &mut BytesMut) -> Fill {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread && self.svc.storage.persists() {
+            tokio::task::block_in_place(|| self.fill(chunk))
+        } else {
+            self.fill(chunk)
+        }
     }
 
     /// Append events for what can be sent now, up to the chunk target.

@@ -186,6 +186,11 @@ impl GroupCommit {
         self.policy
     }
 
+    /// The test hook consulted before disk operations, if any.
+    pub fn faults(&self) -> Option<&DiskFaultHook> {
+        self.faults.as_ref()
+    }
+
     /// Fsync rounds run so far (each covers every write made before it began).
     pub fn rounds(&self) -> u64 {
         self.rounds.load(Ordering::Relaxed)

@@ -15,6 +15,11 @@ pub trait DiskFaults: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Before reading records from the shard log in `log_dir`: an error fails the read.
+    fn before_read(&self, _log_dir: &Path) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Before creating a shard log in `log_dir`: an error fails the creation.
     fn before_create_log(&self, _log_dir: &Path) -> std::io::Result<()> {
         Ok(())

@@ -520,6 +520,11 @@ impl ShardLog for DurableLog {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<ReadBatch, StoreError> {
+        if let Some(hook) = self.commit.faults() {
+            hook.0
+                .before_read(&self.dir)
+                .map_err(|e| io("cannot read", &self.dir, e))?;
+        }
         let mut out = Vec::new();
         let mut bytes = 0usize;
         let mut started = false;
