@@ -1,8 +1,9 @@
 //! Durability and ordering under disk faults, through a real broker on a socket:
 //! an fsync round abandoned by its client, reads held back to what is on disk,
 //! counters that never go backwards after a crash of the machine, recovery that
-//! refuses to cut intact records, transactional resharding, and storage errors
-//! reported as errors.
+//! refuses to cut intact records, transactional resharding, expired closed
+//! shards reclaimed and expired records staying expired, slow disk work that
+//! stalls no other request, and storage errors reported as errors.
 //!
 //! Disk faults come from the store's test hook ([`DiskFaults`]); a crash of the
 //! machine is modelled by SIGKILLing the broker binary and then cutting off
