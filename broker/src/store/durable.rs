@@ -171,7 +171,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     }
 }
 
-/// Refuse to go on past a damaged sealed segment, or move it aside, as `policy` says.
+/// Refuse to go on past a damaged sealed segment, or keep a copy of it aside,
+/// as `policy` says; the copy's path.
 fn quarantine(
     path: &Path,
     offset: u64,
@@ -182,8 +183,8 @@ fn quarantine(
         return Err(StoreError::Io(format!(
             "sealed segment {} is damaged at byte {offset} ({reason}); cutting it there would drop \
              the intact records behind the damage, so the broker will not start. Restore the \
-             file from a copy, or start with --recover-corrupt=quarantine to set it aside and \
-             lose its records",
+             file from a copy, or start with --recover-corrupt=quarantine to keep a copy aside \
+             and serve only the records before the damage",
             path.display()
         )));
     }
