@@ -184,7 +184,7 @@ fn quarantine(
             "sealed segment {} is damaged at byte {offset} ({reason}); cutting it there would drop \
              the intact records behind the damage, so the broker will not start. Restore the \
              file from a copy, or start with --recover-corrupt=quarantine to keep a copy aside \
-             and serve only the records before the damage",
+             and lose only the records from the damage to the end of that segment",
             path.display()
         )));
     }
