@@ -2,6 +2,7 @@
 //! records (settings, tags, consumers, and every shard with its lineage and
 //! counters), captured under the stream's lock and restored at start-up.
 
+use crate::counter::StreamCounter;
 use crate::shard::Shard;
 use crate::store::{ShardLog, Storage, StoreError};
 use crate::stream::{ConsumerEntry, Stream, StreamMeta, StreamMode, StreamStatus};
@@ -10,7 +11,6 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The format version written; readers refuse newer ones.
 pub const FORMAT: u32 = 1;
@@ -67,6 +67,33 @@ pub struct ShardRecord {
     pub end_counter: Option<u64>,
     /// Close time, epoch ms.
     pub closed_ms: Option<i64>,
+    /// The highest retention cut-off applied: records before it stay expired
+    /// even if retention grows (absent in descriptions of older brokers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_ms: Option<i64>,
+    /// Closed with every record expired: its log is gone for good.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reclaimed: bool,
+}
+
+impl ShardRecord {
+    /// Describe `s` as it is now.
+    pub fn of(s: &Shard) -> ShardRecord {
+        let st = s.status();
+        ShardRecord {
+            index: s.index,
+            parent: s.parent,
+            adjacent_parent: s.adjacent_parent,
+            hash_start: s.range.start.to_string(),
+            hash_end: s.range.end.to_string(),
+            start_counter: s.start_counter,
+            created_ms: s.created_ms,
+            end_counter: st.end_counter,
+            closed_ms: st.closed_ms,
+            floor_ms: Some(s.floor_ms()).filter(|&f| f != i64::MIN),
+            reclaimed: s.is_reclaimed(),
+        }
+    }
 }
 
 /// A consumer's persisted description.
@@ -110,36 +137,21 @@ impl StreamRecord {
                     created_ms: c.created_ms,
                 })
                 .collect(),
-            shards: m
-                .shards
-                .iter()
-                .map(|s| {
-                    let st = s.status();
-                    ShardRecord {
-                        index: s.index,
-                        parent: s.parent,
-                        adjacent_parent: s.adjacent_parent,
-                        hash_start: s.range.start.to_string(),
-                        hash_end: s.range.end.to_string(),
-                        start_counter: s.start_counter,
-                        created_ms: s.created_ms,
-                        end_counter: st.end_counter,
-                        closed_ms: st.closed_ms,
-                    }
-                })
-                .collect(),
-            counter: stream.counter.load(Ordering::SeqCst),
+            shards: m.shards.iter().map(|s| ShardRecord::of(s)).collect(),
+            counter: stream.counter.peek(),
         }
     }
 
     /// Rebuild the stream over its shards' logs (a missing log is made fresh by
     /// `storage`). A status that was waiting for a delay (CREATING, UPDATING) is
     /// over: the stream comes back ACTIVE; consumers likewise, and DELETING ones
-    /// are gone. The counter continues above everything stored.
+    /// are gone. The counter continues above everything stored and above the
+    /// saved `counter_ceiling`.
     pub fn restore(
         self,
         mut logs: BTreeMap<u32, Box<dyn ShardLog>>,
-        storage: &dyn Storage,
+        counter_ceiling: u64,
+        storage: &Arc<dyn Storage>,
     ) -> Result<Stream, StoreError> {
         if self.format > FORMAT {
             return Err(bad(
@@ -163,6 +175,7 @@ impl StreamRecord {
             let start: u128 = s.hash_start.parse().map_err(|e| bad(&self.name, e))?;
             let end: u128 = s.hash_end.parse().map_err(|e| bad(&self.name, e))?;
             let log = match logs.remove(&s.index) {
+                _ if s.reclaimed => Box::new(crate::store::MemoryLog::new()),
                 Some(l) => l,
                 None => storage.create_log(&self.name, self.created_ms, s.index)?,
             };
@@ -184,6 +197,12 @@ impl StreamRecord {
             );
             if let Some(end) = s.end_counter {
                 shard.set_closed(end, s.closed_ms.unwrap_or(s.created_ms));
+                if s.reclaimed {
+                    shard.reclaim();
+                }
+            }
+            if let Some(floor) = s.floor_ms {
+                shard.trim(floor);
             }
             shards.push(Arc::new(shard));
         }
@@ -215,10 +234,16 @@ impl StreamRecord {
         };
         meta.rebuild_routing();
         Ok(Stream {
+            counter: StreamCounter::on_storage(
+                storage,
+                &self.name,
+                self.created_ms,
+                next,
+                counter_ceiling,
+            ),
             name: self.name,
             arn: self.arn,
             created_ms: self.created_ms,
-            counter: AtomicU64::new(next),
             meta: RwLock::new(meta),
         })
     }

@@ -20,6 +20,7 @@ pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod connection;
+pub mod counter;
 pub mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -79,7 +80,16 @@ impl Broker {
                 loop {
                     tokio::select! {
                         _ = rx.changed() => break,
-                        _ = tick.tick() => svc.trim_expired(service::now_ms()),
+                        _ = tick.tick() => {
+                            // Deleting segment files blocks: keep it off the async workers.
+                            let svc = Arc::clone(&svc);
+                            let trimmed = tokio::task::spawn_blocking(move || {
+                                svc.trim_expired(service::now_ms())
+                            });
+                            if let Err(e) = trimmed.await {
+                                tracing::error!(error = %e, "retention trimming failed");
+                            }
+                        }
                     }
                 }
             })

@@ -4,7 +4,7 @@ use clap::Parser;
 use kinesis_broker::admin::AdminToken;
 use kinesis_broker::limiter::LimitsConfig;
 use kinesis_broker::store::commit::FsyncPolicy;
-use kinesis_broker::store::durable::DurableConfig;
+use kinesis_broker::store::durable::{DurableConfig, RecoverCorrupt};
 use kinesis_broker::{Broker, BrokerConfig, ConnectionLimits, TlsFiles};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,6 +67,12 @@ struct Args {
     /// With --data-dir: bytes after which a shard starts a new segment file.
     #[arg(long, default_value_t = 64 * 1024 * 1024, requires = "data_dir")]
     segment_bytes: u64,
+    /// With --data-dir: what start-up does when a sealed (not the newest)
+    /// segment of a shard is damaged: "refuse" to start, naming the file, or
+    /// "quarantine" it (keep a copy as *.seg.quarantined, serve the records
+    /// before the damage, and start).
+    #[arg(long, default_value = "refuse", requires = "data_dir")]
+    recover_corrupt: RecoverCorrupt,
     /// Accept only requests SigV4-signed with a key listed in FILE (AWS
     /// shared-credentials format: `[name]` sections with aws_access_key_id and
     /// aws_secret_access_key). Default: no signature check.
@@ -204,7 +210,8 @@ async fn main() -> std::process::ExitCode {
         config.durable = Some(
             DurableConfig::new(dir)
                 .fsync(args.fsync)
-                .segment_bytes(args.segment_bytes),
+                .segment_bytes(args.segment_bytes)
+                .recover_corrupt(args.recover_corrupt),
         );
     }
     let broker = match Broker::start(config).await {

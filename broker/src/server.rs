@@ -456,7 +456,7 @@ async fn handle_kinesis(
             }
         };
     }
-    match ops::dispatch(svc, op, enc, &body) {
+    match ops::dispatch_off_runtime(svc, op, enc, body.clone()).await {
         Ok(out) => {
             // With `--fsync always`, a write is answered only once it is on disk.
             if matches!(op, Operation::PutRecord | Operation::PutRecords)
@@ -665,4 +665,7 @@ pub async fn serve(
         }
     }
     conns.abort_all();
+    // Wait for the aborted connections to be dropped: they hold the service
+    // (and through it the data dir's lock) until then.
+    while conns.join_next().await.is_some() {}
 }

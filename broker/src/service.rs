@@ -27,6 +27,8 @@ pub struct Service {
     pub storage: Arc<dyn Storage>,
     /// Streams by name.
     pub streams: RwLock<BTreeMap<String, Arc<Stream>>>,
+    /// Names of streams whose CreateStream is making their shard logs.
+    pub creating: Mutex<std::collections::BTreeSet<String>>,
     /// Seals iterators and pagination tokens.
     pub sealer: TokenSealer,
     /// Prometheus metrics served at `GET /metrics`.
@@ -64,7 +66,7 @@ impl Service {
         {
             let mut all = svc.streams.write();
             for l in loaded {
-                let stream = l.record.restore(l.logs, storage.as_ref())?;
+                let stream = l.record.restore(l.logs, l.counter_ceiling, &storage)?;
                 tracing::info!(
                     stream = %stream.name,
                     shards = stream.meta.read().shards.len(),
@@ -90,12 +92,23 @@ impl Service {
         if !self.storage.persists() {
             return Ok(());
         }
-        self.storage
-            .save_stream(&StreamRecord::capture(stream, m))
-            .map_err(|e| {
-                tracing::error!(stream = %stream.name, error = %e, "cannot save the stream");
-                KinesisError::internal(format!("Cannot save stream {}: {e}", stream.name))
-            })
+        self.persist_record(stream, &StreamRecord::capture(stream, m))
+    }
+
+    /// Save `record` as `stream`'s description (a no-op unless the store
+    /// persists them); the same ordering rules as [`persist`](Self::persist).
+    pub fn persist_record(
+        &self,
+        stream: &Stream,
+        record: &StreamRecord,
+    ) -> Result<(), KinesisError> {
+        if !self.storage.persists() {
+            return Ok(());
+        }
+        self.storage.save_stream(record).map_err(|e| {
+            tracing::error!(stream = %stream.name, error = %e, "cannot save the stream");
+            KinesisError::internal(format!("Cannot save stream {}: {e}", stream.name))
+        })
     }
 
     /// [`persist`](Self::persist) taking the stream's meta lock itself.
@@ -125,6 +138,7 @@ impl Service {
             config,
             storage,
             streams: RwLock::new(BTreeMap::new()),
+            creating: Mutex::new(std::collections::BTreeSet::new()),
             sealer,
             metrics: Metrics::new(),
             control_plane,
@@ -328,15 +342,37 @@ impl Service {
         }
     }
 
-    /// Drop records past retention from every shard, and forget closed shards
-    /// whose records have all expired from listings (their logs stay empty).
+    /// Drop records past retention from every shard, and reclaim closed shards
+    /// whose records have all expired: their logs are dropped (closing their
+    /// files), the description saved saying so, then their files deleted and
+    /// their metrics forgotten. Blocks on the disk: call it off the async runtime.
     pub fn trim_expired(&self, now: i64) {
         let streams: Vec<Arc<Stream>> = self.streams.read().values().cloned().collect();
         for s in streams {
             let m = s.meta.read();
             let min = self.min_arrival_ms(m.retention_hours, now);
+            let mut reclaimed = Vec::new();
             for shard in &m.shards {
                 shard.trim(min);
+                let expired = shard.status().closed_ms.is_some_and(|c| c < min);
+                if expired && !shard.is_reclaimed() && shard.reclaim() {
+                    reclaimed.push(Arc::clone(shard));
+                }
+            }
+            if reclaimed.is_empty() {
+                continue;
+            }
+            // Saved before the files go, so a restart never recreates them.
+            if self.persist(&s, &m).is_err() {
+                continue;
+            }
+            drop(m);
+            for shard in reclaimed {
+                if let Err(e) = self.storage.remove_log(&s.name, s.created_ms, shard.index) {
+                    tracing::warn!(stream = %s.name, shard = %shard.id, error = %e, "cannot delete an expired shard's files");
+                }
+                self.metrics.forget_shard(&s.name, &shard.id);
+                tracing::debug!(stream = %s.name, shard = %shard.id, "reclaimed an expired closed shard");
             }
         }
     }

@@ -1,15 +1,15 @@
 //! One shard: its hash range, lineage, and the log of its records.
 
+use crate::counter::StreamCounter;
 use crate::limiter::ShardLimits;
 use crate::metrics::ShardMetrics;
-use crate::store::{LogRecord, ReadBatch, ShardLog, StoreError};
+use crate::store::{LogRecord, MemoryLog, ReadBatch, ShardLog, StoreError};
 use crate::subscription::ShardSubscriptions;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model;
 use kinesis_proto::{sequence, shard_id};
 use parking_lot::{Mutex, RwLock};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A shard of a stream.
 pub struct Shard {
@@ -46,6 +46,8 @@ struct ShardInner {
     /// stay unreadable even when retention grows (a log may trim lazily, or by
     /// whole segments, and still hold them).
     floor_ms: i64,
+    /// Closed and every record expired: the log was dropped and its files deleted.
+    reclaimed: bool,
 }
 
 /// A shard's state as seen at one moment.
@@ -72,6 +74,10 @@ impl Shard {
         created_ms: i64,
         log: Box<dyn ShardLog>,
     ) -> Self {
+        let subscriptions = ShardSubscriptions::default();
+        // Records held back until durable become readable without an append.
+        let waker = subscriptions.clone();
+        log.on_durable(Box::new(move || waker.notify_appended()));
         Shard {
             index,
             id: shard_id::format(index),
@@ -85,10 +91,11 @@ impl Shard {
                 end_counter: None,
                 closed_ms: None,
                 floor_ms: i64::MIN,
+                reclaimed: false,
             }),
             limits: OnceLock::new(),
             metrics: OnceLock::new(),
-            subscriptions: ShardSubscriptions::default(),
+            subscriptions,
         }
     }
 
@@ -135,7 +142,7 @@ impl Shard {
     /// counter, or `None` if the shard closed meanwhile.
     pub fn append<I>(
         &self,
-        counter: &AtomicU64,
+        counter: &StreamCounter,
         now_ms: i64,
         records: I,
     ) -> Result<Option<Vec<u64>>, StoreError>
@@ -146,10 +153,13 @@ impl Shard {
         if inner.end_counter.is_some() {
             return Ok(None);
         }
+        let records: Vec<_> = records.into_iter().collect();
+        let first = counter.take(records.len() as u64)?;
         let batch: Vec<LogRecord> = records
             .into_iter()
-            .map(|(partition_key, data)| LogRecord {
-                counter: counter.fetch_add(1, Ordering::SeqCst),
+            .zip(first..)
+            .map(|((partition_key, data), counter)| LogRecord {
+                counter,
                 arrival_ms: now_ms,
                 partition_key,
                 data,
@@ -167,21 +177,35 @@ impl Shard {
     }
 
     /// Close the shard: reserve its end counter so nothing can land after it.
-    pub fn close(&self, counter: &AtomicU64, now_ms: i64) -> u64 {
+    pub fn close(&self, counter: &StreamCounter, now_ms: i64) -> Result<u64, StoreError> {
         let mut inner = self.inner.write();
         if let Some(end) = inner.end_counter {
-            return end;
+            return Ok(end);
         }
-        let end = counter.fetch_add(1, Ordering::SeqCst);
+        let end = counter.take(1)?;
         inner.end_counter = Some(end);
         inner.closed_ms = Some(now_ms);
         drop(inner);
         // Subscribers send the end-of-shard event once they have caught up.
         self.subscriptions.notify_appended();
-        end
+        Ok(end)
     }
 
-    /// Read from counter `from`; a storage failure is an error.
+    /// Close the shard at an end counter reserved before (a reshard staged
+    /// and saved it); a shard already closed keeps its end.
+    pub fn close_at(&self, end_counter: u64, now_ms: i64) {
+        let mut inner = self.inner.write();
+        if inner.end_counter.is_some() {
+            return;
+        }
+        inner.end_counter = Some(end_counter);
+        inner.closed_ms = Some(now_ms);
+        drop(inner);
+        self.subscriptions.notify_appended();
+    }
+
+    /// Read from counter `from`; a storage failure is an error (never "no
+    /// records yet": a reader would wait at a damaged record for good).
     pub fn try_read(
         &self,
         from: u64,
@@ -203,32 +227,6 @@ impl Shard {
         Ok((batch, status))
     }
 
-    /// Read from counter `from`. A storage failure is logged and reads as "no
-    /// records yet, more to come", so a reader retries instead of skipping
-    /// anything or seeing the shard end; callers that can answer with an error
-    /// use [`try_read`](Self::try_read).
-    pub fn read(
-        &self,
-        from: u64,
-        min_arrival_ms: i64,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> (ReadBatch, ShardStatus) {
-        match self.try_read(from, min_arrival_ms, max_records, max_bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(shard = %self.id, error = %e, "reading the shard failed");
-                let mut status = self.status();
-                status.end_counter = None;
-                let batch = ReadBatch {
-                    records: Vec::new(),
-                    next_arrival_ms: status.last_arrival_ms.or(Some(self.created_ms)),
-                };
-                (batch, status)
-            }
-        }
-    }
-
     /// Counter of the first record at or after `ts_ms`.
     pub fn first_at_or_after(
         &self,
@@ -246,6 +244,29 @@ impl Shard {
         let mut inner = self.inner.write();
         inner.floor_ms = inner.floor_ms.max(min_arrival_ms);
         inner.log.trim(min_arrival_ms);
+    }
+
+    /// The highest retention cut-off applied so far (`i64::MIN` if none).
+    pub fn floor_ms(&self) -> i64 {
+        self.inner.read().floor_ms
+    }
+
+    /// Whether the shard was reclaimed (see [`reclaim`](Self::reclaim)).
+    pub fn is_reclaimed(&self) -> bool {
+        self.inner.read().reclaimed
+    }
+
+    /// Drop the log of a closed shard whose records have all expired, closing
+    /// its files; the caller deletes them once the description says so.
+    /// Returns false (and changes nothing) if the shard is open.
+    pub fn reclaim(&self) -> bool {
+        let mut inner = self.inner.write();
+        if inner.end_counter.is_none() {
+            return false;
+        }
+        inner.reclaimed = true;
+        inner.log = Box::new(MemoryLog::new());
+        true
     }
 
     /// Records held.

@@ -3,6 +3,7 @@
 //! contract, and to a [`Storage`] that makes logs and keeps stream descriptions.
 
 pub mod commit;
+pub mod disk_faults;
 pub mod durable;
 pub mod segment;
 
@@ -77,6 +78,10 @@ pub trait ShardLog: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Call `wake` whenever records held back from readers until durable
+    /// become readable (a log that holds nothing back never calls it).
+    fn on_durable(&self, _wake: Box<dyn Fn() + Send + Sync>) {}
 }
 
 /// A storage failure.
@@ -187,6 +192,8 @@ pub struct LoadedStream {
     pub record: StreamRecord,
     /// Opened logs; a shard without one gets a fresh log.
     pub logs: BTreeMap<u32, Box<dyn ShardLog>>,
+    /// The last saved counter ceiling: counters below it may have been handed out.
+    pub counter_ceiling: u64,
 }
 
 /// Makes shard logs, and keeps stream descriptions where the store persists them.
@@ -206,6 +213,28 @@ pub trait Storage: Send + Sync {
 
     /// Save a stream's description, replacing the previous one atomically.
     fn save_stream(&self, _record: &StreamRecord) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Save the counter ceiling of a stream durably: after a restart its
+    /// counter continues at or above it. Blocks on the disk.
+    fn save_counter_ceiling(
+        &self,
+        _name: &str,
+        _created_ms: i64,
+        _ceiling: u64,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Delete the files of a reclaimed shard's log (its description already
+    /// says it is reclaimed). Blocks on the disk.
+    fn remove_log(
+        &self,
+        _stream: &str,
+        _created_ms: i64,
+        _shard_index: u32,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -1,12 +1,12 @@
 //! A stream: its status, settings, shards and the routing table of its open shards.
 
+use crate::counter::StreamCounter;
 use crate::shard::Shard;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 /// CREATING, ACTIVE, UPDATING or DELETING.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +150,7 @@ pub struct Stream {
     pub created_ms: i64,
     /// Source of every sequence number in the stream: unique per stream and
     /// increasing, so a child shard's numbers are above its parents'.
-    pub counter: AtomicU64,
+    pub counter: StreamCounter,
     /// Settings and shards.
     pub meta: RwLock<StreamMeta>,
 }

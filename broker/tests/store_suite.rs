@@ -6,8 +6,9 @@
 //! segments, and keeping only a sparse index in memory.
 
 use bytes::Bytes;
+use kinesis_broker::store::commit::FsyncPolicy;
 use kinesis_broker::store::durable::{DurableConfig, DurableLog, DurableStorage};
-use kinesis_broker::store::{LogRecord, MemoryLog, ShardLog};
+use kinesis_broker::store::{LogRecord, MemoryLog, ShardLog, Storage};
 use proptest::prelude::*;
 use std::sync::Arc;
 use tempfile::TempDir;
@@ -24,9 +25,16 @@ fn rec(counter: u64, arrival_ms: i64, data: &[u8]) -> LogRecord {
     }
 }
 
+/// Readers are held back to what is fsynced only under `always`; the log's
+/// contract is checked without that (it has a test of its own below).
+fn unsynced() -> FsyncPolicy {
+    FsyncPolicy::Interval(std::time::Duration::from_secs(3600))
+}
+
 fn storage(dir: &TempDir) -> DurableStorage {
     DurableStorage::open(
         DurableConfig::new(dir.path())
+            .fsync(unsynced())
             .segment_bytes(SMALL_SEGMENT)
             .index_interval_bytes(SMALL_INTERVAL),
     )
@@ -417,6 +425,7 @@ fn memory_is_a_sparse_index_not_the_records() {
     let dir = tempfile::tempdir().unwrap();
     let storage = DurableStorage::open(
         DurableConfig::new(dir.path())
+            .fsync(unsynced())
             .segment_bytes(64 * 1024)
             .index_interval_bytes(4096),
     )
@@ -455,4 +464,35 @@ fn memory_is_a_sparse_index_not_the_records() {
         next = last.counter + 1;
     }
     assert_eq!(seen, n);
+}
+
+#[test]
+fn under_fsync_always_reads_stop_at_the_durable_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = DurableStorage::open(
+        DurableConfig::new(dir.path())
+            .segment_bytes(SMALL_SEGMENT)
+            .index_interval_bytes(SMALL_INTERVAL),
+    )
+    .unwrap();
+    let mut log = storage.create_durable_log("s", 1, 0).unwrap();
+    let records: Vec<LogRecord> = (1..=300).map(|c| rec(c, c as i64, &[7; 40])).collect();
+    log.append(records[..200].to_vec()).unwrap();
+    // Segments closed by rolls were synced; the active one's records were not.
+    let durable = log.durable_end();
+    assert!(durable > 1 && durable < 201, "{durable}");
+    let b = log.read(0, i64::MIN, 1000, usize::MAX).unwrap();
+    assert_eq!(b.records.len() as u64, durable - 1);
+    assert!(
+        b.next_arrival_ms.is_some(),
+        "held-back records are still ahead"
+    );
+    storage.flush().unwrap();
+    assert_eq!(read_all(&log, 0, i64::MIN, 64), records[..200]);
+    log.append(records[200..].to_vec()).unwrap();
+    let b = log.read(0, i64::MIN, 1000, usize::MAX).unwrap();
+    assert!(b.records.len() >= 200 && b.records.len() < 300);
+    assert!(b.next_arrival_ms.is_some());
+    storage.flush().unwrap();
+    assert_eq!(read_all(&log, 0, i64::MIN, 64), records);
 }

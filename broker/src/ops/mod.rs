@@ -111,6 +111,24 @@ pub fn subscribe(
     svc.subscribe_to_shard(input)
 }
 
+/// [`dispatch`] on a blocking thread when the store is on disk: its reads,
+/// writes, fsyncs and directory work must not occupy an async worker, where
+/// they would stall every other request scheduled there.
+pub async fn dispatch_off_runtime(
+    svc: &Arc<Service>,
+    op: Operation,
+    enc: Encoding,
+    body: Bytes,
+) -> Result<Bytes, KinesisError> {
+    if !svc.storage.persists() {
+        return dispatch(svc, op, enc, &body);
+    }
+    let svc = Arc::clone(svc);
+    tokio::task::spawn_blocking(move || dispatch(&svc, op, enc, &body))
+        .await
+        .unwrap_or_else(|e| Err(KinesisError::internal(format!("The request failed: {e}"))))
+}
+
 /// Run `op` on a request body; the response body on success.
 pub fn dispatch(
     svc: &Arc<Service>,

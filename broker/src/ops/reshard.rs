@@ -1,13 +1,16 @@
 //! Resharding: SplitShard, MergeShards and UpdateShardCount (uniform scaling
 //! done as real splits and merges, so every child names its parents).
 
+use crate::catalog::{ShardRecord, StreamRecord};
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
+use crate::store::ShardLog;
 use crate::stream::{Stream, StreamMeta, StreamMode, StreamStatus};
 use crate::validation::Violations;
 use kinesis_proto::KinesisError;
 use kinesis_proto::hash_key::{HashRange, even_split, parse_hash_key};
 use kinesis_proto::model::*;
+use parking_lot::RwLockWriteGuard;
 use std::sync::Arc;
 
 impl Service {
@@ -65,73 +68,98 @@ impl Service {
         Ok(())
     }
 
-    fn new_shard(
-        &self,
-        stream: &Stream,
-        m: &mut StreamMeta,
-        parent: Option<u32>,
-        adjacent: Option<u32>,
-        range: HashRange,
-        now: i64,
-    ) -> Result<Arc<Shard>, KinesisError> {
-        let index = m.next_index();
-        let start = stream
-            .counter
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let log = self
-            .storage
-            .create_log(&stream.name, stream.created_ms, index)
-            .map_err(|e| KinesisError::internal(e.to_string()))?;
-        let shard = Arc::new(Shard::new(index, parent, adjacent, range, start, now, log));
-        m.shards.push(Arc::clone(&shard));
-        Ok(shard)
+    /// Carry out a reshard planned under the meta lock `m`: mark the stream
+    /// UPDATING (so no other reshard starts), make the children's logs with no
+    /// lock held (directories and fsyncs: writes to the parents go on), then,
+    /// under the lock again, number the shards, save the description and
+    /// switch to it. On any failure nothing changes and the stream is ACTIVE again.
+    fn reshard(
+        self: &Arc<Self>,
+        stream: &Arc<Stream>,
+        mut m: RwLockWriteGuard<'_, StreamMeta>,
+        plan: Plan,
+    ) -> Result<(), KinesisError> {
+        if plan.steps.is_empty() {
+            drop(m);
+            self.transition(
+                stream,
+                StreamStatus::Updating,
+                StreamStatus::Active,
+                self.config.update_delay,
+            );
+            return Ok(());
+        }
+        m.status = StreamStatus::Updating;
+        m.status_epoch += 1;
+        let epoch = m.status_epoch;
+        drop(m);
+        let made: Result<Vec<Box<dyn ShardLog>>, KinesisError> = (0..plan.children.len())
+            .map(|i| {
+                self.storage
+                    .create_log(&stream.name, stream.created_ms, plan.first_index + i as u32)
+                    .map_err(storage_failure)
+            })
+            .collect();
+        let result = made.and_then(|logs| {
+            let mut m = stream.meta.write();
+            if m.status_epoch != epoch {
+                // Deleted meanwhile: the stream is not ours to change any more.
+                return Err(self.not_active(stream, m.status));
+            }
+            let stage = plan.apply(stream, logs, now_ms())?;
+            // Saved before the lock is released: no write reaches a new shard
+            // that a restart would not know.
+            self.switch_to(stream, &mut m, stage)
+        });
+        match result {
+            Ok(()) => {
+                self.transition(
+                    stream,
+                    StreamStatus::Updating,
+                    StreamStatus::Active,
+                    self.config.update_delay,
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let mut m = stream.meta.write();
+                if m.status_epoch == epoch {
+                    m.status = StreamStatus::Active;
+                    m.status_epoch += 1;
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// Split an open shard at `key`; returns the two children. Caller holds the meta lock.
-    fn split_locked(
+    /// Save the stream as `stage` leaves it, then switch to it: close the
+    /// parents, add the children, route to them. If the save fails nothing
+    /// changes (the staged logs are dropped; a restart clears their dirs).
+    fn switch_to(
         &self,
         stream: &Stream,
         m: &mut StreamMeta,
-        parent: &Shard,
-        key: u128,
-        now: i64,
-    ) -> Result<(Arc<Shard>, Arc<Shard>), KinesisError> {
-        parent.close(&stream.counter, now);
-        let low = self.new_shard(
-            stream,
-            m,
-            Some(parent.index),
-            None,
-            HashRange::new(parent.range.start, key - 1),
-            now,
-        )?;
-        let high = self.new_shard(
-            stream,
-            m,
-            Some(parent.index),
-            None,
-            HashRange::new(key, parent.range.end),
-            now,
-        )?;
-        Ok((low, high))
-    }
-
-    /// Merge two adjacent open shards (`a` below `b`). Caller holds the meta lock.
-    fn merge_locked(
-        &self,
-        stream: &Stream,
-        m: &mut StreamMeta,
-        first: &Shard,
-        second: &Shard,
-        now: i64,
-    ) -> Result<Arc<Shard>, KinesisError> {
-        first.close(&stream.counter, now);
-        second.close(&stream.counter, now);
-        let range = HashRange::new(
-            first.range.start.min(second.range.start),
-            first.range.end.max(second.range.end),
-        );
-        self.new_shard(stream, m, Some(first.index), Some(second.index), range, now)
+        stage: Staging,
+    ) -> Result<(), KinesisError> {
+        if self.storage.persists() {
+            let mut record = StreamRecord::capture(stream, m);
+            for (shard, end) in &stage.closes {
+                if let Some(r) = record.shards.iter_mut().find(|r| r.index == shard.index) {
+                    r.end_counter = Some(*end);
+                    r.closed_ms = Some(stage.now);
+                }
+            }
+            record
+                .shards
+                .extend(stage.children.iter().map(|s| ShardRecord::of(s)));
+            self.persist_record(stream, &record)?;
+        }
+        for (shard, end) in stage.closes {
+            shard.close_at(end, stage.now);
+        }
+        m.shards.extend(stage.children);
+        m.rebuild_routing();
+        Ok(())
     }
 
     /// SplitShard.
@@ -155,11 +183,11 @@ impl Service {
         })?;
         let stream = self.reshardable(&input.stream)?;
         self.check_quota(1)?;
+        let m = stream.meta.write();
+        if m.status != StreamStatus::Active {
+            return Err(self.not_active(&stream, m.status));
+        }
         {
-            let mut m = stream.meta.write();
-            if m.status != StreamStatus::Active {
-                return Err(self.not_active(&stream, m.status));
-            }
             let id = input.shard_to_split.unwrap_or_default();
             let parent = self.open_shard(&stream, &m, &id)?;
             let (s, e) = (parent.range.start, parent.range.end);
@@ -169,18 +197,10 @@ impl Service {
                     parent.id, stream.name, self.config.account_id
                 )));
             }
-            self.split_locked(&stream, &mut m, &parent, key, now_ms())?;
-            m.rebuild_routing();
-            // Saved before the lock is released: no write reaches a new shard
-            // that a restart would not know.
-            self.persist(&stream, &m)?;
+            let mut plan = Plan::new(&m);
+            plan.split(&Piece::Live(parent), key);
+            self.reshard(&stream, m, plan)?;
         }
-        self.transition(
-            &stream,
-            StreamStatus::Updating,
-            StreamStatus::Active,
-            self.config.update_delay,
-        );
         Ok(Empty {})
     }
 
@@ -191,11 +211,11 @@ impl Service {
         v.required("adjacentShardToMerge", &input.adjacent_shard_to_merge);
         v.finish()?;
         let stream = self.reshardable(&input.stream)?;
+        let m = stream.meta.write();
+        if m.status != StreamStatus::Active {
+            return Err(self.not_active(&stream, m.status));
+        }
         {
-            let mut m = stream.meta.write();
-            if m.status != StreamStatus::Active {
-                return Err(self.not_active(&stream, m.status));
-            }
             let a_id = input.shard_to_merge.unwrap_or_default();
             let b_id = input.adjacent_shard_to_merge.unwrap_or_default();
             let a = self.open_shard(&stream, &m, &a_id)?;
@@ -206,16 +226,10 @@ impl Service {
                     a.id, b.id, stream.name, self.config.account_id
                 )));
             }
-            self.merge_locked(&stream, &mut m, &a, &b, now_ms())?;
-            m.rebuild_routing();
-            self.persist(&stream, &m)?;
+            let mut plan = Plan::new(&m);
+            plan.merge(&Piece::Live(a), &Piece::Live(b));
+            self.reshard(&stream, m, plan)?;
         }
-        self.transition(
-            &stream,
-            StreamStatus::Updating,
-            StreamStatus::Active,
-            self.config.update_delay,
-        );
         Ok(Empty {})
     }
 
@@ -250,7 +264,7 @@ impl Service {
             self.check_quota(target - seen)?;
         }
         let current = {
-            let mut m = stream.meta.write();
+            let m = stream.meta.write();
             if m.status != StreamStatus::Active {
                 return Err(self.not_active(&stream, m.status));
             }
@@ -272,19 +286,13 @@ impl Service {
                     "A stream can have at most 10000 shards.",
                 ));
             }
+            let mut plan = Plan::new(&m);
             if target != current || !is_even(&m.open_ranges(), target) {
-                self.rescale_locked(&stream, &mut m, target as u32, now_ms())?;
-                m.rebuild_routing();
-                self.persist(&stream, &m)?;
+                rescale_plan(&m, &mut plan, target as u32);
             }
+            self.reshard(&stream, m, plan)?;
             current
         };
-        self.transition(
-            &stream,
-            StreamStatus::Updating,
-            StreamStatus::Active,
-            self.config.update_delay,
-        );
         Ok(UpdateShardCountOutput {
             stream_name: stream.name.clone(),
             current_shard_count: current as i64,
@@ -292,71 +300,213 @@ impl Service {
             stream_arn: Some(stream.arn.clone()),
         })
     }
+}
 
-    fn rescale_locked(
-        &self,
+/// Plan UNIFORM_SCALING to `target` shards as splits, then merges.
+fn rescale_plan(m: &StreamMeta, plan: &mut Plan, target: u32) {
+    let goal = even_split(target);
+    let existing: Vec<u128> = m.open.iter().map(|s| s.range.start).collect();
+    // Snap each target boundary to an existing one when they are nearly equal,
+    // so doubling or halving does not leave one-key slivers to merge away.
+    let tolerance = goal.first().map_or(0, |r| (r.end - r.start) / 1000);
+    let goal: Vec<HashRange> = {
+        let starts: Vec<u128> = goal
+            .iter()
+            .map(|r| {
+                existing
+                    .iter()
+                    .copied()
+                    .find(|&e| e.abs_diff(r.start) <= tolerance)
+                    .unwrap_or(r.start)
+            })
+            .collect();
+        starts
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let end = starts.get(i + 1).map_or(u128::MAX, |n| n - 1);
+                HashRange::new(s, end)
+            })
+            .collect()
+    };
+    // Phase 1: split every open shard at each goal boundary inside it.
+    let mut pieces: Vec<Piece> = Vec::new();
+    for shard in &m.open {
+        let mut current = Piece::Live(Arc::clone(shard));
+        for g in &goal {
+            let b = g.start;
+            let range = plan.range(&current);
+            if b > range.start && b <= range.end {
+                let (low, high) = plan.split(&current, b);
+                pieces.push(low);
+                current = high;
+            }
+        }
+        pieces.push(current);
+    }
+    pieces.sort_by_key(|p| plan.range(p).start);
+    // Phase 2: merge the pieces inside each goal range into one shard.
+    for g in &goal {
+        let mut inside: Vec<Piece> = pieces
+            .iter()
+            .filter(|p| {
+                let r = plan.range(p);
+                r.start >= g.start && r.end <= g.end
+            })
+            .cloned()
+            .collect();
+        while inside.len() > 1 {
+            let first = inside.remove(0);
+            let second = inside.remove(0);
+            let merged = plan.merge(&first, &second);
+            inside.insert(0, merged);
+        }
+    }
+}
+
+/// A shard a planned step acts on: one that exists, or the i-th planned child.
+#[derive(Clone)]
+enum Piece {
+    Live(Arc<Shard>),
+    New(usize),
+}
+
+/// A planned child shard.
+struct ChildSpec {
+    parent: u32,
+    adjacent: Option<u32>,
+    range: HashRange,
+}
+
+/// One step of a reshard, in the order counters are reserved.
+enum Step {
+    Close(Piece),
+    Create(usize),
+}
+
+/// A reshard worked out under the meta lock, before any disk work: which
+/// shards close and which children appear, in order.
+struct Plan {
+    first_index: u32,
+    children: Vec<ChildSpec>,
+    steps: Vec<Step>,
+}
+
+impl Plan {
+    fn new(m: &StreamMeta) -> Plan {
+        Plan {
+            first_index: m.next_index(),
+            children: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    fn range(&self, p: &Piece) -> HashRange {
+        match p {
+            Piece::Live(s) => s.range,
+            Piece::New(i) => self.children[*i].range,
+        }
+    }
+
+    fn index(&self, p: &Piece) -> u32 {
+        match p {
+            Piece::Live(s) => s.index,
+            Piece::New(i) => self.first_index + *i as u32,
+        }
+    }
+
+    fn create(&mut self, parent: u32, adjacent: Option<u32>, range: HashRange) -> Piece {
+        let i = self.children.len();
+        self.children.push(ChildSpec {
+            parent,
+            adjacent,
+            range,
+        });
+        self.steps.push(Step::Create(i));
+        Piece::New(i)
+    }
+
+    /// Split `parent` at `key`; the two children.
+    fn split(&mut self, parent: &Piece, key: u128) -> (Piece, Piece) {
+        let (index, range) = (self.index(parent), self.range(parent));
+        self.steps.push(Step::Close(parent.clone()));
+        let low = self.create(index, None, HashRange::new(range.start, key - 1));
+        let high = self.create(index, None, HashRange::new(key, range.end));
+        (low, high)
+    }
+
+    /// Merge two adjacent shards; the child.
+    fn merge(&mut self, first: &Piece, second: &Piece) -> Piece {
+        let (a, b) = (self.range(first), self.range(second));
+        let parents = (self.index(first), self.index(second));
+        self.steps.push(Step::Close(first.clone()));
+        self.steps.push(Step::Close(second.clone()));
+        let range = HashRange::new(a.start.min(b.start), a.end.max(b.end));
+        self.create(parents.0, Some(parents.1), range)
+    }
+
+    /// Reserve the counters step by step and build the children over `logs`
+    /// (one per child, in order). Nothing is visible until [`Service::switch_to`].
+    fn apply(
+        self,
         stream: &Stream,
-        m: &mut StreamMeta,
-        target: u32,
+        logs: Vec<Box<dyn ShardLog>>,
         now: i64,
-    ) -> Result<(), KinesisError> {
-        let goal = even_split(target);
-        let existing: Vec<u128> = m.open.iter().map(|s| s.range.start).collect();
-        // Snap each target boundary to an existing one when they are nearly equal,
-        // so doubling or halving does not leave one-key slivers to merge away.
-        let tolerance = goal.first().map_or(0, |r| (r.end - r.start) / 1000);
-        let goal: Vec<HashRange> = {
-            let starts: Vec<u128> = goal
-                .iter()
-                .map(|r| {
-                    existing
-                        .iter()
-                        .copied()
-                        .find(|&e| e.abs_diff(r.start) <= tolerance)
-                        .unwrap_or(r.start)
-                })
-                .collect();
-            starts
-                .iter()
-                .enumerate()
-                .map(|(i, &s)| {
-                    let end = starts.get(i + 1).map_or(u128::MAX, |n| n - 1);
-                    HashRange::new(s, end)
-                })
-                .collect()
-        };
-        // Phase 1: split every open shard at each goal boundary inside it.
-        let open: Vec<Arc<Shard>> = m.open.clone();
-        let mut pieces: Vec<Arc<Shard>> = Vec::new();
-        for shard in open {
-            let mut current = shard;
-            for g in &goal {
-                let b = g.start;
-                if b > current.range.start && b <= current.range.end {
-                    let (low, high) = self.split_locked(stream, m, &current, b, now)?;
-                    pieces.push(low);
-                    current = high;
+    ) -> Result<Staging, KinesisError> {
+        let mut logs: Vec<Option<Box<dyn ShardLog>>> = logs.into_iter().map(Some).collect();
+        let mut made: Vec<Option<Arc<Shard>>> = vec![None; self.children.len()];
+        let mut closes = Vec::new();
+        for step in self.steps {
+            match step {
+                Step::Close(Piece::Live(shard)) => {
+                    let end = stream.counter.take(1).map_err(storage_failure)?;
+                    closes.push((shard, end));
+                }
+                Step::Close(Piece::New(i)) => {
+                    // A child of this very reshard, closed before anyone sees it.
+                    if let Some(child) = &made[i] {
+                        child.close(&stream.counter, now).map_err(storage_failure)?;
+                    }
+                }
+                Step::Create(i) => {
+                    let spec = &self.children[i];
+                    let log = logs[i]
+                        .take()
+                        .ok_or_else(|| KinesisError::internal("A planned shard has no log."))?;
+                    let start = stream.counter.take(1).map_err(storage_failure)?;
+                    made[i] = Some(Arc::new(Shard::new(
+                        self.first_index + i as u32,
+                        Some(spec.parent),
+                        spec.adjacent,
+                        spec.range,
+                        start,
+                        now,
+                        log,
+                    )));
                 }
             }
-            pieces.push(current);
         }
-        pieces.sort_by_key(|s| s.range.start);
-        // Phase 2: merge the pieces inside each goal range into one shard.
-        for g in &goal {
-            let mut inside: Vec<Arc<Shard>> = pieces
-                .iter()
-                .filter(|p| p.range.start >= g.start && p.range.end <= g.end)
-                .cloned()
-                .collect();
-            while inside.len() > 1 {
-                let first = inside.remove(0);
-                let second = inside.remove(0);
-                let merged = self.merge_locked(stream, m, &first, &second, now)?;
-                inside.insert(0, merged);
-            }
-        }
-        Ok(())
+        Ok(Staging {
+            closes,
+            children: made.into_iter().flatten().collect(),
+            now,
+        })
     }
+}
+
+/// A reshard ready to switch to: nothing in it is visible to readers or
+/// writers until [`Service::switch_to`] applies it.
+struct Staging {
+    /// Shards that exist now, with the end counters they get at the switch.
+    closes: Vec<(Arc<Shard>, u64)>,
+    /// New shards in index order; one may already be closed again by a later
+    /// step of the same reshard.
+    children: Vec<Arc<Shard>>,
+    now: i64,
+}
+
+fn storage_failure(e: crate::store::StoreError) -> KinesisError {
+    KinesisError::internal(e.to_string())
 }
 
 fn is_even(open: &[HashRange], target: usize) -> bool {

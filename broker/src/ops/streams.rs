@@ -1,6 +1,7 @@
 //! Stream administration: create, delete, describe, list, retention, tags,
 //! monitoring, mode, encryption, limits, and shard listing.
 
+use crate::counter::StreamCounter;
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
 use crate::stream::{Stream, StreamMeta, StreamMode, StreamStatus};
@@ -14,7 +15,6 @@ use kinesis_proto::model::*;
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 const MAX_TAGS: usize = 50;
 const ON_DEMAND_SHARDS: u32 = 4;
@@ -63,6 +63,42 @@ pub fn visible_shards(svc: &Service, m: &StreamMeta, now: i64) -> Vec<Arc<Shard>
         })
         .cloned()
         .collect()
+}
+
+/// A stream name being created: a second CreateStream for it is refused
+/// until the first is done.
+struct NameClaim<'a> {
+    svc: &'a Service,
+    name: String,
+}
+
+impl<'a> NameClaim<'a> {
+    fn take(svc: &'a Service, name: &str) -> Result<Self, KinesisError> {
+        if !svc.creating.lock().insert(name.to_string()) {
+            return Err(KinesisError::in_use(format!(
+                "Stream {name} under account {} already exists.",
+                svc.config.account_id
+            )));
+        }
+        Ok(NameClaim {
+            svc,
+            name: name.to_string(),
+        })
+    }
+
+    /// Release the claim after a failed creation of the stream made at
+    /// `created_ms`, deleting whatever the store made of it.
+    fn abandon(self, created_ms: i64) {
+        if let Err(e) = self.svc.storage.remove_stream(&self.name, created_ms) {
+            tracing::warn!(stream = %self.name, error = %e, "cannot remove a stream whose creation failed");
+        }
+    }
+}
+
+impl Drop for NameClaim<'_> {
+    fn drop(&mut self) {
+        self.svc.creating.lock().remove(&self.name);
+    }
 }
 
 impl Service {
@@ -117,8 +153,7 @@ impl Service {
         }
         check_tags(&tags)?;
         let now = now_ms();
-        let stream = {
-            let mut all = self.streams.write();
+        let admissible = |all: &BTreeMap<String, Arc<Stream>>| -> Result<(), KinesisError> {
             if all.contains_key(&name) {
                 return Err(KinesisError::in_use(format!(
                     "Stream {name} under account {} already exists.",
@@ -133,43 +168,29 @@ impl Service {
                     self.config.account_id, self.config.region
                 )));
             }
-            let counter = AtomicU64::new(0);
-            let mut shards = Vec::with_capacity(shard_count as usize);
-            for (i, range) in even_split(shard_count).into_iter().enumerate() {
-                let start = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let log = self
-                    .storage
-                    .create_log(&name, now, i as u32)
-                    .map_err(|e| KinesisError::internal(e.to_string()))?;
-                shards.push(Arc::new(Shard::new(
-                    i as u32, None, None, range, start, now, log,
-                )));
-            }
-            let mut meta = StreamMeta {
-                status: StreamStatus::Creating,
-                status_epoch: 0,
-                mode,
-                retention_hours: 24,
-                tags,
-                shards,
-                open: Vec::new(),
-                kms_key: None,
-                shard_level_metrics: BTreeSet::new(),
-                consumers: BTreeMap::new(),
-            };
-            meta.rebuild_routing();
-            let stream = Arc::new(Stream {
-                arn: self.stream_arn(&name),
-                name: name.clone(),
-                created_ms: now,
-                counter,
-                meta: RwLock::new(meta),
-            });
-            // Answer only once the stream is on disk (a no-op in memory).
-            self.persist(&stream, &stream.meta.read())?;
-            all.insert(name, Arc::clone(&stream));
-            stream
+            Ok(())
         };
+        admissible(&self.streams.read())?;
+        // The shard logs are made (directories, fsyncs) holding only a claim on
+        // the name, not the lock every request takes to find its stream.
+        let claim = NameClaim::take(self, &name)?;
+        let stream = match self.build_stream(&name, now, shard_count, mode, tags) {
+            Ok(s) => s,
+            Err(e) => {
+                claim.abandon(now);
+                return Err(e);
+            }
+        };
+        {
+            let mut all = self.streams.write();
+            if let Err(e) = admissible(&all) {
+                drop(all);
+                claim.abandon(now);
+                return Err(e);
+            }
+            all.insert(name.clone(), Arc::clone(&stream));
+        }
+        drop(claim);
         self.transition(
             &stream,
             StreamStatus::Creating,
@@ -177,6 +198,54 @@ impl Service {
             self.config.create_delay,
         );
         Ok(Empty {})
+    }
+
+    /// A new stream with its shard logs made and its description saved.
+    fn build_stream(
+        &self,
+        name: &str,
+        now: i64,
+        shard_count: u32,
+        mode: StreamMode,
+        tags: BTreeMap<String, String>,
+    ) -> Result<Arc<Stream>, KinesisError> {
+        let counter = StreamCounter::on_storage(&self.storage, name, now, 0, 0);
+        let mut shards = Vec::with_capacity(shard_count as usize);
+        for (i, range) in even_split(shard_count).into_iter().enumerate() {
+            let start = counter
+                .take(1)
+                .map_err(|e| KinesisError::internal(e.to_string()))?;
+            let log = self
+                .storage
+                .create_log(name, now, i as u32)
+                .map_err(|e| KinesisError::internal(e.to_string()))?;
+            shards.push(Arc::new(Shard::new(
+                i as u32, None, None, range, start, now, log,
+            )));
+        }
+        let mut meta = StreamMeta {
+            status: StreamStatus::Creating,
+            status_epoch: 0,
+            mode,
+            retention_hours: 24,
+            tags,
+            shards,
+            open: Vec::new(),
+            kms_key: None,
+            shard_level_metrics: BTreeSet::new(),
+            consumers: BTreeMap::new(),
+        };
+        meta.rebuild_routing();
+        let stream = Arc::new(Stream {
+            arn: self.stream_arn(name),
+            name: name.to_string(),
+            created_ms: now,
+            counter,
+            meta: RwLock::new(meta),
+        });
+        // Answer only once the stream is on disk (a no-op in memory).
+        self.persist(&stream, &stream.meta.read())?;
+        Ok(stream)
     }
 
     /// DeleteStream.

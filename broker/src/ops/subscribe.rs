@@ -196,7 +196,7 @@ impl SubscribeToShardStream {
                     push_frame(&mut chunk, &Message::event("initial-response", "{}"));
                     // Whatever is already there travels with it.
                     self.lease.mark_appends_seen();
-                    self.fill(&mut chunk);
+                    self.fill_off_runtime(&mut chunk);
                     self.last_event = Instant::now();
                     return Some(chunk.freeze());
                 }
@@ -217,7 +217,7 @@ impl SubscribeToShardStream {
             }
             self.lease.mark_appends_seen();
             let mut chunk = BytesMut::new();
-            let fill = self.fill(&mut chunk);
+            let fill = self.fill_off_runtime(&mut chunk);
             if !chunk.is_empty() {
                 self.last_event = Instant::now();
                 return Some(chunk.freeze());
@@ -256,6 +256,19 @@ impl SubscribeToShardStream {
         http_body_util::StreamBody::new(chunks).boxed()
     }
 
+    /// [`fill`](Self::fill), on a durable store without occupying an async
+    /// worker while it reads segment files: the worker's other tasks move to
+    /// another thread meanwhile (possible on a multi-threaded runtime only).
+    fn fill_off_runtime(&mut self, chunk: &mut BytesMut) -> Fill {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread && self.svc.storage.persists() {
+            tokio::task::block_in_place(|| self.fill(chunk))
+        } else {
+            self.fill(chunk)
+        }
+    }
+
     /// Append events for what can be sent now, up to the chunk target.
     fn fill(&mut self, chunk: &mut BytesMut) -> Fill {
         let now = now_ms();
@@ -282,11 +295,26 @@ impl SubscribeToShardStream {
             let max_bytes = usize::try_from(available)
                 .unwrap_or(usize::MAX)
                 .min(MAX_EVENT_BYTES);
-            let (batch, status) =
-                self.shard
-                    .read(self.next, min_arrival, MAX_EVENT_RECORDS, max_bytes);
+            let read = self
+                .shard
+                .try_read(self.next, min_arrival, MAX_EVENT_RECORDS, max_bytes);
+            let (batch, status) = match read {
+                Ok(r) => r,
+                Err(e) => {
+                    // Heartbeats would tell the consumer it is caught up while
+                    // it is stuck: end the stream with the error instead.
+                    tracing::error!(shard = %self.shard.id, error = %e, "reading the shard failed");
+                    self.phase = Phase::Done;
+                    push_frame(
+                        chunk,
+                        &exception_message(&KinesisError::internal(e.to_string())),
+                    );
+                    return Fill::Ended;
+                }
+            };
             let Some(last) = batch.records.last() else {
-                if status.end_counter.is_some() {
+                // Records held back until durable are still to come.
+                if status.end_counter.is_some() && batch.next_arrival_ms.is_none() {
                     self.end_of_shard(chunk);
                     return Fill::Ended;
                 }

@@ -2,21 +2,24 @@
 //!
 //! Appends only `write` (under the shard's lock) and mark their log dirty.
 //! Under [`FsyncPolicy::Always`] a PutRecord's reply waits on a
-//! [`CommitTicket`]: the first waiter becomes the leader, takes every dirty log
-//! at once, fsyncs them outside any shard lock, and releases every waiter whose
-//! writes that covered. Writers that arrive meanwhile queue behind the leader and
+//! [`CommitTicket`]: the first waiter starts a round (a task of its own) that
+//! fsyncs every dirty log at once, outside any shard lock, and releases every
+//! waiter whose writes that covered. A failed fsync fails every waiter and
+//! every later write: what reached the disk is then unknown. Writers that arrive meanwhile queue behind the leader and
 //! are covered by the next round, so concurrent writers share one fsync per
 //! round instead of paying one each. Under [`FsyncPolicy::Interval`] a
 //! background thread does the same every few milliseconds and nobody waits.
 
 use crate::store::StoreError;
+use crate::store::disk_faults::DiskFaultHook;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 /// When an acknowledged write is on disk.
@@ -62,14 +65,25 @@ impl FromStr for FsyncPolicy {
 
 /// A log's standing with the group commit: how far its records are known to be on disk.
 ///
-/// Readers are not held back to this: a record is readable once written (the
-/// page cache keeps it across a crash of the broker), so a reader may see it a
-/// moment before its writer's reply. Only a crash of the machine inside that
-/// moment could take such an unanswered record back.
-#[derive(Debug)]
+/// Under [`FsyncPolicy::Always`] readers are held back to [`durable_end`](Self::durable_end):
+/// a record nobody has seen cannot be skipped by a consumer if a crash of the
+/// machine takes it back. Under [`FsyncPolicy::Interval`] a record is readable
+/// once written; a crash of the machine may then take back records a reader
+/// saw, and the stream's counter ceiling keeps their numbers from being reused.
 pub struct LogSync {
     id: u64,
+    dir: PathBuf,
     durable_end: AtomicU64,
+    listener: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl fmt::Debug for LogSync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogSync")
+            .field("dir", &self.dir)
+            .field("durable_end", &self.durable_end())
+            .finish_non_exhaustive()
+    }
 }
 
 impl LogSync {
@@ -80,7 +94,18 @@ impl LogSync {
 
     /// Everything below `end` is known to be on disk (e.g. synced at a segment roll).
     pub fn durable_to(&self, end: u64) {
-        self.durable_end.fetch_max(end, Ordering::AcqRel);
+        let before = self.durable_end.fetch_max(end, Ordering::AcqRel);
+        if end > before
+            && let Some(wake) = self.listener.get()
+        {
+            wake();
+        }
+    }
+
+    /// Call `wake` whenever more of the log becomes durable (readers held back
+    /// to the durable end wait for it). Only the first listener is kept.
+    pub fn on_durable(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.listener.set(wake);
     }
 }
 
@@ -96,6 +121,13 @@ struct State {
     dirty: HashMap<u64, Pending>,
 }
 
+/// What one fsync round covers: a snapshot of the dirty logs, which stay
+/// listed until the round succeeds (so an abandoned round loses nothing).
+struct Round {
+    epoch: u64,
+    files: Vec<(Arc<LogSync>, Arc<File>, u64)>,
+}
+
 /// One data dir's group commit.
 pub struct GroupCommit {
     policy: FsyncPolicy,
@@ -105,6 +137,7 @@ pub struct GroupCommit {
     leader: tokio::sync::Mutex<()>,
     failure: Mutex<Option<String>>,
     next_id: AtomicU64,
+    faults: Option<DiskFaultHook>,
 }
 
 impl fmt::Debug for GroupCommit {
@@ -120,6 +153,11 @@ impl GroupCommit {
     /// A group commit with this policy; under `Interval` it starts its syncing thread,
     /// which ends once the group commit is dropped.
     pub fn new(policy: FsyncPolicy) -> Arc<Self> {
+        Self::with_faults(policy, None)
+    }
+
+    /// [`new`](Self::new), consulting `faults` before every fsync (a test hook).
+    pub fn with_faults(policy: FsyncPolicy, faults: Option<DiskFaultHook>) -> Arc<Self> {
         let commit = Arc::new(GroupCommit {
             policy,
             state: Mutex::new(State::default()),
@@ -128,6 +166,7 @@ impl GroupCommit {
             leader: tokio::sync::Mutex::new(()),
             failure: Mutex::new(None),
             next_id: AtomicU64::new(0),
+            faults,
         });
         if let FsyncPolicy::Interval(every) = policy {
             let weak = Arc::downgrade(&commit);
@@ -135,7 +174,7 @@ impl GroupCommit {
                 .name("kinesis-fsync".into())
                 .spawn(move || interval_loop(weak, every));
             if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start the fsync thread; syncing on every write");
+                tracing::error!(error = %e, "cannot start the fsync thread; refusing writes");
                 *commit.failure.lock() = Some(format!("cannot start the fsync thread: {e}"));
             }
         }
@@ -147,20 +186,28 @@ impl GroupCommit {
         self.policy
     }
 
+    /// The test hook consulted before disk operations, if any.
+    pub fn faults(&self) -> Option<&DiskFaultHook> {
+        self.faults.as_ref()
+    }
+
     /// Fsync rounds run so far (each covers every write made before it began).
     pub fn rounds(&self) -> u64 {
         self.rounds.load(Ordering::Relaxed)
     }
 
-    /// Enrol a log whose records below `durable_end` are already on disk.
-    pub fn register(&self, durable_end: u64) -> Arc<LogSync> {
+    /// Enrol the log in `dir` whose records below `durable_end` are already on disk.
+    pub fn register(&self, durable_end: u64, dir: PathBuf) -> Arc<LogSync> {
         Arc::new(LogSync {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            dir,
             durable_end: AtomicU64::new(durable_end),
+            listener: OnceLock::new(),
         })
     }
 
-    /// Refuse writes once an fsync has failed: what is on disk is then unknown.
+    /// Refuse writes once an fsync has failed: what is on disk is then unknown
+    /// until a restart checks the logs again.
     pub fn check(&self) -> Result<(), StoreError> {
         match &*self.failure.lock() {
             Some(e) => Err(StoreError::Io(e.clone())),
@@ -193,29 +240,49 @@ impl GroupCommit {
         })
     }
 
-    fn take(&self) -> (u64, Vec<Pending>) {
-        let mut s = self.state.lock();
-        let dirty = std::mem::take(&mut s.dirty).into_values().collect();
-        (s.appended, dirty)
+    fn snapshot(&self) -> Round {
+        let s = self.state.lock();
+        Round {
+            epoch: s.appended,
+            files: s
+                .dirty
+                .values()
+                .map(|p| (Arc::clone(&p.sync), Arc::clone(&p.file), p.upto))
+                .collect(),
+        }
     }
 
-    fn finish(
-        &self,
-        epoch: u64,
-        done: &[Pending],
-        result: Result<(), String>,
-    ) -> Result<(), StoreError> {
+    fn fsync(&self, sync: &LogSync, file: &File) -> Result<(), String> {
+        if let Some(hook) = &self.faults {
+            hook.0
+                .before_fsync(&sync.dir)
+                .map_err(|e| format!("cannot sync {}: {e}", sync.dir.display()))?;
+        }
+        file.sync_data()
+            .map_err(|e| format!("cannot sync {}: {e}", sync.dir.display()))
+    }
+
+    fn finish(&self, round: Round, result: Result<(), String>) -> Result<(), StoreError> {
         self.rounds.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(()) => {
-                for p in done {
-                    p.sync.durable_to(p.upto);
+                {
+                    let mut s = self.state.lock();
+                    for (sync, _, upto) in &round.files {
+                        // Later writes keep the log listed for the next round.
+                        if s.dirty.get(&sync.id).is_some_and(|p| p.upto <= *upto) {
+                            s.dirty.remove(&sync.id);
+                        }
+                    }
                 }
-                self.synced.fetch_max(epoch, Ordering::AcqRel);
+                for (sync, _, upto) in &round.files {
+                    sync.durable_to(*upto);
+                }
+                self.synced.fetch_max(round.epoch, Ordering::AcqRel);
                 Ok(())
             }
             Err(e) => {
-                tracing::error!(error = %e, "fsync failed; refusing further writes");
+                tracing::error!(error = %e, "fsync failed; refusing further writes until a restart");
                 let mut f = self.failure.lock();
                 let msg = f.get_or_insert(e).clone();
                 Err(StoreError::Io(msg))
@@ -227,43 +294,51 @@ impl GroupCommit {
     pub fn sync_blocking(&self) -> Result<(), StoreError> {
         let _leader = self.leader.blocking_lock();
         self.check()?;
-        let (epoch, dirty) = self.take();
-        if dirty.is_empty() {
-            self.synced.fetch_max(epoch, Ordering::AcqRel);
-            return Ok(());
-        }
-        let result = dirty
+        let round = self.snapshot();
+        let result = round
+            .files
             .iter()
-            .try_for_each(|p| p.file.sync_data())
-            .map_err(|e| e.to_string());
-        self.finish(epoch, &dirty, result)
+            .try_for_each(|(sync, file, _)| self.fsync(sync, file));
+        self.finish(round, result)
     }
 
-    async fn sync_async(&self) -> Result<(), StoreError> {
-        let (epoch, dirty) = self.take();
-        if dirty.is_empty() {
-            self.synced.fetch_max(epoch, Ordering::AcqRel);
-            return Ok(());
-        }
-        // One blocking task per file: the fsyncs of different shards overlap.
-        let jobs = dirty.iter().map(|p| {
-            let file = Arc::clone(&p.file);
-            tokio::task::spawn_blocking(move || file.sync_data())
-        });
-        let mut result = Ok(());
-        for joined in futures::future::join_all(jobs).await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => result = Err(e.to_string()),
-                Err(e) => result = Err(format!("fsync task failed: {e}")),
+    /// Run fsync rounds until the writes counted up to `target` are on disk or
+    /// a round fails. Runs as a task of its own (see [`CommitTicket::wait`]).
+    async fn lead_until(self: Arc<Self>, target: u64) -> Result<(), StoreError> {
+        loop {
+            self.check()?;
+            if self.synced.load(Ordering::Acquire) >= target {
+                return Ok(());
             }
+            let _leader = self.leader.lock().await;
+            self.check()?;
+            if self.synced.load(Ordering::Acquire) >= target {
+                return Ok(());
+            }
+            let round = self.snapshot();
+            // One blocking task per file: the fsyncs of different shards overlap.
+            let jobs = round.files.iter().map(|(sync, file, _)| {
+                let (commit, sync, file) = (Arc::clone(&self), Arc::clone(sync), Arc::clone(file));
+                tokio::task::spawn_blocking(move || commit.fsync(&sync, &file))
+            });
+            let mut result = Ok(());
+            for joined in futures::future::join_all(jobs).await {
+                match joined {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => result = Err(e),
+                    Err(e) => result = Err(format!("fsync task failed: {e}")),
+                }
+            }
+            self.finish(round, result)?;
         }
-        self.finish(epoch, &dirty, result)
     }
 }
 
 impl Drop for GroupCommit {
     fn drop(&mut self) {
+        if self.failure.get_mut().is_some() {
+            return;
+        }
         // The last log is gone: whatever is still dirty goes to disk.
         for p in self.state.get_mut().dirty.values() {
             if let Err(e) = p.file.sync_data() {
@@ -293,19 +368,20 @@ pub struct CommitTicket {
 
 impl CommitTicket {
     /// Wait until the writes are on disk, leading an fsync round if nobody else is.
+    ///
+    /// The round runs in a task of its own, not in the waiter's future: a waiter
+    /// dropped mid-round (its client reset the stream, shutdown aborted the
+    /// connection) leaves the round to finish and record its outcome, so the
+    /// next waiter learns of a failed fsync instead of finding nothing to do.
     pub async fn wait(self) -> Result<(), StoreError> {
-        let c = &self.commit;
-        loop {
-            c.check()?;
-            if c.synced.load(Ordering::Acquire) >= self.target {
-                return Ok(());
-            }
-            let _leader = c.leader.lock().await;
-            c.check()?;
-            if c.synced.load(Ordering::Acquire) >= self.target {
-                return Ok(());
-            }
-            c.sync_async().await?;
+        let c = self.commit;
+        c.check()?;
+        if c.synced.load(Ordering::Acquire) >= self.target {
+            return Ok(());
+        }
+        match tokio::spawn(c.lead_until(self.target)).await {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Io(format!("fsync round failed: {e}"))),
         }
     }
 }
@@ -335,7 +411,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = Arc::new(File::create(dir.path().join("f")).unwrap());
         let commit = GroupCommit::new(FsyncPolicy::Always);
-        let syncs: Vec<Arc<LogSync>> = (0..4).map(|_| commit.register(0)).collect();
+        let syncs: Vec<Arc<LogSync>> = (0..4)
+            .map(|i| commit.register(0, dir.path().join(i.to_string())))
+            .collect();
         // 64 writes land before anyone waits: the first waiter's round covers all.
         let mut tickets = Vec::new();
         for i in 0..64u64 {

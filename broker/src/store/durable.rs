@@ -6,6 +6,7 @@
 //! DIR/LOCK                                   held while a broker runs on DIR
 //! DIR/token.key                              the iterator-sealing key
 //! DIR/streams/<name>.<created ms>/stream.json
+//! DIR/streams/<name>.<created ms>/counter.ceiling  counters below it may have been used
 //! DIR/streams/<name>.<created ms>/shardId-000000000000/<first counter>.seg
 //! ```
 //!
@@ -15,6 +16,7 @@
 
 use crate::catalog::StreamRecord;
 use crate::store::commit::{CommitTicket, FsyncPolicy, GroupCommit, LogSync};
+use crate::store::disk_faults::{DiskFaultHook, DiskFaults};
 use crate::store::segment::{self, Cursor, CursorError, Segment};
 use crate::store::{LoadedStream, LogRecord, ReadBatch, ShardLog, Storage, StoreError};
 use parking_lot::Mutex;
@@ -26,8 +28,50 @@ use std::sync::Arc;
 
 const STREAMS_DIR: &str = "streams";
 const STREAM_FILE: &str = "stream.json";
+const CEILING_FILE: &str = "counter.ceiling";
 const TOKEN_KEY_FILE: &str = "token.key";
 const LOCK_FILE: &str = "LOCK";
+
+/// What start-up does with a damaged sealed segment (one that is not the
+/// newest of its shard, so was fsynced whole when it was closed): damage there
+/// is not a torn write, and cutting at it would drop intact records behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoverCorrupt {
+    /// Refuse to start, naming the file (`--recover-corrupt=refuse`, the default).
+    #[default]
+    Refuse,
+    /// Keep a copy of the whole segment aside (`<name>.seg.quarantined`),
+    /// report it, and start serving the records before the damage and every
+    /// later segment (`--recover-corrupt=quarantine`).
+    Quarantine,
+}
+
+impl std::fmt::Display for RecoverCorrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecoverCorrupt::Refuse => "refuse",
+            RecoverCorrupt::Quarantine => "quarantine",
+        })
+    }
+}
+
+impl std::str::FromStr for RecoverCorrupt {
+    type Err = String;
+
+    /// `refuse` or `quarantine`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "refuse" => Ok(RecoverCorrupt::Refuse),
+            "quarantine" => Ok(RecoverCorrupt::Quarantine),
+            other => Err(format!(
+                "invalid recovery policy {other:?}: expected `refuse` or `quarantine`"
+            )),
+        }
+    }
+}
+
+/// The suffix a quarantined segment file gets.
+pub const QUARANTINE_SUFFIX: &str = "quarantined";
 
 /// Where and how the durable store keeps its data. Build with [`DurableConfig::new`].
 #[derive(Debug, Clone)]
@@ -40,6 +84,11 @@ pub struct DurableConfig {
     pub segment_bytes: u64,
     /// Record bytes between two sparse-index entries. Default 64 KiB.
     pub index_interval_bytes: u64,
+    /// What start-up does with a damaged sealed segment (`--recover-corrupt`).
+    /// Default [`RecoverCorrupt::Refuse`].
+    pub recover_corrupt: RecoverCorrupt,
+    /// A test hook that makes chosen disk operations fail. Default none.
+    pub faults: Option<DiskFaultHook>,
 }
 
 impl DurableConfig {
@@ -50,7 +99,21 @@ impl DurableConfig {
             fsync: FsyncPolicy::Always,
             segment_bytes: 64 * 1024 * 1024,
             index_interval_bytes: 64 * 1024,
+            recover_corrupt: RecoverCorrupt::Refuse,
+            faults: None,
         }
+    }
+
+    /// Set what start-up does with a damaged sealed segment.
+    pub fn recover_corrupt(mut self, policy: RecoverCorrupt) -> Self {
+        self.recover_corrupt = policy;
+        self
+    }
+
+    /// Consult `faults` before disk operations (a test hook: see [`DiskFaults`]).
+    pub fn disk_faults(mut self, faults: Arc<dyn DiskFaults>) -> Self {
+        self.faults = Some(DiskFaultHook(faults));
+        self
     }
 
     /// Set the fsync policy.
@@ -108,11 +171,45 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     }
 }
 
+/// Refuse to go on past a damaged sealed segment, or keep a copy of it aside,
+/// as `policy` says; the copy's path.
+fn quarantine(
+    path: &Path,
+    offset: u64,
+    reason: &str,
+    policy: RecoverCorrupt,
+) -> Result<PathBuf, StoreError> {
+    if policy == RecoverCorrupt::Refuse {
+        return Err(StoreError::Io(format!(
+            "sealed segment {} is damaged at byte {offset} ({reason}); cutting it there would drop \
+             the intact records behind the damage, so the broker will not start. Restore the \
+             file from a copy, or start with --recover-corrupt=quarantine to keep a copy aside \
+             and lose only the records from the damage to the end of that segment",
+            path.display()
+        )));
+    }
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".");
+    aside.push(QUARANTINE_SUFFIX);
+    let aside = PathBuf::from(aside);
+    // The whole damaged file is kept for whoever can repair it; the segment
+    // itself keeps serving the records before the damage.
+    fs::copy(path, &aside)
+        .and_then(|_| File::open(&aside))
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("cannot quarantine", path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(aside)
+}
+
 /// Sizes a log works with.
 #[derive(Debug, Clone, Copy)]
 struct LogSettings {
     segment_bytes: u64,
     index_interval: u64,
+    recover_corrupt: RecoverCorrupt,
 }
 
 /// A shard's records in segment files.
@@ -136,7 +233,9 @@ impl std::fmt::Debug for DurableLog {
     }
 }
 
-/// A torn or corrupt tail found (and cut off) while opening a log.
+/// Damage found while opening a log and cut off: a torn or corrupt tail of the
+/// newest segment, or damage in a sealed segment under
+/// [`RecoverCorrupt::Quarantine`] (whose whole file is then copied aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
     /// The segment file.
@@ -147,11 +246,13 @@ pub struct Damage {
     pub dropped: u64,
     /// What was wrong.
     pub reason: &'static str,
+    /// Where a copy of the whole file was kept, if it was a sealed segment.
+    pub quarantined: Option<PathBuf>,
 }
 
 impl DurableLog {
     fn empty(dir: PathBuf, settings: LogSettings, commit: Arc<GroupCommit>) -> Self {
-        let sync = commit.register(0);
+        let sync = commit.register(0, dir.clone());
         DurableLog {
             dir,
             segments: Vec::new(),
@@ -202,7 +303,8 @@ impl DurableLog {
         let mut log = Self::empty(dir, settings, commit);
         let mut damage = Vec::new();
         let mut last: Option<u64> = None;
-        for (_, path) in files {
+        let newest = files.len().saturating_sub(1);
+        for (i, (_, path)) in files.into_iter().enumerate() {
             let file = OpenOptions::new()
                 .read(true)
                 .append(true)
@@ -226,6 +328,13 @@ impl DurableLog {
                     .metadata()
                     .map_err(|e| io("cannot stat", &path, e))?
                     .len();
+                // A sealed segment was fsynced whole when it was closed: its
+                // damage is not a torn write, and intact records may follow it.
+                let quarantined = if i == newest {
+                    None
+                } else {
+                    Some(quarantine(&path, offset, reason, settings.recover_corrupt)?)
+                };
                 file.set_len(offset)
                     .and_then(|()| file.sync_all())
                     .map_err(|e| io("cannot truncate", &path, e))?;
@@ -235,6 +344,7 @@ impl DurableLog {
                     offset,
                     dropped: len - offset,
                     reason,
+                    quarantined,
                 });
             }
             if seg.records == 0 {
@@ -411,9 +521,20 @@ impl ShardLog for DurableLog {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<ReadBatch, StoreError> {
+        if let Some(hook) = self.commit.faults() {
+            hook.0
+                .before_read(&self.dir)
+                .map_err(|e| io("cannot read", &self.dir, e))?;
+        }
         let mut out = Vec::new();
         let mut bytes = 0usize;
         let mut started = false;
+        // Under `always`, readers see only what is on disk: a record a crash of
+        // the machine could take back is never handed to a consumer.
+        let visible_end = match self.commit.policy() {
+            FsyncPolicy::Always => self.sync.durable_end(),
+            FsyncPolicy::Interval(_) => u64::MAX,
+        };
         let first = self
             .segments
             .partition_point(|s| s.first_counter <= from)
@@ -442,6 +563,12 @@ impl ShardLog for DurableLog {
                         continue;
                     }
                     started = true;
+                }
+                if r.counter >= visible_end {
+                    return Ok(ReadBatch {
+                        records: out,
+                        next_arrival_ms: Some(r.arrival_ms),
+                    });
                 }
                 let size = r.billed_size();
                 if out.len() >= max_records || (!out.is_empty() && bytes + size > max_bytes) {
@@ -513,6 +640,10 @@ impl ShardLog for DurableLog {
     fn len(&self) -> usize {
         self.records
     }
+
+    fn on_durable(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.sync.on_durable(wake);
+    }
 }
 
 /// Stores shards as [`DurableLog`]s and stream descriptions as files under one data dir.
@@ -552,7 +683,7 @@ impl DurableStorage {
             ))
         })?;
         sync_dir(root)?;
-        let commit = GroupCommit::new(config.fsync);
+        let commit = GroupCommit::with_faults(config.fsync, config.faults.clone());
         Ok(DurableStorage {
             config,
             commit,
@@ -606,6 +737,7 @@ impl DurableStorage {
         LogSettings {
             segment_bytes: self.config.segment_bytes,
             index_interval: self.config.index_interval_bytes,
+            recover_corrupt: self.config.recover_corrupt,
         }
     }
 
@@ -638,6 +770,11 @@ impl DurableStorage {
         let dir = self
             .stream_dir(stream, created_ms)
             .join(kinesis_proto::shard_id::format(shard_index));
+        if let Some(hook) = &self.config.faults {
+            hook.0
+                .before_create_log(&dir)
+                .map_err(|e| io("cannot create", &dir, e))?;
+        }
         DurableLog::create(dir, self.settings(), Arc::clone(&self.commit))
     }
 
@@ -660,10 +797,31 @@ impl DurableStorage {
             fs::remove_dir_all(dir).map_err(|e| io("cannot remove", dir, e))?;
             return Ok(None);
         }
+        let ceiling_path = dir.join(CEILING_FILE);
+        let counter_ceiling = match fs::read_to_string(&ceiling_path) {
+            Ok(text) => text.trim().parse::<u64>().map_err(|e| {
+                StoreError::Io(format!("cannot parse {}: {e}", ceiling_path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io("cannot read", &ceiling_path, e)),
+        };
         let mut logs: BTreeMap<u32, Box<dyn ShardLog>> = BTreeMap::new();
-        for shard in &record.shards {
+        for shard in record.shards.iter().filter(|s| !s.reclaimed) {
             let (log, damage) = self.open_log(&record.name, record.created_ms, shard.index)?;
             for d in damage {
+                if let Some(aside) = &d.quarantined {
+                    tracing::error!(
+                        stream = %record.name,
+                        shard = shard.index,
+                        path = %d.path.display(),
+                        quarantined_as = %aside.display(),
+                        offset = d.offset,
+                        reason = d.reason,
+                        dropped_bytes = d.dropped,
+                        "quarantined a damaged sealed segment: the records from the damage to its end are no longer served"
+                    );
+                    continue;
+                }
                 tracing::warn!(
                     stream = %record.name,
                     shard = shard.index,
@@ -678,9 +836,11 @@ impl DurableStorage {
         }
         // Shard dirs the description does not name were made by a reshard that
         // did not finish; it was never answered, so nothing was written there.
+        // A reclaimed shard's dir is left over from a stop before its deletion.
         let known: Vec<String> = record
             .shards
             .iter()
+            .filter(|s| !s.reclaimed)
             .map(|s| kinesis_proto::shard_id::format(s.index))
             .collect();
         for entry in fs::read_dir(dir).map_err(|e| io("cannot list", dir, e))? {
@@ -694,7 +854,11 @@ impl DurableStorage {
                 fs::remove_dir_all(&path).map_err(|e| io("cannot remove", &path, e))?;
             }
         }
-        Ok(Some(LoadedStream { record, logs }))
+        Ok(Some(LoadedStream {
+            record,
+            logs,
+            counter_ceiling,
+        }))
     }
 }
 
@@ -720,6 +884,11 @@ impl Storage for DurableStorage {
         let bytes = serde_json::to_vec_pretty(record)
             .map_err(|e| StoreError::Io(format!("cannot encode stream {}: {e}", record.name)))?;
         let dir = self.stream_dir(&record.name, record.created_ms);
+        if let Some(hook) = &self.config.faults {
+            hook.0
+                .before_save_stream(&record.name)
+                .map_err(|e| io("cannot save", &dir, e))?;
+        }
         let _one_at_a_time = self.saving.lock();
         if !dir.exists() {
             fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
@@ -728,6 +897,37 @@ impl Storage for DurableStorage {
             }
         }
         write_atomically(&dir.join(STREAM_FILE), &bytes)
+    }
+
+    fn save_counter_ceiling(
+        &self,
+        name: &str,
+        created_ms: i64,
+        ceiling: u64,
+    ) -> Result<(), StoreError> {
+        let dir = self.stream_dir(name, created_ms);
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        write_atomically(&dir.join(CEILING_FILE), ceiling.to_string().as_bytes())
+    }
+
+    fn remove_log(
+        &self,
+        stream: &str,
+        created_ms: i64,
+        shard_index: u32,
+    ) -> Result<(), StoreError> {
+        let dir = self.stream_dir(stream, created_ms);
+        let shard = dir.join(kinesis_proto::shard_id::format(shard_index));
+        match fs::remove_dir_all(&shard) {
+            Ok(()) => sync_dir(&dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("cannot remove", &shard, e)),
+        }
     }
 
     fn remove_stream(&self, name: &str, created_ms: i64) -> Result<(), StoreError> {
