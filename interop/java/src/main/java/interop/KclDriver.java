@@ -1,0 +1,2 @@
+package interop;
+final class KclDriver { static void run(String[] a) {} }

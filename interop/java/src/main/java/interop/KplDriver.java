@@ -1,0 +1,2 @@
+package interop;
+final class KplDriver { static void run(String[] a) {} }
