@@ -187,6 +187,7 @@ pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Response<Body>
             let method = req.method().clone();
             return admin_faults(&svc, &method, req.into_body()).await;
         }
+        _ if crate::sts::is_sts_request(req.headers()) => return sts(&svc, req).await,
         _ => {}
     }
     let started = Instant::now();
@@ -221,6 +222,26 @@ fn event_stream_response(events: ops::SubscribeToShardStream) -> Response<Body> 
         HeaderValue::from_static(kinesis_proto::event_stream::CONTENT_TYPE),
     );
     h.insert("x-amzn-RequestId", request_id());
+    r
+}
+
+/// An STS call (the Java KPL's `GetCallerIdentity`), answered in XML.
+async fn sts(svc: &Service, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = Limited::new(body, crate::sts::MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let id = request_id();
+    let (status, xml) = crate::sts::answer(
+        &svc.config.account_id,
+        id.to_str().unwrap_or("0"),
+        &parts.headers,
+        &body,
+    );
+    let mut r = respond(status, "text/xml", Bytes::from(xml));
+    r.headers_mut().insert("x-amzn-RequestId", id);
     r
 }
 

@@ -90,7 +90,8 @@ fn build() -> Drivers {
     let stamp_file = out.join("sources.stamp");
     let fresh = std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp)
         && out.join("classes").is_dir()
-        && out.join("lib").is_dir();
+        && out.join("lib").is_dir()
+        && out.join("kpl-lib").is_dir();
     if !fresh {
         // The first build downloads the SDK, KCL and KPL from Maven Central (~170 MB).
         let _ = std::fs::remove_dir_all(out.join("lib"));
@@ -122,8 +123,14 @@ impl Drivers {
     /// `java ... interop.Main <driver> <args>`, stdio unset. Short-run JVM
     /// settings: C1 only and the serial collector start fastest on two cores.
     pub fn command(&self, driver: &str, args: &[String]) -> Command {
+        // The KPL's protobuf 3 classes need the protobuf 3 runtime ahead of the KCL's.
+        let kpl_first = if driver == "kpl" {
+            format!("{}:", self.dir.join("kpl-lib").join("*").display())
+        } else {
+            String::new()
+        };
         let classpath = format!(
-            "{}:{}",
+            "{}:{kpl_first}{}",
             self.dir.join("classes").display(),
             self.dir.join("lib").join("*").display()
         );
@@ -131,6 +138,7 @@ impl Drivers {
         cmd.args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k"])
             .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
             .arg("-Daws.region=us-east-1")
+            .arg(format!("-Dkpl.log={}", std::env::var("KPL_LOG").unwrap_or("warning".into())))
             .args(["-cp", &classpath, "interop.Main", driver])
             .args(args)
             // Nothing from the machine's own AWS set-up may reach a driver.
