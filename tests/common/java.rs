@@ -139,6 +139,12 @@ impl Drivers {
             .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
             .arg("-Daws.region=us-east-1")
             .arg(format!("-Dkpl.log={}", std::env::var("KPL_LOG").unwrap_or("warning".into())))
+            // Extra JVM options for a closer look, e.g. a logger at debug level.
+            .args(
+                std::env::var("JAVA_INTEROP_OPTS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .args(["-cp", &classpath, "interop.Main", driver])
             .args(args)
             // Nothing from the machine's own AWS set-up may reach a driver.
