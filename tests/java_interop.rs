@@ -576,3 +576,305 @@ async fn java_kcl_consumes_our_kpl_by_polling_and_fan_out_and_follows_a_split() 
     producer.shutdown().await;
     broker.shutdown().await;
 }
+
+/// Every user record a kcl worker of the mixed fleet processed, with who and where.
+#[derive(Clone, Default)]
+struct RustDeliveries(std::sync::Arc<parking_lot::Mutex<Vec<(String, Delivery)>>>);
+
+/// A kcl record processor that notes each record and checkpoints after every batch.
+struct Noting {
+    worker: String,
+    shard: String,
+    out: RustDeliveries,
+}
+
+impl kinesis_kcl::shard_record_processor::ShardRecordProcessor for Noting {
+    async fn initialize(&mut self, _input: kinesis_kcl::shard_record_processor::InitializationInput) {}
+
+    async fn process_records(
+        &mut self,
+        input: kinesis_kcl::shard_record_processor::ProcessRecordsInput,
+        cp: &kinesis_kcl::checkpointer::RecordProcessorCheckpointer,
+    ) {
+        {
+            let mut out = self.out.0.lock();
+            for r in &input.records {
+                out.push((
+                    self.worker.clone(),
+                    Delivery {
+                        shard: self.shard.clone(),
+                        sequence: r.sequence_number.to_string(),
+                        sub: r.sub_sequence_number,
+                        key: r.partition_key.clone(),
+                        data: String::from_utf8_lossy(&r.data).into_owned(),
+                    },
+                ));
+            }
+        }
+        let _ = cp.checkpoint().await;
+    }
+
+    async fn lease_lost(&mut self) {}
+
+    async fn shard_ended(&mut self, cp: &kinesis_kcl::checkpointer::RecordProcessorCheckpointer) {
+        let _ = cp.checkpoint().await;
+    }
+
+    async fn shutdown_requested(
+        &mut self,
+        cp: &kinesis_kcl::checkpointer::RecordProcessorCheckpointer,
+    ) {
+        let _ = cp.checkpoint().await;
+    }
+}
+
+/// A kcl worker of `app` on `stream`, its leases in the shared DynamoDB table.
+async fn rust_worker(
+    endpoint: &str,
+    dynamodb: &str,
+    stream: &str,
+    app: &str,
+    worker: &str,
+    out: &RustDeliveries,
+) -> tokio::task::JoinHandle<Result<(), kinesis_kcl::Error>> {
+    use kinesis_kcl::config::{Config, InitialPositionInStream};
+    use kinesis_kcl::lease_store::{DynamoDbConfig, DynamoDbLeaseStore};
+    let config = Config::builder(stream, app)
+        .worker_identifier(worker)
+        .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+        // As the Java worker's failoverTimeMillis.
+        .failover_time(Duration::from_secs(3))
+        .lease_taker_interval(Duration::from_millis(500))
+        .parent_shard_poll_interval(Duration::from_millis(200))
+        .shard_sync_interval(Duration::from_secs(1))
+        .idle_time_between_reads(Duration::from_millis(200))
+        .build()
+        .expect("config");
+    let store = DynamoDbLeaseStore::open(DynamoDbConfig::builder(app).endpoint(dynamodb).build())
+        .await
+        .expect("lease table");
+    let client = kinesis_proto::client::Client::new(
+        kinesis_proto::client::ClientConfig::builder()
+            .endpoint(endpoint)
+            .build(),
+    )
+    .expect("client");
+    let (worker, out) = (worker.to_string(), out.clone());
+    let scheduler = kinesis_kcl::scheduler::Scheduler::new(
+        config,
+        client,
+        std::sync::Arc::new(store),
+        move |shard: &str| Noting {
+            worker: worker.clone(),
+            shard: shard.to_string(),
+            out: out.clone(),
+        },
+    )
+    .expect("scheduler");
+    tokio::spawn(scheduler.run())
+}
+
+/// Lease owners by lease key.
+async fn lease_owners(
+    store: &kinesis_kcl::lease_store::DynamoDbLeaseStore,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    use kinesis_kcl::lease_store::LeaseStore;
+    store
+        .list()
+        .await
+        .expect("list leases")
+        .into_iter()
+        .map(|l| (l.lease_key, l.lease_owner))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
+    use kinesis_kcl::lease_store::{DynamoDbConfig, DynamoDbLeaseStore};
+    use kinesis_proto::model::CreateStreamInput;
+    use std::collections::{BTreeMap, HashSet};
+
+    let Some(drivers) = common::java::drivers() else {
+        return;
+    };
+    let (stream, app) = ("mixed", "mixed-app");
+    let broker = common::start_broker_with(broker_config().build()).await;
+    let dynalite = common::peers::Dynalite::start();
+    let client = kinesis_proto::client::Client::new(
+        kinesis_proto::client::ClientConfig::builder()
+            .endpoint(broker.endpoint())
+            .build(),
+    )
+    .expect("client");
+    client
+        .create_stream(&CreateStreamInput {
+            stream_name: Some(stream.into()),
+            shard_count: Some(6),
+            ..Default::default()
+        })
+        .await
+        .expect("create stream");
+    wait_active(&client, stream).await;
+    let observer =
+        DynamoDbLeaseStore::open(DynamoDbConfig::builder(app).endpoint(&dynalite.endpoint).build())
+            .await
+            .expect("lease table");
+    let producer = kinesis_kpl::Producer::new(
+        kinesis_kpl::Config::builder()
+            .endpoint(broker.endpoint())
+            .seed(9)
+            .build(),
+    )
+    .expect("producer");
+    let started = Instant::now();
+
+    let java = JavaWorkers::start(
+        drivers,
+        vec![
+            broker.endpoint(),
+            "-".into(),
+            dynalite.endpoint.clone(),
+            // The KCL 3.x in its 2.x-compatible mode: lease taking, as kcl's.
+            format!("{app},{stream},java-1,polling,v2"),
+        ],
+    );
+    let rust_out = RustDeliveries::default();
+    let rust_1 =
+        rust_worker(&broker.endpoint(), &dynalite.endpoint, stream, app, "rust-1", &rust_out).await;
+    let rust_2 =
+        rust_worker(&broker.endpoint(), &dynalite.endpoint, stream, app, "rust-2", &rust_out).await;
+
+    let all = |java: &JavaWorkers| -> Vec<(String, Delivery)> {
+        let mut v: Vec<(String, Delivery)> = java
+            .records(app)
+            .into_iter()
+            .map(|d| ("java-1".to_string(), d))
+            .collect();
+        v.extend(rust_out.0.lock().iter().cloned());
+        v
+    };
+    let delivered = |java: &JavaWorkers| -> HashSet<String> {
+        all(java).into_iter().map(|(_, d)| d.data).collect()
+    };
+    let wait_delivered = |java: &JavaWorkers, want: Vec<(String, String)>, what: &'static str| {
+        let want: HashSet<String> = want.into_iter().map(|(_, d)| d).collect();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let java_lines = java.lines.clone();
+        let rust_out = rust_out.clone();
+        async move {
+            loop {
+                let mut have: HashSet<String> = java_lines
+                    .lock()
+                    .iter()
+                    .filter_map(|l| Delivery::parse(l, app))
+                    .map(|d| d.data)
+                    .collect();
+                have.extend(rust_out.0.lock().iter().map(|(_, d)| d.data.clone()));
+                if want.is_subset(&have) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out waiting for {what}: {} of {} delivered",
+                    want.intersection(&have).count(),
+                    want.len()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    // Wave A with all three workers up; each gets a share of the six leases.
+    let a = keyed_records("a", 24, 0, 5);
+    put_with_kpl(&producer, stream, &a).await;
+    wait_delivered(&java, a.clone(), "wave a").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let owners = lease_owners(&observer).await;
+        let holders: HashSet<_> = owners.values().flatten().cloned().collect();
+        if holders.len() == 3 && owners.values().all(Option::is_some) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the three workers never shared the leases: {owners:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("mixed fleet: three workers share the leases after {:?}", started.elapsed());
+    let java_held: Vec<String> = lease_owners(&observer)
+        .await
+        .into_iter()
+        .filter(|(_, o)| o.as_deref() == Some("java-1"))
+        .map(|(k, _)| k)
+        .collect();
+
+    // Kill the Java worker: its shards move to the kcl workers.
+    let java_lines = java.lines.clone();
+    java.kill();
+    let b = keyed_records("b", 24, 5, 5);
+    put_with_kpl(&producer, stream, &b).await;
+    let after_java = JavaWorkers {
+        child: None,
+        lines: java_lines,
+        reader: None,
+    };
+    wait_delivered(&after_java, b.clone(), "wave b after the Java worker died").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owners = lease_owners(&observer).await;
+        let taken = java_held
+            .iter()
+            .all(|s| matches!(owners[s].as_deref(), Some("rust-1" | "rust-2")));
+        if taken {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Java worker's leases were not taken: {owners:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("mixed fleet: Java worker's shards taken over after {:?}", started.elapsed());
+
+    // Kill a kcl worker (no graceful shutdown): the last survivor takes everything.
+    rust_2.abort();
+    let _ = rust_2.await;
+    let c = keyed_records("c", 24, 10, 5);
+    put_with_kpl(&producer, stream, &c).await;
+    wait_delivered(&after_java, c.clone(), "wave c after a kcl worker died").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owners = lease_owners(&observer).await;
+        if owners.values().all(|o| o.as_deref() == Some("rust-1")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rust-1 never took every lease: {owners:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("mixed fleet: rust-1 holds every lease after {:?}", started.elapsed());
+    rust_1.abort();
+    let _ = rust_1.await;
+
+    // Every record arrived; a shard that changed hands resumed after the last checkpoint
+    // (whichever language wrote it), so the new owner never went back to the shard's start.
+    let everything = all(&after_java);
+    let expected: HashSet<String> = a.iter().chain(&b).chain(&c).map(|(_, d)| d.clone()).collect();
+    assert_eq!(delivered(&after_java), expected);
+    let mut by_shard: BTreeMap<String, Vec<(String, Delivery)>> = BTreeMap::new();
+    for (worker, d) in everything {
+        by_shard.entry(d.shard.clone()).or_default().push((worker, d));
+    }
+    let mut moved = 0;
+    for (shard, deliveries) in &by_shard {
+        let first = &deliveries.iter().min_by(|x, y| x.1.position().cmp(&y.1.position())).expect("one").1;
+        let workers: HashSet<&str> = deliveries.iter().map(|(w, _)| w.as_str()).collect();
+        if workers.len() > 1 {
+            moved += 1;
+        }
+        let firsts = deliveries.iter().filter(|(_, d)| d.data == first.data).count();
+        assert_eq!(firsts, 1, "{shard}: its first record was delivered again after a hand-over");
+        for (worker, d) in deliveries {
+            assert_eq!(d.shard, *shard, "{worker}");
+        }
+    }
+    assert!(moved >= 2, "only {moved} shards changed hands");
+    let duplicates = by_shard.values().map(Vec::len).sum::<usize>() - expected.len();
+    eprintln!("mixed fleet: {moved} shards changed hands, {duplicates} records delivered twice");
+    producer.shutdown().await;
+    broker.shutdown().await;
+}
