@@ -56,7 +56,10 @@ async fn run_driver(
     let task = tokio::task::spawn_blocking(move || {
         let mut child = KillOnDrop(cmd.spawn().expect("start java"));
         let stdout = child.0.stdout.take().expect("driver stdout");
-        let lines: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
         let status = child.0.wait().expect("wait for java");
         (status, lines, child)
     });
@@ -111,7 +114,10 @@ async fn sdk_v2_runs_every_operation_over_cbor_and_http2_with_tls_and_cleartext(
         );
     }
     for step in steps {
-        let n = lines.iter().filter(|l| **l == format!("STEP {step}")).count();
+        let n = lines
+            .iter()
+            .filter(|l| **l == format!("STEP {step}"))
+            .count();
         assert_eq!(n, 2, "step {step} passed {n} times of 2: {lines:?}");
     }
     tls.shutdown().await;
@@ -137,7 +143,8 @@ async fn java_kpl_aggregates_over_tls_and_our_kcl_reads_every_user_record_in_key
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let broker = common::start_broker_with(broker_config().tls(tls_files(dir.path())).build()).await;
+    let broker =
+        common::start_broker_with(broker_config().tls(tls_files(dir.path())).build()).await;
     let stream = "java-kpl";
     let client = kcl_client(&broker, dir.path());
     client
@@ -159,7 +166,11 @@ async fn java_kpl_aggregates_over_tls_and_our_kcl_reads_every_user_record_in_key
         per_key.to_string(),
     ];
     let lines = run_driver(drivers, "kpl", args, Duration::from_secs(120)).await;
-    assert_eq!(lines.last().map(String::as_str), Some("KPL OK"), "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("KPL OK"),
+        "{lines:?}"
+    );
     let stored: HashMap<String, Stored> = lines
         .iter()
         .filter_map(|l| l.strip_prefix("REC "))
@@ -379,7 +390,10 @@ struct Delivery {
 
 impl Delivery {
     fn parse(line: &str, app: &str) -> Option<Delivery> {
-        let rest = line.strip_prefix("REC ")?.strip_prefix(app)?.strip_prefix(' ')?;
+        let rest = line
+            .strip_prefix("REC ")?
+            .strip_prefix(app)?
+            .strip_prefix(' ')?;
         let mut f = rest.split(' ');
         Some(Delivery {
             shard: f.next()?.to_string(),
@@ -404,7 +418,11 @@ fn keyed_records(prefix: &str, keys: usize, from: usize, n: usize) -> Vec<(Strin
 }
 
 /// Put records through our kpl (aggregation on) and wait until all are stored.
-async fn put_with_kpl(producer: &kinesis_kpl::Producer, stream: &str, records: &[(String, String)]) {
+async fn put_with_kpl(
+    producer: &kinesis_kpl::Producer,
+    stream: &str,
+    records: &[(String, String)],
+) {
     let stream: std::sync::Arc<str> = stream.into();
     let mut handles = Vec::new();
     for (pk, data) in records {
@@ -430,8 +448,16 @@ async fn split_first_shard(client: &kinesis_proto::client::Client, stream: &str)
         .expect("list shards")
         .shards;
     let parent = &shards[0];
-    let lo: u128 = parent.hash_key_range.starting_hash_key.parse().expect("hash key");
-    let hi: u128 = parent.hash_key_range.ending_hash_key.parse().expect("hash key");
+    let lo: u128 = parent
+        .hash_key_range
+        .starting_hash_key
+        .parse()
+        .expect("hash key");
+    let hi: u128 = parent
+        .hash_key_range
+        .ending_hash_key
+        .parse()
+        .expect("hash key");
     client
         .split_shard(&SplitShardInput {
             stream: StreamRef::name(stream),
@@ -448,17 +474,29 @@ async fn split_first_shard(client: &kinesis_proto::client::Client, stream: &str)
 /// (sequence, sub-sequence), per-key order, aggregated records deaggregated, and
 /// the parent's end checkpointed before any child record.
 fn check_consumer(lines: &[String], app: &str, expected: &[(String, String)], parent: &str) {
-    let deliveries: Vec<Delivery> = lines.iter().filter_map(|l| Delivery::parse(l, app)).collect();
+    let deliveries: Vec<Delivery> = lines
+        .iter()
+        .filter_map(|l| Delivery::parse(l, app))
+        .collect();
     let mut seen = std::collections::HashSet::new();
     for d in &deliveries {
-        assert!(seen.insert(d.data.clone()), "{app}: {} delivered twice", d.data);
+        assert!(
+            seen.insert(d.data.clone()),
+            "{app}: {} delivered twice",
+            d.data
+        );
     }
     let want: std::collections::HashSet<String> = expected.iter().map(|(_, d)| d.clone()).collect();
     assert_eq!(seen, want, "{app}: delivered set differs");
     let mut last: std::collections::HashMap<&str, (usize, &str, u64)> = Default::default();
     for d in &deliveries {
         if let Some(prev) = last.insert(&d.shard, d.position()) {
-            assert!(prev < d.position(), "{app}: {} out of order in {}", d.data, d.shard);
+            assert!(
+                prev < d.position(),
+                "{app}: {} out of order in {}",
+                d.data,
+                d.shard
+            );
         }
         // Per-key order is not checked: after the split our kpl retries an aggregate that
         // landed on the wrong child, behind newer records of the same keys (best-effort
@@ -528,9 +566,13 @@ async fn java_kcl_consumes_our_kpl_by_polling_and_fan_out_and_follows_a_split() 
         wait_active(&client, app).await;
         // Our lease store creates the table as the Java KCL 3.x does, index included
         // (dynalite ignores the KCL's own UpdateTable that would add the index).
-        DynamoDbLeaseStore::open(DynamoDbConfig::builder(app).endpoint(&dynalite.endpoint).build())
-            .await
-            .expect("lease table");
+        DynamoDbLeaseStore::open(
+            DynamoDbConfig::builder(app)
+                .endpoint(&dynalite.endpoint)
+                .build(),
+        )
+        .await
+        .expect("lease table");
     }
     let first = keyed_records("a", 8, 0, 40);
     for (app, _) in apps {
@@ -546,11 +588,18 @@ async fn java_kcl_consumes_our_kpl_by_polling_and_fan_out_and_follows_a_split() 
     workers
         .wait_for("the first records", Duration::from_secs(120), |lines| {
             apps.iter().all(|(app, _)| {
-                lines.iter().filter(|l| Delivery::parse(l, app).is_some()).count() >= n
+                lines
+                    .iter()
+                    .filter(|l| Delivery::parse(l, app).is_some())
+                    .count()
+                    >= n
             })
         })
         .await;
-    eprintln!("java kcl: first {n} records per stream after {:?}", started.elapsed());
+    eprintln!(
+        "java kcl: first {n} records per stream after {:?}",
+        started.elapsed()
+    );
     let mut parents = Vec::new();
     for (app, _) in apps {
         parents.push(split_first_shard(&client, app).await);
@@ -563,11 +612,18 @@ async fn java_kcl_consumes_our_kpl_by_polling_and_fan_out_and_follows_a_split() 
     workers
         .wait_for("every record", Duration::from_secs(120), |lines| {
             apps.iter().all(|(app, _)| {
-                lines.iter().filter(|l| Delivery::parse(l, app).is_some()).count() >= total
+                lines
+                    .iter()
+                    .filter(|l| Delivery::parse(l, app).is_some())
+                    .count()
+                    >= total
             })
         })
         .await;
-    eprintln!("java kcl: all {total} records per stream after {:?}", started.elapsed());
+    eprintln!(
+        "java kcl: all {total} records per stream after {:?}",
+        started.elapsed()
+    );
     let lines = workers.finish();
     let expected: Vec<(String, String)> = first.iter().chain(&second).cloned().collect();
     for ((app, _), parent) in apps.iter().zip(&parents) {
@@ -589,7 +645,11 @@ struct Noting {
 }
 
 impl kinesis_kcl::shard_record_processor::ShardRecordProcessor for Noting {
-    async fn initialize(&mut self, _input: kinesis_kcl::shard_record_processor::InitializationInput) {}
+    async fn initialize(
+        &mut self,
+        _input: kinesis_kcl::shard_record_processor::InitializationInput,
+    ) {
+    }
 
     async fn process_records(
         &mut self,
@@ -715,10 +775,13 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         .await
         .expect("create stream");
     wait_active(&client, stream).await;
-    let observer =
-        DynamoDbLeaseStore::open(DynamoDbConfig::builder(app).endpoint(&dynalite.endpoint).build())
-            .await
-            .expect("lease table");
+    let observer = DynamoDbLeaseStore::open(
+        DynamoDbConfig::builder(app)
+            .endpoint(&dynalite.endpoint)
+            .build(),
+    )
+    .await
+    .expect("lease table");
     let producer = kinesis_kpl::Producer::new(
         kinesis_kpl::Config::builder()
             .endpoint(broker.endpoint())
@@ -739,10 +802,24 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         ],
     );
     let rust_out = RustDeliveries::default();
-    let rust_1 =
-        rust_worker(&broker.endpoint(), &dynalite.endpoint, stream, app, "rust-1", &rust_out).await;
-    let rust_2 =
-        rust_worker(&broker.endpoint(), &dynalite.endpoint, stream, app, "rust-2", &rust_out).await;
+    let rust_1 = rust_worker(
+        &broker.endpoint(),
+        &dynalite.endpoint,
+        stream,
+        app,
+        "rust-1",
+        &rust_out,
+    )
+    .await;
+    let rust_2 = rust_worker(
+        &broker.endpoint(),
+        &dynalite.endpoint,
+        stream,
+        app,
+        "rust-2",
+        &rust_out,
+    )
+    .await;
 
     let all = |java: &JavaWorkers| -> Vec<(String, Delivery)> {
         let mut v: Vec<(String, Delivery)> = java
@@ -795,10 +872,16 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         if holders.len() == 3 && owners.values().all(Option::is_some) {
             break;
         }
-        assert!(Instant::now() < deadline, "the three workers never shared the leases: {owners:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the three workers never shared the leases: {owners:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    eprintln!("mixed fleet: three workers share the leases after {:?}", started.elapsed());
+    eprintln!(
+        "mixed fleet: three workers share the leases after {:?}",
+        started.elapsed()
+    );
     let java_held: Vec<String> = lease_owners(&observer)
         .await
         .into_iter()
@@ -826,10 +909,16 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         if taken {
             break;
         }
-        assert!(Instant::now() < deadline, "the Java worker's leases were not taken: {owners:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the Java worker's leases were not taken: {owners:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    eprintln!("mixed fleet: Java worker's shards taken over after {:?}", started.elapsed());
+    eprintln!(
+        "mixed fleet: Java worker's shards taken over after {:?}",
+        started.elapsed()
+    );
 
     // Kill a kcl worker (no graceful shutdown): the last survivor takes everything.
     rust_2.abort();
@@ -843,31 +932,55 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         if owners.values().all(|o| o.as_deref() == Some("rust-1")) {
             break;
         }
-        assert!(Instant::now() < deadline, "rust-1 never took every lease: {owners:?}");
+        assert!(
+            Instant::now() < deadline,
+            "rust-1 never took every lease: {owners:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    eprintln!("mixed fleet: rust-1 holds every lease after {:?}", started.elapsed());
+    eprintln!(
+        "mixed fleet: rust-1 holds every lease after {:?}",
+        started.elapsed()
+    );
     rust_1.abort();
     let _ = rust_1.await;
 
     // Every record arrived; a shard that changed hands resumed after the last checkpoint
     // (whichever language wrote it), so the new owner never went back to the shard's start.
     let everything = all(&after_java);
-    let expected: HashSet<String> = a.iter().chain(&b).chain(&c).map(|(_, d)| d.clone()).collect();
+    let expected: HashSet<String> = a
+        .iter()
+        .chain(&b)
+        .chain(&c)
+        .map(|(_, d)| d.clone())
+        .collect();
     assert_eq!(delivered(&after_java), expected);
     let mut by_shard: BTreeMap<String, Vec<(String, Delivery)>> = BTreeMap::new();
     for (worker, d) in everything {
-        by_shard.entry(d.shard.clone()).or_default().push((worker, d));
+        by_shard
+            .entry(d.shard.clone())
+            .or_default()
+            .push((worker, d));
     }
     let mut moved = 0;
     for (shard, deliveries) in &by_shard {
-        let first = &deliveries.iter().min_by(|x, y| x.1.position().cmp(&y.1.position())).expect("one").1;
+        let first = &deliveries
+            .iter()
+            .min_by(|x, y| x.1.position().cmp(&y.1.position()))
+            .expect("one")
+            .1;
         let workers: HashSet<&str> = deliveries.iter().map(|(w, _)| w.as_str()).collect();
         if workers.len() > 1 {
             moved += 1;
         }
-        let firsts = deliveries.iter().filter(|(_, d)| d.data == first.data).count();
-        assert_eq!(firsts, 1, "{shard}: its first record was delivered again after a hand-over");
+        let firsts = deliveries
+            .iter()
+            .filter(|(_, d)| d.data == first.data)
+            .count();
+        assert_eq!(
+            firsts, 1,
+            "{shard}: its first record was delivered again after a hand-over"
+        );
         for (worker, d) in deliveries {
             assert_eq!(d.shard, *shard, "{worker}");
         }

@@ -267,7 +267,10 @@ pub(crate) fn confirm_aggregates(
         let range = map.and_then(|m| m.range_of(&result.shard_id));
         let mine = range.is_some_and(|r| r.contains(rec.hash_key));
         *owned
-            .entry((Arc::clone(&result.shard_id), Arc::clone(&result.sequence_number)))
+            .entry((
+                Arc::clone(&result.shard_id),
+                Arc::clone(&result.sequence_number),
+            ))
             .or_insert(true) &= mine;
     }
     undecided

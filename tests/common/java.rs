@@ -138,7 +138,10 @@ impl Drivers {
         cmd.args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k"])
             .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
             .arg("-Daws.region=us-east-1")
-            .arg(format!("-Dkpl.log={}", std::env::var("KPL_LOG").unwrap_or("warning".into())))
+            .arg(format!(
+                "-Dkpl.log={}",
+                std::env::var("KPL_LOG").unwrap_or("warning".into())
+            ))
             // Extra JVM options for a closer look, e.g. a logger at debug level.
             .args(
                 std::env::var("JAVA_INTEROP_OPTS")
@@ -154,7 +157,10 @@ impl Drivers {
             .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials");
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/aws-credentials",
+            );
         cmd
     }
 }
