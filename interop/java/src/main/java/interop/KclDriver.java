@@ -11,7 +11,6 @@ import java.util.concurrent.TimeUnit;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.cloudwatch.CloudWatchAsyncClient;
 import software.amazon.awssdk.services.dynamodb.DynamoDbAsyncClient;
-import software.amazon.awssdk.services.dynamodb.model.BillingMode;
 import software.amazon.awssdk.services.kinesis.KinesisAsyncClient;
 import software.amazon.kinesis.common.ConfigsBuilder;
 import software.amazon.kinesis.common.InitialPositionInStream;
@@ -33,6 +32,9 @@ import software.amazon.kinesis.retrieval.polling.PollingConfig;
 /**
  * Java KCL 3.x workers consuming from the broker, their lease, coordinator-state and
  * worker-metrics tables in a local DynamoDB, metrics off.
+ *
+ * <p>The lease table must exist with its {@code LeaseOwnerToLeaseKeyIndex}: dynalite ignores the
+ * KCL's own UpdateTable that would add the index (the tests create the table with kcl).
  *
  * <p>Arguments: {@code <kinesis endpoint> <cert.pem or -> <dynamodb endpoint>} then one or more
  * worker specs {@code <app>,<stream>,<worker id>,<polling|fanout>,<v3|v2>} ({@code v2}: the
@@ -105,11 +107,6 @@ final class KclDriver {
             leases.workerUtilizationAwareAssignmentConfig()
                     .workerMetricsReporterFreqInMillis(1000)
                     .inMemoryWorkerMetricsCaptureFrequencyMillis(250);
-            if (!(spec.length > 5 && spec[5].equals("ondemand"))) {
-                // dynalite refuses the KCL 3.x's on-demand UpdateTable that adds the lease
-                // table's LeaseOwnerToLeaseKeyIndex (no ProvisionedThroughput in the index).
-                leases.billingMode(BillingMode.PROVISIONED);
-            }
             Scheduler scheduler = new Scheduler(
                     cb.checkpointConfig(),
                     coordinator,
