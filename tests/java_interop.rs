@@ -120,6 +120,25 @@ async fn sdk_v2_runs_every_operation_over_cbor_and_http2_with_tls_and_cleartext(
             .count();
         assert_eq!(n, 2, "step {step} passed {n} times of 2: {lines:?}");
     }
+    // Every request went out as CBOR, the SDK's default for Kinesis, except
+    // SubscribeToShard: the SDK sends event-stream operations as JSON.
+    let counts = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("CBOR "))
+        .expect("the driver counted content types");
+    let (cbor, other) = counts.split_once(" OTHER ").expect("CBOR n OTHER m");
+    assert!(cbor.parse::<u32>().expect("count") > 50, "{counts}");
+    let not_cbor: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("CONTENT-TYPE "))
+        .collect();
+    assert_eq!(not_cbor.len().to_string(), other);
+    for line in not_cbor {
+        assert_eq!(
+            line, "CONTENT-TYPE SubscribeToShard application/x-amz-json-1.1",
+            "a request neither CBOR nor an event stream"
+        );
+    }
     tls.shutdown().await;
     clear.shutdown().await;
 }

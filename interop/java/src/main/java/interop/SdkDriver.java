@@ -16,9 +16,14 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.reactivestreams.Subscriber;
 import org.reactivestreams.Subscription;
 import software.amazon.awssdk.core.SdkBytes;
+import software.amazon.awssdk.core.interceptor.Context;
+import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
+import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
+import software.amazon.awssdk.core.interceptor.SdkExecutionAttribute;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.kinesis.KinesisAsyncClient;
 import software.amazon.awssdk.services.kinesis.model.ConsumerStatus;
@@ -52,6 +57,7 @@ final class SdkDriver {
             String endpoint = args[i];
             String cert = args[i + 1].equals("-") ? null : args[i + 1];
             try (KinesisAsyncClient client = KinesisAsyncClient.builder()
+                    .overrideConfiguration(o -> o.addExecutionInterceptor(CBOR))
                     .endpointOverride(URI.create(endpoint))
                     .region(Region.US_EAST_1)
                     .credentialsProvider(Tls.CREDENTIALS)
@@ -61,7 +67,31 @@ final class SdkDriver {
             }
             say("SDK OK " + endpoint);
         }
+        say("CBOR " + CBOR.cbor.get() + " OTHER " + CBOR.other.get());
     }
+
+    /**
+     * Counts the requests sent with a CBOR body (the SDK's default protocol for Kinesis) and
+     * names the others.
+     */
+    static final class ContentTypes implements ExecutionInterceptor {
+        final AtomicInteger cbor = new AtomicInteger();
+        final AtomicInteger other = new AtomicInteger();
+
+        @Override
+        public void beforeTransmission(Context.BeforeTransmission context, ExecutionAttributes attributes) {
+            String type = context.httpRequest().firstMatchingHeader("Content-Type").orElse("none");
+            if (type.startsWith("application/x-amz-cbor-1.1")) {
+                cbor.incrementAndGet();
+            } else {
+                other.incrementAndGet();
+                say("CONTENT-TYPE " + attributes.getAttribute(SdkExecutionAttribute.OPERATION_NAME)
+                        + " " + type.replace(' ', '_'));
+            }
+        }
+    }
+
+    private static final ContentTypes CBOR = new ContentTypes();
 
     private static final class Scenario {
         final KinesisAsyncClient k;
