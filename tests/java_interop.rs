@@ -4,8 +4,8 @@
 //! started here.
 //!
 //! Needs `java` (17+) and `mvn` on PATH; the first run downloads the Java
-//! libraries from Maven Central into ~/.m2. With `KINESIS_TEST_SKIP=java` these
-//! tests do nothing.
+//! libraries from Maven Central into ~/.m2. With `KINESIS_TEST_SKIP=java` the tests
+//! that run Java do nothing.
 
 mod common;
 
@@ -1008,5 +1008,31 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
     let duplicates = by_shard.values().map(Vec::len).sum::<usize>() - expected.len();
     eprintln!("mixed fleet: {moved} shards changed hands, {duplicates} records delivered twice");
     producer.shutdown().await;
+    broker.shutdown().await;
+}
+
+/// The Java KPL's first call, as it sends it (no Java needed): STS GetCallerIdentity in
+/// the Query protocol, answered in XML with the broker's account id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_answers_the_kpls_sts_get_caller_identity() {
+    let broker =
+        common::start_broker_with(broker_config().account_id("123456789012").build()).await;
+    let form = [(
+        "Content-Type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )];
+    let resp = common::raw_request(
+        broker.local_addr(),
+        "POST",
+        &form,
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let body = String::from_utf8(resp.body).expect("utf-8");
+    assert!(body.contains("<Account>123456789012</Account>"), "{body}");
+    let resp = common::raw_request(broker.local_addr(), "POST", &form, b"Action=AssumeRole").await;
+    assert_eq!(resp.status, 400);
+    assert!(String::from_utf8_lossy(&resp.body).contains("<Code>InvalidAction</Code>"));
     broker.shutdown().await;
 }
