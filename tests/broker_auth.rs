@@ -815,23 +815,6 @@ async fn boto3_with_listed_and_unlisted_keys() {
     broker.shutdown().await;
 }
 
-/// The AWS CLI: `aws` on PATH, else `python3 -m awscli` from the peers folder.
-fn aws_cli() -> Command {
-    let on_path = Command::new("aws")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if on_path {
-        return Command::new("aws");
-    }
-    let python_path = common::peers::python_path_with(&["awscli"]);
-    let mut cmd = Command::new("python3");
-    cmd.args(["-m", "awscli"]).env("PYTHONPATH", python_path);
-    cmd
-}
-
 /// Run `aws kinesis <args>` with the keys of `profile` in `credentials_file`.
 fn aws(
     endpoint: &str,
@@ -839,7 +822,7 @@ fn aws(
     profile: &str,
     args: &[&str],
 ) -> std::process::Output {
-    aws_cli()
+    common::peers::aws_cli()
         .arg("--endpoint-url")
         .arg(endpoint)
         .args(["--output", "json", "--region", "us-east-1", "kinesis"])

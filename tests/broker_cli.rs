@@ -4,8 +4,8 @@
 //! children. In process: the CLI's pagination, batches, timestamps, tags,
 //! retention and error reporting.
 //!
-//! Needs `aws` on PATH (AWS CLI v1 or v2); without it these tests fail with a
-//! message saying so.
+//! Uses `aws` from PATH (AWS CLI v1 or v2), else installs awscli with pip under
+//! `target/peers/`.
 
 mod common;
 
@@ -25,7 +25,7 @@ fn shard(i: u32) -> String {
 /// Run `aws --endpoint-url <endpoint> --output json kinesis <args>` with test
 /// credentials and nothing from the machine's own AWS set-up.
 fn run_cli(endpoint: &str, args: &[String]) -> std::process::Output {
-    Command::new("aws")
+    common::peers::aws_cli()
         .arg("--endpoint-url")
         .arg(endpoint)
         .args(["--output", "json", "kinesis"])
@@ -53,8 +53,8 @@ fn run_cli(endpoint: &str, args: &[String]) -> std::process::Output {
         .output()
         .unwrap_or_else(|e| {
             panic!(
-                "cannot run the AWS CLI (`aws`): {e}. These tests need it on PATH: \
-                 install it with `python3 -m pip install awscli` (CI has it)."
+                "cannot run the AWS CLI: {e}. These tests need `aws` on PATH or \
+                 python3 with pip to install awscli."
             )
         })
 }

@@ -32,6 +32,7 @@ pub mod service;
 pub mod shard;
 pub mod store;
 pub mod stream;
+pub mod sts;
 pub mod subscription;
 pub mod token;
 pub mod validation;

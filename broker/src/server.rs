@@ -261,6 +261,7 @@ pub async fn handle(
         (_, "/admin/faults") => {
             return admin_faults(&svc, bodies, req).await;
         }
+        _ if crate::sts::is_sts_request(req.headers()) => return sts(&svc, req).await,
         _ => {}
     }
     let started = Instant::now();
@@ -322,6 +323,26 @@ fn auth_refused(op: Operation, enc: Encoding, e: &KinesisError) -> Response<Body
     if e.code == ErrorCode::MissingAuthenticationToken && enc != Encoding::Json {
         *r.status_mut() = StatusCode::FORBIDDEN;
     }
+    r
+}
+
+/// An STS call (the Java KPL's `GetCallerIdentity`), answered in XML.
+async fn sts(svc: &Service, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = http_body_util::Limited::new(body, crate::sts::MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let id = request_id();
+    let (status, xml) = crate::sts::answer(
+        &svc.config.account_id,
+        id.to_str().unwrap_or("0"),
+        &parts.headers,
+        &body,
+    );
+    let mut r = respond(status, "text/xml", Bytes::from(xml));
+    r.headers_mut().insert("x-amzn-RequestId", id);
     r
 }
 

@@ -1,11 +1,12 @@
 //! Turning the Kinesis records of a GetRecords page into user records (KCL
 //! `AggregatorUtil.deaggregate` plus the retrieval filters).
 //!
-//! Two filters apply, both per *user* record:
-//! * a user record of an aggregate whose hash key lies outside the shard's range
-//!   is dropped on its own: a producer with a stale shard map may have packed
-//!   it with records for this shard, and the KPL re-sends such records to the
-//!   right shard, so delivering it here would process it out of its key's order;
+//! Two filters apply:
+//! * an aggregate holding any user record whose hash key lies outside the
+//!   shard's range is dropped whole, as the Java KCL drops it: a producer with a
+//!   stale shard map packed it for a parent shard, and the KPL (Java's and
+//!   kinesis-kpl alike) re-sends every user record of such an aggregate, so
+//!   delivering any of them here would deliver it twice;
 //! * user records at or before the position processing resumes from are
 //!   skipped, because a restart reads the checkpointed Kinesis record again
 //!   (`AT_SEQUENCE_NUMBER`) and only the user records after the checkpointed
@@ -49,7 +50,7 @@ pub struct Deaggregated {
 }
 
 /// What one distinct key of an aggregate allows.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyVerdict {
     /// Deliverable; in the shard's range (always, when no range is checked).
     Deliver { in_range: bool },
@@ -123,7 +124,23 @@ pub fn deaggregate_records(
             continue;
         };
         let mut verdicts = KeyVerdicts::default();
-        for user in deaggregate(&record.partition_key, None, record.data.0) {
+        let users = deaggregate(&record.partition_key, None, record.data.0);
+        // A producer re-sends an aggregate that landed on the wrong shard whole, as the
+        // Java KPL does, so one stray user record makes the whole aggregate a stray, as
+        // the Java KCL judges it: delivering the rest would deliver it twice.
+        let stray = users.iter().any(|user| {
+            user.aggregated
+                && verdicts.verdict(
+                    &user.partition_key,
+                    user.explicit_hash_key.as_ref(),
+                    shard_range,
+                ) == (KeyVerdict::Deliver { in_range: false })
+        });
+        if stray {
+            out.dropped_out_of_range += users.len();
+            continue;
+        }
+        for user in users {
             let position =
                 ExtendedSequenceNumber::new(sequence_number.clone(), user.sub_sequence_number);
             if resume_after.is_some_and(|after| position <= *after) {
@@ -232,18 +249,25 @@ mod tests {
     }
 
     #[test]
-    fn a_user_record_outside_the_shard_is_dropped_alone() {
-        let data = aggregate(&[
+    fn an_aggregate_with_a_user_record_outside_the_shard_is_dropped_whole() {
+        let stray = aggregate(&[
             UserRecord::new("a", "in-1").with_explicit_hash_key(LOW),
             UserRecord::new("b", "out").with_explicit_hash_key(HIGH),
             UserRecord::new("c", "in-2").with_explicit_hash_key(LOW),
         ]);
+        let fine = aggregate(&[
+            UserRecord::new("a", "in-3").with_explicit_hash_key(LOW),
+            UserRecord::new("c", "in-4").with_explicit_hash_key(LOW),
+        ]);
         let lower_half = HashRange::new(0, u128::MAX / 2);
-        let d = deaggregate_records(vec![kinesis_record("9", data)], Some(lower_half), None);
-        assert_eq!(datas(&d), [&b"in-1"[..], b"in-2"]);
-        assert_eq!(d.dropped_out_of_range, 1);
-        // Sub-sequence numbers stay those of the aggregate.
-        assert_eq!(d.records[1].sub_sequence_number, 2);
+        let d = deaggregate_records(
+            vec![kinesis_record("9", stray), kinesis_record("10", fine)],
+            Some(lower_half),
+            None,
+        );
+        assert_eq!(datas(&d), [&b"in-3"[..], b"in-4"]);
+        assert_eq!(d.dropped_out_of_range, 3);
+        assert_eq!(d.records[1].sub_sequence_number, 1);
     }
 
     #[test]

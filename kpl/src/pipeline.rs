@@ -21,7 +21,7 @@ use crate::error::RecordFailure;
 use crate::handle::PutResult;
 use crate::limiter::ShardLimiter;
 use crate::record::UserRecord;
-use crate::retrier::{Backoff, Decision, confirm, expired};
+use crate::retrier::{Backoff, Decision, confirm_aggregates, expired};
 use crate::shard_map::{ShardMap, ShardMapState};
 use kinesis_proto::model::Shard as WireShard;
 use std::cmp::Reverse;
@@ -430,11 +430,10 @@ impl Pipeline {
         now: Instant,
     ) {
         let mut retries = Vec::new();
-        for u in undecided {
-            let shard = Arc::clone(&u.1.shard_id);
-            match confirm(u, map) {
+        for decision in confirm_aggregates(undecided, map) {
+            match decision {
                 Decision::Put(rec, result) => self.confirmed.push((rec, result)),
-                Decision::WrongShard(rec) => {
+                Decision::WrongShard(rec, shard) => {
                     self.wrong_shard.push((Arc::clone(&rec.stream), shard));
                     retries.push(rec);
                 }
@@ -1268,13 +1267,61 @@ mod tests {
             t0 + ms(300),
         );
         let a = h.poll(t0 + ms(300));
-        assert_eq!(a.confirmed.len(), owned);
-        // The others are retried on their own shard.
+        // One aggregate (shard c1, sequence 1) that c1 does not own whole: a consumer drops
+        // all of it, so all of it is retried, each on its own shard.
+        assert!(a.confirmed.is_empty());
         assert!(!h.p.is_idle());
         h.p.flush();
         let a = h.poll(t0 + Duration::from_secs(10));
         let retried: usize = a.batches.iter().map(user_count).sum();
-        assert_eq!(retried, 5 - owned);
+        assert_eq!(retried, 5);
+    }
+
+    #[test]
+    fn an_aggregate_an_unknown_shard_owns_whole_is_confirmed() {
+        let mut h = Harness::new(Config::default());
+        let t0 = h.t0;
+        h.start(split(1));
+        let ranges = even_split(2);
+        let mut undecided = Vec::new();
+        for i in 0..40 {
+            let (r, handle) = user_record(0, &format!("k{i}"), b"x", t0, &h.config);
+            if !ranges[1].contains(r.hash_key) {
+                continue;
+            }
+            h.handles.push(handle);
+            let result = PutResult {
+                shard_id: "c1".into(),
+                sequence_number: "1".into(),
+                sub_sequence_number: 0,
+                attempts: vec![],
+            };
+            undecided.push((r, result));
+        }
+        let n = undecided.len();
+        assert!(n > 1);
+        h.p.in_flight += 1;
+        h.p.streams[0].in_flight += 1;
+        let version = h.p.streams[0].routing.as_ref().unwrap().version();
+        h.p.on_done(
+            Done {
+                stream: 0,
+                shards: vec![],
+                throttled: vec![],
+                retries: vec![],
+                invalidate: Some(version),
+                undecided,
+            },
+            t0,
+        );
+        let _ = h.poll(t0 + ms(300));
+        h.p.on_map(
+            0,
+            Ok(wire(&[("c0", ranges[0]), ("c1", ranges[1])])),
+            t0 + ms(300),
+        );
+        let a = h.poll(t0 + ms(300));
+        assert_eq!(a.confirmed.len(), n);
     }
 
     #[test]

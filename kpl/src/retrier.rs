@@ -8,13 +8,14 @@
 //! * Result count differs from the request's: all retried (`Record Count Mismatch`).
 //! * Per-entry error: retried (or failed when `FailIfThrottled` and throttled).
 //! * Per-entry success: each user record succeeds, unless the record landed on a shard other
-//!   than predicted and that shard does not own the user record's hash key: then it is retried
-//!   (`Wrong Shard`) and the shard map is refreshed. A shard the map does not know yet (a new
-//!   child after a split) owns the aggregate's first hash key; whether it owns the aggregate's
-//!   other user records is decided once the refreshed map arrives ([`Verdicts::undecided`],
-//!   see [`confirm`]), so that records which did land right are not sent twice. Under per-key
-//!   ordering they are retried at once instead (possible duplicates, flagged), so that nothing
-//!   later of their keys overtakes them.
+//!   than predicted (the shard map is then refreshed) and it is an aggregate that shard does not
+//!   own whole: then every user record of the aggregate is retried (`Wrong Shard`). A consumer
+//!   drops the whole of such an aggregate, as the Java KCL does (it drops an aggregate when any
+//!   of its user records lies outside the shard), so its records that did land right must be
+//!   sent again too. Whether a shard the map does not know yet (a new child after a split) owns
+//!   an aggregate is decided once the refreshed map arrives ([`Verdicts::undecided`], see
+//!   [`confirm_aggregates`]). Under per-key ordering the aggregate is retried at once instead
+//!   (possible duplicates, flagged), so that nothing later of its keys overtakes it.
 //! * A record to be retried past its `RecordTtl` fails with `Expired`.
 //!
 //! Retry delays use exponential backoff with full jitter: before retry *n*, a uniformly random
@@ -61,7 +62,7 @@ pub(crate) struct Verdicts {
     /// User records that landed on a shard not owning them, per landing shard (ErrorsByCode).
     pub(crate) wrong_shard: Vec<(Arc<str>, usize)>,
     /// Put on a shard the map did not know: success if the refreshed map says the shard owns
-    /// the record's hash key, else a `Wrong Shard` retry (see [`confirm`]).
+    /// the record's aggregate, else a `Wrong Shard` retry (see [`confirm_aggregates`]).
     pub(crate) undecided: Vec<(UserRecord, PutResult)>,
 }
 
@@ -194,19 +195,20 @@ pub(crate) fn classify(
             bytes: kr.size,
         });
         let aggregated = kr.aggregated;
+        // Whether the landing shard owns the whole aggregate: Some(owned), or None: unknown
+        // until the map is refreshed.
+        let owned = if !moved || !aggregated {
+            Some(true)
+        } else {
+            match actual_range {
+                Some(range) => Some(kr.records.iter().all(|r| range.contains(r.hash_key))),
+                None if kr.records.iter().all(|r| r.hash_key == outer_hash) => Some(true),
+                None if defer_unknown => None,
+                None => Some(false),
+            }
+        };
         let mut wrong = 0;
         for (i, mut rec) in kr.records.into_iter().enumerate() {
-            // Some(owned), or None: unknown until the map is refreshed.
-            let owned = if !moved || !aggregated {
-                Some(true)
-            } else {
-                match actual_range {
-                    Some(range) => Some(range.contains(rec.hash_key)),
-                    None if rec.hash_key == outer_hash => Some(true),
-                    None if defer_unknown => None,
-                    None => Some(false),
-                }
-            };
             if owned != Some(false) {
                 attempt(&mut rec, None);
                 let result = PutResult {
@@ -249,16 +251,40 @@ pub(crate) enum Decision {
     /// The shard owns the record's hash key: it is put.
     Put(UserRecord, PutResult),
     /// It does not (or is still unknown): retry, the last attempt now a `Wrong Shard` failure.
-    WrongShard(UserRecord),
+    WrongShard(UserRecord, Arc<str>),
 }
 
-/// Decides an undecided record with the refreshed `map`.
-pub(crate) fn confirm(
-    (mut rec, mut result): (UserRecord, PutResult),
+/// Decides undecided records with the refreshed `map`, one aggregate (the records sharing a
+/// shard and sequence number) at a time: all are put if the shard owns every one of them,
+/// else all are retried.
+pub(crate) fn confirm_aggregates(
+    undecided: Vec<(UserRecord, PutResult)>,
     map: Option<&ShardMap>,
-) -> Decision {
-    let range = map.and_then(|m| m.range_of(&result.shard_id));
-    if range.is_some_and(|r| r.contains(rec.hash_key)) {
+) -> Vec<Decision> {
+    let mut owned: std::collections::HashMap<(Arc<str>, Arc<str>), bool> =
+        std::collections::HashMap::new();
+    for (rec, result) in &undecided {
+        let range = map.and_then(|m| m.range_of(&result.shard_id));
+        let mine = range.is_some_and(|r| r.contains(rec.hash_key));
+        *owned
+            .entry((
+                Arc::clone(&result.shard_id),
+                Arc::clone(&result.sequence_number),
+            ))
+            .or_insert(true) &= mine;
+    }
+    undecided
+        .into_iter()
+        .map(|u| {
+            let key = (Arc::clone(&u.1.shard_id), Arc::clone(&u.1.sequence_number));
+            confirm(u, owned.get(&key).copied().unwrap_or(false))
+        })
+        .collect()
+}
+
+/// Decides one undecided record: put if its aggregate is `owned`, else a `Wrong Shard` retry.
+fn confirm((mut rec, mut result): (UserRecord, PutResult), owned: bool) -> Decision {
+    if owned {
         return Decision::Put(rec, result);
     }
     rec.attempts = std::mem::take(&mut result.attempts);
@@ -271,7 +297,7 @@ pub(crate) fn confirm(
             result.shard_id, rec.hash_key
         ));
     }
-    Decision::WrongShard(rec)
+    Decision::WrongShard(rec, result.shard_id)
 }
 
 fn retry_or_fail(v: &mut Verdicts, mut rec: UserRecord, f: &Failure, now: Instant) {
@@ -569,7 +595,8 @@ mod tests {
             };
         }
         let (lo, hi) = (lo.unwrap(), hi.unwrap());
-        // Predicted on a parent "p" (stale map); landed on s0, which owns only `lo`.
+        // Predicted on a parent "p" (stale map); landed on s0, which owns only `lo`: a
+        // consumer drops the whole aggregate (as the Java KCL does), so all of it is retried.
         let v = classify(
             krs(&[&[&lo, &hi, &lo]], "p", t0, &c),
             Some(&map),
@@ -579,14 +606,24 @@ mod tests {
             &c,
         );
         assert!(v.invalidate_map);
-        assert_eq!(v.succeeded.len(), 2);
-        assert_eq!(v.succeeded[1].1.sub_sequence_number, 2);
-        assert_eq!(v.retry.len(), 1);
-        assert_eq!(v.wrong_shard, vec![(Arc::from("s0"), 1)]);
+        assert_eq!(v.succeeded.len(), 0);
+        assert_eq!(v.retry.len(), 3);
+        assert_eq!(v.wrong_shard, vec![(Arc::from("s0"), 3)]);
         let a = &v.retry[0].attempts[0];
         assert_eq!(a.error_code.as_deref(), Some(WRONG_SHARD));
         assert!(a.possibly_stored);
-        // An unknown child owns the first record's key; the others wait for the new map.
+        // An aggregate s0 owns whole succeeds, moved or not.
+        let v = classify(
+            krs(&[&[&lo, &lo]], "p", t0, &c),
+            Some(&map),
+            Ok(output(vec![ok("s0", "7")])),
+            t0,
+            t0,
+            &c,
+        );
+        assert_eq!((v.succeeded.len(), v.retry.len()), (2, 0));
+        assert_eq!(v.succeeded[1].1.sub_sequence_number, 1);
+        // An unknown child: the whole aggregate waits for the new map.
         let v = classify(
             krs(&[&[&hi, &lo, &hi]], "p", t0, &c),
             Some(&map),
@@ -597,7 +634,7 @@ mod tests {
         );
         assert_eq!(
             (v.succeeded.len(), v.retry.len(), v.undecided.len()),
-            (2, 0, 1)
+            (0, 0, 3)
         );
         let refreshed = ShardMap::new(
             2,
@@ -612,13 +649,16 @@ mod tests {
                 },
             ],
         );
-        let undecided = v.undecided.into_iter().next().unwrap();
-        let Decision::WrongShard(rec) = confirm(undecided, Some(&refreshed)) else {
-            panic!("the refreshed map says child-9 does not own the key");
-        };
-        assert_eq!(rec.attempts.len(), 1);
-        assert_eq!(rec.attempts[0].error_code.as_deref(), Some(WRONG_SHARD));
-        assert!(rec.attempts[0].possibly_stored && !rec.attempts[0].success);
+        // child-9 owns two of the three: the whole aggregate is retried.
+        for decision in confirm_aggregates(v.undecided, Some(&refreshed)) {
+            let Decision::WrongShard(rec, shard) = decision else {
+                panic!("child-9 does not own the whole aggregate");
+            };
+            assert_eq!(&*shard, "child-9");
+            assert_eq!(rec.attempts.len(), 1);
+            assert_eq!(rec.attempts[0].error_code.as_deref(), Some(WRONG_SHARD));
+            assert!(rec.attempts[0].possibly_stored && !rec.attempts[0].success);
+        }
         // Under per-key ordering nothing waits: the unknown ones are retried at once.
         let ordered = Config::builder()
             .ordering(Ordering::PerPartitionKey)
@@ -633,7 +673,7 @@ mod tests {
         );
         assert_eq!(
             (v.succeeded.len(), v.retry.len(), v.undecided.len()),
-            (2, 1, 0)
+            (0, 3, 0)
         );
         // A single (unaggregated) record is routed by its own key: always owned.
         let v = classify(

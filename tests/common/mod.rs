@@ -2,6 +2,7 @@
 //! clients pointed at it.
 #![allow(dead_code)]
 
+pub mod java;
 pub mod peers;
 
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};

@@ -57,6 +57,24 @@ pub fn python_path_with(packages: &[&str]) -> PathBuf {
     dir
 }
 
+/// The AWS CLI: `aws` on PATH, else `python3 -m awscli` with awscli installed
+/// (once) under the peers folder, so a machine without the CLI still runs the tests.
+pub fn aws_cli() -> Command {
+    let on_path = Command::new("aws")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if on_path {
+        return Command::new("aws");
+    }
+    let python_path = python_path_with(&["awscli"]);
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "awscli"]).env("PYTHONPATH", python_path);
+    cmd
+}
+
 /// The installed folder of npm package `name` (`.../node_modules/<name>`).
 pub fn npm_package(name: &str) -> PathBuf {
     let prefix = peers_dir().join("node");
