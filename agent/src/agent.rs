@@ -79,7 +79,12 @@ pub async fn run(
             .unwrap_or(0)
             ^ (u64::from(std::process::id()) << 32)
             ^ i as u64;
-        let (sender, rx) = Sender::new(producer.clone(), &fc.kinesis_stream, fc.partition_key_option, seed);
+        let (sender, rx) = Sender::new(
+            producer.clone(),
+            &fc.kinesis_stream,
+            fc.partition_key_option,
+            seed,
+        );
         completions.push(tokio::spawn(complete(
             rx,
             producer.clone(),

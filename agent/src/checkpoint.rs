@@ -99,7 +99,10 @@ impl Checkpoint {
                 .collect(),
         };
         let bytes = serde_json::to_vec_pretty(&disk).map_err(std::io::Error::other)?;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let name = path
             .file_name()

@@ -143,10 +143,19 @@ const TOP_IGNORED: &[(&str, &str)] = &[
     ),
     ("sts.endpoint", "role assumption is not supported"),
     ("maxSendingThreads", "sending is asynchronous (kpl)"),
-    ("sendingThreadsKeepAliveMillis", "sending is asynchronous (kpl)"),
-    ("sendingThreadsMaxQueueSize", "sending is asynchronous (kpl)"),
+    (
+        "sendingThreadsKeepAliveMillis",
+        "sending is asynchronous (kpl)",
+    ),
+    (
+        "sendingThreadsMaxQueueSize",
+        "sending is asynchronous (kpl)",
+    ),
     ("shutdownTimeoutMillis", "shutdown flushes and checkpoints"),
-    ("checkpointTimeToLiveDays", "checkpoints of vanished files are dropped at once"),
+    (
+        "checkpointTimeToLiveDays",
+        "checkpoints of vanished files are dropped at once",
+    ),
     ("log.level", "set RUST_LOG instead"),
     ("log.maxBackupIndex", "logs go to standard error"),
     ("log.maxFileSize", "logs go to standard error"),
@@ -154,8 +163,14 @@ const TOP_IGNORED: &[(&str, &str)] = &[
 
 /// Flow keys of the Java agent that this agent accepts and does not act on.
 const FLOW_IGNORED: &[(&str, &str)] = &[
-    ("publishQueueCapacity", "in-flight data is bounded in bytes instead"),
-    ("maxRecordSizeBytes", "records are cut at the Kinesis maximum of 1 MiB"),
+    (
+        "publishQueueCapacity",
+        "in-flight data is bounded in bytes instead",
+    ),
+    (
+        "maxRecordSizeBytes",
+        "records are cut at the Kinesis maximum of 1 MiB",
+    ),
 ];
 
 fn place_key(place: &str, key: &str) -> (String, String) {
@@ -171,11 +186,19 @@ fn invalid(place: &str, key: &str, why: impl Into<String>) -> ConfigError {
     }
 }
 
-fn get_str(obj: &Map<String, Value>, place: &str, key: &str) -> Result<Option<String>, ConfigError> {
+fn get_str(
+    obj: &Map<String, Value>,
+    place: &str,
+    key: &str,
+) -> Result<Option<String>, ConfigError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(invalid(place, key, format!("expected a string, got {other}"))),
+        Some(other) => Err(invalid(
+            place,
+            key,
+            format!("expected a string, got {other}"),
+        )),
     }
 }
 
@@ -183,16 +206,25 @@ fn get_str(obj: &Map<String, Value>, place: &str, key: &str) -> Result<Option<St
 fn get_u64(obj: &Map<String, Value>, place: &str, key: &str) -> Result<Option<u64>, ConfigError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| invalid(place, key, format!("expected a non-negative integer, got {n}"))),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| invalid(place, key, format!("expected a non-negative integer, got {s:?}"))),
-        Some(other) => Err(invalid(place, key, format!("expected an integer, got {other}"))),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+            invalid(
+                place,
+                key,
+                format!("expected a non-negative integer, got {n}"),
+            )
+        }),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
+            invalid(
+                place,
+                key,
+                format!("expected a non-negative integer, got {s:?}"),
+            )
+        }),
+        Some(other) => Err(invalid(
+            place,
+            key,
+            format!("expected an integer, got {other}"),
+        )),
     }
 }
 
@@ -228,7 +260,9 @@ impl AgentConfig {
         let value: Value =
             serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         let Value::Object(top) = value else {
-            return Err(ConfigError::Syntax("the top level must be an object".into()));
+            return Err(ConfigError::Syntax(
+                "the top level must be an object".into(),
+            ));
         };
         let place = "top level";
         let mut warnings = Vec::new();
@@ -292,7 +326,11 @@ impl AgentConfig {
         for (i, fv) in flow_values.iter().enumerate() {
             let fplace = format!("flows[{i}]");
             let Value::Object(f) = fv else {
-                return Err(invalid(place, "flows", format!("{fplace} must be an object")));
+                return Err(invalid(
+                    place,
+                    "flows",
+                    format!("{fplace} must be an object"),
+                ));
             };
             flows.push(parse_flow(f, &fplace, &mut warnings)?);
         }
@@ -321,11 +359,7 @@ impl AgentConfig {
 
 /// `kinesis.us-west-2.amazonaws.com` → `us-west-2`.
 pub fn region_of_endpoint(endpoint: &str) -> Option<String> {
-    let host = endpoint
-        .split("://")
-        .last()?
-        .split(['/', ':'])
-        .next()?;
+    let host = endpoint.split("://").last()?.split(['/', ':']).next()?;
     let mut parts = host.split('.');
     if parts.next()? != "kinesis" {
         return None;
@@ -341,11 +375,20 @@ fn parse_flow(
 ) -> Result<FlowConfig, ConfigError> {
     for key in f.keys() {
         match key.as_str() {
-            "filePattern" | "kinesisStream" | "partitionKeyOption" | "initialPosition"
-            | "maxBufferAgeMillis" | "maxBufferSizeRecords" | "maxBufferSizeBytes"
-            | "multiLineStartPattern" | "skipHeaderLines" | "truncatedRecordTerminator"
-            | "dataProcessingOptions" | "minTimeBetweenFilePollsMillis"
-            | "retryInitialBackoffMillis" | "retryMaxBackoffMillis" => {}
+            "filePattern"
+            | "kinesisStream"
+            | "partitionKeyOption"
+            | "initialPosition"
+            | "maxBufferAgeMillis"
+            | "maxBufferSizeRecords"
+            | "maxBufferSizeBytes"
+            | "multiLineStartPattern"
+            | "skipHeaderLines"
+            | "truncatedRecordTerminator"
+            | "dataProcessingOptions"
+            | "minTimeBetweenFilePollsMillis"
+            | "retryInitialBackoffMillis"
+            | "retryMaxBackoffMillis" => {}
             "deliveryStream" => {
                 let (key, place) = place_key(place, key);
                 return Err(ConfigError::Unsupported {
@@ -372,10 +415,11 @@ fn parse_flow(
     if !file_pattern.starts_with('/') {
         return Err(invalid(place, "filePattern", "must be an absolute path"));
     }
-    let kinesis_stream = get_str(f, place, "kinesisStream")?.ok_or_else(|| ConfigError::Missing {
-        key: "kinesisStream".into(),
-        place: place.into(),
-    })?;
+    let kinesis_stream =
+        get_str(f, place, "kinesisStream")?.ok_or_else(|| ConfigError::Missing {
+            key: "kinesisStream".into(),
+            place: place.into(),
+        })?;
     let partition_key_option = match get_str(f, place, "partitionKeyOption")?.as_deref() {
         None | Some("RANDOM") => PartitionKeyOption::Random,
         Some("DETERMINISTIC") => PartitionKeyOption::Deterministic,
@@ -439,7 +483,13 @@ fn parse_flow(
         kinesis_stream,
         partition_key_option,
         initial_position,
-        max_buffer_age: ms(ranged(f, place, "maxBufferAgeMillis", 60_000, 1_000..=900_000)?),
+        max_buffer_age: ms(ranged(
+            f,
+            place,
+            "maxBufferAgeMillis",
+            60_000,
+            1_000..=900_000,
+        )?),
         max_buffer_size_records: ranged(f, place, "maxBufferSizeRecords", 500, 1..=500)? as usize,
         max_buffer_size_bytes: ranged(
             f,
@@ -459,8 +509,20 @@ fn parse_flow(
             100,
             1..=3_600_000,
         )?),
-        retry_initial_backoff: ms(ranged(f, place, "retryInitialBackoffMillis", 100, 1..=600_000)?),
-        retry_max_backoff: ms(ranged(f, place, "retryMaxBackoffMillis", 10_000, 1..=600_000)?),
+        retry_initial_backoff: ms(ranged(
+            f,
+            place,
+            "retryInitialBackoffMillis",
+            100,
+            1..=600_000,
+        )?),
+        retry_max_backoff: ms(ranged(
+            f,
+            place,
+            "retryMaxBackoffMillis",
+            10_000,
+            1..=600_000,
+        )?),
     })
 }
 
@@ -562,14 +624,18 @@ mod tests {
             (r#""multiLineStartPattern":"(""#, "multiLineStartPattern"),
             (r#""skipHeaderLines":-1"#, "skipHeaderLines"),
         ] {
-            let text = format!(
-                r#"{{"flows":[{{"filePattern":"/a","kinesisStream":"s",{flow}}}]}}"#
-            );
+            let text =
+                format!(r#"{{"flows":[{{"filePattern":"/a","kinesisStream":"s",{flow}}}]}}"#);
             let e = AgentConfig::parse(&text).unwrap_err();
             assert!(e.to_string().contains(key), "{key}: {e}");
         }
         assert!(AgentConfig::parse(r#"{"flows":[{"kinesisStream":"s"}]}"#).is_err());
-        assert!(AgentConfig::parse(r#"{"awsAccessKeyId":"a","flows":[{"filePattern":"/a","kinesisStream":"s"}]}"#).is_err());
+        assert!(
+            AgentConfig::parse(
+                r#"{"awsAccessKeyId":"a","flows":[{"filePattern":"/a","kinesisStream":"s"}]}"#
+            )
+            .is_err()
+        );
         assert!(AgentConfig::parse("[1]").is_err());
     }
 

@@ -88,6 +88,23 @@ pub struct Entry {
     pub from_start: bool,
     /// Clock reading (ms) when its size last changed.
     pub changed_at_ms: u64,
+    /// Its first bytes as last seen (empty after a restore), to recognise a copy still being
+    /// written.
+    pub head: Vec<u8>,
+}
+
+impl Entry {
+    /// Whether `o`, another file, is a copy of this one (complete or still being written).
+    fn is_copied_to(&self, o: &Observed) -> bool {
+        if self.fingerprint.len == 0 || o.id == self.id {
+            return false;
+        }
+        if o.head.len() >= self.fingerprint.len {
+            self.fingerprint.matches(&o.head)
+        } else {
+            !o.head.is_empty() && self.head.starts_with(&o.head)
+        }
+    }
 }
 
 /// A file's saved position (what a checkpoint holds).
@@ -179,6 +196,7 @@ impl FileTracker {
                     committed: s.offset,
                     from_start: false,
                     changed_at_ms: 0,
+                    head: Vec::new(),
                 },
             );
         }
@@ -191,16 +209,12 @@ impl FileTracker {
         let by_id: HashMap<FileId, &Observed> = observed.iter().map(|o| (o.id, o)).collect();
         let known: HashMap<FileId, u64> = self.entries.values().map(|e| (e.id, e.seq)).collect();
         // Shadows: unknown files starting with a known file's first bytes.
-        self.shadows.retain(|id, _| by_id.contains_key(id) && !known.contains_key(id));
+        self.shadows.clear();
         for o in &observed {
             if known.contains_key(&o.id) {
                 continue;
             }
-            let original = self
-                .entries
-                .values()
-                .find(|e| e.fingerprint.len > 0 && e.fingerprint.matches(&o.head));
-            if let Some(e) = original {
+            if let Some(e) = self.entries.values().find(|e| e.is_copied_to(o)) {
                 self.shadows.insert(o.id, (e.seq, o.clone()));
             }
         }
@@ -211,9 +225,8 @@ impl FileTracker {
                 continue;
             };
             let current = by_id.get(&entry.id).copied();
-            let intact = current.is_some_and(|o| {
-                entry.fingerprint.matches(&o.head) && o.size >= entry.read
-            });
+            let intact =
+                current.is_some_and(|o| entry.fingerprint.matches(&o.head) && o.size >= entry.read);
             if let (true, Some(o)) = (intact, current) {
                 let e = self.entries.get_mut(&seq).expect("present");
                 if o.size != e.size {
@@ -224,9 +237,21 @@ impl FileTracker {
                 if e.fingerprint.len < FINGERPRINT_BYTES && o.head.len() > e.fingerprint.len {
                     e.fingerprint = Fingerprint::of(&o.head);
                 }
+                if e.head.len() < o.head.len() {
+                    e.head = o.head.clone();
+                }
                 continue;
             }
-            // Truncated, replaced or gone: is there a copy to finish from?
+            // Truncated, replaced or gone: is there a copy to finish from? A copy still being
+            // written (shorter than what was read) is waited for.
+            if current.is_some()
+                && self
+                    .shadows
+                    .values()
+                    .any(|(of, o)| *of == seq && o.size < entry.read)
+            {
+                continue;
+            }
             let copy = self
                 .shadows
                 .iter()
@@ -243,6 +268,7 @@ impl FileTracker {
                 e.id = o.id;
                 e.path = o.path.clone();
                 e.size = o.size;
+                e.head = o.head.clone();
                 e.changed_at_ms = now_ms;
                 self.entries.insert(seq, e);
             } else if current.is_some() {
@@ -272,14 +298,11 @@ impl FileTracker {
         fresh.sort_by_key(|o| (o.mtime_ns, o.id.ino));
         let newest = fresh.last().map(|o| o.id);
         for o in fresh {
-            let offset = if self.started {
-                0
-            } else if Some(o.id) == newest && self.initial == InitialPosition::StartOfFile {
-                0
-            } else {
-                // Before the first start the agent sends only what the newest file gets next.
-                o.size
-            };
+            // Before the first start the agent sends only what the newest file gets next
+            // (from its start with START_OF_FILE); afterwards every new file is read whole.
+            let whole = self.started
+                || (Some(o.id) == newest && self.initial == InitialPosition::StartOfFile);
+            let offset = if whole { 0 } else { o.size };
             let seq = self.next_seq;
             self.next_seq += 1;
             events.push(Event::New {
@@ -298,6 +321,7 @@ impl FileTracker {
                     committed: offset,
                     from_start: offset == 0,
                     changed_at_ms: now_ms,
+                    head: o.head,
                 },
             );
         }
@@ -382,7 +406,10 @@ mod tests {
         t.update(vec![obs("/l/a", 6, b"new\n", 2)], 0);
         assert_eq!(order(&t), [("/l/a".into(), 4)]);
         // A file created later is new: read from its start.
-        t.update(vec![obs("/l/a", 6, b"new\n", 2), obs("/l/b", 7, b"b\n", 3)], 1);
+        t.update(
+            vec![obs("/l/a", 6, b"new\n", 2), obs("/l/b", 7, b"b\n", 3)],
+            1,
+        );
         assert_eq!(order(&t), [("/l/a".into(), 4), ("/l/b".into(), 0)]);
     }
 
@@ -396,7 +423,13 @@ mod tests {
             vec![obs("/l/a.1", 6, b"1\n2\n3\n", 5), obs("/l/a", 9, b"4\n", 5)],
             1,
         );
-        assert_eq!(ev, [Event::New { path: "/l/a".into(), offset: 0 }]);
+        assert_eq!(
+            ev,
+            [Event::New {
+                path: "/l/a".into(),
+                offset: 0
+            }]
+        );
         assert_eq!(order(&t), [("/l/a.1".into(), 2), ("/l/a".into(), 0)]);
         assert!(t.has_newer(1));
     }
@@ -408,15 +441,27 @@ mod tests {
         t.update(vec![obs("/l/a", 6, &content[..14], 1)], 0);
         t.advance(1, 7);
         // The copy appears first: it is not read.
-        t.update(vec![obs("/l/a", 6, content, 2), obs("/l/a.1", 8, content, 2)], 1);
+        t.update(
+            vec![obs("/l/a", 6, content, 2), obs("/l/a.1", 8, content, 2)],
+            1,
+        );
         assert_eq!(order(&t), [("/l/a".into(), 7)]);
         // Then the original is truncated and written again.
-        let ev = t.update(vec![obs("/l/a", 6, b"line 4\n", 3), obs("/l/a.1", 8, content, 2)], 2);
+        let ev = t.update(
+            vec![obs("/l/a", 6, b"line 4\n", 3), obs("/l/a.1", 8, content, 2)],
+            2,
+        );
         assert_eq!(
             ev,
             [
-                Event::CopyAdopted { copy: "/l/a.1".into(), original: "/l/a".into() },
-                Event::New { path: "/l/a".into(), offset: 0 }
+                Event::CopyAdopted {
+                    copy: "/l/a.1".into(),
+                    original: "/l/a".into()
+                },
+                Event::New {
+                    path: "/l/a".into(),
+                    offset: 0
+                }
             ]
         );
         assert_eq!(order(&t), [("/l/a.1".into(), 7), ("/l/a".into(), 0)]);
@@ -428,8 +473,30 @@ mod tests {
         let content = b"line 1\nline 2\n";
         t.update(vec![obs("/l/a", 6, content, 1)], 0);
         t.advance(1, 7);
-        t.update(vec![obs("/l/a", 6, b"", 3), obs("/l/a.1", 8, content, 2)], 1);
+        t.update(
+            vec![obs("/l/a", 6, b"", 3), obs("/l/a.1", 8, content, 2)],
+            1,
+        );
         assert_eq!(order(&t), [("/l/a.1".into(), 7), ("/l/a".into(), 0)]);
+    }
+
+    #[test]
+    fn a_copy_still_being_written_is_waited_for() {
+        let mut t = FileTracker::new(InitialPosition::StartOfFile);
+        let content = b"line 1\nline 2\nline 3\n";
+        t.update(vec![obs("/l/a", 6, content, 1)], 0);
+        t.advance(1, 21);
+        // The copy was seen half-written, the original already truncated.
+        let mut partial = obs("/l/a.1", 8, &content[..14], 2);
+        partial.size = 14;
+        let ev = t.update(vec![obs("/l/a", 6, b"", 3), partial], 1);
+        assert!(ev.is_empty(), "{ev:?}");
+        assert_eq!(order(&t), [("/l/a".into(), 21)]);
+        t.update(
+            vec![obs("/l/a", 6, b"", 3), obs("/l/a.1", 8, content, 2)],
+            2,
+        );
+        assert_eq!(order(&t), [("/l/a.1".into(), 21), ("/l/a".into(), 0)]);
     }
 
     #[test]
@@ -441,7 +508,15 @@ mod tests {
         let ev = t.update(vec![obs("/l/a", 6, b"cccc\ndddd\neeee\n", 2)], 1);
         assert_eq!(
             ev,
-            [Event::Truncated { path: "/l/a".into() }, Event::New { path: "/l/a".into(), offset: 0 }]
+            [
+                Event::Truncated {
+                    path: "/l/a".into()
+                },
+                Event::New {
+                    path: "/l/a".into(),
+                    offset: 0
+                }
+            ]
         );
         assert_eq!(order(&t), [("/l/a".into(), 0)]);
     }
@@ -452,7 +527,13 @@ mod tests {
         t.update(vec![obs("/l/a", 6, b"x\ny\n", 1)], 0);
         t.advance(1, 2);
         let ev = t.update(vec![], 1);
-        assert_eq!(ev, [Event::Vanished { path: "/l/a".into(), unread: 2 }]);
+        assert_eq!(
+            ev,
+            [Event::Vanished {
+                path: "/l/a".into(),
+                unread: 2
+            }]
+        );
         assert!(t.saved().is_empty());
     }
 

@@ -131,7 +131,8 @@ impl LogFormat {
                 format!("^({ts}) (?:{facility} )?({USER}) {prog}: (.*)")
             }
             LogFormat::Rfc3339Syslog => {
-                let ts = r"(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(?:Z|(?:[-+]\d{2}:\d{2}))";
+                let ts =
+                    r"(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?)(?:Z|(?:[-+]\d{2}:\d{2}))";
                 format!("^({ts}) (?:{facility} )?({USER}) {prog}: (.*)")
             }
         }
@@ -368,18 +369,24 @@ impl ProcessingOption {
             "LOGTOJSON" => {
                 check_keys(
                     obj,
-                    &["logFormat", "matchPattern", "customFieldNames", "jsonFormat"],
+                    &[
+                        "logFormat",
+                        "matchPattern",
+                        "customFieldNames",
+                        "jsonFormat",
+                    ],
                 )?;
                 let format_name = string_key(obj, "logFormat")?
                     .ok_or_else(|| ProcessingOptionError::Missing("logFormat".into()))?;
-                let format =
-                    LogFormat::parse(&format_name).ok_or_else(|| ProcessingOptionError::Invalid {
+                let format = LogFormat::parse(&format_name).ok_or_else(|| {
+                    ProcessingOptionError::Invalid {
                         key: "logFormat".into(),
                         why: format!(
                             "{format_name:?} is not one of COMMONAPACHELOG, COMBINEDAPACHELOG, \
                              APACHEERRORLOG, SYSLOG (RFC3164SYSLOG), RFC3339SYSLOG (RFC5424SYSLOG)"
                         ),
-                    })?;
+                    }
+                })?;
                 let parser = LogParser::new(
                     format,
                     string_key(obj, "matchPattern")?.as_deref(),
@@ -468,10 +475,16 @@ impl ProcessingOption {
                         let mut s = String::from("{\"metadata\":");
                         s.push_str(&write_json(metadata, JsonFormat::Compact));
                         s.push_str(",\"data\":");
-                        s.push_str(&write_json(&Value::String(body.to_string()), JsonFormat::Compact));
+                        s.push_str(&write_json(
+                            &Value::String(body.to_string()),
+                            JsonFormat::Compact,
+                        ));
                         if *timestamp {
                             s.push_str(",\"ts\":");
-                            s.push_str(&write_json(&Value::String(utc_millis(now)), JsonFormat::Compact));
+                            s.push_str(&write_json(
+                                &Value::String(utc_millis(now)),
+                                JsonFormat::Compact,
+                            ));
                         }
                         s.push('}');
                         if *json == JsonFormat::PrettyPrint {
@@ -512,7 +525,11 @@ fn ordered_json(pairs: &[(&str, Option<&str>)], format: JsonFormat) -> Vec<u8> {
             s.push_str("\n  ");
         }
         s.push_str(&quote(k));
-        s.push_str(if format == JsonFormat::PrettyPrint { ": " } else { ":" });
+        s.push_str(if format == JsonFormat::PrettyPrint {
+            ": "
+        } else {
+            ":"
+        });
         match v {
             Some(v) => s.push_str(&quote(v)),
             None => s.push_str("null"),
@@ -527,9 +544,7 @@ fn ordered_json(pairs: &[(&str, Option<&str>)], format: JsonFormat) -> Vec<u8> {
 
 /// `yyyy-MM-ddTHH:mm:ss.SSSZ` in UTC, the agent's `ts` format.
 pub fn utc_millis(t: SystemTime) -> String {
-    let d = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
@@ -587,8 +602,10 @@ mod tests {
 
     #[test]
     fn common_apache_log_with_custom_names_and_garbage_dropped() {
-        let o = opt(json!({"optionName": "LOGTOJSON", "logFormat": "COMMONAPACHELOG",
-            "customFieldNames": ["f1","f2","f3","f4","f5","f6","f7"]}));
+        let o = opt(
+            json!({"optionName": "LOGTOJSON", "logFormat": "COMMONAPACHELOG",
+            "customFieldNames": ["f1","f2","f3","f4","f5","f6","f7"]}),
+        );
         let line = "64.242.88.10 - - [07/Mar/2004:16:10:02 -0800] \"GET /mailman/listinfo/hsdivision HTTP/1.1\" 200 6291\n";
         assert_eq!(
             run(&o, line).unwrap(),
@@ -597,7 +614,9 @@ mod tests {
         assert_eq!(run(&o, "not a log line\n"), None);
         let bad = ProcessingOption::from_json(&json!({"optionName": "LOGTOJSON",
             "logFormat": "COMMONAPACHELOG", "customFieldNames": ["a"]}));
-        assert!(matches!(bad, Err(ProcessingOptionError::Invalid { ref key, .. }) if key == "customFieldNames"));
+        assert!(
+            matches!(bad, Err(ProcessingOptionError::Invalid { ref key, .. }) if key == "customFieldNames")
+        );
     }
 
     #[test]
@@ -635,7 +654,10 @@ mod tests {
     fn match_pattern_needs_field_names() {
         let e = ProcessingOption::from_json(&json!({"optionName": "LOGTOJSON",
             "logFormat": "SYSLOG", "matchPattern": "(\\w+) (\\w+)"}));
-        assert_eq!(e.unwrap_err(), ProcessingOptionError::Missing("customFieldNames".into()));
+        assert_eq!(
+            e.unwrap_err(),
+            ProcessingOptionError::Missing("customFieldNames".into())
+        );
         let o = opt(json!({"optionName": "LOGTOJSON", "logFormat": "SYSLOG",
             "matchPattern": "(\\w+) (\\w+)", "customFieldNames": ["a", "b"]}));
         assert_eq!(run(&o, "x y\n").unwrap(), "{\"a\":\"x\",\"b\":\"y\"}\n");
@@ -644,10 +666,15 @@ mod tests {
     #[test]
     fn csv_to_json() {
         let o = opt(json!({"optionName": "CSVTOJSON", "customFieldNames": ["f1", "f2"]}));
-        assert_eq!(run(&o, "v1,v2\n").unwrap(), "{\"f1\":\"v1\",\"f2\":\"v2\"}\n");
+        assert_eq!(
+            run(&o, "v1,v2\n").unwrap(),
+            "{\"f1\":\"v1\",\"f2\":\"v2\"}\n"
+        );
         assert_eq!(run(&o, "v1\n").unwrap(), "{\"f1\":\"v1\",\"f2\":null}\n");
-        let o = opt(json!({"optionName": "CSVTOJSON", "customFieldNames": ["a", "b", "c"],
-            "delimiter": "\\t"}));
+        let o = opt(
+            json!({"optionName": "CSVTOJSON", "customFieldNames": ["a", "b", "c"],
+            "delimiter": "\\t"}),
+        );
         assert_eq!(
             run(&o, "1\t\"two\"\t3\n").unwrap(),
             "{\"a\":\"1\",\"b\":\"\\\"two\\\"\",\"c\":\"3\"}\n"

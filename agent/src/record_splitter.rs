@@ -215,7 +215,10 @@ mod tests {
         assert_eq!(texts(&s, buf, &r), ["a\n", "bb\n"]);
         assert_eq!(r.consumed, 5);
         let r = s.split(buf, Flush::Records, &mut st);
-        assert_eq!(r.consumed, 5, "a partial line waits unless the file is done");
+        assert_eq!(
+            r.consumed, 5,
+            "a partial line waits unless the file is done"
+        );
         let r = s.split(buf, Flush::All, &mut st);
         assert_eq!(texts(&s, buf, &r), ["a\n", "bb\n", "cc"]);
         assert_eq!(r.consumed, 7);
@@ -249,7 +252,9 @@ mod tests {
         let r = s.split(buf, Flush::None, &mut st);
         assert_eq!(
             texts(&s, buf, &r),
-            ["2024-05-01 10:00:00 ERROR failed\njava.lang.IllegalStateException: boom\n\tat com.example.App.run(App.java:42)\n\tat com.example.App.main(App.java:7)\n"]
+            [
+                "2024-05-01 10:00:00 ERROR failed\njava.lang.IllegalStateException: boom\n\tat com.example.App.run(App.java:42)\n\tat com.example.App.main(App.java:7)\n"
+            ]
         );
         // The last record may still get continuation lines: it waits.
         assert_eq!(&buf[r.consumed..], b"2024-05-01 10:00:01 INFO next\n");

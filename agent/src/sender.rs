@@ -12,7 +12,7 @@
 use crate::config::{AgentConfig, FlowConfig, MAX_RECORD_BYTES, PartitionKeyOption};
 use crate::file_tracker::FileTracker;
 use crate::metrics::Metrics;
-use kinesis_kpl::{Config, Credentials, Ordering, PutHandle, Producer, Record};
+use kinesis_kpl::{Config, Credentials, Ordering, Producer, PutHandle, Record};
 use md5::{Digest, Md5};
 use parking_lot::Mutex;
 use std::sync::Arc;

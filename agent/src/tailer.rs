@@ -3,7 +3,7 @@
 
 use crate::config::FlowConfig;
 use crate::file_tracker::{
-    Event, FINGERPRINT_BYTES, FileId, FileTracker, Observed, glob_match,
+    Event, FINGERPRINT_BYTES, FileId, FileTracker, Fingerprint, Observed, glob_match,
 };
 use crate::metrics::Metrics;
 use crate::processing::apply_all;
@@ -215,7 +215,7 @@ impl Tailer {
 
     async fn read_entry(&mut self, seq: u64) -> Result<Progress, Closed> {
         let now = self.now_ms();
-        let (path, id, read, size, from_start, rotated, idle) = {
+        let (path, id, fingerprint, read, size, from_start, rotated, idle) = {
             let t = self.tracker.lock();
             let Some(e) = t.entry(seq) else {
                 return Ok(Progress {
@@ -230,6 +230,7 @@ impl Tailer {
             (
                 e.path.clone(),
                 e.id,
+                e.fingerprint,
                 e.read,
                 e.size,
                 e.from_start,
@@ -237,7 +238,7 @@ impl Tailer {
                 now.saturating_sub(e.changed_at_ms) >= idle_after,
             )
         };
-        let Some(buf) = read_at(&path, id, read, READ_CHUNK) else {
+        let Some(buf) = read_at(&path, id, fingerprint, read, READ_CHUNK) else {
             return Ok(Progress {
                 consumed: 0,
                 done: false,
@@ -292,8 +293,15 @@ impl Tailer {
     }
 }
 
-/// Up to `max` bytes of the file at `path` from `offset`, if it still is file `id`.
-fn read_at(path: &PathBuf, id: FileId, offset: u64, max: usize) -> Option<Vec<u8>> {
+/// Up to `max` bytes of the file at `path` from `offset`, if it still is file `id` with
+/// `fingerprint` once they are read (a truncation racing the read discards it).
+fn read_at(
+    path: &PathBuf,
+    id: FileId,
+    fingerprint: Fingerprint,
+    offset: u64,
+    max: usize,
+) -> Option<Vec<u8>> {
     let mut f = std::fs::File::open(path).ok()?;
     let meta = f.metadata().ok()?;
     if meta.dev() != id.dev || meta.ino() != id.ino {
@@ -302,6 +310,9 @@ fn read_at(path: &PathBuf, id: FileId, offset: u64, max: usize) -> Option<Vec<u8
     }
     f.seek(SeekFrom::Start(offset)).ok()?;
     let mut buf = Vec::with_capacity(max.min(meta.len().saturating_sub(offset) as usize));
-    f.take(max as u64).read_to_end(&mut buf).ok()?;
-    Some(buf)
+    (&mut f).take(max as u64).read_to_end(&mut buf).ok()?;
+    let mut head = vec![0u8; fingerprint.len];
+    f.seek(SeekFrom::Start(0)).ok()?;
+    f.read_exact(&mut head).ok()?;
+    fingerprint.matches(&head).then_some(buf)
 }
