@@ -117,6 +117,14 @@ pub struct FlowConfig {
 pub struct AgentConfig {
     /// `kinesis.endpoint`; `None` means the region's AWS endpoint.
     pub kinesis_endpoint: Option<String>,
+    /// `kinesis.region`.
+    pub kinesis_region: Option<String>,
+    /// `maxConnections`: kpl's most connections (1 … 256), default kpl's 24.
+    pub max_connections: Option<usize>,
+    /// `connectionTimeoutMillis`: kpl's connect timeout.
+    pub connection_timeout: Option<Duration>,
+    /// `socketTimeoutMillis`: kpl's request timeout (100 ms … 600 s).
+    pub socket_timeout: Option<Duration>,
     /// `checkpointFile`.
     pub checkpoint_file: PathBuf,
     /// `awsAccessKeyId` and `awsSecretAccessKey`, when both are set.
@@ -129,49 +137,54 @@ pub struct AgentConfig {
 
 /// Top-level keys of the Java agent that this agent accepts and does not act on.
 const TOP_IGNORED: &[(&str, &str)] = &[
-    (
-        "cloudwatch.emitMetrics",
-        "metrics are served as Prometheus text on --metrics-addr",
-    ),
-    (
-        "cloudwatch.endpoint",
-        "metrics are served as Prometheus text on --metrics-addr",
-    ),
+    ("cloudwatch.emitMetrics", METRICS_NOTE),
+    ("cloudwatch.endpoint", METRICS_NOTE),
+    ("cloudwatch.tagInstance", METRICS_NOTE),
+    ("cloudwatch.metricsBufferTimeMillis", METRICS_NOTE),
+    ("cloudwatch.namespace", METRICS_NOTE),
+    ("cloudwatch.metricsQueueSize", METRICS_NOTE),
+    ("log.emitMetrics", METRICS_NOTE),
+    ("log.emitInternalMetrics", METRICS_NOTE),
+    ("log.statusReportingPeriodSeconds", METRICS_NOTE),
     (
         "firehose.endpoint",
         "this agent sends to Kinesis Data Streams only",
     ),
     ("sts.endpoint", "role assumption is not supported"),
-    ("maxSendingThreads", "sending is asynchronous (kpl)"),
+    ("maxSendingThreads", SENDING_NOTE),
+    ("maxSendingThreadsPerCore", SENDING_NOTE),
+    ("sendingThreadsKeepAliveMillis", SENDING_NOTE),
+    ("sendingThreadsMaxQueueSize", SENDING_NOTE),
+    ("connectionTTLMillis", SENDING_NOTE),
+    ("useTcpKeepAlive", SENDING_NOTE),
+    ("useHttpGzip", SENDING_NOTE),
     (
-        "sendingThreadsKeepAliveMillis",
-        "sending is asynchronous (kpl)",
+        "shutdownTimeoutMillis",
+        "a stop sends what was read, then checkpoints",
     ),
-    (
-        "sendingThreadsMaxQueueSize",
-        "sending is asynchronous (kpl)",
-    ),
-    ("shutdownTimeoutMillis", "shutdown flushes and checkpoints"),
     (
         "checkpointTimeToLiveDays",
         "checkpoints of vanished files are dropped at once",
     ),
-    ("log.level", "set RUST_LOG instead"),
-    ("log.maxBackupIndex", "logs go to standard error"),
-    ("log.maxFileSize", "logs go to standard error"),
 ];
+
+const METRICS_NOTE: &str = "metrics are served as Prometheus text on --metrics-addr";
+const SENDING_NOTE: &str = "sending is asynchronous through kpl";
 
 /// Flow keys of the Java agent that this agent accepts and does not act on.
 const FLOW_IGNORED: &[(&str, &str)] = &[
+    ("publishQueueCapacity", IN_FLIGHT_NOTE),
+    ("waitOnFullPublishQueueMillis", IN_FLIGHT_NOTE),
+    ("waitOnEmptyPublishQueueMillis", IN_FLIGHT_NOTE),
+    ("waitOnFullRetryQueueMillis", IN_FLIGHT_NOTE),
     (
-        "publishQueueCapacity",
-        "in-flight data is bounded in bytes instead",
+        "maxTimeBetweenFileTrackerRefreshMillis",
+        "files are looked at on every poll",
     ),
-    (
-        "maxRecordSizeBytes",
-        "records are cut at the Kinesis maximum of 1 MiB",
-    ),
+    ("log.emitInternalMetrics", METRICS_NOTE),
 ];
+
+const IN_FLIGHT_NOTE: &str = "records in flight are bounded in count and bytes instead";
 
 fn place_key(place: &str, key: &str) -> (String, String) {
     (key.to_string(), place.to_string())
@@ -268,8 +281,15 @@ impl AgentConfig {
         let mut warnings = Vec::new();
         for key in top.keys() {
             match key.as_str() {
-                "kinesis.endpoint" | "checkpointFile" | "awsAccessKeyId" | "awsSecretAccessKey"
-                | "flows" => {}
+                "kinesis.endpoint"
+                | "kinesis.region"
+                | "checkpointFile"
+                | "awsAccessKeyId"
+                | "awsSecretAccessKey"
+                | "flows"
+                | "maxConnections"
+                | "connectionTimeoutMillis"
+                | "socketTimeoutMillis" => {}
                 "assumeRoleARN" | "assumeRoleExternalId" => {
                     let (key, place) = place_key(place, key);
                     return Err(ConfigError::Unsupported {
@@ -290,6 +310,31 @@ impl AgentConfig {
             }
         }
         let kinesis_endpoint = get_str(&top, place, "kinesis.endpoint")?;
+        let kinesis_region = get_str(&top, place, "kinesis.region")?;
+        let max_connections = match get_u64(&top, place, "maxConnections")? {
+            Some(n) => Some(ranged(&top, place, "maxConnections", n, 1..=256)? as usize),
+            None => None,
+        };
+        let connection_timeout = match get_u64(&top, place, "connectionTimeoutMillis")? {
+            Some(ms) => Some(Duration::from_millis(ranged(
+                &top,
+                place,
+                "connectionTimeoutMillis",
+                ms,
+                1..=600_000,
+            )?)),
+            None => None,
+        };
+        let socket_timeout = match get_u64(&top, place, "socketTimeoutMillis")? {
+            Some(ms) => Some(Duration::from_millis(ranged(
+                &top,
+                place,
+                "socketTimeoutMillis",
+                ms,
+                100..=600_000,
+            )?)),
+            None => None,
+        };
         let checkpoint_file = get_str(&top, place, "checkpointFile")?
             .unwrap_or_else(|| DEFAULT_CHECKPOINT_FILE.to_string())
             .into();
@@ -336,6 +381,10 @@ impl AgentConfig {
         }
         Ok(AgentConfig {
             kinesis_endpoint,
+            kinesis_region,
+            max_connections,
+            connection_timeout,
+            socket_timeout,
             checkpoint_file,
             static_credentials,
             flows,
@@ -343,9 +392,12 @@ impl AgentConfig {
         })
     }
 
-    /// The signing region: the one in an AWS endpoint's host name, else `AWS_REGION`, else
-    /// us-east-1.
+    /// The signing region: `kinesis.region`, else the one in an AWS endpoint's host name, else
+    /// `AWS_REGION`, else us-east-1.
     pub fn region(&self) -> String {
+        if let Some(r) = &self.kinesis_region {
+            return r.clone();
+        }
         if let Some(ep) = &self.kinesis_endpoint
             && let Some(r) = region_of_endpoint(ep)
         {
@@ -389,6 +441,14 @@ fn parse_flow(
             | "minTimeBetweenFilePollsMillis"
             | "retryInitialBackoffMillis"
             | "retryMaxBackoffMillis" => {}
+            "fileFooterPattern" => {
+                let (key, place) = place_key(place, key);
+                return Err(ConfigError::Unsupported {
+                    key,
+                    place,
+                    why: "stopping at a footer line is not implemented".into(),
+                });
+            }
             "deliveryStream" => {
                 let (key, place) = place_key(place, key);
                 return Err(ConfigError::Unsupported {
@@ -637,6 +697,42 @@ mod tests {
             .is_err()
         );
         assert!(AgentConfig::parse("[1]").is_err());
+    }
+
+    #[test]
+    fn transport_keys_and_unsupported_ones() {
+        let c = AgentConfig::parse(
+            r#"{"kinesis.region":"ap-northeast-1","maxConnections":8,"socketTimeoutMillis":2000,
+                "connectionTimeoutMillis":500,"maxSendingThreads":4,
+                "flows":[{"filePattern":"/a","kinesisStream":"s","publishQueueCapacity":5}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.region(), "ap-northeast-1");
+        assert_eq!(c.max_connections, Some(8));
+        assert_eq!(c.socket_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(c.connection_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        let e = AgentConfig::parse(
+            r#"{"maxConnections":0,"flows":[{"filePattern":"/a","kinesisStream":"s"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("maxConnections"), "{e}");
+        for (text, key) in [
+            (
+                r#"{"assumeRoleARN":"arn:x","flows":[{"filePattern":"/a","kinesisStream":"s"}]}"#,
+                "assumeRoleARN",
+            ),
+            (
+                r#"{"flows":[{"filePattern":"/a","kinesisStream":"s","fileFooterPattern":"^END"}]}"#,
+                "fileFooterPattern",
+            ),
+        ] {
+            let e = AgentConfig::parse(text).unwrap_err();
+            assert!(
+                matches!(e, ConfigError::Unsupported { key: ref k, .. } if k == key),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -46,6 +46,15 @@ pub fn kpl_config(agent: &AgentConfig, flow: &FlowConfig) -> Config {
         )
         .max_buffered_bytes(2 * IN_FLIGHT_BYTES)
         .ordering(Ordering::PerPartitionKey);
+    if let Some(n) = agent.max_connections {
+        b = b.max_connections(n);
+    }
+    if let Some(t) = agent.connection_timeout {
+        b = b.connect_timeout(t);
+    }
+    if let Some(t) = agent.socket_timeout {
+        b = b.request_timeout(t);
+    }
     if let Some(ep) = &agent.kinesis_endpoint {
         b = b.endpoint(ep.clone());
     }
@@ -229,5 +238,46 @@ pub async fn complete(
                 drop(permit);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_settings_map_onto_kpl() {
+        let agent = AgentConfig::parse(
+            r#"{"kinesis.endpoint":"http://127.0.0.1:1","kinesis.region":"eu-west-1",
+                "awsAccessKeyId":"AK","awsSecretAccessKey":"SK","maxConnections":4,
+                "flows":[{"filePattern":"/a","kinesisStream":"s","maxBufferAgeMillis":2000,
+                          "maxBufferSizeRecords":100,"maxBufferSizeBytes":262144,
+                          "retryInitialBackoffMillis":50,"retryMaxBackoffMillis":400}]}"#,
+        )
+        .unwrap();
+        let c = kpl_config(&agent, &agent.flows[0]);
+        c.validate().unwrap();
+        assert!(c.aggregation_enabled);
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(
+            c.credentials.as_ref().map(|c| c.access_key_id.as_str()),
+            Some("AK")
+        );
+        assert_eq!(c.record_max_buffered_time, Duration::from_secs(2));
+        assert_eq!(c.collection_max_count, 100);
+        assert_eq!(c.collection_max_size, 262_144);
+        assert_eq!(c.aggregation_max_size, 262_144);
+        assert_eq!(c.max_connections, 4);
+        assert_eq!(c.retry_backoff_base, Duration::from_millis(50));
+        assert_eq!(c.retry_backoff_cap, Duration::from_millis(400));
+        assert_eq!(c.ordering, Ordering::PerPartitionKey);
+        // Defaults: a whole PutRecords, aggregates up to a Kinesis record.
+        let agent =
+            AgentConfig::parse(r#"{"flows":[{"filePattern":"/a","kinesisStream":"s"}]}"#).unwrap();
+        let c = kpl_config(&agent, &agent.flows[0]);
+        c.validate().unwrap();
+        assert_eq!(c.collection_max_size, 5 * 1024 * 1024);
+        assert_eq!(c.aggregation_max_size, MAX_RECORD_BYTES - 4096);
     }
 }
