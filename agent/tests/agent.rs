@@ -446,3 +446,17 @@ fn configuration_errors_name_the_key() {
         assert!(err.contains(&format!("`{key}`")), "{err}");
     }
 }
+
+/// The agent.json the README tells users to copy is one the agent accepts as is.
+#[test]
+fn the_readme_configuration_parses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README");
+    let section = &readme[readme.find("## Ship log files").expect("section")..];
+    let start = section.find("```json\n").expect("json block") + "```json\n".len();
+    let end = start + section[start..].find("```").expect("block end");
+    let config = kinesis_agent::config::AgentConfig::parse(&section[start..end]).expect("parses");
+    assert_eq!(config.flows.len(), 2);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_eq!(config.region(), "eu-west-1");
+}
