@@ -35,15 +35,28 @@ struct Flow {
 fn snapshot(flows: &[Flow]) -> Checkpoint {
     let mut cp = Checkpoint::default();
     for f in flows {
-        cp.flows.insert(f.key.clone(), f.tracker.lock().saved());
+        let t = f.tracker.lock();
+        // A flow that has not looked at its files yet has nothing to say; saving it empty
+        // would make a restart treat every existing file as new.
+        if t.started() {
+            cp.flows.insert(f.key.clone(), t.saved());
+        }
     }
     cp
 }
 
-async fn store(cp: Checkpoint, path: std::path::PathBuf) {
+/// Writes the checkpoint; logs a failure once per distinct error, not every interval.
+async fn store(cp: Checkpoint, path: std::path::PathBuf, last_error: &mut Option<String>) {
     let r = tokio::task::spawn_blocking(move || cp.store(&path)).await;
-    if let Ok(Err(e)) = r {
-        tracing::error!(error = %e, "cannot write the checkpoint");
+    match r {
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            if last_error.as_ref() != Some(&msg) {
+                tracing::error!(error = %msg, "cannot write the checkpoint");
+                *last_error = Some(msg);
+            }
+        }
+        _ => *last_error = None,
     }
 }
 
@@ -104,11 +117,14 @@ pub async fn run(
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let mut last = None;
+            let mut last_error = None;
             while !*stop.borrow() {
                 let cp = snapshot(&flows);
                 if last.as_ref() != Some(&cp) {
-                    store(cp.clone(), path.clone()).await;
-                    last = Some(cp);
+                    store(cp.clone(), path.clone(), &mut last_error).await;
+                    if last_error.is_none() {
+                        last = Some(cp);
+                    }
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(CHECKPOINT_INTERVAL) => {}
@@ -123,20 +139,41 @@ pub async fn run(
             break;
         }
     }
-    for t in tailers {
-        let _ = t.await;
-    }
-    for p in &producers {
-        let _ = p.flush().await;
-    }
-    for c in completions {
-        let _ = c.await;
+    let aborts: Vec<_> = tailers
+        .iter()
+        .chain(&completions)
+        .map(|t| t.abort_handle())
+        .collect();
+    let drain = async {
+        for t in tailers {
+            let _ = t.await;
+        }
+        for p in &producers {
+            let _ = p.flush().await;
+        }
+        for c in completions {
+            let _ = c.await;
+        }
+    };
+    let drained = tokio::time::timeout(config.shutdown_timeout, drain)
+        .await
+        .is_ok();
+    if !drained {
+        tracing::warn!(
+            timeout = ?config.shutdown_timeout,
+            "records still in flight at shutdownTimeoutMillis; they are sent again after a restart"
+        );
+        for a in aborts {
+            a.abort();
+        }
     }
     let _ = writer.await;
-    store(snapshot(&flows), config.checkpoint_file.clone()).await;
-    for p in producers {
-        if let Ok(p) = Arc::try_unwrap(p) {
-            p.shutdown().await;
+    store(snapshot(&flows), config.checkpoint_file.clone(), &mut None).await;
+    if drained {
+        for p in producers {
+            if let Ok(p) = Arc::try_unwrap(p) {
+                p.shutdown().await;
+            }
         }
     }
     Ok(())

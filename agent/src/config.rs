@@ -125,6 +125,9 @@ pub struct AgentConfig {
     pub connection_timeout: Option<Duration>,
     /// `socketTimeoutMillis`: kpl's request timeout (100 ms … 600 s).
     pub socket_timeout: Option<Duration>,
+    /// `shutdownTimeoutMillis`, default 10 000: how long a stop waits for records read to be
+    /// put before checkpointing what is in and exiting.
+    pub shutdown_timeout: Duration,
     /// `checkpointFile`.
     pub checkpoint_file: PathBuf,
     /// `awsAccessKeyId` and `awsSecretAccessKey`, when both are set.
@@ -158,10 +161,6 @@ const TOP_IGNORED: &[(&str, &str)] = &[
     ("connectionTTLMillis", SENDING_NOTE),
     ("useTcpKeepAlive", SENDING_NOTE),
     ("useHttpGzip", SENDING_NOTE),
-    (
-        "shutdownTimeoutMillis",
-        "a stop sends what was read, then checkpoints",
-    ),
     (
         "checkpointTimeToLiveDays",
         "checkpoints of vanished files are dropped at once",
@@ -289,7 +288,8 @@ impl AgentConfig {
                 | "flows"
                 | "maxConnections"
                 | "connectionTimeoutMillis"
-                | "socketTimeoutMillis" => {}
+                | "socketTimeoutMillis"
+                | "shutdownTimeoutMillis" => {}
                 "assumeRoleARN" | "assumeRoleExternalId" => {
                     let (key, place) = place_key(place, key);
                     return Err(ConfigError::Unsupported {
@@ -379,7 +379,15 @@ impl AgentConfig {
             };
             flows.push(parse_flow(f, &fplace, &mut warnings)?);
         }
+        let shutdown_timeout = Duration::from_millis(ranged(
+            &top,
+            place,
+            "shutdownTimeoutMillis",
+            10_000,
+            0..=3_600_000,
+        )?);
         Ok(AgentConfig {
+            shutdown_timeout,
             kinesis_endpoint,
             kinesis_region,
             max_connections,

@@ -294,8 +294,15 @@ impl FileTracker {
                 fresh.push(o.clone());
             }
         }
-        // New files are read oldest first; the inode breaks ties of coarse timestamps.
-        fresh.sort_by_key(|o| (o.mtime_ns, o.id.ino));
+        // New files are read oldest first. Timestamps are coarse (a few ms), so files written
+        // in one burst tie: then the file at the live name (the shortest matching name, e.g.
+        // `app.log` beside `app.log.1`) is the newest, since rotation moves data away from it;
+        // among the others, the older inode first.
+        let live = observed
+            .iter()
+            .min_by_key(|o| (o.path.as_os_str().len(), o.path.clone()))
+            .map(|o| o.id);
+        fresh.sort_by_key(|o| (o.mtime_ns, Some(o.id) == live, o.id.ino));
         let newest = fresh.last().map(|o| o.id);
         for o in fresh {
             // Before the first start the agent sends only what the newest file gets next
@@ -327,6 +334,12 @@ impl FileTracker {
         }
         self.started = true;
         events
+    }
+
+    /// Whether the tracker has looked at the files once (or was restored): only then is its
+    /// state worth a checkpoint.
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// Files in reading order.
@@ -465,6 +478,30 @@ mod tests {
             ]
         );
         assert_eq!(order(&t), [("/l/a.1".into(), 7), ("/l/a".into(), 0)]);
+    }
+
+    #[test]
+    fn unknown_copy_and_truncated_live_file_with_equal_timestamps() {
+        // Both appeared between two looks, in the same clock tick: the live file (lower
+        // inode, truncated and written again) must come after the copy of its old content.
+        let mut t = FileTracker::new(InitialPosition::StartOfFile);
+        t.update(vec![obs("/l/a.1", 5, b"1\n", 1)], 0);
+        t.update(
+            vec![
+                obs("/l/a.1", 5, b"1\n", 1),
+                obs("/l/a", 6, b"3\n", 7),
+                obs("/l/a.2", 8, b"2\n", 7),
+            ],
+            1,
+        );
+        assert_eq!(
+            order(&t),
+            [
+                ("/l/a.1".into(), 0),
+                ("/l/a.2".into(), 0),
+                ("/l/a".into(), 0)
+            ]
+        );
     }
 
     #[test]

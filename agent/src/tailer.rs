@@ -238,7 +238,9 @@ impl Tailer {
                 now.saturating_sub(e.changed_at_ms) >= idle_after,
             )
         };
-        let Some(buf) = read_at(&path, id, fingerprint, read, READ_CHUNK) else {
+        let read_file =
+            tokio::task::spawn_blocking(move || read_at(&path, id, fingerprint, read, READ_CHUNK));
+        let Some(buf) = read_file.await.ok().flatten() else {
             return Ok(Progress {
                 consumed: 0,
                 done: false,

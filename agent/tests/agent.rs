@@ -190,10 +190,13 @@ async fn every_line_arrives_across_rotation_and_kills() {
         std::fs::read_to_string(&agent_log).unwrap_or_default()
     );
     // Per-file order: the files hold consecutive line numbers, so first arrivals ascend.
-    assert!(
-        firsts.windows(2).all(|w| w[0] < w[1]),
-        "lines arrived out of order"
-    );
+    if let Some(i) = firsts.windows(2).position(|w| w[0] >= w[1]) {
+        panic!(
+            "lines arrived out of order at {i}: {:?}; agent log: {}",
+            &firsts[i.saturating_sub(3)..(i + 5).min(firsts.len())],
+            std::fs::read_to_string(&agent_log).unwrap_or_default()
+        );
+    }
     // Duplicates are the lines resent from a checkpoint after a kill: at most one contiguous
     // run of line numbers per kill, none sent more than once per kill.
     let dups: Vec<u64> = (0..=LINES).filter(|&n| count[n as usize] > 1).collect();
@@ -459,4 +462,57 @@ fn the_readme_configuration_parses() {
     assert_eq!(config.flows.len(), 2);
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     assert_eq!(config.region(), "eu-west-1");
+}
+
+/// A stop while the stream throttles everything returns after `shutdownTimeoutMillis`, and
+/// its checkpoint claims nothing that is not in the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_under_throttling_is_bounded_and_claims_nothing() {
+    let broker = broker(LimitProfile::Off).await;
+    let ep = broker.endpoint();
+    create_stream(&ep, "stuck", 1).await;
+    broker.service().faults.replace(
+        FaultPlan::from_json(
+            r#"{"rules": [{"operation": "PutRecords", "error_rate": 1.0,
+                "error": "ProvisionedThroughputExceededException"}]}"#,
+        )
+        .expect("plan"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("x.log");
+    std::fs::write(&log, (0..1000).map(line).collect::<String>()).expect("write");
+    let config = kinesis_agent::config::AgentConfig::parse(
+        &serde_json::json!({
+            "checkpointFile": dir.path().join("checkpoints"),
+            "kinesis.endpoint": ep,
+            "shutdownTimeoutMillis": 500,
+            "flows": [{"filePattern": log, "kinesisStream": "stuck",
+                       "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": 1000}]
+        })
+        .to_string(),
+    )
+    .expect("config");
+    let metrics = Arc::new(kinesis_agent::metrics::Metrics::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let agent = tokio::spawn(kinesis_agent::agent::run(config, metrics.clone(), stop_rx));
+    for _ in 0..600 {
+        if metrics
+            .to_text()
+            .contains("kinesis_agent_lines_read_total{flow=")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_tx.send(true).expect("stop");
+    tokio::time::timeout(Duration::from_secs(30), agent)
+        .await
+        .expect("stop is bounded by shutdownTimeoutMillis")
+        .expect("join")
+        .expect("ran");
+    let cp = kinesis_agent::checkpoint::Checkpoint::load(&dir.path().join("checkpoints"))
+        .expect("load")
+        .expect("present");
+    let offsets: Vec<u64> = cp.flows.values().flatten().map(|s| s.offset).collect();
+    assert_eq!(offsets, [0]);
 }
