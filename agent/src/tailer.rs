@@ -44,6 +44,10 @@ pub fn observe(pattern: &str) -> Vec<Observed> {
             continue;
         }
         let path = dirent.path();
+        // Opening a FIFO would block: look before opening.
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         let Ok(mut file) = std::fs::File::open(&path) else {
             continue;
         };
@@ -317,4 +321,36 @@ fn read_at(
     f.seek(SeekFrom::Start(0)).ok()?;
     f.read_exact(&mut head).ok()?;
     fingerprint.matches(&head).then_some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observe_lists_regular_matching_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("app.log"), b"live\n").unwrap();
+        std::fs::write(d.join("app.log.1"), vec![b'x'; 3000]).unwrap();
+        std::fs::write(d.join("other.txt"), b"no\n").unwrap();
+        std::fs::create_dir(d.join("app.log.d")).unwrap();
+        // A FIFO matching the pattern: opening it would block the agent.
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(d.join("app.log.pipe"))
+            .status()
+            .unwrap();
+        assert!(fifo.success());
+        let mut seen = observe(&format!("{}/app.log*", d.display()));
+        seen.sort_by(|a, b| a.path.cmp(&b.path));
+        let names: Vec<_> = seen
+            .iter()
+            .map(|o| o.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["app.log", "app.log.1"]);
+        assert_eq!(seen[0].head, b"live\n");
+        assert_eq!(seen[1].size, 3000);
+        assert_eq!(seen[1].head.len(), FINGERPRINT_BYTES);
+        assert!(observe(&format!("{}/missing/*.log", d.display())).is_empty());
+    }
 }
