@@ -41,6 +41,18 @@ async fn scrape(addr: &str, name: &str) -> Option<f64> {
     )
 }
 
+/// User plus system CPU seconds of process `pid` (clock ticks of 10 ms).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line; after the name, field 3 (the state)
+    // is index 0.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -145,12 +157,14 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs(child.id());
     let _ = child.kill();
     let _ = child.wait();
     println!(
-        "{lines} lines of 200 B, {shards} shard(s): {secs:.2} s, {:.0} lines/s, {:.1} MB/s, peak RSS {:.1} MiB",
+        "{lines} lines of 200 B, {shards} shard(s): {secs:.2} s, {:.0} lines/s, {:.1} MB/s, agent CPU {cpu:.2} s ({:.0} lines per CPU second), peak RSS {:.1} MiB",
         lines as f64 / secs,
         lines as f64 * 200.0 / secs / 1e6,
+        lines as f64 / cpu.max(0.01),
         peak as f64 / (1024.0 * 1024.0)
     );
     broker.shutdown().await;
