@@ -483,6 +483,17 @@ fn parse_flow(
     if !file_pattern.starts_with('/') {
         return Err(invalid(place, "filePattern", "must be an absolute path"));
     }
+    let dir = std::path::Path::new(&file_pattern).parent();
+    if dir.is_some_and(|d| crate::file_tracker::has_glob(&d.to_string_lossy())) {
+        return Err(invalid(
+            place,
+            "filePattern",
+            "wildcards are allowed in the file name only, as in the Java agent",
+        ));
+    }
+    if file_pattern.ends_with('/') {
+        return Err(invalid(place, "filePattern", "the file name part is empty"));
+    }
     let kinesis_stream =
         get_str(f, place, "kinesisStream")?.ok_or_else(|| ConfigError::Missing {
             key: "kinesisStream".into(),
@@ -691,6 +702,8 @@ mod tests {
             (r#""maxBufferAgeMillis":10"#, "maxBufferAgeMillis"),
             (r#""multiLineStartPattern":"(""#, "multiLineStartPattern"),
             (r#""skipHeaderLines":-1"#, "skipHeaderLines"),
+            (r#""filePattern":"/var/*/app.log""#, "filePattern"),
+            (r#""filePattern":"/var/log/""#, "filePattern"),
         ] {
             let text =
                 format!(r#"{{"flows":[{{"filePattern":"/a","kinesisStream":"s",{flow}}}]}}"#);

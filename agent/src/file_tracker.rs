@@ -602,9 +602,13 @@ mod tests {
     }
 }
 
-/// Whether file name `name` matches glob `pattern` (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`), as
-/// the agent's `filePattern` matches the last path component.
+/// Whether file name `name` matches glob `pattern` (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`,
+/// `{a,b}`), as the Java agent's `filePattern` (a Java `glob:` matcher) matches the last path
+/// component.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
+    if pattern.is_empty() {
+        return name.is_empty();
+    }
     fn class(p: &[char], c: char) -> Option<(bool, usize)> {
         // Returns (matched, length of the class in the pattern, brackets included).
         let mut i = 1;
@@ -638,6 +642,15 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
             None => n.is_empty(),
             Some('*') => (0..=n.len()).any(|k| go(&p[1..], &n[k..])),
             Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
+            Some('{') => match p.iter().position(|&c| c == '}') {
+                Some(close) => p[1..close].split(|&c| c == ',').any(|alt| {
+                    let mut q = alt.to_vec();
+                    q.extend_from_slice(&p[close + 1..]);
+                    go(&q, n)
+                }),
+                // An unclosed brace is a literal.
+                None => n.first() == Some(&'{') && go(&p[1..], &n[1..]),
+            },
             Some('[') => match (n.first(), class(p, n.first().copied().unwrap_or('\0'))) {
                 (Some(_), Some((true, len))) => go(&p[len..], &n[1..]),
                 (Some(_), Some((false, _))) => false,
@@ -651,6 +664,20 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     go(&p, &n)
+}
+
+/// Whether a file is a compressed archive the agent never reads (`.gz`, `.bz2`, `.zip`, any
+/// case), as the Java agent skips them.
+pub fn is_compressed(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".gz", ".bz2", ".zip"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// Whether a path component holds glob characters.
+pub fn has_glob(component: &str) -> bool {
+    component.contains(['*', '?', '[', '{'])
 }
 
 #[cfg(test)]
@@ -668,6 +695,9 @@ mod glob_tests {
         assert!(!glob_match("*.[!0-9]", "a.7"));
         assert!(glob_match("*.[!0-9]", "a.x"));
         assert!(glob_match("[ab]*", "b1"));
+        assert!(glob_match("*.{log,txt}", "a.txt"));
+        assert!(glob_match("app.{log,out}*", "app.out.1"));
+        assert!(!glob_match("*.{log,txt}", "a.csv"));
         assert!(!glob_match("a?", "a"));
     }
 

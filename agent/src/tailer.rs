@@ -3,7 +3,7 @@
 
 use crate::config::FlowConfig;
 use crate::file_tracker::{
-    Event, FINGERPRINT_BYTES, FileId, FileTracker, Fingerprint, Observed, glob_match,
+    Event, FINGERPRINT_BYTES, FileId, FileTracker, Fingerprint, Observed, glob_match, is_compressed,
 };
 use crate::metrics::Metrics;
 use crate::processing::apply_all;
@@ -40,7 +40,8 @@ pub fn observe(pattern: &str) -> Vec<Observed> {
     let mut out = Vec::new();
     for dirent in listing.flatten() {
         let name = dirent.file_name();
-        if !glob_match(&name_pattern, &name.to_string_lossy()) {
+        let name = name.to_string_lossy();
+        if !glob_match(&name_pattern, &name) || is_compressed(&name) {
             continue;
         }
         let path = dirent.path();
@@ -334,6 +335,9 @@ mod tests {
         std::fs::write(d.join("app.log"), b"live\n").unwrap();
         std::fs::write(d.join("app.log.1"), vec![b'x'; 3000]).unwrap();
         std::fs::write(d.join("other.txt"), b"no\n").unwrap();
+        // Compressed archives are skipped, as the Java agent skips them.
+        std::fs::write(d.join("app.log.2.gz"), b"\x1f\x8b").unwrap();
+        std::fs::write(d.join("app.log.3.BZ2"), b"BZh").unwrap();
         std::fs::create_dir(d.join("app.log.d")).unwrap();
         // A FIFO matching the pattern: opening it would block the agent.
         let fifo = std::process::Command::new("mkfifo")
