@@ -236,7 +236,7 @@ async fn every_line_arrives_across_rotation_and_kills() {
 async fn data_processing_options_end_to_end() {
     let broker = broker(LimitProfile::Off).await;
     let ep = broker.endpoint();
-    for s in ["apache", "csv", "trace", "meta"] {
+    for s in ["apache", "csv", "trace", "oneline", "meta"] {
         create_stream(&ep, s, 1).await;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -276,6 +276,9 @@ async fn data_processing_options_end_to_end() {
                     {"optionName": "CSVTOJSON", "customFieldNames": ["f1", "f2"]}]})),
                 flow("app.log", "trace", serde_json::json!({
                     "multiLineStartPattern": "^\\d{4}-\\d{2}-\\d{2} "})),
+                flow("app.log", "oneline", serde_json::json!({
+                    "multiLineStartPattern": "^\\d{4}-\\d{2}-\\d{2} ",
+                    "dataProcessingOptions": [{"optionName": "SINGLELINE"}]})),
                 flow("meta.log", "meta", serde_json::json!({"skipHeaderLines": 1,
                     "dataProcessingOptions": [{"optionName": "ADDMETADATA",
                         "metadata": {"host": "web-1"}}]})),
@@ -309,6 +312,14 @@ async fn data_processing_options_end_to_end() {
         wait("trace", 2).await,
         [
             "2024-05-01 10:00:00 ERROR request failed\njava.lang.IllegalStateException: boom\n\tat com.example.App.run(App.java:42)\n\tat com.example.App.main(App.java:7)\n",
+            "2024-05-01 10:00:01 INFO recovered\n"
+        ]
+    );
+    // With SINGLELINE the same trace becomes one line.
+    assert_eq!(
+        wait("oneline", 2).await,
+        [
+            "2024-05-01 10:00:00 ERROR request failedjava.lang.IllegalStateException: boomat com.example.App.run(App.java:42)at com.example.App.main(App.java:7)\n",
             "2024-05-01 10:00:01 INFO recovered\n"
         ]
     );
