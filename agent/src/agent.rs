@@ -13,8 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How often the checkpoint is written when it changed.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// Least time between two checkpoint writes; a write follows acknowledged records by at most
+/// this much (plus the write itself), which bounds what a SIGKILL makes the restart resend
+/// beyond the records in flight.
+pub const CHECKPOINT_MIN_GAP: Duration = Duration::from_millis(10);
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,8 @@ pub async fn run(
     let mut producers = Vec::new();
     let mut tailers = Vec::new();
     let mut completions = Vec::new();
+    // Signalled by the completion tasks when offsets move, to write the checkpoint promptly.
+    let committed = Arc::new(tokio::sync::Notify::new());
     for (i, fc) in config.flows.iter().enumerate() {
         let key = flow_key(fc);
         let tracker = match saved.flows.get(&key) {
@@ -104,6 +108,7 @@ pub async fn run(
             tracker.clone(),
             metrics.clone(),
             key.clone(),
+            committed.clone(),
         )));
         let tailer = Tailer::new(fc.clone(), tracker.clone(), sender, metrics.clone());
         tailers.push(tokio::spawn(tailer.run(stop.clone())));
@@ -115,6 +120,7 @@ pub async fn run(
         let flows = flows.clone();
         let path = config.checkpoint_file.clone();
         let mut stop = stop.clone();
+        let committed = committed.clone();
         tokio::spawn(async move {
             let mut last = None;
             let mut last_error = None;
@@ -126,8 +132,11 @@ pub async fn run(
                         last = Some(cp);
                     }
                 }
+                tokio::time::sleep(CHECKPOINT_MIN_GAP).await;
                 tokio::select! {
-                    _ = tokio::time::sleep(CHECKPOINT_INTERVAL) => {}
+                    _ = committed.notified() => {}
+                    // Files come and go without records being acknowledged.
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = stop.changed() => {}
                 }
             }

@@ -200,13 +200,17 @@ pub async fn complete(
     tracker: Arc<Mutex<FileTracker>>,
     metrics: Arc<Metrics>,
     flow: String,
+    committed: Arc<tokio::sync::Notify>,
 ) {
     let sent = metrics.records_sent.with_label_values(&[&flow]);
     let bytes = metrics.bytes_sent.with_label_values(&[&flow]);
     let failures = metrics.failures.with_label_values(&[&flow]);
     while let Some(item) = rx.recv().await {
         match item {
-            InFlight::Skip { seq, end } => tracker.lock().commit(seq, end),
+            InFlight::Skip { seq, end } => {
+                tracker.lock().commit(seq, end);
+                committed.notify_one();
+            }
             InFlight::Put {
                 seq,
                 end,
@@ -235,6 +239,7 @@ pub async fn complete(
                 sent.inc();
                 bytes.inc_by(record.data.len() as u64);
                 tracker.lock().commit(seq, end);
+                committed.notify_one();
                 drop(permit);
             }
         }

@@ -48,7 +48,9 @@ async fn wait_metric(addr: &str, name: &str, at_least: f64) -> f64 {
 const LINES: u64 = 200_000;
 
 /// The number of the first line a restart will resend: in the checkpoint's earliest file not
-/// read to its end, the line at the saved offset (files found by inode, as the agent does).
+/// read to its end, the line at the saved offset. Files are found as the agent finds them: by
+/// inode while the first bytes still match, else by those first bytes (the copy of a
+/// copy-truncate).
 fn resend_start(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let cp = kinesis_agent::checkpoint::Checkpoint::load(&dir.join("checkpoints"))
@@ -56,25 +58,34 @@ fn resend_start(dir: &Path) -> u64 {
         .expect("checkpoint written");
     let mut saved: Vec<_> = cp.flows.into_values().flatten().collect();
     saved.sort_by_key(|s| s.seq);
+    let files: Vec<(u64, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("app.log"))
+        .map(|e| {
+            let ino = std::fs::metadata(e.path()).expect("stat").ino();
+            (ino, std::fs::read(e.path()).expect("read"))
+        })
+        .collect();
     for s in saved {
-        let Some(path) = std::fs::read_dir(dir)
-            .expect("dir")
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.ino() == s.id.ino))
-        else {
-            continue;
-        };
-        let content = std::fs::read(&path).expect("read");
-        if (s.offset as usize) < content.len() {
-            return number_of(&content[s.offset as usize..]);
+        let same = |c: &Vec<u8>| s.fingerprint.matches(c) && c.len() as u64 >= s.offset;
+        let content = files
+            .iter()
+            .find(|(ino, c)| *ino == s.id.ino && same(c))
+            .or_else(|| files.iter().find(|(ino, c)| *ino != s.id.ino && same(c)))
+            .map(|(_, c)| c);
+        if let Some(c) = content
+            && (s.offset as usize) < c.len()
+        {
+            return number_of(&c[s.offset as usize..]);
         }
     }
     LINES + 1
 }
 
 /// The main test: 200,000 lines written at full speed while the file is rotated by
-/// rename three times and copy-truncated once; the agent SIGKILLed twice and restarted.
+/// rename three times and copy-truncated once; the agent SIGKILLed twice (once just after the
+/// copy-truncate, staying down through two renames; once while catching up) and restarted.
 /// Every line arrives, in file order; duplicates are only lines resent after a kill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_line_arrives_across_rotation_and_kills() {
@@ -112,6 +123,12 @@ async fn every_line_arrives_across_rotation_and_kills() {
     );
 
     let writer_dir = dir.path().to_path_buf();
+    // The writer pauses twice: at line 60,000 until the agent is reading the file that the
+    // copy-truncate will hit (so it follows that rotation live), and right after the
+    // copy-truncate until the agent has been killed (so the next two renames happen while it
+    // is down).
+    let (paused_tx, paused_rx) = std::sync::mpsc::channel::<u64>();
+    let (resume_tx, resume_rx) = std::sync::mpsc::channel::<()>();
     let writer = std::thread::spawn(move || {
         let log = writer_dir.join("app.log");
         let open = || {
@@ -137,6 +154,13 @@ async fn every_line_arrives_across_rotation_and_kills() {
                     out.flush().expect("flush");
                     std::fs::copy(&log, writer_dir.join("app.log.2")).expect("copy");
                     out.get_ref().set_len(0).expect("truncate");
+                    paused_tx.send(n).expect("signal");
+                    resume_rx.recv().expect("resume");
+                }
+                60_001 => {
+                    out.flush().expect("flush");
+                    paused_tx.send(n).expect("signal");
+                    resume_rx.recv().expect("resume");
                 }
                 _ => {}
             }
@@ -145,18 +169,33 @@ async fn every_line_arrives_across_rotation_and_kills() {
         out.flush().expect("flush");
     });
 
-    // Kill the agent twice while it catches up, restarting it at once; note the first line
-    // each restart resends (the checkpoint it finds).
+    // Kill the agent just after the copy-truncate and restart it once the writer is done
+    // (two more renames meanwhile); kill it again while it catches up and restart it at once.
+    // Note the first line each restart resends (the checkpoint it finds).
     let mut resend_from = Vec::new();
-    wait_metric(&metrics, "kinesis_agent_records_sent_total", 50_000.0).await;
+    let paused_rx = Arc::new(std::sync::Mutex::new(paused_rx));
+    let paused_at = |rx: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<u64>>>| async move {
+        tokio::task::spawn_blocking(move || rx.lock().expect("lock").recv())
+            .await
+            .expect("join")
+            .expect("writer paused")
+    };
+    assert_eq!(paused_at(paused_rx.clone()).await, 60_001);
+    wait_metric(&metrics, "kinesis_agent_records_sent_total", 45_000.0).await;
+    resume_tx.send(()).expect("resume writer");
+    assert_eq!(paused_at(paused_rx.clone()).await, 80_001);
     agent.kill();
     resend_from.push(resend_start(dir.path()));
+    resume_tx.send(()).expect("resume writer");
+    tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .expect("join")
+        .expect("writer");
     let agent = AgentProcess::start(&config, &metrics, &agent_log);
     wait_metric(&metrics, "kinesis_agent_records_sent_total", 50_000.0).await;
     agent.kill();
     resend_from.push(resend_start(dir.path()));
     let agent = AgentProcess::start(&config, &metrics, &agent_log);
-    writer.join().expect("writer");
 
     let records = wait_for(&ep, "logs", Duration::from_secs(120), |r| {
         let mut seen = vec![false; LINES as usize + 1];
@@ -213,12 +252,12 @@ async fn every_line_arrives_across_rotation_and_kills() {
         records.len()
     );
     assert!(runs.len() <= 2, "duplicate runs {runs:?}");
-    // Each run starts at or after the checkpoint the restart found: nothing committed before
-    // a kill was sent again.
-    for (run, from) in runs.iter().zip(&resend_from) {
+    // Each run starts at the checkpoint a restart found: nothing committed before a kill was
+    // sent again, and what was sent after it was sent again from its first line.
+    for run in &runs {
         assert!(
-            run.0 >= *from,
-            "run {run:?} starts before the checkpoint at line {from}"
+            resend_from.contains(&run.0),
+            "run {run:?} does not start at a checkpoint {resend_from:?}"
         );
     }
     assert!(count.iter().all(|&c| c <= 3));
