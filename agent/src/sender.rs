@@ -250,6 +250,23 @@ pub async fn complete(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn partition_keys() {
+        let producer = Arc::new(
+            Producer::new(Config::builder().endpoint("http://127.0.0.1:1").build()).unwrap(),
+        );
+        let (mut det, _rx) =
+            Sender::new(producer.clone(), "s", PartitionKeyOption::Deterministic, 1);
+        // The MD5 of the data, in hex: equal lines land on one shard.
+        assert_eq!(det.key_for(b"hello\n"), det.key_for(b"hello\n"));
+        assert_eq!(det.key_for(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        let (mut random, _rx) = Sender::new(producer, "s", PartitionKeyOption::Random, 1);
+        let keys: std::collections::HashSet<String> =
+            (0..1000).map(|_| random.key_for(b"same")).collect();
+        assert_eq!(keys.len(), 1000);
+        assert!(keys.iter().all(|k| k.len() == PARTITION_KEY_LEN));
+    }
+
     #[test]
     fn flow_settings_map_onto_kpl() {
         let agent = AgentConfig::parse(
