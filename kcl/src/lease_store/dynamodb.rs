@@ -457,6 +457,7 @@ impl DynamoDbLeaseStore {
     }
 
     /// [`update`](Self::update) for the owner's own writes: refused means lease lost.
+    #[allow(clippy::too_many_arguments)]
     async fn owner_update(
         &self,
         operation: &'static str,
