@@ -1,4 +1,4 @@
-//! Kinesis rate limits as deterministic token buckets (spec §7).
+//! Kinesis rate limits as deterministic token buckets (docs/limits.md).
 //!
 //! Everything here is pure: the caller passes the current time as a
 //! [`Nanos`] (nanoseconds since any fixed origin, e.g. broker start, see
@@ -294,7 +294,7 @@ impl TokenBucket {
 }
 
 /// The bytes a record costs against the write limit: its data plus its
-/// partition key's UTF-8 bytes (spec §7).
+/// partition key's UTF-8 bytes (docs/limits.md).
 pub fn record_cost(data_len: usize, partition_key: &str) -> u64 {
     u64::try_from(data_len.saturating_add(partition_key.len())).unwrap_or(u64::MAX)
 }
@@ -575,7 +575,7 @@ pub struct ControlPlaneRate {
     pub scope: Scope,
 }
 
-/// The AWS control-plane TPS for `operation` (spec §7), or `None` for
+/// The AWS control-plane TPS for `operation` (docs/limits.md), or `None` for
 /// operations without one (data-plane calls have their own limiters).
 pub fn control_plane_rate(operation: Operation) -> Option<ControlPlaneRate> {
     use Operation as Op;

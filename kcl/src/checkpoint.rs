@@ -1,4 +1,4 @@
-//! The checkpointer's rules (KCL `ShardRecordProcessorCheckpointer`, spec Part B.3)
+//! The checkpointer's rules (KCL `ShardRecordProcessorCheckpointer`, docs/kcl-behaviour.md §3)
 //! as a pure state machine.
 //!
 //! [`CheckpointTracker`] decides whether a checkpoint is allowed and what it

@@ -1,5 +1,5 @@
 //! The checkpointer handed to a record processor (KCL
-//! `ShardRecordProcessorCheckpointer`, spec Part B.3): checks a checkpoint with
+//! `ShardRecordProcessorCheckpointer`, docs/kcl-behaviour.md §3): checks a checkpoint with
 //! [`CheckpointTracker`] and writes it to the lease through the lease coordinator.
 //!
 //! A checkpoint beyond the last record delivered, or before the stored one, is

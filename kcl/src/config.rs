@@ -1,4 +1,4 @@
-//! The scheduler's settings, with KCL's names and defaults (spec Part B): what
+//! The scheduler's settings, with KCL's names and defaults (docs/kcl-behaviour.md): what
 //! `ConfigsBuilder`, `LeaseManagementConfig`, `CoordinatorConfig`,
 //! `ProcessorConfig` and `PollingConfig` hold between them.
 

@@ -1,4 +1,4 @@
-//! Reading one shard with GetRecords (KCL `KinesisDataFetcher`, spec Parts B.7 and B.8).
+//! Reading one shard with GetRecords (KCL `KinesisDataFetcher`, docs/kcl-behaviour.md §6).
 //!
 //! The first iterator comes from the starting position: a checkpoint sentinel
 //! maps to its iterator type, a real checkpoint to `AT_SEQUENCE_NUMBER`, after

@@ -1,4 +1,4 @@
-//! Enhanced fan-out retrieval (spec Part B.9): registering the stream consumer
+//! Enhanced fan-out retrieval (docs/kcl-behaviour.md §7): registering the stream consumer
 //! (KCL `FanOutConsumerRegistration`) and reading a shard with SubscribeToShard
 //! (KCL `FanOutRecordsPublisher`).
 //!

@@ -1,5 +1,5 @@
 //! The lease record: one per shard, the unit of work a worker owns
-//! (KCL's DynamoDB lease item, spec Part B.4).
+//! (KCL's DynamoDB lease item, docs/kcl-leases.md).
 
 use std::collections::BTreeSet;
 

@@ -1,5 +1,5 @@
 //! Lease timing and balancing settings, mirroring KCL's `LeaseManagementConfig`
-//! (spec Part B.5).
+//! (docs/kcl-behaviour.md §4).
 
 use std::time::Duration;
 

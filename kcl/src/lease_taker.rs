@@ -1,5 +1,5 @@
 //! Which leases a worker should take or steal: the KCL 2.x `DynamoDBLeaseTaker`
-//! algorithm (spec Part B.5) as a pure state machine.
+//! algorithm (docs/kcl-behaviour.md §4) as a pure state machine.
 //!
 //! Each taker run, the caller scans the lease table and passes the scan with the
 //! current time to [`LeaseTaker::plan`]; it then tries `LeaseStore::take` on each

@@ -1,5 +1,5 @@
 //! Prometheus metrics of one worker, named after KCL's CloudWatch metrics
-//! (spec Part B.10): per shard `MillisBehindLatest`, `RecordsProcessed`,
+//! (docs/kcl-behaviour.md §8): per shard `MillisBehindLatest`, `RecordsProcessed`,
 //! `DataBytesProcessed` and `RecordProcessor.processRecords.Time`; per worker
 //! `CurrentLeases`, `TakenLeases`, stolen and `LostLeases`.
 //!

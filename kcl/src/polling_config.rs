@@ -1,4 +1,4 @@
-//! Polling retrieval settings, mirroring KCL's `PollingConfig` (spec Part B.8).
+//! Polling retrieval settings, mirroring KCL's `PollingConfig` (docs/kcl-behaviour.md §6).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! One held lease's processing (KCL `ShardConsumer`, spec Part B.2):
+//! One held lease's processing (KCL `ShardConsumer`, docs/kcl-behaviour.md §2):
 //! `WAITING_ON_PARENT_SHARDS → INITIALIZING → PROCESSING → SHUTTING_DOWN`.
 //!
 //! The consumer first waits until every parent's lease is at `SHARD_END` (a

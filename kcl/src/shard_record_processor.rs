@@ -1,5 +1,5 @@
 //! What an application implements to consume a shard (KCL `ShardRecordProcessor`
-//! and `ShardRecordProcessorFactory`, spec Part B.2).
+//! and `ShardRecordProcessorFactory`, docs/kcl-behaviour.md §2).
 //!
 //! Per lease the scheduler creates one processor and calls, in order:
 //! `initialize`, then `process_records` for each batch, then exactly one of

@@ -1,4 +1,4 @@
-//! Shard discovery and lease creation (KCL `HierarchicalShardSyncer`, spec Part
+//! Shard discovery and lease creation (KCL `HierarchicalShardSyncer`, docs/kcl-behaviour.md
 //! B.6), and the clean-up of finished parents' leases.
 //!
 //! Lease creation follows the shard lineage, parents before children:

@@ -204,7 +204,7 @@ impl Aggregator {
         self.size_bytes() + self.size_increase(rec)
     }
 
-    /// Exact number of bytes pushing `rec` would add (spec §4 formulas).
+    /// Exact number of bytes pushing `rec` would add (docs/kpl-aggregation.md, "Size").
     pub fn size_increase(&self, rec: &UserRecord) -> usize {
         self.plan(rec).added
     }
@@ -477,7 +477,7 @@ pub fn encode(records: &[UserRecord]) -> Bytes {
 
 /// Splits `data` into the protobuf message if it passes the magic, length and MD5 checks.
 fn checked_message(data: &[u8]) -> Option<std::ops::Range<usize>> {
-    // Step 1 and 2 of spec §5: magic present, and more than a digest after it.
+    // Steps 1 and 2 of docs/kpl-aggregation.md, "Recognising and opening one": magic present, and more than a digest after it.
     if data.len() <= FIXED_OVERHEAD || data[..MAGIC.len()] != MAGIC {
         return None;
     }
@@ -577,7 +577,7 @@ impl WireAggregatedRecord {
     }
 }
 
-/// Parses `data` as an aggregate per spec §5, `None` if it is not one.
+/// Parses `data` as an aggregate per docs/kpl-aggregation.md, `None` if it is not one.
 ///
 /// Beyond magic, length, MD5 and protobuf syntax, a record missing a required field or with an
 /// index outside its table makes the whole record non-aggregated. Payloads are zero-copy slices

@@ -78,7 +78,7 @@ fn named_stream(svc: &Service, enc: Encoding, body: &[u8]) -> Option<String> {
     svc.streams.read().contains_key(&name).then_some(name)
 }
 
-/// Take one call from `op`'s control-plane TPS budget (spec §7), or refuse
+/// Take one call from `op`'s control-plane TPS budget (docs/limits.md), or refuse
 /// it with `LimitExceededException`.
 pub fn admit_control_plane(
     svc: &Service,
