@@ -22,7 +22,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The aggregated record of `kpl-aggregation.md` §7.
+/// The aggregated record of `docs/kpl-aggregation.md` (test vector).
 const SPEC_VECTOR: &str = "f3899ac20a04706b2d310a04706b2d3212273137303134313138333436303436393233313733313638373330333731353838343130353732381a0908001a0568656c6c6f1a0b080110001a05776f726c641a0508001a01210221d377e9694204a06dd33999bbaff0";
 
 async fn broker(limits: LimitProfile) -> RunningBroker {

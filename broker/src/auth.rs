@@ -489,7 +489,7 @@ fn collapse_spaces(v: &str) -> String {
     v.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The SigV4 canonical request (sigv4.md §2).
+/// The SigV4 canonical request (`docs/sigv4.md` §2).
 fn canonical_request(
     method: &str,
     path: &str,
@@ -615,7 +615,7 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
-/// kSigning = HMAC chain over date, region, service and "aws4_request" (sigv4.md §4).
+/// kSigning = HMAC chain over date, region, service and "aws4_request" (`docs/sigv4.md` §3).
 fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac(&k_date, region.as_bytes());

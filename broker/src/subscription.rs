@@ -2,7 +2,7 @@
 //! the service's rules for SubscribeToShard calls, each consumer's own fan-out
 //! budget, and the signal that wakes subscribers when records arrive.
 //!
-//! The rules (event-stream.md §4), per (consumer, shard) pair:
+//! The rules (`docs/event-stream.md` §4), per (consumer, shard) pair:
 //! * at most one SubscribeToShard call per second (the fan-out limiter's
 //!   subscribe bucket), refused with `ResourceInUseException`;
 //! * a call while a subscription of the pair is running and younger than the

@@ -1,5 +1,5 @@
 //! Producer settings. Each field names the KPL key it mirrors and keeps the KPL's default
-//! (`kpl-kcl-behaviour.md` §A.1); the memory budget, ordering and retry backoff have no KPL
+//! (`docs/kpl-behaviour.md` §1); the memory budget, ordering and retry backoff have no KPL
 //! equivalent and say so.
 
 use crate::error::Error;

@@ -1,4 +1,4 @@
-//! Prometheus metrics named as the KPL's CloudWatch metrics (`kpl-kcl-behaviour.md` §A.3), in
+//! Prometheus metrics named as the KPL's CloudWatch metrics (`docs/kpl-behaviour.md` §3), in
 //! the producer's own [`Registry`] for the application to expose.
 //!
 //! | metric | type | labels | meaning |

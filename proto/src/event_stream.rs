@@ -1,7 +1,7 @@
 //! The `application/vnd.amazon.eventstream` binary framing used by SubscribeToShard.
 //!
 //! A frame is `total_length | headers_length | prelude_crc | headers | payload | message_crc`,
-//! all integers big-endian, both CRCs CRC-32/ISO-HDLC (see `event-stream.md` §1–§2). This module
+//! all integers big-endian, both CRCs CRC-32/ISO-HDLC (see `docs/event-stream.md` §1–§2). This module
 //! only frames messages; the JSON event payloads are modelled elsewhere.
 //!
 //! ```

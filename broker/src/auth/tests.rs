@@ -5,7 +5,7 @@ const AKID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 const SUITE_DATE: &str = "20150830T123600Z";
 
-/// 2015-08-30T12:36:00Z, the time of every sigv4.md §6 vector.
+/// 2015-08-30T12:36:00Z, the time of every `docs/sigv4.md` §5 vector.
 fn suite_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_440_938_160)
 }
@@ -32,9 +32,9 @@ fn suite_auth(service: &str, signed: &str, signature: &str) -> String {
     )
 }
 
-// ------------------------------------------------ the sigv4.md §6 vectors
+// ------------------------------------------------ the `docs/sigv4.md` §5 vectors
 
-// §6.1 post-vanilla
+// post-vanilla
 #[test]
 fn vector_post_vanilla() {
     let auth = suite_auth(
@@ -84,7 +84,7 @@ fn vector_post_vanilla() {
     );
 }
 
-// §6.2 get-vanilla
+// get-vanilla
 #[test]
 fn vector_get_vanilla() {
     let auth = suite_auth(
@@ -118,7 +118,7 @@ fn vector_get_vanilla() {
         .unwrap();
 }
 
-// §6.3 post-x-www-form-urlencoded
+// form POST
 #[test]
 fn vector_post_with_body() {
     let auth = suite_auth(
@@ -171,7 +171,7 @@ fn create_stream_request(extra: &[(&str, &str)]) -> Parts {
 
 const CREATE_STREAM_BODY: &[u8] = br#"{"StreamName":"test-stream","ShardCount":1}"#;
 
-// §6.4 Kinesis CreateStream, through the public entry point.
+// Kinesis CreateStream, through the public entry point.
 #[test]
 fn vector_kinesis_create_stream() {
     let p = create_stream_request(&[]);
@@ -199,7 +199,7 @@ fn vector_kinesis_create_stream() {
     assert_eq!(caller.access_key_id, AKID);
 }
 
-// §6.5 signing-key derivation
+// signing key only
 #[test]
 fn vector_signing_keys() {
     assert_eq!(
@@ -216,7 +216,7 @@ fn vector_signing_keys() {
     );
 }
 
-// §6.6 IAM ListUsers: a GET with a query string.
+// IAM ListUsers: a GET with a query string.
 #[test]
 fn vector_iam_list_users_with_query() {
     let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";

@@ -1,5 +1,5 @@
 //! SubscribeToShard: the request's checks, the subscription rules, and the
-//! event stream pushed to the consumer (event-stream.md §3–§4).
+//! event stream pushed to the consumer (`docs/event-stream.md` §3–§4).
 //!
 //! The response body is pulled, not pushed: hyper asks for the next chunk only
 //! when the connection can take it (HTTP/2 flow control, or TCP back-pressure

@@ -144,7 +144,7 @@ mod tests {
         out
     }
 
-    // sigv4.md §6.1
+    // `docs/sigv4.md` §5: post-vanilla
     #[test]
     fn sigv4_post_vanilla() {
         let out = authorization(
@@ -162,7 +162,7 @@ mod tests {
         assert!(!out.contains_key("x-amz-security-token"));
     }
 
-    // sigv4.md §6.2
+    // `docs/sigv4.md` §5: get-vanilla
     #[test]
     fn sigv4_get_vanilla() {
         let out = authorization(
@@ -177,7 +177,7 @@ mod tests {
         ));
     }
 
-    // sigv4.md §6.3
+    // `docs/sigv4.md` §5: form POST
     #[test]
     fn sigv4_post_x_www_form_urlencoded() {
         let out = authorization(
@@ -196,7 +196,7 @@ mod tests {
         );
     }
 
-    // sigv4.md §6.4: the request our client sends, with the spec's inputs.
+    // `docs/sigv4.md` §5, Kinesis CreateStream: the request our client sends, with the spec's inputs.
     #[test]
     fn sigv4_kinesis_create_stream() {
         let body = br#"{"StreamName":"test-stream","ShardCount":1}"#;
@@ -218,7 +218,7 @@ mod tests {
         );
     }
 
-    // sigv4.md §6.5
+    // `docs/sigv4.md` §5: signing key only
     #[test]
     fn sigv4_signing_key_derivation() {
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
@@ -244,7 +244,7 @@ mod tests {
         );
     }
 
-    // sigv4.md §6.6
+    // `docs/sigv4.md` §5: GET with a query
     #[test]
     fn sigv4_iam_list_users_with_query() {
         let out = authorization(

@@ -1,5 +1,5 @@
 //! SubscribeToShard: one signed request whose response is an event stream
-//! (event-stream.md §3–§4), read frame by frame as the body arrives.
+//! (`docs/event-stream.md` §3–§4), read frame by frame as the body arrives.
 
 use super::{ClientError, error_chain};
 use crate::codec::Encoding;

@@ -11,7 +11,7 @@ use std::time::UNIX_EPOCH;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
-/// 2015-08-30T12:36:00Z, the time of the sigv4.md §6 vectors.
+/// 2015-08-30T12:36:00Z, the time of the `docs/sigv4.md` §5 vectors.
 fn suite_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_440_938_160)
 }
@@ -72,7 +72,7 @@ fn new_rejects_bad_config() {
     assert!(format!("{c:?}").contains("kinesis.us-east-1.amazonaws.com"));
 }
 
-// sigv4.md §6.4, end to end through the request builder: the spec's inputs
+// `docs/sigv4.md` §5 (Kinesis CreateStream), end to end through the request builder: the spec's inputs
 // produce the spec's Authorization header.
 #[test]
 fn request_for_create_stream_matches_sigv4_vector() {
