@@ -21,6 +21,11 @@ pub struct LeaseConfig {
     /// `VERY_OLD_LEASE_DURATION_NANOS_MULTIPLIER` (`DynamoDBLeaseTaker`): a lease is very old
     /// after this many failover times without a counter change.
     pub very_old_lease_duration_multiplier: u32,
+    /// `GracefulLeaseHandoffConfig.gracefulLeaseHandoffTimeoutMillis` (KCL 3.x, default
+    /// 30 s): how long a graceful hand-off may take before the lease is passed on (by its
+    /// owner) or taken (by its next owner) regardless. Used with
+    /// [`Coordination::Kcl3`](crate::config::Coordination::Kcl3).
+    pub graceful_lease_handoff_timeout: Duration,
 }
 
 impl Default for LeaseConfig {
@@ -32,6 +37,7 @@ impl Default for LeaseConfig {
             max_leases_to_steal_at_one_time: 1,
             enable_priority_lease_assignment: true,
             very_old_lease_duration_multiplier: 3,
+            graceful_lease_handoff_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -100,6 +106,7 @@ mod tests {
         assert_eq!(c.max_leases_for_worker, usize::MAX);
         assert_eq!(c.max_leases_to_steal_at_one_time, 1);
         assert!(c.enable_priority_lease_assignment);
+        assert_eq!(c.graceful_lease_handoff_timeout, Duration::from_secs(30));
         assert!(c.validate().is_ok());
     }
 

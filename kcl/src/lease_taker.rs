@@ -102,6 +102,21 @@ impl<R: Rng> LeaseTaker<R> {
             .map(|o| self.available(o, now_ms))
     }
 
+    /// The other workers holding unexpired leases as of the last scan, with how many each
+    /// holds (a lease being handed over counts for its next owner).
+    pub fn live_owners(&self, now_ms: u64) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for o in self.observed.values() {
+            if let Some(owner) = o.lease.lease_owner.as_deref()
+                && owner != self.worker_id
+                && !self.available(o, now_ms)
+            {
+                *counts.entry(owner.to_string()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
     /// One taker run: record the scan of the whole table at `now_ms`, then decide what to take.
     pub fn plan(&mut self, scanned: &[Lease], now_ms: u64) -> TakePlan {
         self.observe(scanned, now_ms);
@@ -237,7 +252,9 @@ impl<R: Rng> LeaseTaker<R> {
         let mut candidates: Vec<&Observed> = self
             .observed
             .values()
-            .filter(|o| o.lease.is_owned_by(victim))
+            // A lease already being handed over is not the victim's to give.
+            .filter(|o| o.lease.lease_owner.as_deref() == Some(victim))
+            .filter(|o| o.lease.checkpoint_owner.is_none())
             .collect();
         candidates.shuffle(&mut self.rng);
         candidates.truncate(n);

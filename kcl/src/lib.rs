@@ -22,6 +22,7 @@
 //!   `dynamodb`) in a DynamoDB table shared by workers anywhere and by the Java KCL.
 //! * [`lease_config`] – lease timings and limits with KCL's defaults.
 //! * [`lease_taker`] – which leases to take or steal each taker run.
+//! * [`lease_handoff`] – graceful hand-off (KCL 3.x): when to pass a lease on, claim or take it.
 //! * [`read_pace`] – when a shard may be read again, given what earlier calls returned.
 //! * [`lease_renewer`] – which held leases to renew and which are lost.
 //! * [`error`] – the crate's error type.
@@ -80,6 +81,7 @@ pub mod fan_out;
 pub mod lease;
 pub mod lease_config;
 mod lease_coordinator;
+pub mod lease_handoff;
 pub mod lease_renewer;
 pub mod lease_store;
 pub mod lease_taker;
@@ -95,7 +97,7 @@ pub mod shard_record_processor;
 pub mod shard_sync;
 
 pub use checkpointer::{PreparedCheckpointer, RecordProcessorCheckpointer};
-pub use config::{Config, InitialPositionInStream, Retrieval};
+pub use config::{Config, Coordination, InitialPositionInStream, Retrieval};
 pub use error::Error;
 pub use record::{KinesisClientRecord, RejectedRecord};
 pub use scheduler::{Scheduler, ShutdownHandle};

@@ -1,6 +1,6 @@
 //! The worker (KCL `Scheduler`): syncs shards into leases, takes and renews
-//! leases with the KCL 2.x algorithm, runs one shard consumer per held lease,
-//! and shuts down gracefully.
+//! leases (moving them by graceful hand-off with [`Coordination::Kcl3`], the
+//! default), runs one shard consumer per held lease, and shuts down gracefully.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -53,6 +53,8 @@ use kinesis_proto::model::StreamRef;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+#[cfg(doc)]
+use crate::config::Coordination;
 use crate::config::{Config, Retrieval};
 use crate::error::Error;
 use crate::fan_out::register_stream_consumer;
@@ -133,6 +135,7 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
             lease_store,
             &config.worker_identifier,
             config.lease.clone(),
+            config.coordination,
             metrics.clone(),
         ));
         Ok(Scheduler {
@@ -271,6 +274,27 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
             }
         }
 
+        // Leases to hand off: their consumers finish and checkpoint first; a lease
+        // without a running consumer has nothing to finish and is passed on at once.
+        let handoffs = self.coordinator.handoff_keys();
+        for key in &handoffs {
+            match consumers.get(key) {
+                Some(c) => {
+                    c.control.send_if_modified(|v| {
+                        let changed = *v == Control::Run;
+                        if changed {
+                            *v = Control::Handoff;
+                        }
+                        changed
+                    });
+                }
+                None => {
+                    finished.remove(key);
+                    let _ = self.coordinator.complete_handoff(key).await;
+                }
+            }
+        }
+
         for (key, c) in consumers.iter() {
             if !held.contains(key) {
                 c.control.send_if_modified(|v| {
@@ -284,7 +308,8 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
         }
 
         for key in held {
-            if consumers.contains_key(&key) || finished.contains(&key) {
+            if consumers.contains_key(&key) || finished.contains(&key) || handoffs.contains(&key)
+            {
                 continue;
             }
             let (control, rx) = watch::channel(Control::Run);

@@ -5,7 +5,8 @@
 //! missing parent lease does not block), so no record of a child shard is
 //! processed before all records of its parents. It then initialises the
 //! processor, feeds it prefetched batches, and ends with exactly one of
-//! `lease_lost`, `shard_ended` or `shutdown_requested` (+ release + `lease_lost`).
+//! `lease_lost`, `shard_ended` or `shutdown_requested` (+ release or hand-off +
+//! `lease_lost`). A batch being processed is always finished first.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub(crate) enum Control {
     LeaseLost,
     /// Graceful shutdown: final checkpoint, then release the lease.
     Shutdown,
+    /// Graceful hand-off (docs/kcl3-coordination.md): final checkpoint, then pass
+    /// the lease on to its next owner.
+    Handoff,
 }
 
 /// How a consumer ended.
@@ -82,6 +86,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
             Control::LeaseLost => return Exit::LeaseLost,
             // Nothing was processed, so there is nothing to checkpoint: just release.
             Control::Shutdown => return release(&ctx, &lease_key).await,
+            Control::Handoff => return hand_off(&ctx, &lease_key).await,
         }
         match parents_done(&ctx, &lease).await {
             Ok(true) => break,
@@ -185,6 +190,14 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
                 processor.lease_lost().await;
                 return exit;
             }
+            Control::Handoff => {
+                // The next owner starts right after the checkpoint made here.
+                drop(prefetcher);
+                processor.shutdown_requested(&checkpointer).await;
+                let exit = hand_off(&ctx, &lease_key).await;
+                processor.lease_lost().await;
+                return exit;
+            }
             Control::Run => {}
         }
         let Some(page) = page else {
@@ -251,6 +264,12 @@ async fn release(ctx: &ConsumerContext, lease_key: &str) -> Exit {
     if let Err(e) = ctx.coordinator.release(lease_key).await {
         tracing::warn!(shard = %lease_key, error = %e, "releasing the lease failed; it will expire");
     }
+    Exit::ShutDown
+}
+
+async fn hand_off(ctx: &ConsumerContext, lease_key: &str) -> Exit {
+    // A failure leaves the lease to the hand-off timeout.
+    let _ = ctx.coordinator.complete_handoff(lease_key).await;
     Exit::ShutDown
 }
 
@@ -357,6 +376,7 @@ async fn shard_end<P: ShardRecordProcessor>(
             Control::Run => {}
             Control::LeaseLost => return Exit::LeaseLost,
             Control::Shutdown => return release(ctx, key).await,
+            Control::Handoff => return hand_off(ctx, key).await,
         }
     }
 }

@@ -38,6 +38,7 @@ fn full_lease() -> Lease {
         .with_parent_shard_ids(["shardId-000000000001", "shardId-000000000002"])
         .with_hash_key_range(HashRange::new(1 << 100, u128::MAX));
     l.lease_owner = Some("worker-a".into());
+    l.checkpoint_owner = Some("worker-b".into());
     l.lease_counter = 41;
     l.pending_checkpoint = Some(pos(SEQ2, 9));
     l.pending_checkpoint_state = Some(vec![0, 1, 2, 255]);
@@ -313,6 +314,107 @@ pub async fn racing_takers_have_one_winner<S: LeaseStore + 'static>(
 }
 
 /// The suite through `Arc<dyn LeaseStore>`, as a scheduler choosing its store at run time holds it.
+pub async fn handoff_passes_the_lease_after_the_owners_checkpoint<S: LeaseStore>(store: &S) {
+    owned(store, "s", "w1").await;
+    let h = store
+        .initiate_handoff("s", "w1", "w2")
+        .await
+        .expect("initiate");
+    assert_eq!(
+        (
+            h.lease_owner.as_deref(),
+            h.checkpoint_owner.as_deref(),
+            h.lease_counter
+        ),
+        (Some("w2"), Some("w1"), 1),
+        "marked, counter untouched"
+    );
+    assert!(
+        is_conflict(&store.initiate_handoff("s", "w2", "w3").await),
+        "one hand-off at a time"
+    );
+    assert!(
+        is_conflict(&store.initiate_handoff("s", "w1", "w3").await),
+        "w1 is no longer the lease owner"
+    );
+
+    // The handing-off owner keeps renewing and checkpointing; the next owner cannot yet.
+    let r = store.renew("s", "w1", 1).await.expect("old owner renews");
+    assert_eq!(r.checkpoint_owner.as_deref(), Some("w1"));
+    assert!(is_conflict(&store.renew("s", "w2", 2).await));
+    assert!(is_conflict(
+        &store
+            .update_checkpoint("s", "w2", 2, &CheckpointUpdate::Checkpoint(pos(SEQ, 0)))
+            .await
+    ));
+    let c = store
+        .update_checkpoint("s", "w1", 2, &CheckpointUpdate::Checkpoint(pos(SEQ, 4)))
+        .await
+        .expect("final checkpoint");
+    assert_eq!(c.lease_counter, 3);
+    assert!(
+        is_conflict(&store.complete_handoff("s", "w2", 3).await),
+        "only the checkpoint owner passes it on"
+    );
+    assert!(
+        is_conflict(&store.complete_handoff("s", "w1", 2).await),
+        "stale counter"
+    );
+    let done = store.complete_handoff("s", "w1", 3).await.expect("pass on");
+    assert_eq!(
+        (
+            done.lease_owner.as_deref(),
+            done.checkpoint_owner.as_deref(),
+            done.lease_counter,
+            done.checkpoint.clone()
+        ),
+        (Some("w2"), None, 4, pos(SEQ, 4))
+    );
+    assert!(
+        is_conflict(&store.renew("s", "w1", 4).await),
+        "the old owner is out"
+    );
+    let r = store.renew("s", "w2", 4).await.expect("new owner renews");
+    assert_eq!(r.lease_counter, 5);
+    assert_eq!(store.get("s").await.expect("get"), Some(r));
+    assert!(is_conflict(&store.initiate_handoff("missing", "w1", "w2").await));
+}
+
+/// One behaviour of the suite.
+pub async fn a_take_or_release_ends_a_handoff<S: LeaseStore>(store: &S) {
+    // The timeout's fallback: the next owner takes the lease, fencing the old one out.
+    owned(store, "t", "w1").await;
+    store.initiate_handoff("t", "w1", "w2").await.expect("initiate");
+    let t = store.take("t", "w2", 1).await.expect("take");
+    assert_eq!(
+        (
+            t.lease_owner.as_deref(),
+            t.checkpoint_owner.as_deref(),
+            t.lease_counter
+        ),
+        (Some("w2"), None, 2)
+    );
+    assert!(is_conflict(&store.renew("t", "w1", 1).await));
+    assert!(is_conflict(&store.complete_handoff("t", "w1", 2).await));
+
+    // Releasing during a hand-off leaves the lease to the worker it was handed to.
+    owned(store, "r", "w1").await;
+    store.initiate_handoff("r", "w1", "w2").await.expect("initiate");
+    let e = store.evict("r", "w1", 1).await.expect("release");
+    assert_eq!(
+        (
+            e.lease_owner.as_deref(),
+            e.checkpoint_owner.as_deref(),
+            e.lease_counter
+        ),
+        (Some("w2"), None, 2)
+    );
+    // Without a hand-off, a release leaves it unowned.
+    let e = store.evict("r", "w2", 2).await.expect("release");
+    assert_eq!((e.lease_owner, e.checkpoint_owner), (None, None));
+}
+
+/// One behaviour of the suite.
 pub async fn works_as_trait_object(store: Arc<dyn LeaseStore>) {
     let l = owned(&store, "s", "w1").await;
     let r = store
@@ -381,6 +483,21 @@ macro_rules! lease_store_suite {
                     16,
                 )
                 .await;
+            }
+
+            #[tokio::test]
+            async fn handoff_passes_the_lease_after_the_owners_checkpoint() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::handoff_passes_the_lease_after_the_owners_checkpoint(
+                    &store,
+                )
+                .await;
+            }
+
+            #[tokio::test]
+            async fn a_take_or_release_ends_a_handoff() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::a_take_or_release_ends_a_handoff(&store).await;
             }
 
             #[tokio::test]

@@ -40,6 +40,8 @@ pub(crate) const CHILD_SHARD_IDS: &str = "childShardIds";
 pub(crate) const STARTING_HASH_KEY: &str = "startingHashKey";
 /// `endingHashKey` (S, decimal).
 pub(crate) const ENDING_HASH_KEY: &str = "endingHashKey";
+/// `checkpointOwner` (S, KCL 3.x; present only during a graceful hand-off).
+pub(crate) const CHECKPOINT_OWNER: &str = "checkpointOwner";
 
 /// A DynamoDB item.
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -66,6 +68,9 @@ pub(crate) fn item_from_lease(lease: &Lease) -> Item {
     item.insert(LEASE_COUNTER.into(), n(lease.lease_counter));
     if let Some(owner) = &lease.lease_owner {
         item.insert(LEASE_OWNER.into(), s(owner));
+    }
+    if let Some(owner) = &lease.checkpoint_owner {
+        item.insert(CHECKPOINT_OWNER.into(), s(owner));
     }
     item.insert(
         OWNER_SWITCHES.into(),
@@ -194,6 +199,7 @@ pub(crate) fn lease_from_item(item: &Item) -> Result<Lease, Error> {
     };
     Ok(Lease {
         lease_owner: string(LEASE_OWNER)?.map(str::to_string),
+        checkpoint_owner: string(CHECKPOINT_OWNER)?.map(str::to_string),
         lease_counter: number(LEASE_COUNTER)?.unwrap_or(0),
         checkpoint,
         pending_checkpoint: position(PENDING_CHECKPOINT, PENDING_CHECKPOINT_SUB)?,
