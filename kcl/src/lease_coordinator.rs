@@ -3,15 +3,14 @@
 //! [`LeaseStore`] and is the single path for this worker's fenced writes.
 //!
 //! With [`Coordination::Kcl3`] a steal is a graceful hand-off request instead of a
-//! take, and a released lease is handed to the least loaded live worker
-//! (docs/kcl3-coordination.md).
+//! take (docs/kcl3-coordination.md).
 //!
 //! Every write to a lease is conditional on the counter of the last write, so a
 //! worker's own writes to one lease (renewal, checkpoint, child shards, release)
 //! must not overlap or they would fence each other out: each lease has an async
 //! write lock, and the counter to expect is read from the renewer inside it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,8 +39,6 @@ pub(crate) struct LeaseCoordinator {
     taker: Mutex<LeaseTaker<StdRng>>,
     handoff: Mutex<LeaseHandoff>,
     coordination: Coordination,
-    /// Leases this worker handed to each peer since the last scan, so a shutdown spreads them.
-    handed_since_scan: Mutex<BTreeMap<String, usize>>,
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Signalled whenever the set of held leases changes.
     changed: Notify,
@@ -67,7 +64,6 @@ impl LeaseCoordinator {
                 duration_millis(config.graceful_lease_handoff_timeout),
             )),
             coordination,
-            handed_since_scan: Mutex::new(BTreeMap::new()),
             config,
             origin: Instant::now(),
             write_locks: Mutex::new(HashMap::new()),
@@ -252,39 +248,9 @@ impl LeaseCoordinator {
         result.map(|_| ())
     }
 
-    /// The live worker to hand a released lease to: the one holding the fewest leases.
-    fn handoff_peer(&self) -> Option<String> {
-        let mut load = self.taker.lock().live_owners(self.now_ms());
-        for (peer, n) in self.handed_since_scan.lock().iter() {
-            if let Some(count) = load.get_mut(peer) {
-                *count += n;
-            }
-        }
-        load.into_iter()
-            .min_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
-            .map(|(peer, _)| peer)
-    }
-
-    /// Give a held lease up (graceful shutdown) so another worker gets it at once: with
-    /// [`Coordination::Kcl3`] it is handed to the least loaded live worker, otherwise
-    /// (or with no other worker) left unowned for any taker.
+    /// Give a held lease up (graceful shutdown) so another worker takes it at once. The
+    /// processor checkpointed first, so whoever takes it starts right after that.
     pub(crate) async fn release(&self, key: &str) -> Result<(), Error> {
-        if self.coordination == Coordination::Kcl3
-            && !self.handoff.lock().is_outgoing(key)
-            && self
-                .held_lease(key)
-                .is_some_and(|l| !l.checkpoint.is_shard_end())
-            && let Some(peer) = self.handoff_peer()
-        {
-            match self.store.initiate_handoff(key, &self.worker_id, &peer).await {
-                Ok(_) => {
-                    *self.handed_since_scan.lock().entry(peer).or_default() += 1;
-                }
-                Err(e) => {
-                    tracing::debug!(worker = %self.worker_id, lease = key, error = %e, "no hand-off; releasing")
-                }
-            }
-        }
         // During a hand-off a release passes the lease on to its next owner.
         let store = Arc::clone(&self.store);
         let worker = self.worker_id.clone();
@@ -303,6 +269,46 @@ impl LeaseCoordinator {
             self.metrics.leases_released.inc();
         }
         result.map(|_| ())
+    }
+
+    /// At shutdown ([`Coordination::Kcl3`]): decline the hand-offs asked of this worker,
+    /// so their owners keep the leases, and release leases recorded as this worker's
+    /// that it does not hold (passed on to it but never claimed).
+    pub(crate) async fn disown_unheld(&self) {
+        if self.coordination != Coordination::Kcl3 {
+            return;
+        }
+        let scanned = match self.store.list().await {
+            Ok(scanned) => scanned,
+            Err(e) => {
+                tracing::warn!(worker = %self.worker_id, error = %e, "cannot scan the lease table at shutdown");
+                return;
+            }
+        };
+        let held = self.renewer.lock().held_keys();
+        for lease in scanned {
+            let key = lease.lease_key.as_str();
+            if lease.lease_owner.as_deref() != Some(self.worker_id.as_str()) || held.contains(key) {
+                continue;
+            }
+            let result = match lease.checkpoint_owner.as_deref() {
+                Some(from) if from != self.worker_id => {
+                    self.store.decline_handoff(key, &self.worker_id).await
+                }
+                _ => {
+                    self.store
+                        .evict(key, &self.worker_id, lease.lease_counter)
+                        .await
+                }
+            };
+            match result {
+                Ok(_) => tracing::info!(worker = %self.worker_id, lease = key, "unclaimed lease given back"),
+                Err(e) if e.is_lease_conflict() => {}
+                Err(e) => {
+                    tracing::warn!(worker = %self.worker_id, lease = key, error = %e, "giving back an unclaimed lease failed")
+                }
+            }
+        }
     }
 
     /// One renewer run: renew every held lease, drop the expired ones.
@@ -392,7 +398,6 @@ impl LeaseCoordinator {
     pub(crate) async fn take_leases(&self) -> Result<(), Error> {
         let scanned = self.store.list().await?;
         let now = self.now_ms();
-        self.handed_since_scan.lock().clear();
         let mut taken_any = false;
         if self.coordination == Coordination::Kcl3 {
             let held: BTreeSet<String> = self.renewer.lock().held_keys();

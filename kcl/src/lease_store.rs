@@ -119,6 +119,15 @@ pub trait LeaseStore: Send + Sync {
         checkpoint_owner: &'a str,
         expected_counter: u64,
     ) -> StoreFuture<'a, Lease>;
+
+    /// Decline a hand-off to `new_owner` (it is shutting down): the lease goes back to
+    /// its `checkpointOwner` as if no hand-off had been asked for, iff `leaseOwner` is
+    /// `new_owner` and a hand-off is pending. The counter is neither checked nor bumped.
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease>;
 }
 
 impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
@@ -201,5 +210,13 @@ impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
         expected_counter: u64,
     ) -> StoreFuture<'a, Lease> {
         (**self).complete_handoff(lease_key, checkpoint_owner, expected_counter)
+    }
+
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).decline_handoff(lease_key, new_owner)
     }
 }

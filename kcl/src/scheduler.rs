@@ -229,6 +229,8 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
         tracing::info!(worker = %self.config.worker_identifier, "graceful shutdown");
         drop(taker);
         drop(syncer);
+        // Hand-offs asked of this worker go back to their owners before it goes.
+        self.coordinator.disown_unheld().await;
         for c in consumers.values() {
             c.control.send_replace(Control::Shutdown);
         }
@@ -242,6 +244,8 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
                 tracing::warn!(lease = %key, error = %e, "releasing the lease failed; it will expire");
             }
         }
+        // Leases passed on to this worker while it was stopping.
+        self.coordinator.disown_unheld().await;
         drop(renewer);
         Ok(())
     }

@@ -839,4 +839,24 @@ impl LeaseStore for DynamoDbLeaseStore {
             .map_err(|()| Error::conflict(lease_key))
         })
     }
+
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            self.update_item(
+                "decline_handoff",
+                lease_key,
+                None,
+                "leaseOwner = :owner AND attribute_exists(checkpointOwner)",
+                "SET leaseOwner = checkpointOwner REMOVE checkpointOwner",
+                vec![(":owner", s(new_owner))],
+                |stored| stored.checkpoint_owner.is_none() && !stored.is_owned_by(new_owner),
+            )
+            .await?
+            .map_err(|()| Error::conflict(lease_key))
+        })
+    }
 }

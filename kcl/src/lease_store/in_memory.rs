@@ -217,4 +217,24 @@ impl LeaseStore for InMemoryLeaseStore {
             )
         })
     }
+
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            let mut leases = self.leases.lock();
+            let lease = leases
+                .get_mut(lease_key)
+                .filter(|l| l.lease_owner.as_deref() == Some(new_owner))
+                .ok_or_else(|| Error::conflict(lease_key))?;
+            let previous = lease
+                .checkpoint_owner
+                .take()
+                .ok_or_else(|| Error::conflict(lease_key))?;
+            lease.lease_owner = Some(previous);
+            Ok(lease.clone())
+        })
+    }
 }

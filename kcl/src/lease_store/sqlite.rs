@@ -572,6 +572,27 @@ impl LeaseStore for SqliteLeaseStore {
             Vec::new(),
         ))
     }
+
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        let lease_key = lease_key.to_string();
+        let new_owner = new_owner.to_string();
+        Box::pin(self.run("decline_handoff", move |conn, table| {
+            let sql = format!(
+                "UPDATE {table} SET leaseOwner = checkpointOwner, checkpointOwner = NULL \
+                 WHERE leaseKey = :key AND leaseOwner = :owner AND checkpointOwner IS NOT NULL \
+                 RETURNING {COLUMNS}"
+            );
+            let params: [(&str, &dyn ToSql); 2] = [(":key", &lease_key), (":owner", &new_owner)];
+            let rows = query_leases(conn, &sql, &params, "decline_handoff")?;
+            rows.into_iter()
+                .next()
+                .ok_or_else(|| Error::conflict(&lease_key))
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -412,6 +412,25 @@ pub async fn a_take_or_release_ends_a_handoff<S: LeaseStore>(store: &S) {
     // Without a hand-off, a release leaves it unowned.
     let e = store.evict("r", "w2", 2).await.expect("release");
     assert_eq!((e.lease_owner, e.checkpoint_owner), (None, None));
+
+    // A next owner shutting down declines: the lease is back with its owner, unfenced.
+    owned(store, "d", "w1").await;
+    store.initiate_handoff("d", "w1", "w2").await.expect("initiate");
+    assert!(is_conflict(&store.decline_handoff("d", "w3").await), "not w3's");
+    let d = store.decline_handoff("d", "w2").await.expect("decline");
+    assert_eq!(
+        (
+            d.lease_owner.as_deref(),
+            d.checkpoint_owner.as_deref(),
+            d.lease_counter
+        ),
+        (Some("w1"), None, 1)
+    );
+    assert!(
+        is_conflict(&store.decline_handoff("d", "w1").await),
+        "no hand-off pending"
+    );
+    store.renew("d", "w1", 1).await.expect("the owner goes on");
 }
 
 /// One behaviour of the suite.
