@@ -3245,3 +3245,246 @@ async fn the_record_stream_reports_undeliverable_records_and_reads_on() {
     assert_eq!(rejected, (0..count as u64).collect::<Vec<_>>());
     broker.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------
+// KCL 3.x coordination: graceful hand-off
+// ---------------------------------------------------------------------------
+
+/// A [`Recorder`] that checkpoints only every third batch (and, as every processor
+/// should, in `shutdown_requested`), so that a lease moved without a hand-off would
+/// show up as records processed twice (as it does with `Coordination::Kcl2`).
+struct SparseRecorder {
+    inner: Recorder,
+    batches: usize,
+}
+
+impl ShardRecordProcessor for SparseRecorder {
+    async fn initialize(&mut self, input: InitializationInput) {
+        self.inner.initialize(input).await;
+    }
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        for r in &input.records {
+            self.inner.log(Event::Record(
+                r.extended_sequence_number(),
+                String::from_utf8_lossy(&r.data).into_owned(),
+            ));
+        }
+        self.batches += 1;
+        if self.batches % 3 == 0 {
+            self.inner.checkpoint(cp).await;
+        }
+    }
+
+    async fn lease_lost(&mut self) {
+        self.inner.lease_lost().await;
+    }
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.inner.shard_ended(cp).await;
+    }
+
+    async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.inner.shutdown_requested(cp).await;
+    }
+}
+
+fn sparse_recorder(
+    worker: &str,
+    journal: &Journal,
+) -> impl Fn(&str) -> SparseRecorder + Send + Sync + 'static {
+    let make = recorder(worker, journal);
+    move |shard: &str| SparseRecorder {
+        inner: make(shard),
+        batches: 0,
+    }
+}
+
+/// Leases `worker` holds outright: its own, with no hand-off pending.
+async fn held_outright(store: &dyn LeaseStore, worker: &str) -> usize {
+    store
+        .list()
+        .await
+        .expect("list leases")
+        .iter()
+        .filter(|l| l.lease_owner.as_deref() == Some(worker) && l.checkpoint_owner.is_none())
+        .count()
+}
+
+/// Every position delivered more than once, per shard, with how often.
+fn repeated_positions(journal: &Journal) -> Vec<(String, ExtendedSequenceNumber, usize)> {
+    let mut deliveries: BTreeMap<(String, ExtendedSequenceNumber), usize> = BTreeMap::new();
+    for e in journal.entries() {
+        if let Event::Record(pos, _) = e.event {
+            *deliveries.entry((e.shard, pos)).or_default() += 1;
+        }
+    }
+    deliveries
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|((shard, pos), n)| (shard, pos, n))
+        .collect()
+}
+
+/// A second worker joins a busy one and gets half the leases by graceful hand-off;
+/// then the first shuts down and hands the rest over. Records flow all along, the
+/// processors checkpoint only every third batch, and yet no record is processed twice.
+async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &str) {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "handoff", 4).await;
+    let journal = Journal::default();
+    let config = |worker: &str| {
+        Config::builder("handoff", "handoff-app")
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_secs(3))
+            .lease_taker_interval(Duration::from_millis(200))
+            .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+            .idle_time_between_reads(Duration::from_millis(200))
+            .build()
+            .expect("valid config")
+    };
+
+    // A producer writing a burst every 50 ms until told to stop.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let producing = {
+        let kinesis = kinesis.clone();
+        tokio::spawn(async move {
+            let mut produced = Vec::new();
+            for burst in 0..2_000 {
+                let batch = records(&format!("h{burst:04}"), 10);
+                put_plain(&kinesis, "handoff", &batch).await;
+                produced.extend(batch.into_iter().map(|(_, d)| d));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+            produced
+        })
+    };
+
+    let w1 = Scheduler::new(
+        config("w1"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        sparse_recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let w1_handle = w1.shutdown_handle();
+    let w1_run = tokio::spawn(w1.run());
+    wait_until_async("w1 to hold all 4 leases", Duration::from_secs(20), || async {
+        held_outright(store.as_ref(), "w1").await == 4
+    })
+    .await;
+    wait_until("w1 to process records", Duration::from_secs(20), || {
+        !journal.distinct_data().is_empty()
+    })
+    .await;
+
+    let w2 = Scheduler::new(
+        config("w2"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        sparse_recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_handle = w2.shutdown_handle();
+    let joined = Instant::now();
+    let w2_run = tokio::spawn(w2.run());
+    wait_until_async(
+        "w2 to hold half the leases",
+        Duration::from_secs(30),
+        || async {
+            held_outright(store.as_ref(), "w2").await == 2
+                && held_outright(store.as_ref(), "w1").await == 2
+        },
+    )
+    .await;
+    let balanced = joined.elapsed();
+    wait_until("w2 to process records", Duration::from_secs(20), || {
+        journal
+            .entries()
+            .iter()
+            .any(|e| e.worker == "w2" && matches!(e.event, Event::Record(..)))
+    })
+    .await;
+
+    let leaving = Instant::now();
+    w1_handle.graceful_shutdown().await;
+    w1_run.await.expect("join").expect("w1 run");
+    wait_until_async("w2 to hold every lease", Duration::from_secs(20), || async {
+        held_outright(store.as_ref(), "w2").await == 4
+    })
+    .await;
+    let taken_over = leaving.elapsed();
+
+    stop.send_replace(true);
+    let produced: BTreeSet<String> = producing.await.expect("producer").into_iter().collect();
+    wait_until("every record to be processed", Duration::from_secs(30), || {
+        journal.distinct_data().len() >= produced.len()
+    })
+    .await;
+    w2_handle.graceful_shutdown().await;
+    w2_run.await.expect("join").expect("w2 run");
+    eprintln!(
+        "{label}: {} records; w2 held half the leases {balanced:?} after joining; \
+         all of them {taken_over:?} after w1 began shutting down",
+        produced.len()
+    );
+
+    assert_eq!(journal.distinct_data(), produced, "every record processed");
+    assert_eq!(
+        repeated_positions(&journal),
+        [],
+        "no record processed twice across the hand-offs"
+    );
+    // Every session w2 started began at the checkpoint w1 made last on that shard.
+    let entries = journal.entries();
+    let mut w2_sessions = 0;
+    for e in entries.iter().filter(|e| e.worker == "w2") {
+        if let Event::Init { checkpoint, .. } = &e.event {
+            let last_by_w1 = entries
+                .iter()
+                .filter(|x| x.worker == "w1" && x.shard == e.shard)
+                .filter_map(|x| match &x.event {
+                    Event::Checkpointed(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .max();
+            assert_eq!(
+                Some(checkpoint),
+                last_by_w1.as_ref(),
+                "{}: w2 starts at w1's final checkpoint",
+                e.shard
+            );
+            w2_sessions += 1;
+        }
+    }
+    assert_eq!(w2_sessions, 4, "w2 started each shard once");
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_and_a_leaving_worker_hand_leases_off_with_no_record_processed_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteLeaseStore::open(dir.path().join("leases.db"), "handoff-app")
+        .await
+        .expect("lease db");
+    handoffs_process_no_record_twice(Arc::new(store), "SQLite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_a_joining_and_a_leaving_worker_hand_leases_off_with_no_record_processed_twice()
+{
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let store = dynamodb_store(&dynalite.endpoint, "handoff-app").await;
+    handoffs_process_no_record_twice(Arc::new(store), "DynamoDB").await;
+}
