@@ -3423,6 +3423,20 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
     })
     .await;
     let taken_over = leaving.elapsed();
+    // Renewals carry each lease's measured rate, as the KCL 3.x's do.
+    wait_until_async(
+        "every lease to report its throughput",
+        Duration::from_secs(20),
+        || async {
+            store
+                .list()
+                .await
+                .expect("list leases")
+                .iter()
+                .all(|l| l.throughput_kbps.is_some_and(|kbps| kbps > 0.0))
+        },
+    )
+    .await;
 
     stop.send_replace(true);
     let produced: BTreeSet<String> = producing.await.expect("producer").into_iter().collect();

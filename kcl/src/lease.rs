@@ -9,7 +9,7 @@ use crate::checkpoint::CheckpointUpdate;
 use crate::extended_sequence::ExtendedSequenceNumber;
 
 /// One lease as stored in the lease table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Lease {
     /// `leaseKey`: the shard id, or `account:stream:epoch:shard` for multi-stream apps.
     pub lease_key: String,
@@ -36,6 +36,9 @@ pub struct Lease {
     pub child_shard_ids: BTreeSet<String>,
     /// `startingHashKey`/`endingHashKey`; `None` when the lease predates hash ranges.
     pub hash_key_range: Option<HashRange>,
+    /// `throughputKBps` (KCL 3.x): the owner's last measured rate in KiB/s, written with
+    /// its renewals (docs/kcl3-coordination.md); `None` until first measured.
+    pub throughput_kbps: Option<f64>,
 }
 
 impl Lease {
@@ -53,6 +56,7 @@ impl Lease {
             parent_shard_ids: BTreeSet::new(),
             child_shard_ids: BTreeSet::new(),
             hash_key_range: None,
+            throughput_kbps: None,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::lease::Lease;
 use crate::lease_config::{LeaseConfig, duration_millis};
 use crate::lease_handoff::{IncomingStep, LeaseHandoff};
+use crate::lease_throughput::LeaseThroughput;
 use crate::lease_renewer::LeaseRenewer;
 use crate::lease_store::LeaseStore;
 use crate::lease_taker::{LeaseTaker, TakeReason};
@@ -38,6 +39,7 @@ pub(crate) struct LeaseCoordinator {
     renewer: Mutex<LeaseRenewer>,
     taker: Mutex<LeaseTaker<StdRng>>,
     handoff: Mutex<LeaseHandoff>,
+    throughput: Mutex<LeaseThroughput>,
     coordination: Coordination,
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Signalled whenever the set of held leases changes.
@@ -63,6 +65,9 @@ impl LeaseCoordinator {
                 worker_id,
                 duration_millis(config.graceful_lease_handoff_timeout),
             )),
+            throughput: Mutex::new(LeaseThroughput::new(duration_millis(
+                config.renewer_interval(),
+            ))),
             coordination,
             config,
             origin: Instant::now(),
@@ -131,9 +136,16 @@ impl LeaseCoordinator {
             .collect()
     }
 
+    /// Note `bytes` of records delivered to the processor of lease `key`.
+    pub(crate) fn record_delivery(&self, key: &str, bytes: u64) {
+        let now = self.now_ms();
+        self.throughput.lock().record(key, bytes, now);
+    }
+
     /// Record a lost lease (refused write or expiry) and wake the dispatcher.
     fn lose(&self, key: &str) {
         self.handoff.lock().finished(key);
+        self.throughput.lock().forget(key);
         let removed = self.renewer.lock().remove(key);
         if removed
             .as_ref()
@@ -232,6 +244,7 @@ impl LeaseCoordinator {
             })
             .await;
         self.handoff.lock().finished(key);
+        self.throughput.lock().forget(key);
         // The stored lease names another worker, so record_write already dropped it.
         if self.renewer.lock().remove(key).is_some() {
             self.signal_change();
@@ -262,6 +275,7 @@ impl LeaseCoordinator {
         // The evicted lease names no owner (or the next one), so record_write already
         // dropped it; remove it anyway in case the write failed for another reason.
         self.handoff.lock().finished(key);
+        self.throughput.lock().forget(key);
         if self.renewer.lock().remove(key).is_some() {
             self.signal_change();
         }
@@ -319,10 +333,22 @@ impl LeaseCoordinator {
             let key = lease.lease_key.as_str();
             let store = Arc::clone(&self.store);
             let worker = self.worker_id.clone();
+            // The KCL 3.x reports each lease's rate with its renewals.
+            let kbps = match self.coordination {
+                Coordination::Kcl3 => self.throughput.lock().kbps(key, now),
+                Coordination::Kcl2 => None,
+            };
             async move {
                 let result = self
                     .owner_write(key, |counter| async move {
-                        store.renew(key, &worker, counter).await
+                        match kbps {
+                            Some(kbps) => {
+                                store
+                                    .renew_with_throughput(key, &worker, counter, kbps)
+                                    .await
+                            }
+                            None => store.renew(key, &worker, counter).await,
+                        }
                     })
                     .await;
                 if let Err(e) = result

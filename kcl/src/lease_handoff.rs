@@ -29,7 +29,7 @@ struct Outgoing {
 }
 
 /// What to do about a lease handed to this worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum IncomingStep {
     /// The previous owner passed it on: start holding it (renew with its counter).
     Claim(Lease),

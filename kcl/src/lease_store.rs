@@ -58,6 +58,15 @@ pub trait LeaseStore: Send + Sync {
         expected_counter: u64,
     ) -> StoreFuture<'a, Lease>;
 
+    /// [`renew`](Self::renew), also setting `throughputKBps` to `throughput_kbps` (KCL 3.x).
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease>;
+
     /// Take: owner := `new_owner`, counter + 1, owner switches + 1 if a different
     /// owner held it, any pending hand-off cancelled (`checkpointOwner` removed), iff
     /// the counter is `expected_counter` (whoever owns it).
@@ -150,6 +159,16 @@ impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
         expected_counter: u64,
     ) -> StoreFuture<'a, Lease> {
         (**self).renew(lease_key, owner, expected_counter)
+    }
+
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).renew_with_throughput(lease_key, owner, expected_counter, throughput_kbps)
     }
 
     fn take<'a>(

@@ -34,7 +34,7 @@ pub enum TakeReason {
 }
 
 /// The outcome of one taker run, with the numbers KCL reports as `TakeLeases` metrics.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TakePlan {
     /// The leases to take, as scanned: take each expecting its `lease_counter`.
     pub leases_to_take: Vec<Lease>,

@@ -22,6 +22,7 @@
 //!   `dynamodb`) in a DynamoDB table shared by workers anywhere and by the Java KCL.
 //! * [`lease_config`] – lease timings and limits with KCL's defaults.
 //! * [`lease_taker`] – which leases to take or steal each taker run.
+//! * [`lease_throughput`] – each lease's measured rate, as written in `throughputKBps`.
 //! * [`lease_handoff`] – graceful hand-off (KCL 3.x): when to pass a lease on, claim or take it.
 //! * [`read_pace`] – when a shard may be read again, given what earlier calls returned.
 //! * [`lease_renewer`] – which held leases to renew and which are lost.
@@ -85,6 +86,7 @@ pub mod lease_handoff;
 pub mod lease_renewer;
 pub mod lease_store;
 pub mod lease_taker;
+pub mod lease_throughput;
 pub mod metrics;
 pub mod polling_config;
 mod prefetch;

@@ -304,6 +304,8 @@ async fn deliver<P: ShardRecordProcessor>(
         );
     }
     let bytes: usize = page.records.iter().map(|r| r.data.len()).sum();
+    ctx.coordinator
+        .record_delivery(shard, u64::try_from(bytes).unwrap_or(u64::MAX));
     let count = page.records.len();
     let input = ProcessRecordsInput {
         records: page.records,

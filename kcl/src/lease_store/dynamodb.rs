@@ -591,6 +591,24 @@ impl LeaseStore for DynamoDbLeaseStore {
         ))
     }
 
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(self.owner_update(
+            "renew",
+            lease_key,
+            owner,
+            expected_counter,
+            "SET throughputKBps = :kbps, {COUNTER}",
+            vec![(":kbps", item::decimal(throughput_kbps))],
+            move |stored| stored.is_owned_by(owner),
+        ))
+    }
+
     fn take<'a>(
         &'a self,
         lease_key: &'a str,

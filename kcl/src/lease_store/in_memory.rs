@@ -95,6 +95,23 @@ impl LeaseStore for InMemoryLeaseStore {
         })
     }
 
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            self.conditional(
+                lease_key,
+                expected_counter,
+                OwnerCondition::Is(owner),
+                |lease| lease.throughput_kbps = Some(throughput_kbps),
+            )
+        })
+    }
+
     fn take<'a>(
         &'a self,
         lease_key: &'a str,

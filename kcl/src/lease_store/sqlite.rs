@@ -31,7 +31,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const COLUMNS: &str = "leaseKey, leaseOwner, leaseCounter, checkpoint, checkpointSubSequenceNumber, \
      pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState, \
      ownerSwitchesSinceCheckpoint, parentShardId, childShardIds, startingHashKey, endingHashKey, \
-     checkpointOwner";
+     checkpointOwner, throughputKBps";
 
 /// The owner as the writer must find it: the actual owner (docs/kcl3-coordination.md).
 const ACTUAL_OWNER: &str =
@@ -94,7 +94,8 @@ impl SqliteLeaseStore {
                 childShardIds TEXT NOT NULL,
                 startingHashKey TEXT,
                 endingHashKey TEXT,
-                checkpointOwner TEXT
+                checkpointOwner TEXT,
+                throughputKBps REAL
             ) WITHOUT ROWID"
         ))
         .map_err(sql)?;
@@ -114,11 +115,13 @@ impl SqliteLeaseStore {
         };
         // Files from before the KCL 3.x attributes lack this column; adding a
         // nullable column is atomic and leaves every row as it was.
-        if !has_column("checkpointOwner")? {
-            conn.execute_batch(&format!(
-                "ALTER TABLE {table} ADD COLUMN checkpointOwner TEXT"
-            ))
-            .map_err(sql)?;
+        for (column, column_type) in [("checkpointOwner", "TEXT"), ("throughputKBps", "REAL")] {
+            if !has_column(column)? {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {column_type}"
+                ))
+                .map_err(sql)?;
+            }
         }
         // Files written before the columns took the KCL's names call this one
         // `parentShardIds`; rename it in place (atomic, and a no-op once done).
@@ -196,6 +199,7 @@ enum SqlValue {
     Text(String),
     Int(i64),
     OptBlob(Option<Vec<u8>>),
+    Real(f64),
 }
 
 impl ToSql for SqlValue {
@@ -204,6 +208,7 @@ impl ToSql for SqlValue {
             SqlValue::Text(s) => s.to_sql(),
             SqlValue::Int(i) => i.to_sql(),
             SqlValue::OptBlob(b) => b.to_sql(),
+            SqlValue::Real(r) => r.to_sql(),
         }
     }
 }
@@ -259,6 +264,7 @@ struct RawLease {
     starting_hash_key: Option<String>,
     ending_hash_key: Option<String>,
     checkpoint_owner: Option<String>,
+    throughput_kbps: Option<f64>,
 }
 
 impl RawLease {
@@ -278,6 +284,7 @@ impl RawLease {
             starting_hash_key: row.get(11)?,
             ending_hash_key: row.get(12)?,
             checkpoint_owner: row.get(13)?,
+            throughput_kbps: row.get(14)?,
         })
     }
 
@@ -318,6 +325,7 @@ impl RawLease {
         Ok(Lease {
             lease_owner: self.lease_owner,
             checkpoint_owner: self.checkpoint_owner,
+            throughput_kbps: self.throughput_kbps.filter(|v| v.is_finite()),
             lease_counter: unsigned(self.lease_counter, "leaseCounter")?,
             checkpoint: position(&self.checkpoint, self.checkpoint_sub, "checkpoint")?,
             pending_checkpoint,
@@ -351,7 +359,7 @@ impl LeaseStore for SqliteLeaseStore {
             let sql = format!(
                 "INSERT INTO {table} ({COLUMNS}) VALUES (:key, :owner, :counter, :checkpoint, :checkpoint_sub, \
                  :pending, :pending_sub, :pending_state, :switches, :parents, :children, :start, :end, \
-                 :checkpoint_owner) \
+                 :checkpoint_owner, :throughput) \
                  ON CONFLICT(leaseKey) DO NOTHING"
             );
             let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::store("create_if_absent", e))?;
@@ -371,6 +379,7 @@ impl LeaseStore for SqliteLeaseStore {
                     ":start": start,
                     ":end": end,
                     ":checkpoint_owner": lease.checkpoint_owner,
+                    ":throughput": lease.throughput_kbps,
                 })
                 .map_err(|e| Error::store("create_if_absent", e))?;
             Ok(inserted == 1)
@@ -413,6 +422,23 @@ impl LeaseStore for SqliteLeaseStore {
             Some((owner, ACTUAL_OWNER)),
             "",
             Vec::new(),
+        ))
+    }
+
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(self.conditional(
+            "renew",
+            lease_key,
+            expected_counter,
+            Some((owner, ACTUAL_OWNER)),
+            "throughputKBps = :kbps, ",
+            vec![(":kbps", SqlValue::Real(throughput_kbps))],
         ))
     }
 

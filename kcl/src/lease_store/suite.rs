@@ -39,6 +39,7 @@ fn full_lease() -> Lease {
         .with_hash_key_range(HashRange::new(1 << 100, u128::MAX));
     l.lease_owner = Some("worker-a".into());
     l.checkpoint_owner = Some("worker-b".into());
+    l.throughput_kbps = Some(12.345678);
     l.lease_counter = 41;
     l.pending_checkpoint = Some(pos(SEQ2, 9));
     l.pending_checkpoint_state = Some(vec![0, 1, 2, 255]);
@@ -434,6 +435,31 @@ pub async fn a_take_or_release_ends_a_handoff<S: LeaseStore>(store: &S) {
 }
 
 /// One behaviour of the suite.
+pub async fn renewals_report_throughput<S: LeaseStore>(store: &S) {
+    owned(store, "s", "w1").await;
+    let r = store
+        .renew_with_throughput("s", "w1", 1, 2.5)
+        .await
+        .expect("renew");
+    assert_eq!((r.lease_counter, r.throughput_kbps), (2, Some(2.5)));
+    assert!(
+        is_conflict(&store.renew_with_throughput("s", "w2", 2, 1.0).await),
+        "fenced like a renewal"
+    );
+    let r = store.renew("s", "w1", 2).await.expect("plain renew");
+    assert_eq!(r.throughput_kbps, Some(2.5), "kept by a plain renewal");
+    let r = store
+        .renew_with_throughput("s", "w1", 3, 1_048_576.000001)
+        .await
+        .expect("renew");
+    assert_eq!(r.throughput_kbps, Some(1_048_576.000001));
+    assert_eq!(
+        store.get("s").await.expect("get").and_then(|l| l.throughput_kbps),
+        Some(1_048_576.000001)
+    );
+}
+
+/// One behaviour of the suite.
 pub async fn works_as_trait_object(store: Arc<dyn LeaseStore>) {
     let l = owned(&store, "s", "w1").await;
     let r = store
@@ -517,6 +543,12 @@ macro_rules! lease_store_suite {
             async fn a_take_or_release_ends_a_handoff() {
                 let (store, _keep) = $make;
                 $crate::lease_store::suite::a_take_or_release_ends_a_handoff(&store).await;
+            }
+
+            #[tokio::test]
+            async fn renewals_report_throughput() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::renewals_report_throughput(&store).await;
             }
 
             #[tokio::test]
