@@ -3378,9 +3378,11 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
     .expect("scheduler");
     let w1_handle = w1.shutdown_handle();
     let w1_run = tokio::spawn(w1.run());
-    wait_until_async("w1 to hold all 4 leases", Duration::from_secs(20), || async {
-        held_outright(store.as_ref(), "w1").await == 4
-    })
+    wait_until_async(
+        "w1 to hold all 4 leases",
+        Duration::from_secs(20),
+        || async { held_outright(store.as_ref(), "w1").await == 4 },
+    )
     .await;
     wait_until("w1 to process records", Duration::from_secs(20), || {
         !journal.distinct_data().is_empty()
@@ -3418,9 +3420,11 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
     let leaving = Instant::now();
     w1_handle.graceful_shutdown().await;
     w1_run.await.expect("join").expect("w1 run");
-    wait_until_async("w2 to hold every lease", Duration::from_secs(20), || async {
-        held_outright(store.as_ref(), "w2").await == 4
-    })
+    wait_until_async(
+        "w2 to hold every lease",
+        Duration::from_secs(20),
+        || async { held_outright(store.as_ref(), "w2").await == 4 },
+    )
     .await;
     let taken_over = leaving.elapsed();
     // Renewals carry each lease's measured rate, as the KCL 3.x's do.
@@ -3440,9 +3444,11 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
 
     stop.send_replace(true);
     let produced: BTreeSet<String> = producing.await.expect("producer").into_iter().collect();
-    wait_until("every record to be processed", Duration::from_secs(30), || {
-        journal.distinct_data().len() >= produced.len()
-    })
+    wait_until(
+        "every record to be processed",
+        Duration::from_secs(30),
+        || journal.distinct_data().len() >= produced.len(),
+    )
     .await;
     w2_handle.graceful_shutdown().await;
     w2_run.await.expect("join").expect("w2 run");
@@ -3501,4 +3507,186 @@ async fn on_dynamodb_a_joining_and_a_leaving_worker_hand_leases_off_with_no_reco
         .expect("dynalite");
     let store = dynamodb_store(&dynalite.endpoint, "handoff-app").await;
     handoffs_process_no_record_twice(Arc::new(store), "DynamoDB").await;
+}
+
+// ---------------------------------------------------------------------------
+// KCL 3.x coordination: balancing load, not lease counts
+// ---------------------------------------------------------------------------
+
+/// 8 shards, shard 0 carrying ten times the traffic of each other shard, and 2
+/// workers: once the leases report their throughput, the worker holding the hot shard
+/// ends up holding fewer leases than the other, every record is processed, and no
+/// record is processed twice on the way.
+async fn hot_shard_holder_holds_fewer_leases(store: Arc<dyn LeaseStore>, label: &str) {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "hot", 8).await;
+    let mut shards = open_shards(&kinesis, "hot").await;
+    shards.sort_by_key(|s| range_of(s).start);
+    let hot_shard = shards[0].shard_id.clone();
+    let hash_keys: Vec<u128> = shards.iter().map(|s| range_of(s).start).collect();
+    let journal = Journal::default();
+    let config = |worker: &str| {
+        Config::builder("hot", "hot-app")
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_secs(3))
+            .lease_taker_interval(Duration::from_millis(200))
+            .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+            .idle_time_between_reads(Duration::from_millis(200))
+            .build()
+            .expect("valid config")
+    };
+
+    // Every 50 ms: ten 500-byte records to the hot shard, one to each other shard.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let producing = {
+        let kinesis = kinesis.clone();
+        tokio::spawn(async move {
+            let mut produced = Vec::new();
+            for tick in 0..4_000 {
+                let mut entries = Vec::new();
+                for (i, key) in hash_keys.iter().enumerate() {
+                    for n in 0..(if i == 0 { 10 } else { 1 }) {
+                        let data = format!("{tick:05}-{i}-{n}-{}", "x".repeat(480));
+                        produced.push(data.clone());
+                        entries.push(PutRecordsRequestEntry {
+                            data: Some(Blob(Bytes::from(data))),
+                            partition_key: Some("pk".into()),
+                            explicit_hash_key: Some(key.to_string()),
+                        });
+                    }
+                }
+                put_entries(&kinesis, "hot", entries).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+            produced
+        })
+    };
+
+    let w1 = Scheduler::new(
+        config("w1"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let w1_handle = w1.shutdown_handle();
+    let w1_run = tokio::spawn(w1.run());
+    wait_until_async(
+        "w1 to hold every lease and measure each one's throughput",
+        Duration::from_secs(30),
+        || async {
+            let leases = store.list().await.expect("list leases");
+            leases.len() == 8
+                && leases.iter().all(|l| {
+                    l.lease_owner.as_deref() == Some("w1")
+                        && l.throughput_kbps.is_some_and(|kbps| kbps > 0.0)
+                })
+        },
+    )
+    .await;
+
+    let w2 = Scheduler::new(
+        config("w2"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_handle = w2.shutdown_handle();
+    let joined = Instant::now();
+    let w2_run = tokio::spawn(w2.run());
+    let split = || async {
+        let leases = store.list().await.expect("list leases");
+        let hot_holder = leases
+            .iter()
+            .find(|l| l.lease_key == hot_shard)
+            .and_then(|l| l.lease_owner.clone())
+            .unwrap_or_default();
+        let pending = leases.iter().any(|l| l.checkpoint_owner.is_some());
+        let held = |w: &str| {
+            leases
+                .iter()
+                .filter(|l| l.lease_owner.as_deref() == Some(w))
+                .count()
+        };
+        (hot_holder, held("w1"), held("w2"), pending)
+    };
+    // Converged: the hot shard's holder holds fewer leases, and nothing has moved for
+    // ten taker runs.
+    let mut last = split().await;
+    let mut last_change = Instant::now();
+    let mut moves = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = split().await;
+        if now != last {
+            moves += 1;
+            last_change = Instant::now();
+            last = now;
+        }
+        let (hot, w1, w2, pending) = &last;
+        let (mine, other) = if hot == "w1" { (w1, w2) } else { (w2, w1) };
+        if !pending
+            && w1 + w2 == 8
+            && mine < other
+            && last_change.elapsed() >= Duration::from_secs(2)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the hot shard's holder to hold fewer leases, stably: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let converged = last_change.duration_since(joined);
+    let (hot_holder, w1_leases, w2_leases, _) = split().await;
+    eprintln!(
+        "{label}: load-based balancing settled {converged:?} after the second worker joined \
+         ({moves} observed changes): {hot_holder} holds the hot shard; \
+         w1 {w1_leases} leases, w2 {w2_leases} leases"
+    );
+
+    stop.send_replace(true);
+    let produced: BTreeSet<String> = producing.await.expect("producer").into_iter().collect();
+    wait_until(
+        "every record to be processed",
+        Duration::from_secs(30),
+        || journal.distinct_data().len() >= produced.len(),
+    )
+    .await;
+    w1_handle.graceful_shutdown().await;
+    w2_handle.graceful_shutdown().await;
+    w1_run.await.expect("join").expect("w1 run");
+    w2_run.await.expect("join").expect("w2 run");
+    assert_eq!(journal.distinct_data(), produced, "every record processed");
+    assert_eq!(
+        repeated_positions(&journal),
+        [],
+        "moves by hand-off process no record twice"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_holding_a_hot_shard_holds_fewer_leases() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteLeaseStore::open(dir.path().join("leases.db"), "hot-app")
+        .await
+        .expect("lease db");
+    hot_shard_holder_holds_fewer_leases(Arc::new(store), "SQLite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_the_worker_holding_a_hot_shard_holds_fewer_leases() {
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let store = dynamodb_store(&dynalite.endpoint, "hot-app").await;
+    hot_shard_holder_holds_fewer_leases(Arc::new(store), "DynamoDB").await;
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::lease_balance::BalanceConfig;
 
 /// How leases expire, how often they are renewed and taken, and how many a worker may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,10 @@ pub struct LeaseConfig {
     /// owner) or taken (by its next owner) regardless. Used with
     /// [`Coordination::Kcl3`](crate::config::Coordination::Kcl3).
     pub graceful_lease_handoff_timeout: Duration,
+    /// `WorkerUtilizationAwareAssignmentConfig` (KCL 3.x): `reBalanceThresholdPercentage`,
+    /// `dampeningPercentage`, `allowThroughputOvershoot`, for load-based balancing with
+    /// [`Coordination::Kcl3`](crate::config::Coordination::Kcl3).
+    pub balance: BalanceConfig,
 }
 
 impl Default for LeaseConfig {
@@ -38,6 +43,7 @@ impl Default for LeaseConfig {
             enable_priority_lease_assignment: true,
             very_old_lease_duration_multiplier: 3,
             graceful_lease_handoff_timeout: Duration::from_secs(30),
+            balance: BalanceConfig::default(),
         }
     }
 }
@@ -107,6 +113,9 @@ mod tests {
         assert_eq!(c.max_leases_to_steal_at_one_time, 1);
         assert!(c.enable_priority_lease_assignment);
         assert_eq!(c.graceful_lease_handoff_timeout, Duration::from_secs(30));
+        assert_eq!(c.balance.rebalance_threshold_percentage, 10);
+        assert_eq!(c.balance.dampening_percentage, 60);
+        assert!(c.balance.allow_throughput_overshoot);
         assert!(c.validate().is_ok());
     }
 

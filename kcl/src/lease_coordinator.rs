@@ -3,7 +3,8 @@
 //! [`LeaseStore`] and is the single path for this worker's fenced writes.
 //!
 //! With [`Coordination::Kcl3`] a steal is a graceful hand-off request instead of a
-//! take (docs/kcl3-coordination.md).
+//! take, and once leases carry throughput measurements it balances load, not lease
+//! counts (docs/kcl3-coordination.md).
 //!
 //! Every write to a lease is conditional on the counter of the last write, so a
 //! worker's own writes to one lease (renewal, checkpoint, child shards, release)
@@ -22,12 +23,13 @@ use crate::checkpoint::CheckpointUpdate;
 use crate::config::Coordination;
 use crate::error::Error;
 use crate::lease::Lease;
+use crate::lease_balance;
 use crate::lease_config::{LeaseConfig, duration_millis};
 use crate::lease_handoff::{IncomingStep, LeaseHandoff};
-use crate::lease_throughput::LeaseThroughput;
 use crate::lease_renewer::LeaseRenewer;
 use crate::lease_store::LeaseStore;
-use crate::lease_taker::{LeaseTaker, TakeReason};
+use crate::lease_taker::{LeaseTaker, TakePlan, TakeReason};
+use crate::lease_throughput::LeaseThroughput;
 use crate::metrics::Metrics;
 
 /// This worker's leases and the lease-table writes it makes.
@@ -316,7 +318,9 @@ impl LeaseCoordinator {
                 }
             };
             match result {
-                Ok(_) => tracing::info!(worker = %self.worker_id, lease = key, "unclaimed lease given back"),
+                Ok(_) => {
+                    tracing::info!(worker = %self.worker_id, lease = key, "unclaimed lease given back")
+                }
                 Err(e) if e.is_lease_conflict() => {}
                 Err(e) => {
                     tracing::warn!(worker = %self.worker_id, lease = key, error = %e, "giving back an unclaimed lease failed")
@@ -418,6 +422,31 @@ impl LeaseCoordinator {
         }
     }
 
+    /// Replace a count-based steal with the load-based one once the table carries
+    /// throughput measurements: this worker asks for the leases the balancing plan
+    /// (the same on every worker for the same table) gives it.
+    fn balance_by_load(&self, plan: &mut TakePlan, now: u64) {
+        let (live, others) = {
+            let taker = self.taker.lock();
+            (taker.live_leases(now), taker.live_owners(now))
+        };
+        if !lease_balance::has_measurements(&live) {
+            return;
+        }
+        let mut workers: BTreeSet<String> = others.into_keys().collect();
+        workers.insert(self.worker_id.clone());
+        plan.leases_to_take = lease_balance::plan(&live, &workers, &self.config.balance)
+            .into_iter()
+            .filter(|m| m.to == self.worker_id)
+            .map(|m| m.lease)
+            .collect();
+        plan.reason = if plan.leases_to_take.is_empty() {
+            TakeReason::Nothing
+        } else {
+            TakeReason::Steal
+        };
+    }
+
     /// One taker run: scan the table, claim leases handed to this worker, then take or
     /// steal what the KCL algorithm says (a steal being a hand-off request with
     /// [`Coordination::Kcl3`]).
@@ -432,7 +461,12 @@ impl LeaseCoordinator {
                 taken_any |= self.acquire(step).await;
             }
         }
-        let plan = self.taker.lock().plan(&scanned, now);
+        let mut plan = self.taker.lock().plan(&scanned, now);
+        if self.coordination == Coordination::Kcl3
+            && matches!(plan.reason, TakeReason::Steal | TakeReason::Nothing)
+        {
+            self.balance_by_load(&mut plan, now);
+        }
         if plan.leases_to_take.is_empty() {
             if taken_any {
                 self.signal_change();

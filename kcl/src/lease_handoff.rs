@@ -177,7 +177,10 @@ mod tests {
     #[test]
     fn an_outgoing_handoff_is_noticed_once_and_forced_after_the_timeout() {
         let mut h = LeaseHandoff::new("w1", 30_000);
-        assert!(!h.observe_held(&lease("a", Some("w1"), None), 0), "plain lease");
+        assert!(
+            !h.observe_held(&lease("a", Some("w1"), None), 0),
+            "plain lease"
+        );
         assert!(h.observe_held(&lease("a", Some("w2"), Some("w1")), 1_000));
         assert!(
             !h.observe_held(&lease("a", Some("w2"), Some("w1")), 4_000),
@@ -206,9 +209,15 @@ mod tests {
         let mut h = LeaseHandoff::new("w2", 30_000);
         let held = BTreeSet::new();
         let marked = lease("a", Some("w2"), Some("w1"));
-        assert!(h.plan_incoming(std::slice::from_ref(&marked), &held, 1_000).is_empty());
+        assert!(
+            h.plan_incoming(std::slice::from_ref(&marked), &held, 1_000)
+                .is_empty()
+        );
         assert_eq!(h.pending_incoming(), 1);
-        assert!(h.plan_incoming(std::slice::from_ref(&marked), &held, 30_999).is_empty());
+        assert!(
+            h.plan_incoming(std::slice::from_ref(&marked), &held, 30_999)
+                .is_empty()
+        );
         assert_eq!(
             h.plan_incoming(std::slice::from_ref(&marked), &held, 31_000),
             [IncomingStep::Take(marked)]
@@ -232,10 +241,16 @@ mod tests {
         let mut h = LeaseHandoff::new("w2", 10);
         let held = BTreeSet::new();
         let marked = lease("a", Some("w2"), Some("w1"));
-        assert!(h.plan_incoming(std::slice::from_ref(&marked), &held, 100).is_empty());
+        assert!(
+            h.plan_incoming(std::slice::from_ref(&marked), &held, 100)
+                .is_empty()
+        );
         // The mark disappears (another worker took the lease) and comes back: the clock restarts.
         assert!(h.plan_incoming(&[], &held, 105).is_empty());
-        assert!(h.plan_incoming(std::slice::from_ref(&marked), &held, 200).is_empty());
+        assert!(
+            h.plan_incoming(std::slice::from_ref(&marked), &held, 200)
+                .is_empty()
+        );
         assert_eq!(
             h.plan_incoming(std::slice::from_ref(&marked), &held, 210),
             [IncomingStep::Take(marked)]

@@ -117,6 +117,15 @@ impl<R: Rng> LeaseTaker<R> {
         counts
     }
 
+    /// The unexpired, owned leases as of the last scan (this worker's included).
+    pub fn live_leases(&self, now_ms: u64) -> Vec<Lease> {
+        self.observed
+            .values()
+            .filter(|o| !self.available(o, now_ms))
+            .map(|o| o.lease.clone())
+            .collect()
+    }
+
     /// One taker run: record the scan of the whole table at `now_ms`, then decide what to take.
     pub fn plan(&mut self, scanned: &[Lease], now_ms: u64) -> TakePlan {
         self.observe(scanned, now_ms);

@@ -22,6 +22,7 @@
 //!   `dynamodb`) in a DynamoDB table shared by workers anywhere and by the Java KCL.
 //! * [`lease_config`] – lease timings and limits with KCL's defaults.
 //! * [`lease_taker`] – which leases to take or steal each taker run.
+//! * [`lease_balance`] – which leases move so that load, not lease count, is balanced.
 //! * [`lease_throughput`] – each lease's measured rate, as written in `throughputKBps`.
 //! * [`lease_handoff`] – graceful hand-off (KCL 3.x): when to pass a lease on, claim or take it.
 //! * [`read_pace`] – when a shard may be read again, given what earlier calls returned.
@@ -80,6 +81,7 @@ pub mod error;
 pub mod extended_sequence;
 pub mod fan_out;
 pub mod lease;
+pub mod lease_balance;
 pub mod lease_config;
 mod lease_coordinator;
 pub mod lease_handoff;

@@ -312,8 +312,7 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
         }
 
         for key in held {
-            if consumers.contains_key(&key) || finished.contains(&key) || handoffs.contains(&key)
-            {
+            if consumers.contains_key(&key) || finished.contains(&key) || handoffs.contains(&key) {
                 continue;
             }
             let (control, rx) = watch::channel(Control::Run);

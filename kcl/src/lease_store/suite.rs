@@ -378,14 +378,19 @@ pub async fn handoff_passes_the_lease_after_the_owners_checkpoint<S: LeaseStore>
     let r = store.renew("s", "w2", 4).await.expect("new owner renews");
     assert_eq!(r.lease_counter, 5);
     assert_eq!(store.get("s").await.expect("get"), Some(r));
-    assert!(is_conflict(&store.initiate_handoff("missing", "w1", "w2").await));
+    assert!(is_conflict(
+        &store.initiate_handoff("missing", "w1", "w2").await
+    ));
 }
 
 /// One behaviour of the suite.
 pub async fn a_take_or_release_ends_a_handoff<S: LeaseStore>(store: &S) {
     // The timeout's fallback: the next owner takes the lease, fencing the old one out.
     owned(store, "t", "w1").await;
-    store.initiate_handoff("t", "w1", "w2").await.expect("initiate");
+    store
+        .initiate_handoff("t", "w1", "w2")
+        .await
+        .expect("initiate");
     let t = store.take("t", "w2", 1).await.expect("take");
     assert_eq!(
         (
@@ -400,7 +405,10 @@ pub async fn a_take_or_release_ends_a_handoff<S: LeaseStore>(store: &S) {
 
     // Releasing during a hand-off leaves the lease to the worker it was handed to.
     owned(store, "r", "w1").await;
-    store.initiate_handoff("r", "w1", "w2").await.expect("initiate");
+    store
+        .initiate_handoff("r", "w1", "w2")
+        .await
+        .expect("initiate");
     let e = store.evict("r", "w1", 1).await.expect("release");
     assert_eq!(
         (
@@ -416,8 +424,14 @@ pub async fn a_take_or_release_ends_a_handoff<S: LeaseStore>(store: &S) {
 
     // A next owner shutting down declines: the lease is back with its owner, unfenced.
     owned(store, "d", "w1").await;
-    store.initiate_handoff("d", "w1", "w2").await.expect("initiate");
-    assert!(is_conflict(&store.decline_handoff("d", "w3").await), "not w3's");
+    store
+        .initiate_handoff("d", "w1", "w2")
+        .await
+        .expect("initiate");
+    assert!(
+        is_conflict(&store.decline_handoff("d", "w3").await),
+        "not w3's"
+    );
     let d = store.decline_handoff("d", "w2").await.expect("decline");
     assert_eq!(
         (
@@ -454,7 +468,11 @@ pub async fn renewals_report_throughput<S: LeaseStore>(store: &S) {
         .expect("renew");
     assert_eq!(r.throughput_kbps, Some(1_048_576.000001));
     assert_eq!(
-        store.get("s").await.expect("get").and_then(|l| l.throughput_kbps),
+        store
+            .get("s")
+            .await
+            .expect("get")
+            .and_then(|l| l.throughput_kbps),
         Some(1_048_576.000001)
     );
 }

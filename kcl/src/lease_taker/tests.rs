@@ -215,13 +215,18 @@ fn a_lease_being_handed_over_is_never_stolen_and_counts_for_its_next_owner() {
     let only_marked = {
         let mut l = lease("shard-00", Some("w2"), 1);
         l.checkpoint_owner = Some("w0".into());
-        vec![l, lease("shard-01", Some("w2"), 1), lease("shard-02", Some("w2"), 1)]
+        vec![
+            l,
+            lease("shard-01", Some("w2"), 1),
+            lease("shard-02", Some("w2"), 1),
+        ]
     };
     let plan = taker("w1", LeaseConfig::default()).plan(&only_marked, 0);
-    assert!(plan
-        .leases_to_take
-        .iter()
-        .all(|l| l.checkpoint_owner.is_none()));
+    assert!(
+        plan.leases_to_take
+            .iter()
+            .all(|l| l.checkpoint_owner.is_none())
+    );
 }
 
 #[test]
