@@ -1447,10 +1447,11 @@ async fn three_workers_sigkill(db: &str, dir: &std::path::Path) {
     );
     feeding.await.expect("producer");
 
-    // A restarted worker gets its share back by stealing and resumes from the checkpoints.
+    // A restarted worker gets its share back (by graceful hand-off, so it holds a lease
+    // once its owner has passed it on) and resumes from the checkpoints.
     workers.push(spawn("w4"));
     wait_until_async("w4 to get its share", Duration::from_secs(30), || async {
-        count_owned(&owners(store).await, "w4") >= 2
+        held_outright(store, "w4").await >= 2
     })
     .await;
     let mut handles = Vec::new();
