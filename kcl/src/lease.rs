@@ -39,6 +39,18 @@ pub struct Lease {
     /// `throughputKBps` (KCL 3.x): the owner's last measured rate in KiB/s, written with
     /// its renewals (docs/kcl3-coordination.md); `None` until first measured.
     pub throughput_kbps: Option<f64>,
+    /// `streamName` + `shardId`: set on the leases of a multi-stream application (the
+    /// serialized stream identifier and the shard id the key is made of).
+    pub multi_stream: Option<MultiStreamIds>,
+}
+
+/// The stream and shard of a multi-stream lease, as its `streamName` and `shardId` attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiStreamIds {
+    /// `streamName`: `account:stream:creationEpoch`.
+    pub stream_identifier: String,
+    /// `shardId`.
+    pub shard_id: String,
 }
 
 impl Lease {
@@ -57,6 +69,7 @@ impl Lease {
             child_shard_ids: BTreeSet::new(),
             hash_key_range: None,
             throughput_kbps: None,
+            multi_stream: None,
         }
     }
 

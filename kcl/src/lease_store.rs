@@ -26,6 +26,7 @@ pub mod dynamodb;
 mod in_memory;
 mod migrate;
 mod sqlite;
+mod stream_scoped;
 #[cfg(any(test, feature = "test-suite"))]
 #[doc(hidden)]
 pub mod suite;
@@ -35,6 +36,7 @@ pub use dynamodb::{DynamoDbConfig, DynamoDbLeaseStore};
 pub use in_memory::InMemoryLeaseStore;
 pub use migrate::{MigrationReport, copy_leases};
 pub use sqlite::SqliteLeaseStore;
+pub use stream_scoped::{StreamScopedStore, delete_stream_leases};
 
 /// The future every [`LeaseStore`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;

@@ -11,6 +11,7 @@
 //! * [`record`] – the user record delivered; [`deaggregation`] – how pages become user records.
 //! * [`record_stream`] – the simple case: a shard or a whole stream as a `Stream`, no leases.
 //! * [`shard_sync`] – which leases to create for the stream's shard lineage.
+//! * [`stream_identifier`] – streams and lease keys of a multi-stream application.
 //! * [`metrics`] – Prometheus metrics of a worker.
 //!
 //! The runtime-free core underneath:
@@ -99,6 +100,7 @@ pub mod scheduler;
 mod shard_consumer;
 pub mod shard_record_processor;
 pub mod shard_sync;
+pub mod stream_identifier;
 
 pub use checkpointer::{PreparedCheckpointer, RecordProcessorCheckpointer};
 pub use config::{Config, Coordination, InitialPositionInStream, Retrieval};

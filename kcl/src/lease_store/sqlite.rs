@@ -31,7 +31,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const COLUMNS: &str = "leaseKey, leaseOwner, leaseCounter, checkpoint, checkpointSubSequenceNumber, \
      pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState, \
      ownerSwitchesSinceCheckpoint, parentShardId, childShardIds, startingHashKey, endingHashKey, \
-     checkpointOwner, throughputKBps";
+     checkpointOwner, throughputKBps, streamName, shardId";
 
 /// The owner as the writer must find it: the actual owner (docs/kcl3-coordination.md).
 const ACTUAL_OWNER: &str =
@@ -95,7 +95,9 @@ impl SqliteLeaseStore {
                 startingHashKey TEXT,
                 endingHashKey TEXT,
                 checkpointOwner TEXT,
-                throughputKBps REAL
+                throughputKBps REAL,
+                streamName TEXT,
+                shardId TEXT
             ) WITHOUT ROWID"
         ))
         .map_err(sql)?;
@@ -115,7 +117,12 @@ impl SqliteLeaseStore {
         };
         // Files from before the KCL 3.x attributes lack this column; adding a
         // nullable column is atomic and leaves every row as it was.
-        for (column, column_type) in [("checkpointOwner", "TEXT"), ("throughputKBps", "REAL")] {
+        for (column, column_type) in [
+            ("checkpointOwner", "TEXT"),
+            ("throughputKBps", "REAL"),
+            ("streamName", "TEXT"),
+            ("shardId", "TEXT"),
+        ] {
             if !has_column(column)? {
                 conn.execute_batch(&format!(
                     "ALTER TABLE {table} ADD COLUMN {column} {column_type}"
@@ -265,6 +272,8 @@ struct RawLease {
     ending_hash_key: Option<String>,
     checkpoint_owner: Option<String>,
     throughput_kbps: Option<f64>,
+    stream_name: Option<String>,
+    shard_id: Option<String>,
 }
 
 impl RawLease {
@@ -285,6 +294,8 @@ impl RawLease {
             ending_hash_key: row.get(12)?,
             checkpoint_owner: row.get(13)?,
             throughput_kbps: row.get(14)?,
+            stream_name: row.get(15)?,
+            shard_id: row.get(16)?,
         })
     }
 
@@ -326,6 +337,13 @@ impl RawLease {
             lease_owner: self.lease_owner,
             checkpoint_owner: self.checkpoint_owner,
             throughput_kbps: self.throughput_kbps.filter(|v| v.is_finite()),
+            multi_stream: match (self.stream_name, self.shard_id) {
+                (Some(stream_identifier), Some(shard_id)) => Some(crate::lease::MultiStreamIds {
+                    stream_identifier,
+                    shard_id,
+                }),
+                _ => None,
+            },
             lease_counter: unsigned(self.lease_counter, "leaseCounter")?,
             checkpoint: position(&self.checkpoint, self.checkpoint_sub, "checkpoint")?,
             pending_checkpoint,
@@ -359,7 +377,7 @@ impl LeaseStore for SqliteLeaseStore {
             let sql = format!(
                 "INSERT INTO {table} ({COLUMNS}) VALUES (:key, :owner, :counter, :checkpoint, :checkpoint_sub, \
                  :pending, :pending_sub, :pending_state, :switches, :parents, :children, :start, :end, \
-                 :checkpoint_owner, :throughput) \
+                 :checkpoint_owner, :throughput, :stream_name, :shard_id) \
                  ON CONFLICT(leaseKey) DO NOTHING"
             );
             let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::store("create_if_absent", e))?;
@@ -380,6 +398,8 @@ impl LeaseStore for SqliteLeaseStore {
                     ":end": end,
                     ":checkpoint_owner": lease.checkpoint_owner,
                     ":throughput": lease.throughput_kbps,
+                    ":stream_name": lease.multi_stream.as_ref().map(|m| m.stream_identifier.clone()),
+                    ":shard_id": lease.multi_stream.as_ref().map(|m| m.shard_id.clone()),
                 })
                 .map_err(|e| Error::store("create_if_absent", e))?;
             Ok(inserted == 1)

@@ -40,6 +40,10 @@ fn full_lease() -> Lease {
     l.lease_owner = Some("worker-a".into());
     l.checkpoint_owner = Some("worker-b".into());
     l.throughput_kbps = Some(12.345678);
+    l.multi_stream = Some(crate::lease::MultiStreamIds {
+        stream_identifier: "123456789012:orders:1700000000".into(),
+        shard_id: "shardId-000000000007".into(),
+    });
     l.lease_counter = 41;
     l.pending_checkpoint = Some(pos(SEQ2, 9));
     l.pending_checkpoint_state = Some(vec![0, 1, 2, 255]);
@@ -576,6 +580,74 @@ macro_rules! lease_store_suite {
             }
         }
     };
+}
+
+#[cfg(test)]
+fn scoped_store() -> (super::StreamScopedStore, InMemoryLeaseStore) {
+    let table = InMemoryLeaseStore::new();
+    let stream = crate::stream_identifier::StreamIdentifier::parse("123456789012:orders:1700000000")
+        .expect("valid");
+    (
+        super::StreamScopedStore::new(Arc::new(table.clone()), stream),
+        table,
+    )
+}
+
+#[cfg(test)]
+#[tokio::test]
+async fn a_stream_scoped_view_writes_multi_stream_keys_and_attributes() {
+    let (scoped, table) = scoped_store();
+    let other = super::StreamScopedStore::new(
+        Arc::new(table.clone()),
+        crate::stream_identifier::StreamIdentifier::parse("123456789012:other:1").expect("valid"),
+    );
+    let lease = Lease::new("shardId-000000000001", ExtendedSequenceNumber::TrimHorizon)
+        .with_parent_shard_ids(["shardId-000000000000"]);
+    assert!(scoped.create_if_absent(&lease).await.expect("create"));
+    assert!(other.create_if_absent(&lease).await.expect("create"));
+    let stored = table.list().await.expect("list");
+    assert_eq!(
+        stored.iter().map(|l| l.lease_key.as_str()).collect::<Vec<_>>(),
+        [
+            "123456789012:orders:1700000000:shardId-000000000001",
+            "123456789012:other:1:shardId-000000000001"
+        ]
+    );
+    assert_eq!(
+        stored[0].multi_stream,
+        Some(crate::lease::MultiStreamIds {
+            stream_identifier: "123456789012:orders:1700000000".into(),
+            shard_id: "shardId-000000000001".into(),
+        })
+    );
+    assert_eq!(stored[0].parent_shard_ids, set(&["shardId-000000000000"]), "parents stay shard ids");
+    assert_eq!(scoped.list().await.expect("list").len(), 1);
+    // Writes through the view reach the prefixed lease and come back keyed by shard id.
+    let taken = scoped
+        .take("shardId-000000000001", "w1", 0)
+        .await
+        .expect("take");
+    assert_eq!(taken.lease_key, "shardId-000000000001");
+    scoped
+        .initiate_handoff("shardId-000000000001", "w1", "w2")
+        .await
+        .expect("initiate");
+    let passed = scoped
+        .complete_handoff("shardId-000000000001", "w1", 1)
+        .await
+        .expect("pass on");
+    assert_eq!(passed.lease_owner.as_deref(), Some("w2"));
+    assert_eq!(
+        table
+            .get("123456789012:orders:1700000000:shardId-000000000001")
+            .await
+            .expect("get")
+            .and_then(|l| l.lease_owner),
+        Some("w2".to_string())
+    );
+    let deleted = super::delete_stream_leases(&table, other.stream()).await.expect("delete");
+    assert_eq!(deleted, ["123456789012:other:1:shardId-000000000001"]);
+    assert_eq!(table.list().await.expect("list").len(), 1);
 }
 
 #[cfg(test)]
