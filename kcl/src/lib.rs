@@ -11,6 +11,7 @@
 //! * [`record`] – the user record delivered; [`deaggregation`] – how pages become user records.
 //! * [`record_stream`] – the simple case: a shard or a whole stream as a `Stream`, no leases.
 //! * [`shard_sync`] – which leases to create for the stream's shard lineage.
+//! * [`multi_stream`] – one scheduler over several streams: which, and their leases' clean-up.
 //! * [`stream_identifier`] – streams and lease keys of a multi-stream application.
 //! * [`metrics`] – Prometheus metrics of a worker.
 //!
@@ -91,6 +92,7 @@ pub mod lease_store;
 pub mod lease_taker;
 pub mod lease_throughput;
 pub mod metrics;
+pub mod multi_stream;
 pub mod polling_config;
 mod prefetch;
 pub mod read_pace;

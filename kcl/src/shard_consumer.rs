@@ -25,6 +25,7 @@ use crate::error::Error;
 use crate::fan_out::FanOutReader;
 use crate::lease::Lease;
 use crate::lease_coordinator::LeaseCoordinator;
+use crate::lease_store::LeaseStore;
 use crate::metrics::Metrics;
 use crate::prefetch::Prefetcher;
 use crate::shard_record_processor::{
@@ -66,6 +67,11 @@ pub(crate) struct ConsumerContext {
     pub metrics: Metrics,
     /// The registered fan-out consumer's ARN, when reading with enhanced fan-out.
     pub consumer_arn: Option<String>,
+    /// The stream's leases keyed by shard id: the whole table for a single stream, a
+    /// [`StreamScopedStore`](crate::lease_store::StreamScopedStore) for one of many.
+    pub leases: Arc<dyn LeaseStore>,
+    /// What the stream's lease keys start with before the shard id (empty for a single stream).
+    pub key_prefix: String,
 }
 
 /// Run the lease `lease_key` to one of its ends.
@@ -78,6 +84,10 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
     let Some(lease) = ctx.coordinator.held_lease(&lease_key) else {
         return Exit::LeaseLost;
     };
+    let shard_id = lease_key
+        .strip_prefix(&ctx.key_prefix)
+        .unwrap_or(&lease_key)
+        .to_string();
 
     // WAITING_ON_PARENT_SHARDS
     loop {
@@ -107,7 +117,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
     let mut processor = factory.shard_record_processor(&lease_key);
     processor
         .initialize(InitializationInput {
-            shard_id: lease_key.clone(),
+            shard_id: shard_id.clone(),
             extended_sequence_number: lease.checkpoint.clone(),
             pending_checkpoint_sequence_number: lease.pending_checkpoint.clone(),
             pending_checkpoint_state: lease.pending_checkpoint_state.clone(),
@@ -127,7 +137,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
                 stream: ctx.stream.clone(),
                 consumer_name: consumer_name.clone(),
                 consumer_arn: consumer_arn.clone(),
-                shard_id: lease_key.clone(),
+                shard_id: shard_id.clone(),
                 shard_range: lease.hash_key_range,
                 polling: polling.clone(),
                 start: lease.checkpoint.clone(),
@@ -140,7 +150,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
             DataFetcher::new(
                 ctx.client.clone(),
                 ctx.stream.clone(),
-                &lease_key,
+                &shard_id,
                 lease.hash_key_range,
                 polling.clone(),
                 lease.checkpoint.clone(),
@@ -221,6 +231,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
             return shard_end(
                 &ctx,
                 &lease,
+                &shard_id,
                 &mut processor,
                 &tracker,
                 &checkpointer,
@@ -251,7 +262,7 @@ async fn wait(control: &mut watch::Receiver<Control>, interval: std::time::Durat
 
 async fn parents_done(ctx: &ConsumerContext, lease: &Lease) -> Result<bool, Error> {
     for parent in &lease.parent_shard_ids {
-        if let Some(p) = ctx.coordinator.store().get(parent).await?
+        if let Some(p) = ctx.leases.get(parent).await?
             && !p.checkpoint.is_shard_end()
         {
             return Ok(false);
@@ -332,9 +343,11 @@ async fn deliver<P: ShardRecordProcessor>(
 
 /// The shard is read to its end: lease the children, then `shard_ended` until it
 /// checkpoints `SHARD_END` (KCL `ShutdownTask`, which also retries).
+#[allow(clippy::too_many_arguments)]
 async fn shard_end<P: ShardRecordProcessor>(
     ctx: &ConsumerContext,
     lease: &Lease,
+    shard_id: &str,
     processor: &mut P,
     tracker: &Mutex<CheckpointTracker>,
     checkpointer: &RecordProcessorCheckpointer,
@@ -342,7 +355,7 @@ async fn shard_end<P: ShardRecordProcessor>(
     control: &mut watch::Receiver<Control>,
 ) -> Exit {
     let key = lease.lease_key.as_str();
-    let children = match create_child_leases(ctx, key, children).await {
+    let children = match create_child_leases(ctx, shard_id, children).await {
         Ok(ids) => ids,
         Err(e) => {
             // The periodic shard sync creates them instead.
@@ -396,7 +409,7 @@ async fn create_child_leases(
     children: Vec<ChildShard>,
 ) -> Result<Vec<String>, Error> {
     let shards = list_all_shards(&ctx.client, &ctx.stream).await?;
-    let store = ctx.coordinator.store();
+    let store = &ctx.leases;
     let existing = store.list().await?;
     for lease in new_leases(&shards, &existing, &ctx.config.initial_position_in_stream) {
         store.create_if_absent(&lease).await?;
