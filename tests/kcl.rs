@@ -3691,3 +3691,158 @@ async fn on_dynamodb_the_worker_holding_a_hot_shard_holds_fewer_leases() {
     let store = dynamodb_store(&dynalite.endpoint, "hot-app").await;
     hot_shard_holder_holds_fewer_leases(Arc::new(store), "DynamoDB").await;
 }
+
+// ---------------------------------------------------------------------------
+// KCL 3.x coordination: one scheduler over several streams
+// ---------------------------------------------------------------------------
+
+/// One scheduler consumes three streams; a fourth is added to its list while it runs,
+/// and one is dropped from the list and deleted. Every record of every stream is
+/// processed, the leases are keyed `account:stream:creationEpoch:shardId`, and the
+/// dropped stream's leases are removed after the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_scheduler_consumes_streams_added_and_removed_while_it_runs() {
+    use kinesis_kcl::multi_stream::MultiStreamTracker;
+    use kinesis_kcl::stream_identifier::StreamIdentifier;
+    use kinesis_proto::model::DeleteStreamInput;
+
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    for name in ["ms-1", "ms-2", "ms-3"] {
+        create_stream(&kinesis, name, 2).await;
+    }
+    let listed = Arc::new(Mutex::new(vec![
+        "ms-1".to_string(),
+        "ms-2".to_string(),
+        "ms-3".to_string(),
+    ]));
+    let tracker = {
+        let listed = Arc::clone(&listed);
+        MultiStreamTracker::callback(move || listed.lock().clone())
+            .refresh_interval(Duration::from_millis(200))
+            .delete_former_streams_after(Duration::from_secs(1))
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn LeaseStore> = Arc::new(
+        SqliteLeaseStore::open(dir.path().join("leases.db"), "multi-app")
+            .await
+            .expect("lease db"),
+    );
+    let journal = Journal::default();
+    let scheduler = Scheduler::new_multi_stream(
+        test_config("unused", "multi-app", "w1", Duration::from_secs(3)),
+        kinesis.clone(),
+        Arc::clone(&store),
+        tracker,
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+
+    let mut expected = BTreeSet::new();
+    async fn put(
+        kinesis: &Client,
+        expected: &mut BTreeSet<String>,
+        name: &str,
+        wave: &str,
+    ) {
+        let batch = records(&format!("{name}-{wave}"), 40);
+        expected.extend(batch.iter().map(|(_, d)| d.clone()));
+        put_plain(kinesis, name, &batch).await;
+    }
+    for name in ["ms-1", "ms-2", "ms-3"] {
+        put(&kinesis, &mut expected, name, "a").await;
+    }
+    let everything = |expected: &BTreeSet<String>| {
+        let expected = expected.clone();
+        let journal = journal.clone();
+        move || journal.distinct_data().is_superset(&expected)
+    };
+    wait_until(
+        "the three streams' records",
+        Duration::from_secs(30),
+        everything(&expected),
+    )
+    .await;
+
+    // A fourth stream joins the list.
+    create_stream(&kinesis, "ms-4", 2).await;
+    listed.lock().push("ms-4".to_string());
+    for name in ["ms-1", "ms-2", "ms-3", "ms-4"] {
+        put(&kinesis, &mut expected, name, "b").await;
+    }
+    wait_until(
+        "the four streams' records",
+        Duration::from_secs(30),
+        everything(&expected),
+    )
+    .await;
+
+    // ms-2 leaves the list and is deleted: its leases go after the grace period.
+    let leases = store.list().await.expect("list leases");
+    let ms2: StreamIdentifier = leases
+        .iter()
+        .filter_map(|l| StreamIdentifier::split_lease_key(&l.lease_key).map(|(s, _)| s))
+        .find(|s| s.stream_name == "ms-2")
+        .expect("ms-2 has leases");
+    listed.lock().retain(|n| n != "ms-2");
+    kinesis
+        .delete_stream(&DeleteStreamInput {
+            stream: StreamRef::name("ms-2"),
+            enforce_consumer_deletion: None,
+        })
+        .await
+        .expect("delete ms-2");
+    wait_until_async(
+        "ms-2's leases to be removed",
+        Duration::from_secs(20),
+        || async {
+            !store
+                .list()
+                .await
+                .expect("list leases")
+                .iter()
+                .any(|l| l.lease_key.starts_with(&ms2.lease_key_prefix()))
+        },
+    )
+    .await;
+    for name in ["ms-1", "ms-3", "ms-4"] {
+        put(&kinesis, &mut expected, name, "c").await;
+    }
+    wait_until(
+        "the remaining streams' records",
+        Duration::from_secs(30),
+        everything(&expected),
+    )
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+
+    assert_eq!(journal.distinct_data(), expected, "every record processed");
+    let leases = store.list().await.expect("list leases");
+    let streams: BTreeSet<String> = leases
+        .iter()
+        .map(|l| {
+            let (stream, shard) =
+                StreamIdentifier::split_lease_key(&l.lease_key).expect("a multi-stream key");
+            let ids = l.multi_stream.as_ref().expect("streamName and shardId");
+            assert_eq!(ids.stream_identifier, stream.to_string());
+            assert_eq!(ids.shard_id, shard);
+            stream.stream_name
+        })
+        .collect();
+    assert_eq!(
+        streams,
+        BTreeSet::from(["ms-1".into(), "ms-3".into(), "ms-4".into()]),
+        "the dropped stream's leases are gone, the others' kept"
+    );
+    // Processors were told their shard within the stream, named by the lease key.
+    assert!(
+        journal
+            .entries()
+            .iter()
+            .all(|e| StreamIdentifier::split_lease_key(&e.shard).is_some())
+    );
+    broker.shutdown().await;
+}
