@@ -3741,12 +3741,7 @@ async fn one_scheduler_consumes_streams_added_and_removed_while_it_runs() {
     let run = tokio::spawn(scheduler.run());
 
     let mut expected = BTreeSet::new();
-    async fn put(
-        kinesis: &Client,
-        expected: &mut BTreeSet<String>,
-        name: &str,
-        wave: &str,
-    ) {
+    async fn put(kinesis: &Client, expected: &mut BTreeSet<String>, name: &str, wave: &str) {
         let batch = records(&format!("{name}-{wave}"), 40);
         expected.extend(batch.iter().map(|(_, d)| d.clone()));
         put_plain(kinesis, name, &batch).await;

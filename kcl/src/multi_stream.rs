@@ -143,7 +143,10 @@ mod tests {
         let leased = set(&["a", "b"]);
         assert!(f.due(&set(&["a"]), &leased, 0, 1_000).is_empty());
         assert!(f.due(&set(&["a", "b"]), &leased, 500, 1_000).is_empty());
-        assert!(f.due(&set(&["a"]), &leased, 1_000, 1_000).is_empty(), "clock restarted");
+        assert!(
+            f.due(&set(&["a"]), &leased, 1_000, 1_000).is_empty(),
+            "clock restarted"
+        );
         assert_eq!(f.due(&set(&["a"]), &leased, 2_000, 1_000), [id("b")]);
     }
 
@@ -152,10 +155,7 @@ mod tests {
         let t = MultiStreamTracker::list(["x", "", "y", "x"])
             .refresh_interval(Duration::from_secs(1))
             .delete_former_streams_after(Duration::from_secs(5));
-        assert_eq!(
-            t.stream_names().into_iter().collect::<Vec<_>>(),
-            ["x", "y"]
-        );
+        assert_eq!(t.stream_names().into_iter().collect::<Vec<_>>(), ["x", "y"]);
         assert_eq!(t.refresh_interval, Duration::from_secs(1));
         assert_eq!(t.former_streams_deletion_wait, Some(Duration::from_secs(5)));
         let d = MultiStreamTracker::callback(Vec::new);

@@ -58,15 +58,15 @@ use crate::config::Coordination;
 use crate::config::{Config, Retrieval};
 use crate::error::Error;
 use crate::fan_out::register_stream_consumer;
-use crate::lease_coordinator::LeaseCoordinator;
 use crate::lease_config::duration_millis;
+use crate::lease_coordinator::LeaseCoordinator;
 use crate::lease_store::{LeaseStore, StreamScopedStore, delete_stream_leases};
-use crate::multi_stream::{FormerStreams, MultiStreamTracker};
-use crate::stream_identifier::StreamIdentifier;
 use crate::metrics::Metrics;
+use crate::multi_stream::{FormerStreams, MultiStreamTracker};
 use crate::shard_consumer::{self, ConsumerContext, Control, Exit};
 use crate::shard_record_processor::ShardRecordProcessorFactory;
 use crate::shard_sync::sync_shards;
+use crate::stream_identifier::StreamIdentifier;
 
 /// Asks a running [`Scheduler`] to shut down gracefully; cheap to clone.
 #[derive(Debug, Clone)]
@@ -241,9 +241,9 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
             }
             // Registered before any lease is taken, so a failure leaves nothing held.
             let consumer_arn = match &self.config.retrieval {
-                Retrieval::FanOut { consumer_name } => Some(
-                    register_stream_consumer(&self.client, &stream, consumer_name).await?,
-                ),
+                Retrieval::FanOut { consumer_name } => {
+                    Some(register_stream_consumer(&self.client, &stream, consumer_name).await?)
+                }
                 _ => None,
             };
             let renewer = self.spawn_renewer();
@@ -265,7 +265,6 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
             (syncer, renewer, taker)
         };
 
-
         let mut consumers: BTreeMap<String, RunningConsumer> = BTreeMap::new();
         // Leases whose shard is finished: held (and renewed) but needing no consumer.
         let mut finished: BTreeSet<String> = BTreeSet::new();
@@ -273,7 +272,8 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
             if *requested.borrow() {
                 break;
             }
-            self.dispatch(&contexts, &mut consumers, &mut finished).await;
+            self.dispatch(&contexts, &mut consumers, &mut finished)
+                .await;
             tokio::select! {
                 _ = tokio::time::sleep(self.config.shard_consumer_dispatch_poll_interval) => {}
                 _ = self.coordinator.changed() => {}

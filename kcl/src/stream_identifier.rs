@@ -126,7 +126,10 @@ mod tests {
         for bad in ["", "a:b:1", "1::1", "1:b", "1:b:x", "1:b:1:extra"] {
             assert!(StreamIdentifier::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(StreamIdentifier::split_lease_key("shardId-000000000000"), None);
+        assert_eq!(
+            StreamIdentifier::split_lease_key("shardId-000000000000"),
+            None
+        );
         assert_eq!(StreamIdentifier::split_lease_key("1:s:2:"), None);
     }
 }

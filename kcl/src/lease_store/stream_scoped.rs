@@ -185,15 +185,19 @@ impl LeaseStore for StreamScopedStore {
     ) -> StoreFuture<'a, Lease> {
         Box::pin(async move {
             let full = self.key(key);
-            self.scoped(self.inner.complete_handoff(&full, checkpoint_owner, counter))
-                .await
+            self.scoped(
+                self.inner
+                    .complete_handoff(&full, checkpoint_owner, counter),
+            )
+            .await
         })
     }
 
     fn decline_handoff<'a>(&'a self, key: &'a str, new_owner: &'a str) -> StoreFuture<'a, Lease> {
         Box::pin(async move {
             let full = self.key(key);
-            self.scoped(self.inner.decline_handoff(&full, new_owner)).await
+            self.scoped(self.inner.decline_handoff(&full, new_owner))
+                .await
         })
     }
 }

@@ -585,8 +585,9 @@ macro_rules! lease_store_suite {
 #[cfg(test)]
 fn scoped_store() -> (super::StreamScopedStore, InMemoryLeaseStore) {
     let table = InMemoryLeaseStore::new();
-    let stream = crate::stream_identifier::StreamIdentifier::parse("123456789012:orders:1700000000")
-        .expect("valid");
+    let stream =
+        crate::stream_identifier::StreamIdentifier::parse("123456789012:orders:1700000000")
+            .expect("valid");
     (
         super::StreamScopedStore::new(Arc::new(table.clone()), stream),
         table,
@@ -607,7 +608,10 @@ async fn a_stream_scoped_view_writes_multi_stream_keys_and_attributes() {
     assert!(other.create_if_absent(&lease).await.expect("create"));
     let stored = table.list().await.expect("list");
     assert_eq!(
-        stored.iter().map(|l| l.lease_key.as_str()).collect::<Vec<_>>(),
+        stored
+            .iter()
+            .map(|l| l.lease_key.as_str())
+            .collect::<Vec<_>>(),
         [
             "123456789012:orders:1700000000:shardId-000000000001",
             "123456789012:other:1:shardId-000000000001"
@@ -620,7 +624,11 @@ async fn a_stream_scoped_view_writes_multi_stream_keys_and_attributes() {
             shard_id: "shardId-000000000001".into(),
         })
     );
-    assert_eq!(stored[0].parent_shard_ids, set(&["shardId-000000000000"]), "parents stay shard ids");
+    assert_eq!(
+        stored[0].parent_shard_ids,
+        set(&["shardId-000000000000"]),
+        "parents stay shard ids"
+    );
     assert_eq!(scoped.list().await.expect("list").len(), 1);
     // Writes through the view reach the prefixed lease and come back keyed by shard id.
     let taken = scoped
@@ -645,7 +653,9 @@ async fn a_stream_scoped_view_writes_multi_stream_keys_and_attributes() {
             .and_then(|l| l.lease_owner),
         Some("w2".to_string())
     );
-    let deleted = super::delete_stream_leases(&table, other.stream()).await.expect("delete");
+    let deleted = super::delete_stream_leases(&table, other.stream())
+        .await
+        .expect("delete");
     assert_eq!(deleted, ["123456789012:other:1:shardId-000000000001"]);
     assert_eq!(table.list().await.expect("list").len(), 1);
 }
