@@ -3276,7 +3276,7 @@ impl ShardRecordProcessor for SparseRecorder {
             ));
         }
         self.batches += 1;
-        if self.batches % 3 == 0 {
+        if self.batches.is_multiple_of(3) {
             self.inner.checkpoint(cp).await;
         }
     }
