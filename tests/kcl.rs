@@ -3841,3 +3841,143 @@ async fn one_scheduler_consumes_streams_added_and_removed_while_it_runs() {
     );
     broker.shutdown().await;
 }
+
+/// A processor that does not return from `shutdown_requested` until the test opens
+/// its gate: a hand-off of its lease can only finish by timing out.
+struct Stuck {
+    inner: Recorder,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ShardRecordProcessor for Stuck {
+    async fn initialize(&mut self, input: InitializationInput) {
+        self.inner.initialize(input).await;
+    }
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        self.inner.process_records(input, cp).await;
+    }
+
+    async fn lease_lost(&mut self) {
+        self.inner.lease_lost().await;
+    }
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.inner.shard_ended(cp).await;
+    }
+
+    async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.inner.log(Event::ShutdownRequested);
+        let _ = self.gate.wait_for(|open| *open).await;
+        self.inner.checkpoint(cp).await;
+    }
+}
+
+/// A hand-off whose owner never finishes falls back after the timeout: the lease
+/// reaches the worker that asked for it anyway, and every record is still processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_that_times_out_falls_back_to_moving_the_lease() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "stuck", 2).await;
+    put_plain(&kinesis, "stuck", &records("s", 40)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn LeaseStore> = Arc::new(
+        SqliteLeaseStore::open(dir.path().join("leases.db"), "stuck-app")
+            .await
+            .expect("lease db"),
+    );
+    let journal = Journal::default();
+    // w1 renews (and so learns of the hand-off) about every second; the hand-off
+    // times out after two.
+    let timeout = Duration::from_secs(2);
+    let config = |worker: &str| {
+        Config::builder("stuck", "stuck-app")
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_secs(3))
+            .graceful_lease_handoff_timeout(timeout)
+            .lease_taker_interval(Duration::from_millis(200))
+            .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+            .idle_time_between_reads(Duration::from_millis(200))
+            .build()
+            .expect("valid config")
+    };
+    let (open_gate, gate) = tokio::sync::watch::channel(false);
+    let w1 = {
+        let make = recorder("w1", &journal);
+        Scheduler::new(
+            config("w1"),
+            kinesis.clone(),
+            Arc::clone(&store),
+            move |shard: &str| Stuck {
+                inner: make(shard),
+                gate: gate.clone(),
+            },
+        )
+        .expect("scheduler")
+    };
+    let w1_handle = w1.shutdown_handle();
+    let w1_run = tokio::spawn(w1.run());
+    wait_until("w1 to process the records", Duration::from_secs(20), || {
+        journal.distinct_data().len() >= 40
+    })
+    .await;
+
+    let w2 = Scheduler::new(
+        config("w2"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_handle = w2.shutdown_handle();
+    let w2_run = tokio::spawn(w2.run());
+    // w1 stays alive and renewing, so its lease never expires: only the hand-off's
+    // timeout can move it.
+    let asked = Instant::now();
+    wait_until_async(
+        "the stuck hand-off to move the lease to w2",
+        Duration::from_secs(20),
+        || async { held_outright(store.as_ref(), "w2").await == 1 },
+    )
+    .await;
+    let moved = asked.elapsed();
+    assert!(
+        journal
+            .entries()
+            .iter()
+            .any(|e| e.worker == "w1" && e.event == Event::ShutdownRequested),
+        "w1's processor was asked to finish and did not: {:?}",
+        journal
+            .entries()
+            .iter()
+            .filter(|e| !matches!(e.event, Event::Record(..) | Event::Checkpointed(..)))
+            .collect::<Vec<_>>()
+    );
+    eprintln!("a hand-off stuck in shutdown_requested moved after {moved:?} (timeout {timeout:?})");
+
+    put_plain(&kinesis, "stuck", &records("t", 40)).await;
+    wait_until(
+        "every record to be processed",
+        Duration::from_secs(20),
+        || journal.distinct_data().len() >= 80,
+    )
+    .await;
+    open_gate.send_replace(true);
+    w1_handle.graceful_shutdown().await;
+    w2_handle.graceful_shutdown().await;
+    w1_run.await.expect("join").expect("w1 run");
+    w2_run.await.expect("join").expect("w2 run");
+    let all: BTreeSet<String> = records("s", 40)
+        .into_iter()
+        .chain(records("t", 40))
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(journal.distinct_data(), all);
+    broker.shutdown().await;
+}

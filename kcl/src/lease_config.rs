@@ -65,6 +65,14 @@ impl LeaseConfig {
         self.failover_time * self.very_old_lease_duration_multiplier
     }
 
+    /// The hand-off timeout in effect: the configured one, but at least two renewer
+    /// intervals, since an owner learns of a hand-off from its next write (a renewal
+    /// at the latest) and must have time to finish.
+    pub fn effective_handoff_timeout(&self) -> Duration {
+        self.graceful_lease_handoff_timeout
+            .max(self.renewer_interval() * 2)
+    }
+
     /// Reject settings under which leases could not be renewed in time or taken at all.
     pub fn validate(&self) -> Result<(), Error> {
         if self.renewer_interval().is_zero() {
@@ -113,6 +121,15 @@ mod tests {
         assert_eq!(c.max_leases_to_steal_at_one_time, 1);
         assert!(c.enable_priority_lease_assignment);
         assert_eq!(c.graceful_lease_handoff_timeout, Duration::from_secs(30));
+        assert_eq!(c.effective_handoff_timeout(), Duration::from_secs(30));
+        let slow = LeaseConfig {
+            failover_time: Duration::from_secs(120),
+            ..LeaseConfig::default()
+        };
+        assert_eq!(
+            slow.effective_handoff_timeout(),
+            Duration::from_millis(79_950)
+        );
         assert_eq!(c.balance.rebalance_threshold_percentage, 10);
         assert_eq!(c.balance.dampening_percentage, 60);
         assert!(c.balance.allow_throughput_overshoot);

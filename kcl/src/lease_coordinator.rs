@@ -65,7 +65,7 @@ impl LeaseCoordinator {
             taker: Mutex::new(LeaseTaker::new(worker_id, config.clone(), rand::make_rng())),
             handoff: Mutex::new(LeaseHandoff::new(
                 worker_id,
-                duration_millis(config.graceful_lease_handoff_timeout),
+                duration_millis(config.effective_handoff_timeout()),
             )),
             throughput: Mutex::new(LeaseThroughput::new(duration_millis(
                 config.renewer_interval(),
