@@ -1,6 +1,8 @@
-//! A Kinesis consumer library modelled on the KCL 2.x: record processors fed by
-//! polling or enhanced fan-out reads, deaggregation of KPL records, checkpoints down to the
-//! sub-sequence number, and leases spread over workers that share a lease table.
+//! A Kinesis consumer library modelled on the KCL: record processors fed by polling or
+//! enhanced fan-out reads, deaggregation of KPL records, checkpoints down to the
+//! sub-sequence number, and leases spread over workers that share a lease table, moved by
+//! graceful hand-off and balanced by throughput as in the KCL 3.x (or taken as in 2.x),
+//! for one stream or several.
 //!
 //! Running a consumer:
 //! * [`scheduler`] – the worker: shard sync, lease taking/renewing, one shard consumer per lease.
