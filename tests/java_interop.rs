@@ -716,10 +716,12 @@ async fn rust_worker(
     worker: &str,
     out: &RustDeliveries,
 ) -> tokio::task::JoinHandle<Result<(), kinesis_kcl::Error>> {
-    use kinesis_kcl::config::{Config, InitialPositionInStream};
+    use kinesis_kcl::config::{Config, Coordination, InitialPositionInStream};
     use kinesis_kcl::lease_store::{DynamoDbConfig, DynamoDbLeaseStore};
     let config = Config::builder(stream, app)
         .worker_identifier(worker)
+        // The Java worker runs in its 2.x-compatible mode; one fleet speaks one protocol.
+        .coordination(Coordination::Kcl2)
         .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
         // As the Java worker's failoverTimeMillis.
         .failover_time(Duration::from_secs(3))

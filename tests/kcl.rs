@@ -1447,10 +1447,11 @@ async fn three_workers_sigkill(db: &str, dir: &std::path::Path) {
     );
     feeding.await.expect("producer");
 
-    // A restarted worker gets its share back by stealing and resumes from the checkpoints.
+    // A restarted worker gets its share back (by graceful hand-off, so it holds a lease
+    // once its owner has passed it on) and resumes from the checkpoints.
     workers.push(spawn("w4"));
     wait_until_async("w4 to get its share", Duration::from_secs(30), || async {
-        count_owned(&owners(store).await, "w4") >= 2
+        held_outright(store, "w4").await >= 2
     })
     .await;
     let mut handles = Vec::new();
@@ -3243,5 +3244,740 @@ async fn the_record_stream_reports_undeliverable_records_and_reads_on() {
     }
     assert_eq!(delivered, ["before", "after"]);
     assert_eq!(rejected, (0..count as u64).collect::<Vec<_>>());
+    broker.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// KCL 3.x coordination: graceful hand-off
+// ---------------------------------------------------------------------------
+
+/// A [`Recorder`] that checkpoints only every third batch (and, as every processor
+/// should, in `shutdown_requested`), so that a lease moved without a hand-off would
+/// show up as records processed twice (as it does with `Coordination::Kcl2`).
+struct SparseRecorder {
+    inner: Recorder,
+    batches: usize,
+}
+
+impl ShardRecordProcessor for SparseRecorder {
+    async fn initialize(&mut self, input: InitializationInput) {
+        self.inner.initialize(input).await;
+    }
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        for r in &input.records {
+            self.inner.log(Event::Record(
+                r.extended_sequence_number(),
+                String::from_utf8_lossy(&r.data).into_owned(),
+            ));
+        }
+        self.batches += 1;
+        if self.batches.is_multiple_of(3) {
+            self.inner.checkpoint(cp).await;
+        }
+    }
+
+    async fn lease_lost(&mut self) {
+        self.inner.lease_lost().await;
+    }
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.inner.shard_ended(cp).await;
+    }
+
+    async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.inner.shutdown_requested(cp).await;
+    }
+}
+
+fn sparse_recorder(
+    worker: &str,
+    journal: &Journal,
+) -> impl Fn(&str) -> SparseRecorder + Send + Sync + 'static {
+    let make = recorder(worker, journal);
+    move |shard: &str| SparseRecorder {
+        inner: make(shard),
+        batches: 0,
+    }
+}
+
+/// Leases `worker` holds outright: its own, with no hand-off pending.
+async fn held_outright(store: &dyn LeaseStore, worker: &str) -> usize {
+    store
+        .list()
+        .await
+        .expect("list leases")
+        .iter()
+        .filter(|l| l.lease_owner.as_deref() == Some(worker) && l.checkpoint_owner.is_none())
+        .count()
+}
+
+/// Every position delivered more than once, per shard, with how often.
+fn repeated_positions(journal: &Journal) -> Vec<(String, ExtendedSequenceNumber, usize)> {
+    let mut deliveries: BTreeMap<(String, ExtendedSequenceNumber), usize> = BTreeMap::new();
+    for e in journal.entries() {
+        if let Event::Record(pos, _) = e.event {
+            *deliveries.entry((e.shard, pos)).or_default() += 1;
+        }
+    }
+    deliveries
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|((shard, pos), n)| (shard, pos, n))
+        .collect()
+}
+
+/// A second worker joins a busy one and gets half the leases by graceful hand-off;
+/// then the first shuts down and hands the rest over. Records flow all along, the
+/// processors checkpoint only every third batch, and yet no record is processed twice.
+async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &str) {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "handoff", 4).await;
+    let journal = Journal::default();
+    let config = |worker: &str| {
+        Config::builder("handoff", "handoff-app")
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_secs(3))
+            .lease_taker_interval(Duration::from_millis(200))
+            .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+            .idle_time_between_reads(Duration::from_millis(200))
+            .build()
+            .expect("valid config")
+    };
+
+    // A producer writing a burst every 50 ms until told to stop.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let producing = {
+        let kinesis = kinesis.clone();
+        tokio::spawn(async move {
+            let mut produced = Vec::new();
+            for burst in 0..2_000 {
+                let batch = records(&format!("h{burst:04}"), 10);
+                put_plain(&kinesis, "handoff", &batch).await;
+                produced.extend(batch.into_iter().map(|(_, d)| d));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+            produced
+        })
+    };
+
+    let w1 = Scheduler::new(
+        config("w1"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        sparse_recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let w1_handle = w1.shutdown_handle();
+    let w1_run = tokio::spawn(w1.run());
+    wait_until_async(
+        "w1 to hold all 4 leases",
+        Duration::from_secs(20),
+        || async { held_outright(store.as_ref(), "w1").await == 4 },
+    )
+    .await;
+    wait_until("w1 to process records", Duration::from_secs(20), || {
+        !journal.distinct_data().is_empty()
+    })
+    .await;
+
+    let w2 = Scheduler::new(
+        config("w2"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        sparse_recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_handle = w2.shutdown_handle();
+    let joined = Instant::now();
+    let w2_run = tokio::spawn(w2.run());
+    wait_until_async(
+        "w2 to hold half the leases",
+        Duration::from_secs(30),
+        || async {
+            held_outright(store.as_ref(), "w2").await == 2
+                && held_outright(store.as_ref(), "w1").await == 2
+        },
+    )
+    .await;
+    let balanced = joined.elapsed();
+    wait_until("w2 to process records", Duration::from_secs(20), || {
+        journal
+            .entries()
+            .iter()
+            .any(|e| e.worker == "w2" && matches!(e.event, Event::Record(..)))
+    })
+    .await;
+
+    let leaving = Instant::now();
+    w1_handle.graceful_shutdown().await;
+    w1_run.await.expect("join").expect("w1 run");
+    wait_until_async(
+        "w2 to hold every lease",
+        Duration::from_secs(20),
+        || async { held_outright(store.as_ref(), "w2").await == 4 },
+    )
+    .await;
+    let taken_over = leaving.elapsed();
+    // Renewals carry each lease's measured rate, as the KCL 3.x's do.
+    wait_until_async(
+        "every lease to report its throughput",
+        Duration::from_secs(20),
+        || async {
+            store
+                .list()
+                .await
+                .expect("list leases")
+                .iter()
+                .all(|l| l.throughput_kbps.is_some_and(|kbps| kbps > 0.0))
+        },
+    )
+    .await;
+
+    stop.send_replace(true);
+    let produced: BTreeSet<String> = producing.await.expect("producer").into_iter().collect();
+    wait_until(
+        "every record to be processed",
+        Duration::from_secs(30),
+        || journal.distinct_data().len() >= produced.len(),
+    )
+    .await;
+    w2_handle.graceful_shutdown().await;
+    w2_run.await.expect("join").expect("w2 run");
+    eprintln!(
+        "{label}: {} records; w2 held half the leases {balanced:?} after joining; \
+         all of them {taken_over:?} after w1 began shutting down",
+        produced.len()
+    );
+
+    assert_eq!(journal.distinct_data(), produced, "every record processed");
+    assert_eq!(
+        repeated_positions(&journal),
+        [],
+        "no record processed twice across the hand-offs"
+    );
+    // Every session w2 started began at the checkpoint w1 made last on that shard.
+    let entries = journal.entries();
+    let mut w2_sessions = 0;
+    for e in entries.iter().filter(|e| e.worker == "w2") {
+        if let Event::Init { checkpoint, .. } = &e.event {
+            let last_by_w1 = entries
+                .iter()
+                .filter(|x| x.worker == "w1" && x.shard == e.shard)
+                .filter_map(|x| match &x.event {
+                    Event::Checkpointed(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .max();
+            assert_eq!(
+                Some(checkpoint),
+                last_by_w1.as_ref(),
+                "{}: w2 starts at w1's final checkpoint",
+                e.shard
+            );
+            w2_sessions += 1;
+        }
+    }
+    assert_eq!(w2_sessions, 4, "w2 started each shard once");
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_and_a_leaving_worker_hand_leases_off_with_no_record_processed_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteLeaseStore::open(dir.path().join("leases.db"), "handoff-app")
+        .await
+        .expect("lease db");
+    handoffs_process_no_record_twice(Arc::new(store), "SQLite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_a_joining_and_a_leaving_worker_hand_leases_off_with_no_record_processed_twice()
+{
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let store = dynamodb_store(&dynalite.endpoint, "handoff-app").await;
+    handoffs_process_no_record_twice(Arc::new(store), "DynamoDB").await;
+}
+
+// ---------------------------------------------------------------------------
+// KCL 3.x coordination: balancing load, not lease counts
+// ---------------------------------------------------------------------------
+
+/// 8 shards, shard 0 carrying ten times the traffic of each other shard, and 2
+/// workers: once the leases report their throughput, the worker holding the hot shard
+/// ends up holding fewer leases than the other, every record is processed, and no
+/// record is processed twice on the way.
+async fn hot_shard_holder_holds_fewer_leases(store: Arc<dyn LeaseStore>, label: &str) {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "hot", 8).await;
+    let mut shards = open_shards(&kinesis, "hot").await;
+    shards.sort_by_key(|s| range_of(s).start);
+    let hot_shard = shards[0].shard_id.clone();
+    let hash_keys: Vec<u128> = shards.iter().map(|s| range_of(s).start).collect();
+    let journal = Journal::default();
+    let config = |worker: &str| {
+        Config::builder("hot", "hot-app")
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_secs(3))
+            .lease_taker_interval(Duration::from_millis(200))
+            .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+            .idle_time_between_reads(Duration::from_millis(200))
+            .build()
+            .expect("valid config")
+    };
+
+    // Every 50 ms: ten 500-byte records to the hot shard, one to each other shard.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let producing = {
+        let kinesis = kinesis.clone();
+        tokio::spawn(async move {
+            let mut produced = Vec::new();
+            for tick in 0..4_000 {
+                let mut entries = Vec::new();
+                for (i, key) in hash_keys.iter().enumerate() {
+                    for n in 0..(if i == 0 { 10 } else { 1 }) {
+                        let data = format!("{tick:05}-{i}-{n}-{}", "x".repeat(480));
+                        produced.push(data.clone());
+                        entries.push(PutRecordsRequestEntry {
+                            data: Some(Blob(Bytes::from(data))),
+                            partition_key: Some("pk".into()),
+                            explicit_hash_key: Some(key.to_string()),
+                        });
+                    }
+                }
+                put_entries(&kinesis, "hot", entries).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+            produced
+        })
+    };
+
+    let w1 = Scheduler::new(
+        config("w1"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let w1_handle = w1.shutdown_handle();
+    let w1_run = tokio::spawn(w1.run());
+    wait_until_async(
+        "w1 to hold every lease and measure each one's throughput",
+        Duration::from_secs(30),
+        || async {
+            let leases = store.list().await.expect("list leases");
+            leases.len() == 8
+                && leases.iter().all(|l| {
+                    l.lease_owner.as_deref() == Some("w1")
+                        && l.throughput_kbps.is_some_and(|kbps| kbps > 0.0)
+                })
+        },
+    )
+    .await;
+
+    let w2 = Scheduler::new(
+        config("w2"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_handle = w2.shutdown_handle();
+    let joined = Instant::now();
+    let w2_run = tokio::spawn(w2.run());
+    let split = || async {
+        let leases = store.list().await.expect("list leases");
+        let hot_holder = leases
+            .iter()
+            .find(|l| l.lease_key == hot_shard)
+            .and_then(|l| l.lease_owner.clone())
+            .unwrap_or_default();
+        let pending = leases.iter().any(|l| l.checkpoint_owner.is_some());
+        let held = |w: &str| {
+            leases
+                .iter()
+                .filter(|l| l.lease_owner.as_deref() == Some(w))
+                .count()
+        };
+        (hot_holder, held("w1"), held("w2"), pending)
+    };
+    // Converged: the hot shard's holder holds fewer leases, and nothing has moved for
+    // ten taker runs.
+    let mut last = split().await;
+    let mut last_change = Instant::now();
+    let mut moves = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = split().await;
+        if now != last {
+            moves += 1;
+            last_change = Instant::now();
+            last = now;
+        }
+        let (hot, w1, w2, pending) = &last;
+        let (mine, other) = if hot == "w1" { (w1, w2) } else { (w2, w1) };
+        if !pending
+            && w1 + w2 == 8
+            && mine < other
+            && last_change.elapsed() >= Duration::from_secs(2)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the hot shard's holder to hold fewer leases, stably: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let converged = last_change.duration_since(joined);
+    let (hot_holder, w1_leases, w2_leases, _) = split().await;
+    eprintln!(
+        "{label}: load-based balancing settled {converged:?} after the second worker joined \
+         ({moves} observed changes): {hot_holder} holds the hot shard; \
+         w1 {w1_leases} leases, w2 {w2_leases} leases"
+    );
+
+    stop.send_replace(true);
+    let produced: BTreeSet<String> = producing.await.expect("producer").into_iter().collect();
+    wait_until(
+        "every record to be processed",
+        Duration::from_secs(30),
+        || journal.distinct_data().len() >= produced.len(),
+    )
+    .await;
+    w1_handle.graceful_shutdown().await;
+    w2_handle.graceful_shutdown().await;
+    w1_run.await.expect("join").expect("w1 run");
+    w2_run.await.expect("join").expect("w2 run");
+    assert_eq!(journal.distinct_data(), produced, "every record processed");
+    assert_eq!(
+        repeated_positions(&journal),
+        [],
+        "moves by hand-off process no record twice"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_holding_a_hot_shard_holds_fewer_leases() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteLeaseStore::open(dir.path().join("leases.db"), "hot-app")
+        .await
+        .expect("lease db");
+    hot_shard_holder_holds_fewer_leases(Arc::new(store), "SQLite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_the_worker_holding_a_hot_shard_holds_fewer_leases() {
+    let dynalite = tokio::task::spawn_blocking(common::peers::Dynalite::start)
+        .await
+        .expect("dynalite");
+    let store = dynamodb_store(&dynalite.endpoint, "hot-app").await;
+    hot_shard_holder_holds_fewer_leases(Arc::new(store), "DynamoDB").await;
+}
+
+// ---------------------------------------------------------------------------
+// KCL 3.x coordination: one scheduler over several streams
+// ---------------------------------------------------------------------------
+
+/// One scheduler consumes three streams; a fourth is added to its list while it runs,
+/// and one is dropped from the list and deleted. Every record of every stream is
+/// processed, the leases are keyed `account:stream:creationEpoch:shardId`, and the
+/// dropped stream's leases are removed after the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_scheduler_consumes_streams_added_and_removed_while_it_runs() {
+    use kinesis_kcl::multi_stream::MultiStreamTracker;
+    use kinesis_kcl::stream_identifier::StreamIdentifier;
+    use kinesis_proto::model::DeleteStreamInput;
+
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    for name in ["ms-1", "ms-2", "ms-3"] {
+        create_stream(&kinesis, name, 2).await;
+    }
+    let listed = Arc::new(Mutex::new(vec![
+        "ms-1".to_string(),
+        "ms-2".to_string(),
+        "ms-3".to_string(),
+    ]));
+    let tracker = {
+        let listed = Arc::clone(&listed);
+        MultiStreamTracker::callback(move || listed.lock().clone())
+            .refresh_interval(Duration::from_millis(200))
+            .delete_former_streams_after(Duration::from_secs(1))
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn LeaseStore> = Arc::new(
+        SqliteLeaseStore::open(dir.path().join("leases.db"), "multi-app")
+            .await
+            .expect("lease db"),
+    );
+    let journal = Journal::default();
+    let scheduler = Scheduler::new_multi_stream(
+        test_config("unused", "multi-app", "w1", Duration::from_secs(3)),
+        kinesis.clone(),
+        Arc::clone(&store),
+        tracker,
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let handle = scheduler.shutdown_handle();
+    let run = tokio::spawn(scheduler.run());
+
+    let mut expected = BTreeSet::new();
+    async fn put(kinesis: &Client, expected: &mut BTreeSet<String>, name: &str, wave: &str) {
+        let batch = records(&format!("{name}-{wave}"), 40);
+        expected.extend(batch.iter().map(|(_, d)| d.clone()));
+        put_plain(kinesis, name, &batch).await;
+    }
+    for name in ["ms-1", "ms-2", "ms-3"] {
+        put(&kinesis, &mut expected, name, "a").await;
+    }
+    let everything = |expected: &BTreeSet<String>| {
+        let expected = expected.clone();
+        let journal = journal.clone();
+        move || journal.distinct_data().is_superset(&expected)
+    };
+    wait_until(
+        "the three streams' records",
+        Duration::from_secs(30),
+        everything(&expected),
+    )
+    .await;
+
+    // A fourth stream joins the list.
+    create_stream(&kinesis, "ms-4", 2).await;
+    listed.lock().push("ms-4".to_string());
+    for name in ["ms-1", "ms-2", "ms-3", "ms-4"] {
+        put(&kinesis, &mut expected, name, "b").await;
+    }
+    wait_until(
+        "the four streams' records",
+        Duration::from_secs(30),
+        everything(&expected),
+    )
+    .await;
+
+    // ms-2 leaves the list and is deleted: its leases go after the grace period.
+    let leases = store.list().await.expect("list leases");
+    let ms2: StreamIdentifier = leases
+        .iter()
+        .filter_map(|l| StreamIdentifier::split_lease_key(&l.lease_key).map(|(s, _)| s))
+        .find(|s| s.stream_name == "ms-2")
+        .expect("ms-2 has leases");
+    listed.lock().retain(|n| n != "ms-2");
+    kinesis
+        .delete_stream(&DeleteStreamInput {
+            stream: StreamRef::name("ms-2"),
+            enforce_consumer_deletion: None,
+        })
+        .await
+        .expect("delete ms-2");
+    wait_until_async(
+        "ms-2's leases to be removed",
+        Duration::from_secs(20),
+        || async {
+            !store
+                .list()
+                .await
+                .expect("list leases")
+                .iter()
+                .any(|l| l.lease_key.starts_with(&ms2.lease_key_prefix()))
+        },
+    )
+    .await;
+    for name in ["ms-1", "ms-3", "ms-4"] {
+        put(&kinesis, &mut expected, name, "c").await;
+    }
+    wait_until(
+        "the remaining streams' records",
+        Duration::from_secs(30),
+        everything(&expected),
+    )
+    .await;
+    handle.graceful_shutdown().await;
+    run.await.expect("join").expect("run");
+
+    assert_eq!(journal.distinct_data(), expected, "every record processed");
+    let leases = store.list().await.expect("list leases");
+    let streams: BTreeSet<String> = leases
+        .iter()
+        .map(|l| {
+            let (stream, shard) =
+                StreamIdentifier::split_lease_key(&l.lease_key).expect("a multi-stream key");
+            let ids = l.multi_stream.as_ref().expect("streamName and shardId");
+            assert_eq!(ids.stream_identifier, stream.to_string());
+            assert_eq!(ids.shard_id, shard);
+            stream.stream_name
+        })
+        .collect();
+    assert_eq!(
+        streams,
+        BTreeSet::from(["ms-1".into(), "ms-3".into(), "ms-4".into()]),
+        "the dropped stream's leases are gone, the others' kept"
+    );
+    // Processors were told their shard within the stream, named by the lease key.
+    assert!(
+        journal
+            .entries()
+            .iter()
+            .all(|e| StreamIdentifier::split_lease_key(&e.shard).is_some())
+    );
+    broker.shutdown().await;
+}
+
+/// A processor that does not return from `shutdown_requested` until the test opens
+/// its gate: a hand-off of its lease can only finish by timing out.
+struct Stuck {
+    inner: Recorder,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ShardRecordProcessor for Stuck {
+    async fn initialize(&mut self, input: InitializationInput) {
+        self.inner.initialize(input).await;
+    }
+
+    async fn process_records(
+        &mut self,
+        input: ProcessRecordsInput,
+        cp: &RecordProcessorCheckpointer,
+    ) {
+        self.inner.process_records(input, cp).await;
+    }
+
+    async fn lease_lost(&mut self) {
+        self.inner.lease_lost().await;
+    }
+
+    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.inner.shard_ended(cp).await;
+    }
+
+    async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
+        self.inner.log(Event::ShutdownRequested);
+        let _ = self.gate.wait_for(|open| *open).await;
+        self.inner.checkpoint(cp).await;
+    }
+}
+
+/// A hand-off whose owner never finishes falls back after the timeout: the lease
+/// reaches the worker that asked for it anyway, and every record is still processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_that_times_out_falls_back_to_moving_the_lease() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "stuck", 2).await;
+    put_plain(&kinesis, "stuck", &records("s", 40)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn LeaseStore> = Arc::new(
+        SqliteLeaseStore::open(dir.path().join("leases.db"), "stuck-app")
+            .await
+            .expect("lease db"),
+    );
+    let journal = Journal::default();
+    // w1 renews (and so learns of the hand-off) about every second; the hand-off
+    // times out after two.
+    let timeout = Duration::from_secs(2);
+    let config = |worker: &str| {
+        Config::builder("stuck", "stuck-app")
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_secs(3))
+            .graceful_lease_handoff_timeout(timeout)
+            .lease_taker_interval(Duration::from_millis(200))
+            .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
+            .idle_time_between_reads(Duration::from_millis(200))
+            .build()
+            .expect("valid config")
+    };
+    let (open_gate, gate) = tokio::sync::watch::channel(false);
+    let w1 = {
+        let make = recorder("w1", &journal);
+        Scheduler::new(
+            config("w1"),
+            kinesis.clone(),
+            Arc::clone(&store),
+            move |shard: &str| Stuck {
+                inner: make(shard),
+                gate: gate.clone(),
+            },
+        )
+        .expect("scheduler")
+    };
+    let w1_handle = w1.shutdown_handle();
+    let w1_run = tokio::spawn(w1.run());
+    wait_until("w1 to process the records", Duration::from_secs(20), || {
+        journal.distinct_data().len() >= 40
+    })
+    .await;
+
+    let w2 = Scheduler::new(
+        config("w2"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_handle = w2.shutdown_handle();
+    let w2_run = tokio::spawn(w2.run());
+    // w1 stays alive and renewing, so its lease never expires: only the hand-off's
+    // timeout can move it.
+    let asked = Instant::now();
+    wait_until_async(
+        "the stuck hand-off to move the lease to w2",
+        Duration::from_secs(20),
+        || async { held_outright(store.as_ref(), "w2").await == 1 },
+    )
+    .await;
+    let moved = asked.elapsed();
+    assert!(
+        journal
+            .entries()
+            .iter()
+            .any(|e| e.worker == "w1" && e.event == Event::ShutdownRequested),
+        "w1's processor was asked to finish and did not: {:?}",
+        journal
+            .entries()
+            .iter()
+            .filter(|e| !matches!(e.event, Event::Record(..) | Event::Checkpointed(..)))
+            .collect::<Vec<_>>()
+    );
+    eprintln!("a hand-off stuck in shutdown_requested moved after {moved:?} (timeout {timeout:?})");
+
+    put_plain(&kinesis, "stuck", &records("t", 40)).await;
+    wait_until(
+        "every record to be processed",
+        Duration::from_secs(20),
+        || journal.distinct_data().len() >= 80,
+    )
+    .await;
+    open_gate.send_replace(true);
+    w1_handle.graceful_shutdown().await;
+    w2_handle.graceful_shutdown().await;
+    w1_run.await.expect("join").expect("w1 run");
+    w2_run.await.expect("join").expect("w2 run");
+    let all: BTreeSet<String> = records("s", 40)
+        .into_iter()
+        .chain(records("t", 40))
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(journal.distinct_data(), all);
     broker.shutdown().await;
 }

@@ -59,6 +59,19 @@ pub enum Retrieval {
     },
 }
 
+/// Which lease protocol the workers speak (KCL 3.x `CoordinatorConfig.clientVersionConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Coordination {
+    /// `CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X`: leases are taken and stolen; a
+    /// stolen lease is simply lost by its owner, which reprocesses what followed its
+    /// last checkpoint.
+    Kcl2,
+    /// `CLIENT_VERSION_CONFIG_3X` (the default): leases move by graceful hand-off,
+    /// the owner checkpointing before it passes the lease on (docs/kcl3-coordination.md).
+    #[default]
+    Kcl3,
+}
+
 /// Everything a [`Scheduler`](crate::scheduler::Scheduler) needs to know besides its
 /// clients; build one with [`Config::builder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +114,8 @@ pub struct Config {
     pub polling: PollingConfig,
     /// Polling (default) or enhanced fan-out.
     pub retrieval: Retrieval,
+    /// `clientVersionConfig`: the lease protocol (default [`Coordination::Kcl3`]).
+    pub coordination: Coordination,
 }
 
 impl Config {
@@ -126,6 +141,7 @@ impl Config {
                 call_process_records_even_for_empty_record_list: false,
                 polling: PollingConfig::default(),
                 retrieval: Retrieval::Polling,
+                coordination: Coordination::default(),
             },
         }
     }
@@ -228,6 +244,8 @@ impl ConfigBuilder {
         polling: PollingConfig;
         /// Set [`Config::retrieval`].
         retrieval: Retrieval;
+        /// Set [`Config::coordination`].
+        coordination: Coordination;
     }
 
     /// Read with enhanced fan-out as consumer `consumer_name` ([`Retrieval::FanOut`]).
@@ -265,6 +283,12 @@ impl ConfigBuilder {
     /// Set `maxLeasesToStealAtOneTime` ([`LeaseConfig::max_leases_to_steal_at_one_time`]).
     pub fn max_leases_to_steal_at_one_time(mut self, n: usize) -> Self {
         self.config.lease.max_leases_to_steal_at_one_time = n;
+        self
+    }
+
+    /// Set `gracefulLeaseHandoffTimeoutMillis` ([`LeaseConfig::graceful_lease_handoff_timeout`]).
+    pub fn graceful_lease_handoff_timeout(mut self, timeout: Duration) -> Self {
+        self.config.lease.graceful_lease_handoff_timeout = timeout;
         self
     }
 
@@ -308,6 +332,7 @@ mod tests {
         assert_eq!(c.max_list_shards_retry_attempts, 50);
         assert!(c.cleanup_leases_upon_shard_completion);
         assert!(!c.call_process_records_even_for_empty_record_list);
+        assert_eq!(c.coordination, Coordination::Kcl3);
         assert_eq!(
             c.effective_lease_taker_interval(),
             Duration::from_millis(20_050)

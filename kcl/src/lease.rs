@@ -9,12 +9,17 @@ use crate::checkpoint::CheckpointUpdate;
 use crate::extended_sequence::ExtendedSequenceNumber;
 
 /// One lease as stored in the lease table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Lease {
     /// `leaseKey`: the shard id, or `account:stream:epoch:shard` for multi-stream apps.
     pub lease_key: String,
-    /// `leaseOwner`: the worker holding the lease, `None` when unowned.
+    /// `leaseOwner`: the worker holding the lease, `None` when unowned; during a
+    /// graceful hand-off, the worker the lease is being handed to.
     pub lease_owner: Option<String>,
+    /// `checkpointOwner` (KCL 3.x): set only during a graceful hand-off, to the worker
+    /// handing the lease off, which keeps renewing and checkpointing it until it passes
+    /// it on (docs/kcl3-coordination.md).
+    pub checkpoint_owner: Option<String>,
     /// `leaseCounter`: bumped by every write; the optimistic-concurrency token.
     pub lease_counter: u64,
     /// `checkpoint` + `checkpointSubSequenceNumber`: where processing resumes.
@@ -31,6 +36,21 @@ pub struct Lease {
     pub child_shard_ids: BTreeSet<String>,
     /// `startingHashKey`/`endingHashKey`; `None` when the lease predates hash ranges.
     pub hash_key_range: Option<HashRange>,
+    /// `throughputKBps` (KCL 3.x): the owner's last measured rate in KiB/s, written with
+    /// its renewals (docs/kcl3-coordination.md); `None` until first measured.
+    pub throughput_kbps: Option<f64>,
+    /// `streamName` + `shardId`: set on the leases of a multi-stream application (the
+    /// serialized stream identifier and the shard id the key is made of).
+    pub multi_stream: Option<MultiStreamIds>,
+}
+
+/// The stream and shard of a multi-stream lease, as its `streamName` and `shardId` attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiStreamIds {
+    /// `streamName`: `account:stream:creationEpoch`.
+    pub stream_identifier: String,
+    /// `shardId`.
+    pub shard_id: String,
 }
 
 impl Lease {
@@ -39,6 +59,7 @@ impl Lease {
         Lease {
             lease_key: lease_key.into(),
             lease_owner: None,
+            checkpoint_owner: None,
             lease_counter: 0,
             checkpoint,
             pending_checkpoint: None,
@@ -47,6 +68,8 @@ impl Lease {
             parent_shard_ids: BTreeSet::new(),
             child_shard_ids: BTreeSet::new(),
             hash_key_range: None,
+            throughput_kbps: None,
+            multi_stream: None,
         }
     }
 
@@ -66,9 +89,24 @@ impl Lease {
         self
     }
 
-    /// Whether `worker_id` is the recorded owner.
+    /// The worker processing the lease now (KCL `actualOwner`): the `checkpointOwner`
+    /// during a hand-off, otherwise the `leaseOwner`.
+    pub fn actual_owner(&self) -> Option<&str> {
+        self.checkpoint_owner
+            .as_deref()
+            .or(self.lease_owner.as_deref())
+    }
+
+    /// Whether `worker_id` processes the lease now (its [`actual_owner`](Self::actual_owner)).
     pub fn is_owned_by(&self, worker_id: &str) -> bool {
-        self.lease_owner.as_deref() == Some(worker_id)
+        self.actual_owner() == Some(worker_id)
+    }
+
+    /// The worker a pending graceful hand-off passes the lease to, if one is pending.
+    pub fn handoff_target(&self) -> Option<&str> {
+        self.checkpoint_owner
+            .as_ref()
+            .and(self.lease_owner.as_deref())
     }
 
     /// Apply a checkpoint write's field changes (not the counter, which the store bumps).
@@ -106,6 +144,21 @@ mod tests {
         assert_eq!(l.parent_shard_ids.len(), 2);
         assert_eq!(l.hash_key_range, Some(HashRange::FULL));
         assert!(!l.is_owned_by("w"));
+        assert_eq!(l.handoff_target(), None);
+    }
+
+    #[test]
+    fn during_a_handoff_the_checkpoint_owner_is_the_actual_owner() {
+        let mut l = Lease::new("s", ExtendedSequenceNumber::TrimHorizon);
+        l.lease_owner = Some("a".into());
+        assert!(l.is_owned_by("a"));
+        assert_eq!(l.handoff_target(), None);
+        l.lease_owner = Some("b".into());
+        l.checkpoint_owner = Some("a".into());
+        assert!(l.is_owned_by("a"));
+        assert!(!l.is_owned_by("b"));
+        assert_eq!(l.actual_owner(), Some("a"));
+        assert_eq!(l.handoff_target(), Some("b"));
     }
 
     #[test]

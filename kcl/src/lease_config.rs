@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::lease_balance::BalanceConfig;
 
 /// How leases expire, how often they are renewed and taken, and how many a worker may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,15 @@ pub struct LeaseConfig {
     /// `VERY_OLD_LEASE_DURATION_NANOS_MULTIPLIER` (`DynamoDBLeaseTaker`): a lease is very old
     /// after this many failover times without a counter change.
     pub very_old_lease_duration_multiplier: u32,
+    /// `GracefulLeaseHandoffConfig.gracefulLeaseHandoffTimeoutMillis` (KCL 3.x, default
+    /// 30 s): how long a graceful hand-off may take before the lease is passed on (by its
+    /// owner) or taken (by its next owner) regardless. Used with
+    /// [`Coordination::Kcl3`](crate::config::Coordination::Kcl3).
+    pub graceful_lease_handoff_timeout: Duration,
+    /// `WorkerUtilizationAwareAssignmentConfig` (KCL 3.x): `reBalanceThresholdPercentage`,
+    /// `dampeningPercentage`, `allowThroughputOvershoot`, for load-based balancing with
+    /// [`Coordination::Kcl3`](crate::config::Coordination::Kcl3).
+    pub balance: BalanceConfig,
 }
 
 impl Default for LeaseConfig {
@@ -32,6 +42,8 @@ impl Default for LeaseConfig {
             max_leases_to_steal_at_one_time: 1,
             enable_priority_lease_assignment: true,
             very_old_lease_duration_multiplier: 3,
+            graceful_lease_handoff_timeout: Duration::from_secs(30),
+            balance: BalanceConfig::default(),
         }
     }
 }
@@ -51,6 +63,14 @@ impl LeaseConfig {
     /// The age past which an unrenewed lease is "very old" (`multiplier × failover`).
     pub fn very_old_lease_duration(&self) -> Duration {
         self.failover_time * self.very_old_lease_duration_multiplier
+    }
+
+    /// The hand-off timeout in effect: the configured one, but at least two renewer
+    /// intervals, since an owner learns of a hand-off from its next write (a renewal
+    /// at the latest) and must have time to finish.
+    pub fn effective_handoff_timeout(&self) -> Duration {
+        self.graceful_lease_handoff_timeout
+            .max(self.renewer_interval() * 2)
     }
 
     /// Reject settings under which leases could not be renewed in time or taken at all.
@@ -100,6 +120,19 @@ mod tests {
         assert_eq!(c.max_leases_for_worker, usize::MAX);
         assert_eq!(c.max_leases_to_steal_at_one_time, 1);
         assert!(c.enable_priority_lease_assignment);
+        assert_eq!(c.graceful_lease_handoff_timeout, Duration::from_secs(30));
+        assert_eq!(c.effective_handoff_timeout(), Duration::from_secs(30));
+        let slow = LeaseConfig {
+            failover_time: Duration::from_secs(120),
+            ..LeaseConfig::default()
+        };
+        assert_eq!(
+            slow.effective_handoff_timeout(),
+            Duration::from_millis(79_950)
+        );
+        assert_eq!(c.balance.rebalance_threshold_percentage, 10);
+        assert_eq!(c.balance.dampening_percentage, 60);
+        assert!(c.balance.allow_throughput_overshoot);
         assert!(c.validate().is_ok());
     }
 

@@ -1,13 +1,17 @@
 //! The running side of lease management (KCL `DynamoDBLeaseCoordinator`): drives
-//! the pure [`LeaseTaker`] and [`LeaseRenewer`] against a [`LeaseStore`] and is
-//! the single path for this worker's fenced writes.
+//! the pure [`LeaseTaker`], [`LeaseRenewer`] and [`LeaseHandoff`] against a
+//! [`LeaseStore`] and is the single path for this worker's fenced writes.
+//!
+//! With [`Coordination::Kcl3`] a steal is a graceful hand-off request instead of a
+//! take, and once leases carry throughput measurements it balances load, not lease
+//! counts (docs/kcl3-coordination.md).
 //!
 //! Every write to a lease is conditional on the counter of the last write, so a
 //! worker's own writes to one lease (renewal, checkpoint, child shards, release)
 //! must not overlap or they would fence each other out: each lease has an async
 //! write lock, and the counter to expect is read from the renewer inside it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,12 +20,16 @@ use rand::rngs::StdRng;
 use tokio::sync::Notify;
 
 use crate::checkpoint::CheckpointUpdate;
+use crate::config::Coordination;
 use crate::error::Error;
 use crate::lease::Lease;
-use crate::lease_config::LeaseConfig;
+use crate::lease_balance;
+use crate::lease_config::{LeaseConfig, duration_millis};
+use crate::lease_handoff::{IncomingStep, LeaseHandoff};
 use crate::lease_renewer::LeaseRenewer;
 use crate::lease_store::LeaseStore;
-use crate::lease_taker::{LeaseTaker, TakeReason};
+use crate::lease_taker::{LeaseTaker, TakePlan, TakeReason};
+use crate::lease_throughput::LeaseThroughput;
 use crate::metrics::Metrics;
 
 /// This worker's leases and the lease-table writes it makes.
@@ -32,6 +40,9 @@ pub(crate) struct LeaseCoordinator {
     origin: Instant,
     renewer: Mutex<LeaseRenewer>,
     taker: Mutex<LeaseTaker<StdRng>>,
+    handoff: Mutex<LeaseHandoff>,
+    throughput: Mutex<LeaseThroughput>,
+    coordination: Coordination,
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Signalled whenever the set of held leases changes.
     changed: Notify,
@@ -44,6 +55,7 @@ impl LeaseCoordinator {
         store: Arc<dyn LeaseStore>,
         worker_id: &str,
         config: LeaseConfig,
+        coordination: Coordination,
         metrics: Metrics,
     ) -> Self {
         LeaseCoordinator {
@@ -51,6 +63,14 @@ impl LeaseCoordinator {
             worker_id: worker_id.to_string(),
             renewer: Mutex::new(LeaseRenewer::new(worker_id, &config)),
             taker: Mutex::new(LeaseTaker::new(worker_id, config.clone(), rand::make_rng())),
+            handoff: Mutex::new(LeaseHandoff::new(
+                worker_id,
+                duration_millis(config.effective_handoff_timeout()),
+            )),
+            throughput: Mutex::new(LeaseThroughput::new(duration_millis(
+                config.renewer_interval(),
+            ))),
+            coordination,
             config,
             origin: Instant::now(),
             write_locks: Mutex::new(HashMap::new()),
@@ -108,8 +128,26 @@ impl LeaseCoordinator {
         )
     }
 
+    /// The held leases this worker is asked to hand off.
+    pub(crate) fn handoff_keys(&self) -> BTreeSet<String> {
+        self.handoff
+            .lock()
+            .outgoing()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Note `bytes` of records delivered to the processor of lease `key`.
+    pub(crate) fn record_delivery(&self, key: &str, bytes: u64) {
+        let now = self.now_ms();
+        self.throughput.lock().record(key, bytes, now);
+    }
+
     /// Record a lost lease (refused write or expiry) and wake the dispatcher.
     fn lose(&self, key: &str) {
+        self.handoff.lock().finished(key);
+        self.throughput.lock().forget(key);
         let removed = self.renewer.lock().remove(key);
         if removed
             .as_ref()
@@ -143,7 +181,17 @@ impl LeaseCoordinator {
         let sent_ms = self.now_ms();
         match write(counter).await {
             Ok(lease) => {
-                if !self.renewer.lock().record_write(lease.clone(), sent_ms) {
+                let still_held = self.renewer.lock().record_write(lease.clone(), sent_ms);
+                if !still_held {
+                    self.handoff.lock().finished(key);
+                    self.signal_change();
+                } else if self.handoff.lock().observe_held(&lease, sent_ms) {
+                    tracing::info!(
+                        worker = %self.worker_id,
+                        lease = key,
+                        to = lease.lease_owner.as_deref().unwrap_or_default(),
+                        "graceful hand-off requested"
+                    );
                     self.signal_change();
                 }
                 Ok(lease)
@@ -187,8 +235,38 @@ impl LeaseCoordinator {
         .await
     }
 
-    /// Give a held lease up (graceful shutdown) so another worker takes it at once.
+    /// Pass a lease being handed off on to its next owner; called once its processor
+    /// has had its final checkpoint (or the hand-off timed out).
+    pub(crate) async fn complete_handoff(&self, key: &str) -> Result<(), Error> {
+        let store = Arc::clone(&self.store);
+        let worker = self.worker_id.clone();
+        let result = self
+            .owner_write(key, |counter| async move {
+                store.complete_handoff(key, &worker, counter).await
+            })
+            .await;
+        self.handoff.lock().finished(key);
+        self.throughput.lock().forget(key);
+        // The stored lease names another worker, so record_write already dropped it.
+        if self.renewer.lock().remove(key).is_some() {
+            self.signal_change();
+        }
+        match &result {
+            Ok(_) => {
+                tracing::info!(worker = %self.worker_id, lease = key, "lease handed off");
+                self.metrics.leases_released.inc();
+            }
+            Err(e) => {
+                tracing::warn!(worker = %self.worker_id, lease = key, error = %e, "passing the lease on failed")
+            }
+        }
+        result.map(|_| ())
+    }
+
+    /// Give a held lease up (graceful shutdown) so another worker takes it at once. The
+    /// processor checkpointed first, so whoever takes it starts right after that.
     pub(crate) async fn release(&self, key: &str) -> Result<(), Error> {
+        // During a hand-off a release passes the lease on to its next owner.
         let store = Arc::clone(&self.store);
         let worker = self.worker_id.clone();
         let result = self
@@ -196,8 +274,10 @@ impl LeaseCoordinator {
                 store.evict(key, &worker, counter).await
             })
             .await;
-        // The evicted lease names no owner, so record_write already dropped it;
-        // remove it anyway in case the write failed for another reason.
+        // The evicted lease names no owner (or the next one), so record_write already
+        // dropped it; remove it anyway in case the write failed for another reason.
+        self.handoff.lock().finished(key);
+        self.throughput.lock().forget(key);
         if self.renewer.lock().remove(key).is_some() {
             self.signal_change();
         }
@@ -205,6 +285,48 @@ impl LeaseCoordinator {
             self.metrics.leases_released.inc();
         }
         result.map(|_| ())
+    }
+
+    /// At shutdown ([`Coordination::Kcl3`]): decline the hand-offs asked of this worker,
+    /// so their owners keep the leases, and release leases recorded as this worker's
+    /// that it does not hold (passed on to it but never claimed).
+    pub(crate) async fn disown_unheld(&self) {
+        if self.coordination != Coordination::Kcl3 {
+            return;
+        }
+        let scanned = match self.store.list().await {
+            Ok(scanned) => scanned,
+            Err(e) => {
+                tracing::warn!(worker = %self.worker_id, error = %e, "cannot scan the lease table at shutdown");
+                return;
+            }
+        };
+        let held = self.renewer.lock().held_keys();
+        for lease in scanned {
+            let key = lease.lease_key.as_str();
+            if lease.lease_owner.as_deref() != Some(self.worker_id.as_str()) || held.contains(key) {
+                continue;
+            }
+            let result = match lease.checkpoint_owner.as_deref() {
+                Some(from) if from != self.worker_id => {
+                    self.store.decline_handoff(key, &self.worker_id).await
+                }
+                _ => {
+                    self.store
+                        .evict(key, &self.worker_id, lease.lease_counter)
+                        .await
+                }
+            };
+            match result {
+                Ok(_) => {
+                    tracing::info!(worker = %self.worker_id, lease = key, "unclaimed lease given back")
+                }
+                Err(e) if e.is_lease_conflict() => {}
+                Err(e) => {
+                    tracing::warn!(worker = %self.worker_id, lease = key, error = %e, "giving back an unclaimed lease failed")
+                }
+            }
+        }
     }
 
     /// One renewer run: renew every held lease, drop the expired ones.
@@ -215,10 +337,22 @@ impl LeaseCoordinator {
             let key = lease.lease_key.as_str();
             let store = Arc::clone(&self.store);
             let worker = self.worker_id.clone();
+            // The KCL 3.x reports each lease's rate with its renewals.
+            let kbps = match self.coordination {
+                Coordination::Kcl3 => self.throughput.lock().kbps(key, now),
+                Coordination::Kcl2 => None,
+            };
             async move {
                 let result = self
                     .owner_write(key, |counter| async move {
-                        store.renew(key, &worker, counter).await
+                        match kbps {
+                            Some(kbps) => {
+                                store
+                                    .renew_with_throughput(key, &worker, counter, kbps)
+                                    .await
+                            }
+                            None => store.renew(key, &worker, counter).await,
+                        }
                     })
                     .await;
                 if let Err(e) = result
@@ -230,6 +364,11 @@ impl LeaseCoordinator {
             }
         });
         futures::future::join_all(renewals).await;
+        let overdue = self.handoff.lock().overdue(self.now_ms());
+        for key in overdue {
+            tracing::warn!(worker = %self.worker_id, lease = %key, "graceful hand-off timed out; passing the lease on");
+            let _ = self.complete_handoff(&key).await;
+        }
         let expired = self.renewer.lock().drop_expired(self.now_ms());
         if !expired.is_empty() {
             for lease in &expired {
@@ -242,12 +381,96 @@ impl LeaseCoordinator {
         }
     }
 
-    /// One taker run: scan the table, take or steal what the KCL algorithm says.
+    /// Start holding a lease handed to this worker (`Claim`: a renewal, as the KCL's
+    /// lease discovery does) or taken after a timed-out hand-off (`Take`).
+    async fn acquire(&self, step: IncomingStep) -> bool {
+        let (lease, claim) = match step {
+            IncomingStep::Claim(lease) => (lease, true),
+            IncomingStep::Take(lease) => (lease, false),
+        };
+        let key = lease.lease_key.as_str();
+        let lock = self.write_lock(key);
+        let _guard = lock.lock().await;
+        let sent_ms = self.now_ms();
+        let result = if claim {
+            self.store
+                .renew(key, &self.worker_id, lease.lease_counter)
+                .await
+        } else {
+            self.store
+                .take(key, &self.worker_id, lease.lease_counter)
+                .await
+        };
+        match result {
+            Ok(acquired) => {
+                if claim {
+                    tracing::info!(worker = %self.worker_id, lease = key, "handed-off lease claimed");
+                } else {
+                    tracing::warn!(worker = %self.worker_id, lease = key, "graceful hand-off timed out; lease taken");
+                }
+                self.taker.lock().record_taken(&acquired, sent_ms);
+                self.renewer.lock().add(acquired, sent_ms);
+                self.metrics.leases_taken.inc();
+                true
+            }
+            // Moved on since the scan: the next scan tells.
+            Err(e) if e.is_lease_conflict() => false,
+            Err(e) => {
+                tracing::warn!(worker = %self.worker_id, lease = key, error = %e, "acquiring a handed-off lease failed");
+                false
+            }
+        }
+    }
+
+    /// Replace a count-based steal with the load-based one once the table carries
+    /// throughput measurements: this worker asks for the leases the balancing plan
+    /// (the same on every worker for the same table) gives it.
+    fn balance_by_load(&self, plan: &mut TakePlan, now: u64) {
+        let (live, others) = {
+            let taker = self.taker.lock();
+            (taker.live_leases(now), taker.live_owners(now))
+        };
+        if !lease_balance::has_measurements(&live) {
+            return;
+        }
+        let mut workers: BTreeSet<String> = others.into_keys().collect();
+        workers.insert(self.worker_id.clone());
+        plan.leases_to_take = lease_balance::plan(&live, &workers, &self.config.balance)
+            .into_iter()
+            .filter(|m| m.to == self.worker_id)
+            .map(|m| m.lease)
+            .collect();
+        plan.reason = if plan.leases_to_take.is_empty() {
+            TakeReason::Nothing
+        } else {
+            TakeReason::Steal
+        };
+    }
+
+    /// One taker run: scan the table, claim leases handed to this worker, then take or
+    /// steal what the KCL algorithm says (a steal being a hand-off request with
+    /// [`Coordination::Kcl3`]).
     pub(crate) async fn take_leases(&self) -> Result<(), Error> {
         let scanned = self.store.list().await?;
         let now = self.now_ms();
-        let plan = self.taker.lock().plan(&scanned, now);
+        let mut taken_any = false;
+        if self.coordination == Coordination::Kcl3 {
+            let held: BTreeSet<String> = self.renewer.lock().held_keys();
+            let steps = self.handoff.lock().plan_incoming(&scanned, &held, now);
+            for step in steps {
+                taken_any |= self.acquire(step).await;
+            }
+        }
+        let mut plan = self.taker.lock().plan(&scanned, now);
+        if self.coordination == Coordination::Kcl3
+            && matches!(plan.reason, TakeReason::Steal | TakeReason::Nothing)
+        {
+            self.balance_by_load(&mut plan, now);
+        }
         if plan.leases_to_take.is_empty() {
+            if taken_any {
+                self.signal_change();
+            }
             return Ok(());
         }
         tracing::debug!(
@@ -260,9 +483,30 @@ impl LeaseCoordinator {
             taking = plan.leases_to_take.len(),
             "taking leases"
         );
-        let mut taken_any = false;
         for lease in &plan.leases_to_take {
             let key = lease.lease_key.as_str();
+            if plan.reason == TakeReason::Steal
+                && self.coordination == Coordination::Kcl3
+                && let Some(victim) = lease.lease_owner.as_deref()
+            {
+                // The owner finishes its batch, checkpoints and passes the lease on;
+                // a later run claims it (docs/kcl3-coordination.md).
+                match self
+                    .store
+                    .initiate_handoff(key, victim, &self.worker_id)
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(worker = %self.worker_id, lease = key, from = victim, "graceful hand-off requested");
+                        self.metrics.leases_stolen.inc();
+                    }
+                    Err(e) if e.is_lease_conflict() => {}
+                    Err(e) => {
+                        tracing::warn!(worker = %self.worker_id, lease = key, error = %e, "hand-off request failed");
+                    }
+                }
+                continue;
+            }
             let lock = self.write_lock(key);
             let _guard = lock.lock().await;
             let sent_ms = self.now_ms();

@@ -108,6 +108,11 @@ impl LeaseRenewer {
             .collect()
     }
 
+    /// Every lease in the set, expired or not (not to be claimed again while here).
+    pub fn held_keys(&self) -> std::collections::BTreeSet<String> {
+        self.held.keys().cloned().collect()
+    }
+
     /// The leases this worker may process now (KCL `getCurrentlyHeldLeases`).
     pub fn held_leases(&self, now_ms: u64) -> Vec<&Lease> {
         self.live(now_ms).collect()

@@ -2,7 +2,8 @@
 //! (docs/kcl-leases.md).
 //!
 //! Every write that changes a lease is conditional on the `lease_counter` the
-//! caller last saw (and, for the owner's own writes, on `lease_owner`), and bumps
+//! caller last saw (and, for the owner's own writes, on the owner: `checkpointOwner`
+//! during a graceful hand-off, `leaseOwner` otherwise, see [`Lease::actual_owner`]), and bumps
 //! the counter, so two workers can never both believe a write of theirs won.
 //! A refused write is [`Error::LeaseConflict`]. Every successful write returns the
 //! lease as now stored, whose counter the caller must use for its next write: a
@@ -25,6 +26,7 @@ pub mod dynamodb;
 mod in_memory;
 mod migrate;
 mod sqlite;
+mod stream_scoped;
 #[cfg(any(test, feature = "test-suite"))]
 #[doc(hidden)]
 pub mod suite;
@@ -34,6 +36,7 @@ pub use dynamodb::{DynamoDbConfig, DynamoDbLeaseStore};
 pub use in_memory::InMemoryLeaseStore;
 pub use migrate::{MigrationReport, copy_leases};
 pub use sqlite::SqliteLeaseStore;
+pub use stream_scoped::{StreamScopedStore, delete_stream_leases};
 
 /// The future every [`LeaseStore`] method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -49,7 +52,7 @@ pub trait LeaseStore: Send + Sync {
     /// One lease, `None` if absent.
     fn get<'a>(&'a self, lease_key: &'a str) -> StoreFuture<'a, Option<Lease>>;
 
-    /// Renew: counter + 1, iff the counter is `expected_counter` and the owner is `owner`.
+    /// Renew: counter + 1, iff the counter is `expected_counter` and the actual owner is `owner`.
     fn renew<'a>(
         &'a self,
         lease_key: &'a str,
@@ -57,8 +60,18 @@ pub trait LeaseStore: Send + Sync {
         expected_counter: u64,
     ) -> StoreFuture<'a, Lease>;
 
+    /// [`renew`](Self::renew), also setting `throughputKBps` to `throughput_kbps` (KCL 3.x).
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease>;
+
     /// Take: owner := `new_owner`, counter + 1, owner switches + 1 if a different
-    /// owner held it, iff the counter is `expected_counter` (whoever owns it).
+    /// owner held it, any pending hand-off cancelled (`checkpointOwner` removed), iff
+    /// the counter is `expected_counter` (whoever owns it).
     fn take<'a>(
         &'a self,
         lease_key: &'a str,
@@ -66,7 +79,9 @@ pub trait LeaseStore: Send + Sync {
         expected_counter: u64,
     ) -> StoreFuture<'a, Lease>;
 
-    /// Evict/release: owner := none, counter + 1, iff the counter and owner match.
+    /// Evict/release, iff the counter and actual owner match: counter + 1 and owner :=
+    /// none, or, during a hand-off, only `checkpointOwner` removed so the lease goes to
+    /// the worker it was being handed to (as the KCL 3.x does).
     fn evict<'a>(
         &'a self,
         lease_key: &'a str,
@@ -94,6 +109,36 @@ pub trait LeaseStore: Send + Sync {
 
     /// Delete unconditionally (completed-shard cleanup); `true` if it existed.
     fn delete<'a>(&'a self, lease_key: &'a str) -> StoreFuture<'a, bool>;
+
+    /// Start a graceful hand-off (KCL 3.x): `leaseOwner` := `new_owner` and
+    /// `checkpointOwner` := `current_owner`, iff `leaseOwner` is `current_owner` and no
+    /// hand-off is pending. The counter is neither checked nor bumped, so the current
+    /// owner's renewals and checkpoints go on undisturbed until it passes the lease on.
+    fn initiate_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        current_owner: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease>;
+
+    /// Finish a graceful hand-off: `checkpointOwner` removed, counter + 1, iff the
+    /// counter is `expected_counter` and `checkpointOwner` is `checkpoint_owner`; the
+    /// `leaseOwner` (the new owner) may then start from the stored checkpoint.
+    fn complete_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        checkpoint_owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease>;
+
+    /// Decline a hand-off to `new_owner` (it is shutting down): the lease goes back to
+    /// its `checkpointOwner` as if no hand-off had been asked for, iff `leaseOwner` is
+    /// `new_owner` and a hand-off is pending. The counter is neither checked nor bumped.
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease>;
 }
 
 impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
@@ -116,6 +161,16 @@ impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
         expected_counter: u64,
     ) -> StoreFuture<'a, Lease> {
         (**self).renew(lease_key, owner, expected_counter)
+    }
+
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).renew_with_throughput(lease_key, owner, expected_counter, throughput_kbps)
     }
 
     fn take<'a>(
@@ -158,5 +213,31 @@ impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
 
     fn delete<'a>(&'a self, lease_key: &'a str) -> StoreFuture<'a, bool> {
         (**self).delete(lease_key)
+    }
+
+    fn initiate_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        current_owner: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).initiate_handoff(lease_key, current_owner, new_owner)
+    }
+
+    fn complete_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        checkpoint_owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).complete_handoff(lease_key, checkpoint_owner, expected_counter)
+    }
+
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        (**self).decline_handoff(lease_key, new_owner)
     }
 }

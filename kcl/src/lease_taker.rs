@@ -34,7 +34,7 @@ pub enum TakeReason {
 }
 
 /// The outcome of one taker run, with the numbers KCL reports as `TakeLeases` metrics.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TakePlan {
     /// The leases to take, as scanned: take each expecting its `lease_counter`.
     pub leases_to_take: Vec<Lease>,
@@ -100,6 +100,30 @@ impl<R: Rng> LeaseTaker<R> {
         self.observed
             .get(lease_key)
             .map(|o| self.available(o, now_ms))
+    }
+
+    /// The other workers holding unexpired leases as of the last scan, with how many each
+    /// holds (a lease being handed over counts for its next owner).
+    pub fn live_owners(&self, now_ms: u64) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for o in self.observed.values() {
+            if let Some(owner) = o.lease.lease_owner.as_deref()
+                && owner != self.worker_id
+                && !self.available(o, now_ms)
+            {
+                *counts.entry(owner.to_string()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// The unexpired, owned leases as of the last scan (this worker's included).
+    pub fn live_leases(&self, now_ms: u64) -> Vec<Lease> {
+        self.observed
+            .values()
+            .filter(|o| !self.available(o, now_ms))
+            .map(|o| o.lease.clone())
+            .collect()
     }
 
     /// One taker run: record the scan of the whole table at `now_ms`, then decide what to take.
@@ -237,7 +261,9 @@ impl<R: Rng> LeaseTaker<R> {
         let mut candidates: Vec<&Observed> = self
             .observed
             .values()
-            .filter(|o| o.lease.is_owned_by(victim))
+            // A lease already being handed over is not the victim's to give.
+            .filter(|o| o.lease.lease_owner.as_deref() == Some(victim))
+            .filter(|o| o.lease.checkpoint_owner.is_none())
             .collect();
         candidates.shuffle(&mut self.rng);
         candidates.truncate(n);

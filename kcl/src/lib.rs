@@ -1,6 +1,8 @@
-//! A Kinesis consumer library modelled on the KCL 2.x: record processors fed by
-//! polling or enhanced fan-out reads, deaggregation of KPL records, checkpoints down to the
-//! sub-sequence number, and leases spread over workers that share a lease table.
+//! A Kinesis consumer library modelled on the KCL: record processors fed by polling or
+//! enhanced fan-out reads, deaggregation of KPL records, checkpoints down to the
+//! sub-sequence number, and leases spread over workers that share a lease table, moved by
+//! graceful hand-off and balanced by throughput as in the KCL 3.x (or taken as in 2.x),
+//! for one stream or several.
 //!
 //! Running a consumer:
 //! * [`scheduler`] – the worker: shard sync, lease taking/renewing, one shard consumer per lease.
@@ -11,6 +13,8 @@
 //! * [`record`] – the user record delivered; [`deaggregation`] – how pages become user records.
 //! * [`record_stream`] – the simple case: a shard or a whole stream as a `Stream`, no leases.
 //! * [`shard_sync`] – which leases to create for the stream's shard lineage.
+//! * [`multi_stream`] – one scheduler over several streams: which, and their leases' clean-up.
+//! * [`stream_identifier`] – streams and lease keys of a multi-stream application.
 //! * [`metrics`] – Prometheus metrics of a worker.
 //!
 //! The runtime-free core underneath:
@@ -22,6 +26,9 @@
 //!   `dynamodb`) in a DynamoDB table shared by workers anywhere and by the Java KCL.
 //! * [`lease_config`] – lease timings and limits with KCL's defaults.
 //! * [`lease_taker`] – which leases to take or steal each taker run.
+//! * [`lease_balance`] – which leases move so that load, not lease count, is balanced.
+//! * [`lease_throughput`] – each lease's measured rate, as written in `throughputKBps`.
+//! * [`lease_handoff`] – graceful hand-off (KCL 3.x): when to pass a lease on, claim or take it.
 //! * [`read_pace`] – when a shard may be read again, given what earlier calls returned.
 //! * [`lease_renewer`] – which held leases to renew and which are lost.
 //! * [`error`] – the crate's error type.
@@ -78,12 +85,16 @@ pub mod error;
 pub mod extended_sequence;
 pub mod fan_out;
 pub mod lease;
+pub mod lease_balance;
 pub mod lease_config;
 mod lease_coordinator;
+pub mod lease_handoff;
 pub mod lease_renewer;
 pub mod lease_store;
 pub mod lease_taker;
+pub mod lease_throughput;
 pub mod metrics;
+pub mod multi_stream;
 pub mod polling_config;
 mod prefetch;
 pub mod read_pace;
@@ -93,9 +104,10 @@ pub mod scheduler;
 mod shard_consumer;
 pub mod shard_record_processor;
 pub mod shard_sync;
+pub mod stream_identifier;
 
 pub use checkpointer::{PreparedCheckpointer, RecordProcessorCheckpointer};
-pub use config::{Config, InitialPositionInStream, Retrieval};
+pub use config::{Config, Coordination, InitialPositionInStream, Retrieval};
 pub use error::Error;
 pub use record::{KinesisClientRecord, RejectedRecord};
 pub use scheduler::{Scheduler, ShutdownHandle};

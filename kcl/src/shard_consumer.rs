@@ -5,7 +5,8 @@
 //! missing parent lease does not block), so no record of a child shard is
 //! processed before all records of its parents. It then initialises the
 //! processor, feeds it prefetched batches, and ends with exactly one of
-//! `lease_lost`, `shard_ended` or `shutdown_requested` (+ release + `lease_lost`).
+//! `lease_lost`, `shard_ended` or `shutdown_requested` (+ release or hand-off +
+//! `lease_lost`). A batch being processed is always finished first.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::error::Error;
 use crate::fan_out::FanOutReader;
 use crate::lease::Lease;
 use crate::lease_coordinator::LeaseCoordinator;
+use crate::lease_store::LeaseStore;
 use crate::metrics::Metrics;
 use crate::prefetch::Prefetcher;
 use crate::shard_record_processor::{
@@ -40,6 +42,9 @@ pub(crate) enum Control {
     LeaseLost,
     /// Graceful shutdown: final checkpoint, then release the lease.
     Shutdown,
+    /// Graceful hand-off (docs/kcl3-coordination.md): final checkpoint, then pass
+    /// the lease on to its next owner.
+    Handoff,
 }
 
 /// How a consumer ended.
@@ -62,6 +67,11 @@ pub(crate) struct ConsumerContext {
     pub metrics: Metrics,
     /// The registered fan-out consumer's ARN, when reading with enhanced fan-out.
     pub consumer_arn: Option<String>,
+    /// The stream's leases keyed by shard id: the whole table for a single stream, a
+    /// [`StreamScopedStore`](crate::lease_store::StreamScopedStore) for one of many.
+    pub leases: Arc<dyn LeaseStore>,
+    /// What the stream's lease keys start with before the shard id (empty for a single stream).
+    pub key_prefix: String,
 }
 
 /// Run the lease `lease_key` to one of its ends.
@@ -74,6 +84,10 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
     let Some(lease) = ctx.coordinator.held_lease(&lease_key) else {
         return Exit::LeaseLost;
     };
+    let shard_id = lease_key
+        .strip_prefix(&ctx.key_prefix)
+        .unwrap_or(&lease_key)
+        .to_string();
 
     // WAITING_ON_PARENT_SHARDS
     loop {
@@ -82,6 +96,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
             Control::LeaseLost => return Exit::LeaseLost,
             // Nothing was processed, so there is nothing to checkpoint: just release.
             Control::Shutdown => return release(&ctx, &lease_key).await,
+            Control::Handoff => return hand_off(&ctx, &lease_key).await,
         }
         match parents_done(&ctx, &lease).await {
             Ok(true) => break,
@@ -102,7 +117,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
     let mut processor = factory.shard_record_processor(&lease_key);
     processor
         .initialize(InitializationInput {
-            shard_id: lease_key.clone(),
+            shard_id: shard_id.clone(),
             extended_sequence_number: lease.checkpoint.clone(),
             pending_checkpoint_sequence_number: lease.pending_checkpoint.clone(),
             pending_checkpoint_state: lease.pending_checkpoint_state.clone(),
@@ -122,7 +137,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
                 stream: ctx.stream.clone(),
                 consumer_name: consumer_name.clone(),
                 consumer_arn: consumer_arn.clone(),
-                shard_id: lease_key.clone(),
+                shard_id: shard_id.clone(),
                 shard_range: lease.hash_key_range,
                 polling: polling.clone(),
                 start: lease.checkpoint.clone(),
@@ -135,7 +150,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
             DataFetcher::new(
                 ctx.client.clone(),
                 ctx.stream.clone(),
-                &lease_key,
+                &shard_id,
                 lease.hash_key_range,
                 polling.clone(),
                 lease.checkpoint.clone(),
@@ -185,6 +200,14 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
                 processor.lease_lost().await;
                 return exit;
             }
+            Control::Handoff => {
+                // The next owner starts right after the checkpoint made here.
+                drop(prefetcher);
+                processor.shutdown_requested(&checkpointer).await;
+                let exit = hand_off(&ctx, &lease_key).await;
+                processor.lease_lost().await;
+                return exit;
+            }
             Control::Run => {}
         }
         let Some(page) = page else {
@@ -208,6 +231,7 @@ pub(crate) async fn run<F: ShardRecordProcessorFactory>(
             return shard_end(
                 &ctx,
                 &lease,
+                &shard_id,
                 &mut processor,
                 &tracker,
                 &checkpointer,
@@ -238,7 +262,7 @@ async fn wait(control: &mut watch::Receiver<Control>, interval: std::time::Durat
 
 async fn parents_done(ctx: &ConsumerContext, lease: &Lease) -> Result<bool, Error> {
     for parent in &lease.parent_shard_ids {
-        if let Some(p) = ctx.coordinator.store().get(parent).await?
+        if let Some(p) = ctx.leases.get(parent).await?
             && !p.checkpoint.is_shard_end()
         {
             return Ok(false);
@@ -251,6 +275,12 @@ async fn release(ctx: &ConsumerContext, lease_key: &str) -> Exit {
     if let Err(e) = ctx.coordinator.release(lease_key).await {
         tracing::warn!(shard = %lease_key, error = %e, "releasing the lease failed; it will expire");
     }
+    Exit::ShutDown
+}
+
+async fn hand_off(ctx: &ConsumerContext, lease_key: &str) -> Exit {
+    // A failure leaves the lease to the hand-off timeout.
+    let _ = ctx.coordinator.complete_handoff(lease_key).await;
     Exit::ShutDown
 }
 
@@ -285,6 +315,8 @@ async fn deliver<P: ShardRecordProcessor>(
         );
     }
     let bytes: usize = page.records.iter().map(|r| r.data.len()).sum();
+    ctx.coordinator
+        .record_delivery(shard, u64::try_from(bytes).unwrap_or(u64::MAX));
     let count = page.records.len();
     let input = ProcessRecordsInput {
         records: page.records,
@@ -311,9 +343,11 @@ async fn deliver<P: ShardRecordProcessor>(
 
 /// The shard is read to its end: lease the children, then `shard_ended` until it
 /// checkpoints `SHARD_END` (KCL `ShutdownTask`, which also retries).
+#[allow(clippy::too_many_arguments)]
 async fn shard_end<P: ShardRecordProcessor>(
     ctx: &ConsumerContext,
     lease: &Lease,
+    shard_id: &str,
     processor: &mut P,
     tracker: &Mutex<CheckpointTracker>,
     checkpointer: &RecordProcessorCheckpointer,
@@ -321,7 +355,7 @@ async fn shard_end<P: ShardRecordProcessor>(
     control: &mut watch::Receiver<Control>,
 ) -> Exit {
     let key = lease.lease_key.as_str();
-    let children = match create_child_leases(ctx, key, children).await {
+    let children = match create_child_leases(ctx, shard_id, children).await {
         Ok(ids) => ids,
         Err(e) => {
             // The periodic shard sync creates them instead.
@@ -357,6 +391,7 @@ async fn shard_end<P: ShardRecordProcessor>(
             Control::Run => {}
             Control::LeaseLost => return Exit::LeaseLost,
             Control::Shutdown => return release(ctx, key).await,
+            Control::Handoff => return hand_off(ctx, key).await,
         }
     }
 }
@@ -374,7 +409,7 @@ async fn create_child_leases(
     children: Vec<ChildShard>,
 ) -> Result<Vec<String>, Error> {
     let shards = list_all_shards(&ctx.client, &ctx.stream).await?;
-    let store = ctx.coordinator.store();
+    let store = &ctx.leases;
     let existing = store.list().await?;
     for lease in new_leases(&shards, &existing, &ctx.config.initial_position_in_stream) {
         store.create_if_absent(&lease).await?;

@@ -2,7 +2,7 @@
 //! by the Java KCL (docs/kcl-leases.md).
 //!
 //! Every change is an `UpdateItem` that names only the attributes it changes and is
-//! conditional on `leaseCounter` (and `leaseOwner` where the trait says so), so
+//! conditional on `leaseCounter` (and the owner where the trait says so), so
 //! attributes this library does not know (`throughputKBps`, `entityType`, …) survive,
 //! and a refused condition (`ConditionalCheckFailedException`) is
 //! [`Error::LeaseConflict`]. Throttles, 5xx answers, timeouts and connection failures
@@ -47,6 +47,10 @@ use crate::lease::Lease;
 
 /// The KCL 3.x index of leases by owner (`leaseOwner` HASH, `leaseKey` RANGE, keys only).
 pub const LEASE_OWNER_INDEX: &str = "LeaseOwnerToLeaseKeyIndex";
+
+/// The owner as the writer must find it: the actual owner (docs/kcl3-coordination.md).
+const ACTUAL_OWNER: &str = "(attribute_not_exists(checkpointOwner) AND leaseOwner = :owner) \
+     OR checkpointOwner = :owner";
 
 /// A lease table in DynamoDB; clones share one client and one set of call counters.
 #[derive(Debug, Clone)]
@@ -412,17 +416,47 @@ impl DynamoDbLeaseStore {
         values: Vec<(&'static str, AttributeValue)>,
         mine: impl Fn(&Lease) -> bool,
     ) -> Result<Result<Lease, ()>, Error> {
+        self.update_item(
+            operation,
+            lease_key,
+            Some(expected_counter),
+            condition,
+            update,
+            values,
+            mine,
+        )
+        .await
+    }
+
+    /// An `UpdateItem` iff `condition` holds and, when given, the counter is
+    /// `expected_counter`; see [`update`](Self::update).
+    #[allow(clippy::too_many_arguments)]
+    async fn update_item(
+        &self,
+        operation: &'static str,
+        lease_key: &str,
+        expected_counter: Option<u64>,
+        condition: &str,
+        update: &str,
+        values: Vec<(&'static str, AttributeValue)>,
+        mine: impl Fn(&Lease) -> bool,
+    ) -> Result<Result<Lease, ()>, Error> {
         let mut expression_values: Item = values
             .into_iter()
             .map(|(name, value)| (name.to_string(), value))
             .collect();
-        expression_values.insert(":expected".into(), n(expected_counter));
-        expression_values.insert(":one".into(), n(1));
-        let condition = if condition.is_empty() {
-            "leaseCounter = :expected".to_string()
-        } else {
-            format!("leaseCounter = :expected AND ({condition})")
-        };
+        let mut clauses = Vec::new();
+        if let Some(expected) = expected_counter {
+            expression_values.insert(":expected".into(), n(expected));
+            clauses.push("leaseCounter = :expected".to_string());
+        }
+        if !condition.is_empty() {
+            clauses.push(format!("({condition})"));
+        }
+        let condition = clauses.join(" AND ");
+        if update.contains("{COUNTER}") {
+            expression_values.insert(":one".into(), n(1));
+        }
         let update = update.replace("{COUNTER}", "leaseCounter = leaseCounter + :one");
         let answer = self
             .call(operation, || {
@@ -446,7 +480,7 @@ impl DynamoDbLeaseStore {
             Conditional::Refused { after_ambiguous } => {
                 if after_ambiguous
                     && let Some(stored) = self.get_item(lease_key).await?
-                    && stored.lease_counter == expected_counter.saturating_add(1)
+                    && expected_counter.is_none_or(|c| stored.lease_counter == c.saturating_add(1))
                     && mine(&stored)
                 {
                     return Ok(Ok(stored));
@@ -473,7 +507,7 @@ impl DynamoDbLeaseStore {
             operation,
             lease_key,
             expected_counter,
-            "leaseOwner = :owner",
+            ACTUAL_OWNER,
             update,
             values,
             mine,
@@ -557,6 +591,24 @@ impl LeaseStore for DynamoDbLeaseStore {
         ))
     }
 
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(self.owner_update(
+            "renew",
+            lease_key,
+            owner,
+            expected_counter,
+            "SET throughputKBps = :kbps, {COUNTER}",
+            vec![(":kbps", item::decimal(throughput_kbps))],
+            move |stored| stored.is_owned_by(owner),
+        ))
+    }
+
     fn take<'a>(
         &'a self,
         lease_key: &'a str,
@@ -605,15 +657,37 @@ impl LeaseStore for DynamoDbLeaseStore {
         owner: &'a str,
         expected_counter: u64,
     ) -> StoreFuture<'a, Lease> {
-        Box::pin(self.owner_update(
-            "evict",
-            lease_key,
-            owner,
-            expected_counter,
-            "SET {COUNTER} REMOVE leaseOwner, checkpointOwner",
-            Vec::new(),
-            |stored| stored.lease_owner.is_none(),
-        ))
+        Box::pin(async move {
+            // DynamoDB cannot choose what to remove by the item's state, so the two
+            // cases are two writes: no hand-off (the common case) first, then a hand-off,
+            // where the lease goes on to the worker it was handed to, as in the KCL.
+            let values = || vec![(":owner", s(owner))];
+            let plain = self
+                .update(
+                    "evict",
+                    lease_key,
+                    expected_counter,
+                    "attribute_not_exists(checkpointOwner) AND leaseOwner = :owner",
+                    "SET {COUNTER} REMOVE leaseOwner, checkpointOwner",
+                    values(),
+                    |stored| stored.lease_owner.is_none(),
+                )
+                .await?;
+            if let Ok(lease) = plain {
+                return Ok(lease);
+            }
+            self.update(
+                "evict",
+                lease_key,
+                expected_counter,
+                "checkpointOwner = :owner",
+                "SET {COUNTER} REMOVE checkpointOwner",
+                values(),
+                |stored| stored.checkpoint_owner.is_none(),
+            )
+            .await?
+            .map_err(|()| Error::conflict(lease_key))
+        })
     }
 
     fn update_checkpoint<'a>(
@@ -733,6 +807,74 @@ impl LeaseStore for DynamoDbLeaseStore {
                 Conditional::Applied(out) => out.attributes().is_some_and(|a| !a.is_empty()),
                 Conditional::Refused { .. } => false,
             })
+        })
+    }
+
+    fn initiate_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        current_owner: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            // Unfenced by the counter and without bumping it, as the KCL 3.x writes it:
+            // the owner's renewals and checkpoints go on.
+            self.update_item(
+                "initiate_handoff",
+                lease_key,
+                None,
+                "attribute_exists(leaseKey) AND leaseOwner = :owner \
+                 AND attribute_not_exists(checkpointOwner)",
+                "SET leaseOwner = :new_owner, checkpointOwner = :owner",
+                vec![(":owner", s(current_owner)), (":new_owner", s(new_owner))],
+                |stored| {
+                    stored.lease_owner.as_deref() == Some(new_owner)
+                        && stored.checkpoint_owner.as_deref() == Some(current_owner)
+                },
+            )
+            .await?
+            .map_err(|()| Error::conflict(lease_key))
+        })
+    }
+
+    fn complete_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        checkpoint_owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            self.update(
+                "complete_handoff",
+                lease_key,
+                expected_counter,
+                "checkpointOwner = :owner",
+                "SET {COUNTER} REMOVE checkpointOwner",
+                vec![(":owner", s(checkpoint_owner))],
+                |stored| stored.checkpoint_owner.is_none(),
+            )
+            .await?
+            .map_err(|()| Error::conflict(lease_key))
+        })
+    }
+
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            self.update_item(
+                "decline_handoff",
+                lease_key,
+                None,
+                "leaseOwner = :owner AND attribute_exists(checkpointOwner)",
+                "SET leaseOwner = checkpointOwner REMOVE checkpointOwner",
+                vec![(":owner", s(new_owner))],
+                |stored| stored.checkpoint_owner.is_none() && !stored.is_owned_by(new_owner),
+            )
+            .await?
+            .map_err(|()| Error::conflict(lease_key))
         })
     }
 }

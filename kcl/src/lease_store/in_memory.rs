@@ -20,6 +20,7 @@ pub struct InMemoryLeaseStore {
 enum OwnerCondition<'a> {
     Any,
     Is(&'a str),
+    HandingOff(&'a str),
 }
 
 impl InMemoryLeaseStore {
@@ -43,6 +44,7 @@ impl InMemoryLeaseStore {
         let owner_ok = match owner {
             OwnerCondition::Any => true,
             OwnerCondition::Is(o) => lease.is_owned_by(o),
+            OwnerCondition::HandingOff(o) => lease.checkpoint_owner.as_deref() == Some(o),
         };
         if lease.lease_counter != expected_counter || !owner_ok {
             return Err(Error::conflict(lease_key));
@@ -93,6 +95,23 @@ impl LeaseStore for InMemoryLeaseStore {
         })
     }
 
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            self.conditional(
+                lease_key,
+                expected_counter,
+                OwnerCondition::Is(owner),
+                |lease| lease.throughput_kbps = Some(throughput_kbps),
+            )
+        })
+    }
+
     fn take<'a>(
         &'a self,
         lease_key: &'a str,
@@ -110,6 +129,7 @@ impl LeaseStore for InMemoryLeaseStore {
                         lease.owner_switches_since_checkpoint.saturating_add(1);
                 }
                 lease.lease_owner = Some(new_owner.to_string());
+                lease.checkpoint_owner = None;
             })
         })
     }
@@ -126,7 +146,10 @@ impl LeaseStore for InMemoryLeaseStore {
                 expected_counter,
                 OwnerCondition::Is(owner),
                 |lease| {
-                    lease.lease_owner = None;
+                    // During a hand-off the lease goes on to the worker it was handed to.
+                    if lease.checkpoint_owner.take().is_none() {
+                        lease.lease_owner = None;
+                    }
                 },
             )
         })
@@ -172,5 +195,63 @@ impl LeaseStore for InMemoryLeaseStore {
 
     fn delete<'a>(&'a self, lease_key: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move { Ok(self.leases.lock().remove(lease_key).is_some()) })
+    }
+
+    fn initiate_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        current_owner: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            let mut leases = self.leases.lock();
+            let lease = leases
+                .get_mut(lease_key)
+                .filter(|l| {
+                    l.lease_owner.as_deref() == Some(current_owner) && l.checkpoint_owner.is_none()
+                })
+                .ok_or_else(|| Error::conflict(lease_key))?;
+            lease.lease_owner = Some(new_owner.to_string());
+            lease.checkpoint_owner = Some(current_owner.to_string());
+            Ok(lease.clone())
+        })
+    }
+
+    fn complete_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        checkpoint_owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            self.conditional(
+                lease_key,
+                expected_counter,
+                OwnerCondition::HandingOff(checkpoint_owner),
+                |lease| {
+                    lease.checkpoint_owner = None;
+                },
+            )
+        })
+    }
+
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(async move {
+            let mut leases = self.leases.lock();
+            let lease = leases
+                .get_mut(lease_key)
+                .filter(|l| l.lease_owner.as_deref() == Some(new_owner))
+                .ok_or_else(|| Error::conflict(lease_key))?;
+            let previous = lease
+                .checkpoint_owner
+                .take()
+                .ok_or_else(|| Error::conflict(lease_key))?;
+            lease.lease_owner = Some(previous);
+            Ok(lease.clone())
+        })
     }
 }

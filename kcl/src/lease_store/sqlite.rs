@@ -2,7 +2,7 @@
 //!
 //! One table per application, columns named after the DynamoDB attributes.
 //! Every conditional write is one `UPDATE … WHERE leaseKey = ? AND leaseCounter = ?
-//! [AND leaseOwner = ?] RETURNING …`, so SQLite's write lock makes the check and
+//! [AND <owner condition>] RETURNING …`, so SQLite's write lock makes the check and
 //! the change atomic across processes; a write that matched no row is a conflict.
 //! WAL mode lets readers (lease scans) proceed while a worker writes, and the busy
 //! timeout turns lock contention between processes into short waits instead of errors.
@@ -30,7 +30,14 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const COLUMNS: &str = "leaseKey, leaseOwner, leaseCounter, checkpoint, checkpointSubSequenceNumber, \
      pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState, \
-     ownerSwitchesSinceCheckpoint, parentShardId, childShardIds, startingHashKey, endingHashKey";
+     ownerSwitchesSinceCheckpoint, parentShardId, childShardIds, startingHashKey, endingHashKey, \
+     checkpointOwner, throughputKBps, streamName, shardId";
+
+/// The owner as the writer must find it: the actual owner (docs/kcl3-coordination.md).
+const ACTUAL_OWNER: &str =
+    " AND ((checkpointOwner IS NULL AND leaseOwner = :owner) OR checkpointOwner = :owner)";
+/// The worker handing the lease off.
+const HANDING_OFF: &str = " AND checkpointOwner = :owner";
 
 /// A lease table stored in an SQLite database file; its futures must run on a Tokio runtime.
 ///
@@ -86,23 +93,46 @@ impl SqliteLeaseStore {
                 parentShardId TEXT NOT NULL,
                 childShardIds TEXT NOT NULL,
                 startingHashKey TEXT,
-                endingHashKey TEXT
+                endingHashKey TEXT,
+                checkpointOwner TEXT,
+                throughputKBps REAL,
+                streamName TEXT,
+                shardId TEXT
             ) WITHOUT ROWID"
         ))
         .map_err(sql)?;
+        let has_column = |name: &str| -> Result<bool, Error> {
+            let n: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = {}",
+                        quote_literal(application_name),
+                        quote_literal(name)
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql)?;
+            Ok(n > 0)
+        };
+        // Files from before the KCL 3.x attributes lack this column; adding a
+        // nullable column is atomic and leaves every row as it was.
+        for (column, column_type) in [
+            ("checkpointOwner", "TEXT"),
+            ("throughputKBps", "REAL"),
+            ("streamName", "TEXT"),
+            ("shardId", "TEXT"),
+        ] {
+            if !has_column(column)? {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {column_type}"
+                ))
+                .map_err(sql)?;
+            }
+        }
         // Files written before the columns took the KCL's names call this one
         // `parentShardIds`; rename it in place (atomic, and a no-op once done).
-        let old_column: i64 = conn
-            .query_row(
-                &format!(
-                    "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = 'parentShardIds'",
-                    quote_literal(application_name)
-                ),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(sql)?;
-        if old_column > 0 {
+        if has_column("parentShardIds")? {
             conn.execute_batch(&format!(
                 "ALTER TABLE {table} RENAME COLUMN parentShardIds TO parentShardId"
             ))
@@ -128,24 +158,24 @@ impl SqliteLeaseStore {
     }
 
     /// A fenced write: `set` (which may be empty) plus the counter bump, iff the
-    /// counter (and owner, when given) match.
+    /// counter matches and, when given, the owner clause holds for the owner.
     async fn conditional(
         &self,
         operation: &'static str,
         lease_key: &str,
         expected_counter: u64,
-        owner: Option<&str>,
+        owner: Option<(&str, &'static str)>,
         set: &'static str,
         values: Vec<(&'static str, SqlValue)>,
     ) -> Result<Lease, Error> {
         let lease_key = lease_key.to_string();
-        let owner = owner.map(str::to_string);
+        let owner_clause = owner.map_or("", |(_, clause)| clause);
+        let owner = owner.map(|(o, _)| o.to_string());
         self.run(operation, move |conn, table| {
             // No stored counter exceeds i64::MAX, so such an expectation cannot match.
             let Ok(expected) = i64::try_from(expected_counter) else {
                 return Err(Error::conflict(&lease_key));
             };
-            let owner_clause = if owner.is_some() { " AND leaseOwner = :owner" } else { "" };
             let sql = format!(
                 "UPDATE {table} SET {set}leaseCounter = leaseCounter + 1 \
                  WHERE leaseKey = :key AND leaseCounter = :expected{owner_clause} RETURNING {COLUMNS}"
@@ -176,6 +206,7 @@ enum SqlValue {
     Text(String),
     Int(i64),
     OptBlob(Option<Vec<u8>>),
+    Real(f64),
 }
 
 impl ToSql for SqlValue {
@@ -184,6 +215,7 @@ impl ToSql for SqlValue {
             SqlValue::Text(s) => s.to_sql(),
             SqlValue::Int(i) => i.to_sql(),
             SqlValue::OptBlob(b) => b.to_sql(),
+            SqlValue::Real(r) => r.to_sql(),
         }
     }
 }
@@ -238,6 +270,10 @@ struct RawLease {
     children: String,
     starting_hash_key: Option<String>,
     ending_hash_key: Option<String>,
+    checkpoint_owner: Option<String>,
+    throughput_kbps: Option<f64>,
+    stream_name: Option<String>,
+    shard_id: Option<String>,
 }
 
 impl RawLease {
@@ -256,6 +292,10 @@ impl RawLease {
             children: row.get(10)?,
             starting_hash_key: row.get(11)?,
             ending_hash_key: row.get(12)?,
+            checkpoint_owner: row.get(13)?,
+            throughput_kbps: row.get(14)?,
+            stream_name: row.get(15)?,
+            shard_id: row.get(16)?,
         })
     }
 
@@ -295,6 +335,15 @@ impl RawLease {
         };
         Ok(Lease {
             lease_owner: self.lease_owner,
+            checkpoint_owner: self.checkpoint_owner,
+            throughput_kbps: self.throughput_kbps.filter(|v| v.is_finite()),
+            multi_stream: match (self.stream_name, self.shard_id) {
+                (Some(stream_identifier), Some(shard_id)) => Some(crate::lease::MultiStreamIds {
+                    stream_identifier,
+                    shard_id,
+                }),
+                _ => None,
+            },
             lease_counter: unsigned(self.lease_counter, "leaseCounter")?,
             checkpoint: position(&self.checkpoint, self.checkpoint_sub, "checkpoint")?,
             pending_checkpoint,
@@ -327,7 +376,8 @@ impl LeaseStore for SqliteLeaseStore {
             let end = lease.hash_key_range.map(|r| r.end.to_string());
             let sql = format!(
                 "INSERT INTO {table} ({COLUMNS}) VALUES (:key, :owner, :counter, :checkpoint, :checkpoint_sub, \
-                 :pending, :pending_sub, :pending_state, :switches, :parents, :children, :start, :end) \
+                 :pending, :pending_sub, :pending_state, :switches, :parents, :children, :start, :end, \
+                 :checkpoint_owner, :throughput, :stream_name, :shard_id) \
                  ON CONFLICT(leaseKey) DO NOTHING"
             );
             let mut stmt = conn.prepare_cached(&sql).map_err(|e| Error::store("create_if_absent", e))?;
@@ -346,6 +396,10 @@ impl LeaseStore for SqliteLeaseStore {
                     ":children": children,
                     ":start": start,
                     ":end": end,
+                    ":checkpoint_owner": lease.checkpoint_owner,
+                    ":throughput": lease.throughput_kbps,
+                    ":stream_name": lease.multi_stream.as_ref().map(|m| m.stream_identifier.clone()),
+                    ":shard_id": lease.multi_stream.as_ref().map(|m| m.shard_id.clone()),
                 })
                 .map_err(|e| Error::store("create_if_absent", e))?;
             Ok(inserted == 1)
@@ -385,9 +439,26 @@ impl LeaseStore for SqliteLeaseStore {
             "renew",
             lease_key,
             expected_counter,
-            Some(owner),
+            Some((owner, ACTUAL_OWNER)),
             "",
             Vec::new(),
+        ))
+    }
+
+    fn renew_with_throughput<'a>(
+        &'a self,
+        lease_key: &'a str,
+        owner: &'a str,
+        expected_counter: u64,
+        throughput_kbps: f64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(self.conditional(
+            "renew",
+            lease_key,
+            expected_counter,
+            Some((owner, ACTUAL_OWNER)),
+            "throughputKBps = :kbps, ",
+            vec![(":kbps", SqlValue::Real(throughput_kbps))],
         ))
     }
 
@@ -400,7 +471,7 @@ impl LeaseStore for SqliteLeaseStore {
         // SET expressions see the row as it was, so the switch count compares the old owner.
         let set = "ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint \
                    + (leaseOwner IS NOT NULL AND leaseOwner <> :new_owner), \
-                   leaseOwner = :new_owner, ";
+                   leaseOwner = :new_owner, checkpointOwner = NULL, ";
         let values = vec![(":new_owner", SqlValue::Text(new_owner.to_string()))];
         Box::pin(self.conditional("take", lease_key, expected_counter, None, set, values))
     }
@@ -415,8 +486,10 @@ impl LeaseStore for SqliteLeaseStore {
             "evict",
             lease_key,
             expected_counter,
-            Some(owner),
-            "leaseOwner = NULL, ",
+            Some((owner, ACTUAL_OWNER)),
+            // During a hand-off the lease goes on to the worker it was handed to.
+            "leaseOwner = CASE WHEN checkpointOwner IS NULL THEN NULL ELSE leaseOwner END, \
+             checkpointOwner = NULL, ",
             Vec::new(),
         ))
     }
@@ -459,7 +532,7 @@ impl LeaseStore for SqliteLeaseStore {
                 "update_checkpoint",
                 lease_key,
                 expected_counter,
-                Some(owner),
+                Some((owner, ACTUAL_OWNER)),
                 set,
                 values,
             )
@@ -481,7 +554,7 @@ impl LeaseStore for SqliteLeaseStore {
                 "set_child_shards",
                 lease_key,
                 expected_counter,
-                Some(owner),
+                Some((owner, ACTUAL_OWNER)),
                 "childShardIds = :children, ",
                 values,
             )
@@ -499,6 +572,71 @@ impl LeaseStore for SqliteLeaseStore {
                 )
                 .map_err(|e| Error::store("delete", e))?;
             Ok(deleted == 1)
+        }))
+    }
+
+    fn initiate_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        current_owner: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        let lease_key = lease_key.to_string();
+        let current_owner = current_owner.to_string();
+        let new_owner = new_owner.to_string();
+        Box::pin(self.run("initiate_handoff", move |conn, table| {
+            // Unfenced by the counter, as in the KCL: the owner's renewals go on.
+            let sql = format!(
+                "UPDATE {table} SET leaseOwner = :new_owner, checkpointOwner = :owner \
+                 WHERE leaseKey = :key AND leaseOwner = :owner AND checkpointOwner IS NULL \
+                 RETURNING {COLUMNS}"
+            );
+            let params: [(&str, &dyn ToSql); 3] = [
+                (":key", &lease_key),
+                (":owner", &current_owner),
+                (":new_owner", &new_owner),
+            ];
+            let rows = query_leases(conn, &sql, &params, "initiate_handoff")?;
+            rows.into_iter()
+                .next()
+                .ok_or_else(|| Error::conflict(&lease_key))
+        }))
+    }
+
+    fn complete_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        checkpoint_owner: &'a str,
+        expected_counter: u64,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(self.conditional(
+            "complete_handoff",
+            lease_key,
+            expected_counter,
+            Some((checkpoint_owner, HANDING_OFF)),
+            "checkpointOwner = NULL, ",
+            Vec::new(),
+        ))
+    }
+
+    fn decline_handoff<'a>(
+        &'a self,
+        lease_key: &'a str,
+        new_owner: &'a str,
+    ) -> StoreFuture<'a, Lease> {
+        let lease_key = lease_key.to_string();
+        let new_owner = new_owner.to_string();
+        Box::pin(self.run("decline_handoff", move |conn, table| {
+            let sql = format!(
+                "UPDATE {table} SET leaseOwner = checkpointOwner, checkpointOwner = NULL \
+                 WHERE leaseKey = :key AND leaseOwner = :owner AND checkpointOwner IS NOT NULL \
+                 RETURNING {COLUMNS}"
+            );
+            let params: [(&str, &dyn ToSql); 2] = [(":key", &lease_key), (":owner", &new_owner)];
+            let rows = query_leases(conn, &sql, &params, "decline_handoff")?;
+            rows.into_iter()
+                .next()
+                .ok_or_else(|| Error::conflict(&lease_key))
         }))
     }
 }

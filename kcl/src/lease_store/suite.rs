@@ -38,6 +38,12 @@ fn full_lease() -> Lease {
         .with_parent_shard_ids(["shardId-000000000001", "shardId-000000000002"])
         .with_hash_key_range(HashRange::new(1 << 100, u128::MAX));
     l.lease_owner = Some("worker-a".into());
+    l.checkpoint_owner = Some("worker-b".into());
+    l.throughput_kbps = Some(12.345678);
+    l.multi_stream = Some(crate::lease::MultiStreamIds {
+        stream_identifier: "123456789012:orders:1700000000".into(),
+        shard_id: "shardId-000000000007".into(),
+    });
     l.lease_counter = 41;
     l.pending_checkpoint = Some(pos(SEQ2, 9));
     l.pending_checkpoint_state = Some(vec![0, 1, 2, 255]);
@@ -313,6 +319,169 @@ pub async fn racing_takers_have_one_winner<S: LeaseStore + 'static>(
 }
 
 /// The suite through `Arc<dyn LeaseStore>`, as a scheduler choosing its store at run time holds it.
+pub async fn handoff_passes_the_lease_after_the_owners_checkpoint<S: LeaseStore>(store: &S) {
+    owned(store, "s", "w1").await;
+    let h = store
+        .initiate_handoff("s", "w1", "w2")
+        .await
+        .expect("initiate");
+    assert_eq!(
+        (
+            h.lease_owner.as_deref(),
+            h.checkpoint_owner.as_deref(),
+            h.lease_counter
+        ),
+        (Some("w2"), Some("w1"), 1),
+        "marked, counter untouched"
+    );
+    assert!(
+        is_conflict(&store.initiate_handoff("s", "w2", "w3").await),
+        "one hand-off at a time"
+    );
+    assert!(
+        is_conflict(&store.initiate_handoff("s", "w1", "w3").await),
+        "w1 is no longer the lease owner"
+    );
+
+    // The handing-off owner keeps renewing and checkpointing; the next owner cannot yet.
+    let r = store.renew("s", "w1", 1).await.expect("old owner renews");
+    assert_eq!(r.checkpoint_owner.as_deref(), Some("w1"));
+    assert!(is_conflict(&store.renew("s", "w2", 2).await));
+    assert!(is_conflict(
+        &store
+            .update_checkpoint("s", "w2", 2, &CheckpointUpdate::Checkpoint(pos(SEQ, 0)))
+            .await
+    ));
+    let c = store
+        .update_checkpoint("s", "w1", 2, &CheckpointUpdate::Checkpoint(pos(SEQ, 4)))
+        .await
+        .expect("final checkpoint");
+    assert_eq!(c.lease_counter, 3);
+    assert!(
+        is_conflict(&store.complete_handoff("s", "w2", 3).await),
+        "only the checkpoint owner passes it on"
+    );
+    assert!(
+        is_conflict(&store.complete_handoff("s", "w1", 2).await),
+        "stale counter"
+    );
+    let done = store.complete_handoff("s", "w1", 3).await.expect("pass on");
+    assert_eq!(
+        (
+            done.lease_owner.as_deref(),
+            done.checkpoint_owner.as_deref(),
+            done.lease_counter,
+            done.checkpoint.clone()
+        ),
+        (Some("w2"), None, 4, pos(SEQ, 4))
+    );
+    assert!(
+        is_conflict(&store.renew("s", "w1", 4).await),
+        "the old owner is out"
+    );
+    let r = store.renew("s", "w2", 4).await.expect("new owner renews");
+    assert_eq!(r.lease_counter, 5);
+    assert_eq!(store.get("s").await.expect("get"), Some(r));
+    assert!(is_conflict(
+        &store.initiate_handoff("missing", "w1", "w2").await
+    ));
+}
+
+/// One behaviour of the suite.
+pub async fn a_take_or_release_ends_a_handoff<S: LeaseStore>(store: &S) {
+    // The timeout's fallback: the next owner takes the lease, fencing the old one out.
+    owned(store, "t", "w1").await;
+    store
+        .initiate_handoff("t", "w1", "w2")
+        .await
+        .expect("initiate");
+    let t = store.take("t", "w2", 1).await.expect("take");
+    assert_eq!(
+        (
+            t.lease_owner.as_deref(),
+            t.checkpoint_owner.as_deref(),
+            t.lease_counter
+        ),
+        (Some("w2"), None, 2)
+    );
+    assert!(is_conflict(&store.renew("t", "w1", 1).await));
+    assert!(is_conflict(&store.complete_handoff("t", "w1", 2).await));
+
+    // Releasing during a hand-off leaves the lease to the worker it was handed to.
+    owned(store, "r", "w1").await;
+    store
+        .initiate_handoff("r", "w1", "w2")
+        .await
+        .expect("initiate");
+    let e = store.evict("r", "w1", 1).await.expect("release");
+    assert_eq!(
+        (
+            e.lease_owner.as_deref(),
+            e.checkpoint_owner.as_deref(),
+            e.lease_counter
+        ),
+        (Some("w2"), None, 2)
+    );
+    // Without a hand-off, a release leaves it unowned.
+    let e = store.evict("r", "w2", 2).await.expect("release");
+    assert_eq!((e.lease_owner, e.checkpoint_owner), (None, None));
+
+    // A next owner shutting down declines: the lease is back with its owner, unfenced.
+    owned(store, "d", "w1").await;
+    store
+        .initiate_handoff("d", "w1", "w2")
+        .await
+        .expect("initiate");
+    assert!(
+        is_conflict(&store.decline_handoff("d", "w3").await),
+        "not w3's"
+    );
+    let d = store.decline_handoff("d", "w2").await.expect("decline");
+    assert_eq!(
+        (
+            d.lease_owner.as_deref(),
+            d.checkpoint_owner.as_deref(),
+            d.lease_counter
+        ),
+        (Some("w1"), None, 1)
+    );
+    assert!(
+        is_conflict(&store.decline_handoff("d", "w1").await),
+        "no hand-off pending"
+    );
+    store.renew("d", "w1", 1).await.expect("the owner goes on");
+}
+
+/// One behaviour of the suite.
+pub async fn renewals_report_throughput<S: LeaseStore>(store: &S) {
+    owned(store, "s", "w1").await;
+    let r = store
+        .renew_with_throughput("s", "w1", 1, 2.5)
+        .await
+        .expect("renew");
+    assert_eq!((r.lease_counter, r.throughput_kbps), (2, Some(2.5)));
+    assert!(
+        is_conflict(&store.renew_with_throughput("s", "w2", 2, 1.0).await),
+        "fenced like a renewal"
+    );
+    let r = store.renew("s", "w1", 2).await.expect("plain renew");
+    assert_eq!(r.throughput_kbps, Some(2.5), "kept by a plain renewal");
+    let r = store
+        .renew_with_throughput("s", "w1", 3, 1_048_576.000001)
+        .await
+        .expect("renew");
+    assert_eq!(r.throughput_kbps, Some(1_048_576.000001));
+    assert_eq!(
+        store
+            .get("s")
+            .await
+            .expect("get")
+            .and_then(|l| l.throughput_kbps),
+        Some(1_048_576.000001)
+    );
+}
+
+/// One behaviour of the suite.
 pub async fn works_as_trait_object(store: Arc<dyn LeaseStore>) {
     let l = owned(&store, "s", "w1").await;
     let r = store
@@ -384,12 +553,111 @@ macro_rules! lease_store_suite {
             }
 
             #[tokio::test]
+            async fn handoff_passes_the_lease_after_the_owners_checkpoint() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::handoff_passes_the_lease_after_the_owners_checkpoint(
+                    &store,
+                )
+                .await;
+            }
+
+            #[tokio::test]
+            async fn a_take_or_release_ends_a_handoff() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::a_take_or_release_ends_a_handoff(&store).await;
+            }
+
+            #[tokio::test]
+            async fn renewals_report_throughput() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::renewals_report_throughput(&store).await;
+            }
+
+            #[tokio::test]
             async fn works_as_trait_object() {
                 let (store, _keep) = $make;
                 $crate::lease_store::suite::works_as_trait_object(std::sync::Arc::new(store)).await;
             }
         }
     };
+}
+
+#[cfg(test)]
+fn scoped_store() -> (super::StreamScopedStore, InMemoryLeaseStore) {
+    let table = InMemoryLeaseStore::new();
+    let stream =
+        crate::stream_identifier::StreamIdentifier::parse("123456789012:orders:1700000000")
+            .expect("valid");
+    (
+        super::StreamScopedStore::new(Arc::new(table.clone()), stream),
+        table,
+    )
+}
+
+#[cfg(test)]
+#[tokio::test]
+async fn a_stream_scoped_view_writes_multi_stream_keys_and_attributes() {
+    let (scoped, table) = scoped_store();
+    let other = super::StreamScopedStore::new(
+        Arc::new(table.clone()),
+        crate::stream_identifier::StreamIdentifier::parse("123456789012:other:1").expect("valid"),
+    );
+    let lease = Lease::new("shardId-000000000001", ExtendedSequenceNumber::TrimHorizon)
+        .with_parent_shard_ids(["shardId-000000000000"]);
+    assert!(scoped.create_if_absent(&lease).await.expect("create"));
+    assert!(other.create_if_absent(&lease).await.expect("create"));
+    let stored = table.list().await.expect("list");
+    assert_eq!(
+        stored
+            .iter()
+            .map(|l| l.lease_key.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "123456789012:orders:1700000000:shardId-000000000001",
+            "123456789012:other:1:shardId-000000000001"
+        ]
+    );
+    assert_eq!(
+        stored[0].multi_stream,
+        Some(crate::lease::MultiStreamIds {
+            stream_identifier: "123456789012:orders:1700000000".into(),
+            shard_id: "shardId-000000000001".into(),
+        })
+    );
+    assert_eq!(
+        stored[0].parent_shard_ids,
+        set(&["shardId-000000000000"]),
+        "parents stay shard ids"
+    );
+    assert_eq!(scoped.list().await.expect("list").len(), 1);
+    // Writes through the view reach the prefixed lease and come back keyed by shard id.
+    let taken = scoped
+        .take("shardId-000000000001", "w1", 0)
+        .await
+        .expect("take");
+    assert_eq!(taken.lease_key, "shardId-000000000001");
+    scoped
+        .initiate_handoff("shardId-000000000001", "w1", "w2")
+        .await
+        .expect("initiate");
+    let passed = scoped
+        .complete_handoff("shardId-000000000001", "w1", 1)
+        .await
+        .expect("pass on");
+    assert_eq!(passed.lease_owner.as_deref(), Some("w2"));
+    assert_eq!(
+        table
+            .get("123456789012:orders:1700000000:shardId-000000000001")
+            .await
+            .expect("get")
+            .and_then(|l| l.lease_owner),
+        Some("w2".to_string())
+    );
+    let deleted = super::delete_stream_leases(&table, other.stream())
+        .await
+        .expect("delete");
+    assert_eq!(deleted, ["123456789012:other:1:shardId-000000000001"]);
+    assert_eq!(table.list().await.expect("list").len(), 1);
 }
 
 #[cfg(test)]

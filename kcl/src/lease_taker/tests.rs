@@ -195,6 +195,41 @@ fn steals_one_when_short_by_more_than_one_and_others_sit_at_target() {
 }
 
 #[test]
+fn a_lease_being_handed_over_is_never_stolen_and_counts_for_its_next_owner() {
+    // w0 holds 4, one of which it is handing to w2; w1 holds none.
+    let mut scan = table(&[(Some("w0"), 3), (Some("w2"), 1)], 1);
+    scan[3].checkpoint_owner = Some("w0".into());
+    let mut t = taker("w1", LeaseConfig::default());
+    let plan = t.plan(&scan, 0);
+    assert_eq!(plan.reason, TakeReason::Steal);
+    assert!(
+        plan.leases_to_take
+            .iter()
+            .all(|l| l.checkpoint_owner.is_none() && l.lease_owner.as_deref() == Some("w0"))
+    );
+    assert_eq!(
+        t.live_owners(0),
+        BTreeMap::from([("w0".to_string(), 3), ("w2".to_string(), 1)])
+    );
+    // Only the marked lease is w0's to give: nothing left to steal from w2's side.
+    let only_marked = {
+        let mut l = lease("shard-00", Some("w2"), 1);
+        l.checkpoint_owner = Some("w0".into());
+        vec![
+            l,
+            lease("shard-01", Some("w2"), 1),
+            lease("shard-02", Some("w2"), 1),
+        ]
+    };
+    let plan = taker("w1", LeaseConfig::default()).plan(&only_marked, 0);
+    assert!(
+        plan.leases_to_take
+            .iter()
+            .all(|l| l.checkpoint_owner.is_none())
+    );
+}
+
+#[test]
 fn balanced_workers_take_nothing() {
     for (split, workers) in [
         (

@@ -40,6 +40,14 @@ pub(crate) const CHILD_SHARD_IDS: &str = "childShardIds";
 pub(crate) const STARTING_HASH_KEY: &str = "startingHashKey";
 /// `endingHashKey` (S, decimal).
 pub(crate) const ENDING_HASH_KEY: &str = "endingHashKey";
+/// `streamName` (S, multi-stream leases: the serialized stream identifier).
+pub(crate) const STREAM_NAME: &str = "streamName";
+/// `shardId` (S, multi-stream leases).
+pub(crate) const SHARD_ID: &str = "shardId";
+/// `throughputKBps` (N, KCL 3.x; the owner's measured rate in KiB/s).
+pub(crate) const THROUGHPUT_KBPS: &str = "throughputKBps";
+/// `checkpointOwner` (S, KCL 3.x; present only during a graceful hand-off).
+pub(crate) const CHECKPOINT_OWNER: &str = "checkpointOwner";
 
 /// A DynamoDB item.
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -47,6 +55,15 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 /// A number attribute.
 pub(crate) fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// A decimal number attribute (finite values only; others are written as 0).
+pub(crate) fn decimal(value: f64) -> AttributeValue {
+    AttributeValue::N(if value.is_finite() {
+        value.to_string()
+    } else {
+        "0".to_string()
+    })
 }
 
 /// A string attribute.
@@ -66,6 +83,16 @@ pub(crate) fn item_from_lease(lease: &Lease) -> Item {
     item.insert(LEASE_COUNTER.into(), n(lease.lease_counter));
     if let Some(owner) = &lease.lease_owner {
         item.insert(LEASE_OWNER.into(), s(owner));
+    }
+    if let Some(owner) = &lease.checkpoint_owner {
+        item.insert(CHECKPOINT_OWNER.into(), s(owner));
+    }
+    if let Some(ids) = &lease.multi_stream {
+        item.insert(STREAM_NAME.into(), s(&ids.stream_identifier));
+        item.insert(SHARD_ID.into(), s(&ids.shard_id));
+    }
+    if let Some(kbps) = lease.throughput_kbps {
+        item.insert(THROUGHPUT_KBPS.into(), decimal(kbps));
     }
     item.insert(
         OWNER_SWITCHES.into(),
@@ -194,6 +221,19 @@ pub(crate) fn lease_from_item(item: &Item) -> Result<Lease, Error> {
     };
     Ok(Lease {
         lease_owner: string(LEASE_OWNER)?.map(str::to_string),
+        checkpoint_owner: string(CHECKPOINT_OWNER)?.map(str::to_string),
+        multi_stream: match (string(STREAM_NAME)?, string(SHARD_ID)?) {
+            (Some(stream), Some(shard)) => Some(crate::lease::MultiStreamIds {
+                stream_identifier: stream.to_string(),
+                shard_id: shard.to_string(),
+            }),
+            _ => None,
+        },
+        throughput_kbps: match item.get(THROUGHPUT_KBPS) {
+            // A value we cannot read is only a missing measurement, never a broken lease.
+            Some(AttributeValue::N(v)) => v.parse::<f64>().ok().filter(|v| v.is_finite()),
+            _ => None,
+        },
         lease_counter: number(LEASE_COUNTER)?.unwrap_or(0),
         checkpoint,
         pending_checkpoint: position(PENDING_CHECKPOINT, PENDING_CHECKPOINT_SUB)?,
