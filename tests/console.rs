@@ -213,7 +213,9 @@ async fn a_developer_finds_the_hot_shard_reads_an_aggregate_and_splits_it() {
     let stream = "console-orders";
 
     // Create the stream from the streams page.
-    page.goto(&format!("{base}/console")).await.expect("open the console");
+    page.goto(&format!("{base}/console"))
+        .await
+        .expect("open the console");
     browser.fill("#create-name", stream).await;
     browser.fill("#create-shards", "4").await;
     browser.click("#create-btn").await;
@@ -430,7 +432,9 @@ async fn under_an_admin_token_the_console_api_needs_it_but_the_pages_load() {
     let (status, body) = get(addr, "/console/api/streams", None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(
-        get(addr, "/console/api/streams", Some("Bearer wrong")).await.0,
+        get(addr, "/console/api/streams", Some("Bearer wrong"))
+            .await
+            .0,
         403
     );
     let (status, body) = get(addr, "/console/api/streams", Some("Bearer console-secret")).await;
@@ -438,7 +442,12 @@ async fn under_an_admin_token_the_console_api_needs_it_but_the_pages_load() {
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(v["protected"], true);
     assert_eq!(v["streams"], serde_json::json!([]));
-    let (status, body) = get(addr, "/console/api/stream?name=nope", Some("Bearer console-secret")).await;
+    let (status, body) = get(
+        addr,
+        "/console/api/stream?name=nope",
+        Some("Bearer console-secret"),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("ResourceNotFoundException"), "{body}");
     broker.shutdown().await;

@@ -75,10 +75,7 @@ fn json_reply(status: StatusCode, v: &Value) -> Response<Body> {
 }
 
 fn api_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response<Body> {
-    json_reply(
-        status,
-        &json!({ "error": kind, "message": message.into() }),
-    )
+    json_reply(status, &json!({ "error": kind, "message": message.into() }))
 }
 
 fn kinesis_error(e: &KinesisError) -> Response<Body> {
@@ -114,9 +111,17 @@ pub async fn handle(
     };
     if let Some((content_type, text)) = asset {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return api_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "use GET");
+            return api_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "use GET",
+            );
         }
-        return reply(StatusCode::OK, content_type, Bytes::from_static(text.as_bytes()));
+        return reply(
+            StatusCode::OK,
+            content_type,
+            Bytes::from_static(text.as_bytes()),
+        );
     }
     let Some(route) = path.strip_prefix("/console/api/") else {
         return api_error(StatusCode::NOT_FOUND, "NotFound", format!("no page {path}"));
@@ -211,7 +216,11 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
             (b'+', _, _) => out.push(b' '),
             (b'%', Some(h), Some(l)) => {
                 out.push(h * 16 + l);
@@ -258,7 +267,10 @@ const SHARD_COUNTERS: &[(&str, &str)] = &[
     ),
 ];
 const CONSUMER_COUNTERS: &[(&str, &str)] = &[
-    ("event_bytes", "kinesis_subscribe_to_shard_event_bytes_total"),
+    (
+        "event_bytes",
+        "kinesis_subscribe_to_shard_event_bytes_total",
+    ),
     (
         "event_records",
         "kinesis_subscribe_to_shard_event_records_total",
@@ -277,7 +289,10 @@ impl Counters {
         }
         for mf in svc.metrics.registry().gather() {
             let name = mf.name();
-            let shard_key = SHARD_COUNTERS.iter().find(|(_, n)| *n == name).map(|(k, _)| *k);
+            let shard_key = SHARD_COUNTERS
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map(|(k, _)| *k);
             let consumer_key = CONSUMER_COUNTERS
                 .iter()
                 .find(|(_, n)| *n == name)
@@ -507,15 +522,19 @@ fn records(svc: &Arc<Service>, body: &[u8]) -> Result<Value, KinesisError> {
                 o.remove("Limit");
             }
             let out = call(svc, Operation::GetShardIterator, &start)?;
-            let v: Value = serde_json::from_slice(&out)
-                .map_err(|e| KinesisError::internal(e.to_string()))?;
+            let v: Value =
+                serde_json::from_slice(&out).map_err(|e| KinesisError::internal(e.to_string()))?;
             v.get("ShardIterator")
                 .and_then(Value::as_str)
                 .ok_or_else(|| KinesisError::internal("GetShardIterator gave no iterator"))?
                 .to_string()
         }
     };
-    let limit = req.get("Limit").and_then(Value::as_u64).unwrap_or(25).clamp(1, 1000);
+    let limit = req
+        .get("Limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(25)
+        .clamp(1, 1000);
     let out = call(
         svc,
         Operation::GetRecords,
@@ -577,7 +596,11 @@ fn action(svc: &Arc<Service>, body: &[u8]) -> Result<Value, KinesisError> {
         .ok_or_else(|| {
             KinesisError::invalid(format!(
                 "The console does not run operation {name:?}; it runs {}.",
-                ACTIONS.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+                ACTIONS
+                    .iter()
+                    .map(|o| o.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
     let input = req.get("Input").cloned().unwrap_or_else(|| json!({}));

@@ -240,7 +240,7 @@ function drawStream() {
   $("#stream-facts").innerHTML = `<div><b>Status</b>${esc(v.status)}</div><div><b>Mode</b>${esc(v.mode)}</div>
     <div><b>Open shards</b>${open.length}</div><div><b>Closed shards</b>${v.shards.length - open.length}</div>
     <div><b>Retention</b>${v.retention_hours} h</div><div><b>Consumers</b>${v.consumers.length}</div>
-    <div><b>Records/s</b>${fmt(open.reduce((a, s) => a + s.records_per_sec, 0))}</div>
+    <div><b>Records/s</b>${fmt(v.shards.reduce((a, s) => a + s.records_per_sec, 0))}</div>
     <div><b>Bytes/s</b>${bytes(v.shards.reduce((a, s) => a + s.bytes_per_sec, 0))}</div>
     <div><b>Per-shard limits</b>${fmt(L.write_records_per_sec)} rec/s · ${bytes(L.write_bytes_per_sec)}/s in · ${bytes(L.read_bytes_per_sec)}/s out</div>`;
 
@@ -252,6 +252,7 @@ function drawStream() {
     const load = Math.max(hot.records_per_sec / L.write_records_per_sec, hot.bytes_per_sec / L.write_bytes_per_sec);
     card.innerHTML = `Hottest shard: <b id="hot-shard">${esc(hot.id)}</b> at ${fmt(hot.records_per_sec)} records/s,
       ${bytes(hot.bytes_per_sec)}/s (${pct(load)} of its write limit).
+      ${hot.open ? "" : `It is closed now${hot.children.length ? `, its keys go to ${hot.children.map(esc).join(" and ")}` : ""}.`}
       ${k ? `Top partition key: <code id="hot-key">${esc(k.key)}</code> with ${pct(k.share)} of its records.` : ""}
       <span class="muted">A few keys carrying most records pin their shard; spread writes over more distinct partition keys.</span>`;
   } else {
@@ -277,8 +278,8 @@ function drawStream() {
       <td class="range"><span class="mono" title="${esc(s.starting_hash_key)} – ${esc(s.ending_hash_key)}">${pct(s.lo)} – ${pct(s.hi)}</span><br>
         <span class="mono muted hash-keys">${esc(s.starting_hash_key)}<br>${esc(s.ending_hash_key)}</span></td>
       <td>${lineage || '<span class="muted">original</span>'}</td>
-      <td>${meter(s.records_per_sec, L.write_records_per_sec)}${fmt(s.records_per_sec)}/s<br>${meter(s.bytes_per_sec, L.write_bytes_per_sec)}${bytes(s.bytes_per_sec)}/s</td>
-      <td>${meter(readRate, L.read_bytes_per_sec)}${bytes(readRate)}/s</td>
+      <td class="rate">${meter(s.records_per_sec, L.write_records_per_sec)}${fmt(s.records_per_sec)}/s<br>${meter(s.bytes_per_sec, L.write_bytes_per_sec)}${bytes(s.bytes_per_sec)}/s</td>
+      <td class="rate">${meter(readRate, L.read_bytes_per_sec)}${bytes(readRate)}/s</td>
       <td class="num">${fmt(s.write_throttled_total)} / ${fmt(s.read_throttled_total)}</td>
       <td><ul class="keys">${keys || '<li class="muted">—</li>'}</ul></td>
       <td>${s.open ? `<button class="split" data-shard="${esc(s.id)}">Split</button>` : ""}
@@ -400,6 +401,7 @@ async function renderRecords(name, shard) {
     state.selected = Number(tr.dataset.index);
     drawRecords();
     drawDetail();
+    $("#record-detail").scrollIntoView({ block: "start" });
   });
 }
 
