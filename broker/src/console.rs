@@ -41,7 +41,7 @@ const APP_CSS: &str = include_str!("../assets/console/app.css");
 /// Largest console API request body.
 const MAX_API_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// Hot keys listed per shard.
-const HOT_KEYS_PER_SHARD: usize = 5;
+const HOT_KEYS_PER_SHARD: usize = 3;
 /// Operations the console's action endpoint runs.
 const ACTIONS: &[Operation] = &[
     Operation::CreateStream,
@@ -233,6 +233,13 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `x` to `digits` decimals: enough for the page, and a thousand shards'
+/// worth of JSON stays small.
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
 /// Where a hash range sits in the whole hash-key space, as fractions 0..1.
 fn range_fractions(r: &HashRange) -> (f64, f64) {
     let max = u128::MAX as f64;
@@ -249,10 +256,7 @@ struct Counters {
 
 /// Counter families the console reads, by short name.
 const SHARD_COUNTERS: &[(&str, &str)] = &[
-    ("incoming_bytes", "kinesis_incoming_bytes_total"),
-    ("incoming_records", "kinesis_incoming_records_total"),
     ("read_bytes", "kinesis_get_records_bytes_total"),
-    ("read_records", "kinesis_get_records_records_total"),
     (
         "write_throttled",
         "kinesis_write_provisioned_throughput_exceeded_total",
@@ -410,9 +414,8 @@ fn stream_detail(svc: &Service, s: &Stream) -> Value {
                     json!({
                         "key": k.key,
                         "records": k.records,
-                        "bytes": k.bytes,
                         "overcount": k.overcount,
-                        "share": if report.records == 0 { 0.0 } else { k.records as f64 / report.records as f64 },
+                        "share": round(if report.records == 0 { 0.0 } else { k.records as f64 / report.records as f64 }, 4),
                     })
                 })
                 .collect();
@@ -425,21 +428,16 @@ fn stream_detail(svc: &Service, s: &Stream) -> Value {
                 "children": children.get(&shard.index).cloned().unwrap_or_default(),
                 "starting_hash_key": shard.range.start.to_string(),
                 "ending_hash_key": shard.range.end.to_string(),
-                "lo": lo,
-                "hi": hi,
-                "starting_sequence_number": shard.starting_sequence_number(),
-                "records_per_sec": report.records as f64 / secs,
-                "bytes_per_sec": report.bytes as f64 / secs,
+                "lo": round(lo, 6),
+                "hi": round(hi, 6),
+                "records_per_sec": round(report.records as f64 / secs, 2),
+                "bytes_per_sec": round(report.bytes as f64 / secs, 1),
                 "window_records": report.records,
                 "hot_keys": hot,
-                "incoming_bytes_total": c("incoming_bytes"),
-                "incoming_records_total": c("incoming_records"),
                 "read_bytes_total": c("read_bytes"),
-                "read_records_total": c("read_records"),
                 "write_throttled_total": c("write_throttled"),
                 "read_throttled_total": c("read_throttled"),
                 "iterator_age_ms": c("iterator_age_ms"),
-                "subscribers": shard.subscriptions().active_consumers(),
             })
         })
         .collect();

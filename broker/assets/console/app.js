@@ -273,7 +273,7 @@ function drawStream() {
     const lineage = [s.parent && `from ${esc(s.parent)}`, s.adjacent_parent && `+ ${esc(s.adjacent_parent)}`, s.children.length && `→ ${s.children.map(esc).join(", ")}`].filter(Boolean).join(" ");
     const keys = s.hot_keys.map((k) => `<li><code>${esc(k.key)}</code> <span class="muted">${pct(k.share)} · ${fmt(k.records)}</span></li>`).join("");
     return `<tr data-shard="${esc(s.id)}">
-      <td><a href="#/records/${encodeURIComponent(v.name)}/${encodeURIComponent(s.id)}">${esc(s.id)}</a><br>
+      <td class="shard-id"><a href="#/records/${encodeURIComponent(v.name)}/${encodeURIComponent(s.id)}">${esc(s.id)}</a><br>
         <span class="badge ${s.open ? "ok" : "closed"}">${s.open ? "OPEN" : "CLOSED"}</span></td>
       <td class="range"><span class="mono" title="${esc(s.starting_hash_key)} – ${esc(s.ending_hash_key)}">${pct(s.lo)} – ${pct(s.hi)}</span><br>
         <span class="mono muted hash-keys">${esc(s.starting_hash_key)}<br>${esc(s.ending_hash_key)}</span></td>
@@ -311,8 +311,10 @@ function drawHashbar(open, L) {
     const x0 = s.lo * w;
     const x1 = Math.max(x0 + 1, (s.hi) * w);
     g.fillRect(x0, 0, x1 - x0, h);
-    g.fillStyle = "#fff";
-    g.fillRect(x1 - 1, 0, 1, h);
+    if (x1 - x0 > 3) {
+      g.fillStyle = "#fff";
+      g.fillRect(x1 - 1, 0, 1, h);
+    }
     if (x1 - x0 > 70) {
       g.fillStyle = "#111827";
       g.font = "11px system-ui";
