@@ -6,7 +6,9 @@
 mod common;
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_sdk_kinesis::types::{
+    PutRecordsRequestEntry, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use kinesis_broker::BrokerConfig;
 use kinesis_broker::admin::AdminToken;
@@ -300,7 +302,57 @@ async fn a_developer_finds_the_hot_shard_reads_an_aggregate_and_splits_it() {
             ),
         )
         .await;
+
+    // A fan-out consumer reading the hot shard shows with its live subscription.
+    let stream_arn = kinesis
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send()
+        .await
+        .expect("DescribeStreamSummary")
+        .stream_description_summary()
+        .map(|d| d.stream_arn().to_string())
+        .expect("a summary");
+    let consumer_arn = kinesis
+        .register_stream_consumer()
+        .stream_arn(&stream_arn)
+        .consumer_name("billing")
+        .send()
+        .await
+        .expect("RegisterStreamConsumer")
+        .consumer()
+        .map(|c| c.consumer_arn().to_string())
+        .expect("a consumer");
+    let mut subscription = kinesis
+        .subscribe_to_shard()
+        .consumer_arn(&consumer_arn)
+        .shard_id(&hot_shard)
+        .starting_position(
+            StartingPosition::builder()
+                .r#type(ShardIteratorType::TrimHorizon)
+                .build()
+                .expect("a position"),
+        )
+        .send()
+        .await
+        .expect("SubscribeToShard");
+    match subscription.event_stream.recv().await {
+        Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(e))) => {
+            assert!(!e.records().is_empty(), "the first event carries records")
+        }
+        other => panic!("expected a first event, got {other:?}"),
+    }
+    let consumer_row = browser
+        .wait_for(
+            "the consumer and its live subscription",
+            &format!(
+                "const t = document.getElementById('consumer-table'); const r = t && t.querySelector('tbody tr'); return r && r.cells[2].innerText === '1' && r.innerText.includes('{hot_shard}') && r.cells[0].innerText.split('\\n')[0]"
+            ),
+        )
+        .await;
+    assert_eq!(consumer_row, "billing");
     browser.screenshot("stream.png").await;
+    drop(subscription);
 
     // Open the shard holding the aggregate, read from the start, open a record.
     let (agg_shard, _, _) = shard_of(&kinesis, stream, agg_key).await;

@@ -449,11 +449,7 @@ fn stream_detail(svc: &Service, s: &Stream) -> Value {
                 .shards
                 .iter()
                 .filter_map(|shard| {
-                    let live = shard
-                        .subscriptions()
-                        .active_consumers()
-                        .iter()
-                        .any(|a| *a == cons.arn);
+                    let live = shard.subscriptions().active_consumers().contains(&cons.arn);
                     let vals = counters.by_consumer.get(&(
                         s.name.clone(),
                         shard.id.clone(),
