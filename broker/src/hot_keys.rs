@@ -1,14 +1,20 @@
 //! The hottest partition keys of one shard over a recent window, so the
 //! console can show why a shard is hot.
 //!
-//! Every stored record is counted, in bounded memory: the window is a ring of
-//! a few time buckets, and each bucket keeps at most [`KEYS_PER_BUCKET`] keys
-//! by the space-saving algorithm (a new key evicts the least counted one and
-//! inherits its count, remembered as the new key's possible overcount). A key
-//! that is really frequent is never evicted for long, so the top of the list is
-//! right and each count is off by at most its reported `overcount`. Keys are the
-//! records' shared `Arc<str>`, so counting copies no string. Per-bucket totals
-//! are exact and give the shard's incoming rates over the window too.
+//! Records are counted in bounded memory: the window is a ring of a few time
+//! buckets, and each bucket keeps at most [`KEYS_PER_BUCKET`] keys by the
+//! space-saving algorithm (a new key evicts the least counted one and inherits
+//! its count, remembered as the new key's possible overcount). A key that is
+//! really frequent is never evicted for long, so the top of the list is right
+//! and each count is off by at most its reported `overcount`. Keys are the
+//! records' shared `Arc<str>`, so counting copies no string.
+//!
+//! The first [`EXACT_RECORDS`] records of a bucket are all counted; past that
+//! a busy shard's records are sampled, one in [`SAMPLE_EVERY`] at random,
+//! each sampled record counting for [`SAMPLE_EVERY`]: the keys that make a
+//! shard hot stay on top, at a fraction of the cost per record
+//! (`cargo bench -p kinesis-broker --bench hot_keys`). Per-bucket totals are
+//! always exact and give the shard's incoming rates over the window too.
 //!
 //! Time is passed in (`now_ms`), so the logic is tested without a clock.
 
@@ -21,6 +27,10 @@ pub const KEYS_PER_BUCKET: usize = 64;
 pub const BUCKETS: usize = 6;
 /// Length of one bucket, ms; the window is `BUCKETS * BUCKET_MS`.
 pub const BUCKET_MS: i64 = 10_000;
+/// Records of a bucket counted one by one before sampling starts.
+pub const EXACT_RECORDS: u64 = 4096;
+/// Past [`EXACT_RECORDS`], one record in this many is counted (with this weight).
+pub const SAMPLE_EVERY: u64 = 8;
 
 /// One key's count in a bucket.
 #[derive(Debug, Clone)]
@@ -40,26 +50,55 @@ struct Bucket {
     records: u64,
     bytes: u64,
     slots: Vec<Slot>,
+    /// xorshift state choosing the sampled records.
+    rng: u64,
 }
 
 impl Bucket {
+    fn reset(&mut self, epoch: i64) {
+        self.epoch = epoch;
+        self.records = 0;
+        self.bytes = 0;
+        self.slots.clear();
+        // Any odd seed will do; fixed so runs repeat.
+        self.rng = 0x9e37_79b9_7f4a_7c15 ^ (epoch as u64);
+    }
+
+    /// Whether the next record past the exact ones is sampled.
+    fn sampled(&mut self) -> bool {
+        let mut x = self.rng | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x % SAMPLE_EVERY == 0
+    }
+
     fn observe(&mut self, key: &Arc<str>, bytes: u64) {
         self.records += 1;
         self.bytes += bytes;
+        let weight = if self.records <= EXACT_RECORDS {
+            1
+        } else if self.sampled() {
+            SAMPLE_EVERY
+        } else {
+            return;
+        };
+        let bytes = bytes * weight;
         // Same Arc first (a batch repeats keys), then by content.
         if let Some(s) = self
             .slots
             .iter_mut()
             .find(|s| Arc::ptr_eq(&s.key, key) || *s.key == **key)
         {
-            s.records += 1;
+            s.records += weight;
             s.bytes += bytes;
             return;
         }
         if self.slots.len() < KEYS_PER_BUCKET {
             self.slots.push(Slot {
                 key: Arc::clone(key),
-                records: 1,
+                records: weight,
                 bytes,
                 overcount: 0,
             });
@@ -69,7 +108,7 @@ impl Bucket {
             let inherited = min.records;
             *min = Slot {
                 key: Arc::clone(key),
-                records: inherited + 1,
+                records: inherited + weight,
                 bytes: min.bytes + bytes,
                 overcount: inherited,
             };
@@ -82,7 +121,8 @@ impl Bucket {
 pub struct HotKey {
     /// The partition key.
     pub key: String,
-    /// Records counted for it (may include up to `overcount` of other keys).
+    /// Records counted for it (an estimate once sampling starts; may include
+    /// up to `overcount` of other keys).
     pub records: u64,
     /// Bytes (data and key) counted for it.
     pub bytes: u64,
@@ -125,10 +165,7 @@ impl HotKeys {
         let slot = epoch.rem_euclid(BUCKETS as i64) as usize;
         let bucket = &mut buckets[slot];
         if bucket.epoch != epoch {
-            bucket.epoch = epoch;
-            bucket.records = 0;
-            bucket.bytes = 0;
-            bucket.slots.clear();
+            bucket.reset(epoch);
         }
         for (key, bytes) in records {
             bucket.observe(key, bytes);
@@ -190,20 +227,21 @@ mod tests {
         let hot = keys(KEYS_PER_BUCKET * 4);
         let h = HotKeys::new();
         let t = 1_000_000;
-        // 1,000 records of "hot", among 4,000 records spread over 256 other keys.
+        // 800 records of "hot", among 3,200 records spread over 256 other keys
+        // (all counted: fewer than EXACT_RECORDS).
         let hot_key: Arc<str> = Arc::from("hot");
-        for i in 0..4000 {
+        for i in 0..3200 {
             h.observe([(&hot[i % hot.len()], 10)], t);
             if i % 4 == 0 {
                 h.observe([(&hot_key, 100)], t);
             }
         }
         let r = h.report(3, t + 500);
-        assert_eq!(r.records, 5000);
-        assert_eq!(r.bytes, 4000 * 10 + 1000 * 100);
+        assert_eq!(r.records, 4000);
+        assert_eq!(r.bytes, 3200 * 10 + 800 * 100);
         assert_eq!(r.top[0].key, "hot");
-        assert!(r.top[0].records >= 1000);
-        assert!(r.top[0].records - r.top[0].overcount <= 1000);
+        assert!(r.top[0].records >= 800);
+        assert!(r.top[0].records - r.top[0].overcount <= 800);
         assert_eq!(r.top.len(), 3);
     }
 
@@ -242,6 +280,30 @@ mod tests {
         assert_eq!(r.records, 2);
         assert_eq!(r.top.len(), 1);
         assert_eq!(r.top[0].records, 2);
+    }
+
+    #[test]
+    fn a_busy_shard_is_sampled_and_keeps_its_hot_key_on_top() {
+        let h = HotKeys::new();
+        let hot: Arc<str> = Arc::from("hot");
+        let others = keys(1000);
+        // 40,000 records in one bucket: a quarter to "hot".
+        for i in 0..40_000usize {
+            let k = if i % 4 == 0 {
+                &hot
+            } else {
+                &others[i % others.len()]
+            };
+            h.observe([(k, 10)], 0);
+        }
+        let r = h.report(2, 0);
+        assert_eq!(r.records, 40_000, "totals stay exact");
+        assert_eq!(r.bytes, 400_000);
+        assert_eq!(r.top[0].key, "hot");
+        // The estimate of its 10,000 records is close.
+        let est = r.top[0].records - r.top[0].overcount;
+        assert!((8_500..=11_500).contains(&est), "{est}");
+        assert!(r.top[1].records < r.top[0].records / 2);
     }
 
     #[test]
