@@ -71,7 +71,7 @@ impl Bucket {
         x ^= x >> 7;
         x ^= x << 17;
         self.rng = x;
-        x % SAMPLE_EVERY == 0
+        x.is_multiple_of(SAMPLE_EVERY)
     }
 
     fn observe(&mut self, key: &Arc<str>, bytes: u64) {
