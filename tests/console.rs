@@ -436,6 +436,55 @@ async fn a_developer_finds_the_hot_shard_reads_an_aggregate_and_splits_it() {
     assert_eq!(listed.shards().len(), 6, "the split made two more shards");
     browser.screenshot("split.png").await;
 
+    // Merge the two children back: one shard over the parent's range again.
+    let children: Vec<String> = listed
+        .shards()
+        .iter()
+        .filter(|s| s.parent_shard_id() == Some(hot_shard.as_str()))
+        .map(|s| s.shard_id().to_string())
+        .collect();
+    assert_eq!(children.len(), 2);
+    browser
+        .click(&format!(
+            "button.merge[data-shard='{}'][data-with='{}']",
+            children[0], children[1]
+        ))
+        .await;
+    browser.confirm().await;
+    let merged = browser
+        .wait_for(
+            "the merged shard",
+            &format!(
+                "const r = [...document.querySelectorAll('#shard-table tbody tr')].find(r => r.innerText.includes('from {} + {}'));
+                 return r && r.querySelector('.hash-keys').innerText.split('\\n')",
+                children[0], children[1]
+            ),
+        )
+        .await;
+    assert_eq!(merged, serde_json::json!([lo.to_string(), hi.to_string()]));
+    browser.screenshot("merge.png").await;
+
+    // Delete the stream from its page: back to an empty list.
+    browser.click("#delete-btn").await;
+    browser.confirm().await;
+    browser
+        .wait_for(
+            "the stream gone from the list",
+            &format!(
+                "return location.hash === '#/' && document.querySelector('#streams-table') && !document.querySelector('tr[data-stream=\"{stream}\"]')"
+            ),
+        )
+        .await;
+    assert!(
+        kinesis
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .is_err(),
+        "the stream is deleted"
+    );
+
     browser.client.close().await.expect("close the session");
     broker.shutdown().await;
 }
