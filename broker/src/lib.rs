@@ -20,10 +20,12 @@ pub mod body;
 pub mod catalog;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod counter;
 pub mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hot_keys;
 pub mod limiter;
 pub mod metrics;
 pub mod ops;

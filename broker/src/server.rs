@@ -261,6 +261,9 @@ pub async fn handle(
         (_, "/admin/faults") => {
             return admin_faults(&svc, bodies, req).await;
         }
+        (_, path) if crate::console::is_console_path(path) => {
+            return crate::console::handle(&svc, bodies, req).await;
+        }
         _ if crate::sts::is_sts_request(req.headers()) => return sts(&svc, req).await,
         _ => {}
     }

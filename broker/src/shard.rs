@@ -1,6 +1,7 @@
 //! One shard: its hash range, lineage, and the log of its records.
 
 use crate::counter::StreamCounter;
+use crate::hot_keys::HotKeys;
 use crate::limiter::ShardLimits;
 use crate::metrics::ShardMetrics;
 use crate::store::{LogRecord, MemoryLog, ReadBatch, ShardLog, StoreError};
@@ -35,6 +36,8 @@ pub struct Shard {
     metrics: OnceLock<ShardMetrics>,
     /// Enhanced fan-out subscribers, woken by every append and by close.
     subscriptions: ShardSubscriptions,
+    /// The partition keys written lately, for the console.
+    hot_keys: HotKeys,
 }
 
 struct ShardInner {
@@ -96,12 +99,18 @@ impl Shard {
             limits: OnceLock::new(),
             metrics: OnceLock::new(),
             subscriptions,
+            hot_keys: HotKeys::new(),
         }
     }
 
     /// The shard's enhanced fan-out subscriptions.
     pub fn subscriptions(&self) -> &ShardSubscriptions {
         &self.subscriptions
+    }
+
+    /// The partition keys written to the shard over the recent window.
+    pub fn hot_keys(&self) -> &HotKeys {
+        &self.hot_keys
     }
 
     /// The shard's throughput budgets, made by `init` on first use.
@@ -155,6 +164,12 @@ impl Shard {
         }
         let records: Vec<_> = records.into_iter().collect();
         let first = counter.take(records.len() as u64)?;
+        self.hot_keys.observe(
+            records
+                .iter()
+                .map(|(key, data)| (key, (key.len() + data.len()) as u64)),
+            now_ms,
+        );
         let batch: Vec<LogRecord> = records
             .into_iter()
             .zip(first..)
