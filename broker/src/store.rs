@@ -5,11 +5,14 @@
 pub mod commit;
 pub mod disk_faults;
 pub mod durable;
+pub mod memory;
 pub mod segment;
+
+pub use memory::MemoryLog;
 
 use crate::catalog::StreamRecord;
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One stored record. `counter` is the stream-wide counter its sequence number encodes.
@@ -91,99 +94,6 @@ pub enum StoreError {
     /// The disk (or whatever backs the log) failed.
     #[error("storage I/O failed: {0}")]
     Io(String),
-}
-
-/// Records kept in memory, oldest first.
-#[derive(Debug, Default)]
-pub struct MemoryLog {
-    records: VecDeque<LogRecord>,
-}
-
-impl MemoryLog {
-    /// An empty log.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn index_of_counter(&self, from: u64) -> usize {
-        self.records.partition_point(|r| r.counter < from)
-    }
-
-    fn index_of_arrival(&self, min_arrival_ms: i64) -> usize {
-        // Arrival times are non-decreasing in practice but the clock may step back;
-        // a linear scan from the front stays correct for the trimmed prefix.
-        self.records
-            .iter()
-            .position(|r| r.arrival_ms >= min_arrival_ms)
-            .unwrap_or(self.records.len())
-    }
-}
-
-impl ShardLog for MemoryLog {
-    fn append(&mut self, batch: Vec<LogRecord>) -> Result<(), StoreError> {
-        self.records.extend(batch);
-        Ok(())
-    }
-
-    fn read(
-        &self,
-        from: u64,
-        min_arrival_ms: i64,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> Result<ReadBatch, StoreError> {
-        let mut i = self.index_of_counter(from);
-        // Skip what retention has hidden but the trimmer has not yet dropped.
-        while i < self.records.len() && self.records[i].arrival_ms < min_arrival_ms {
-            i += 1;
-        }
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        while i < self.records.len() && out.len() < max_records {
-            let r = &self.records[i];
-            let size = r.billed_size();
-            if !out.is_empty() && bytes + size > max_bytes {
-                break;
-            }
-            bytes += size;
-            out.push(r.clone());
-            i += 1;
-        }
-        Ok(ReadBatch {
-            next_arrival_ms: self.records.get(i).map(|r| r.arrival_ms),
-            records: out,
-        })
-    }
-
-    fn first_at_or_after(
-        &self,
-        ts_ms: i64,
-        min_arrival_ms: i64,
-    ) -> Result<Option<u64>, StoreError> {
-        let floor = ts_ms.max(min_arrival_ms);
-        Ok(self
-            .records
-            .iter()
-            .find(|r| r.arrival_ms >= floor)
-            .map(|r| r.counter))
-    }
-
-    fn last_counter(&self) -> Option<u64> {
-        self.records.back().map(|r| r.counter)
-    }
-
-    fn last_arrival_ms(&self) -> Option<i64> {
-        self.records.back().map(|r| r.arrival_ms)
-    }
-
-    fn trim(&mut self, min_arrival_ms: i64) {
-        let n = self.index_of_arrival(min_arrival_ms);
-        self.records.drain(..n);
-    }
-
-    fn len(&self) -> usize {
-        self.records.len()
-    }
 }
 
 /// A stream found in storage at start-up, with the logs of its shards by index.
