@@ -317,7 +317,14 @@ mod tests {
         let mut log = MemoryLog::new();
         // ~300 KiB records: several blocks, runs that cross block boundaries.
         let recs: Vec<LogRecord> = (0..10u64)
-            .map(|i| rec(i * 2, i as i64, &format!("key-{i}"), vec![i as u8; 300_000 + i as usize]))
+            .map(|i| {
+                rec(
+                    i * 2,
+                    i as i64,
+                    &format!("key-{i}"),
+                    vec![i as u8; 300_000 + i as usize],
+                )
+            })
             .collect();
         log.append(recs.clone()).unwrap();
         assert!(log.blocks.len() >= 3);
@@ -343,7 +350,10 @@ mod tests {
         log.trim(155);
         assert_eq!(log.len(), 24);
         assert!(log.blocks.len() < blocks);
-        assert_eq!(log.read(0, 0, 1, usize::MAX).unwrap().records[0].counter, 16);
+        assert_eq!(
+            log.read(0, 0, 1, usize::MAX).unwrap().records[0].counter,
+            16
+        );
         assert_eq!(log.first_at_or_after(0, 0).unwrap(), Some(16));
         assert_eq!(log.last_counter(), Some(39));
         log.trim(1_000);
