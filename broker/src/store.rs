@@ -23,9 +23,86 @@ pub struct LogRecord {
     /// Arrival time, epoch milliseconds.
     pub arrival_ms: i64,
     /// The partition key as the producer sent it.
-    pub partition_key: Arc<str>,
+    pub partition_key: PartitionKey,
     /// The record's data.
     pub data: Bytes,
+}
+
+/// A stored record's partition key: shared with the request that brought it,
+/// or a slice of the buffer a read copied its records into (so a read costs no
+/// allocation per key).
+#[derive(Clone)]
+pub struct PartitionKey(KeyBytes);
+
+#[derive(Clone)]
+enum KeyBytes {
+    Shared(Arc<str>),
+    /// Checked to be UTF-8 when made.
+    Slice(Bytes),
+}
+
+impl PartitionKey {
+    /// A key over `bytes`, if they are UTF-8.
+    pub fn from_utf8(bytes: Bytes) -> Option<Self> {
+        std::str::from_utf8(&bytes).ok()?;
+        Some(PartitionKey(KeyBytes::Slice(bytes)))
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            KeyBytes::Shared(s) => s.len(),
+            KeyBytes::Slice(b) => b.len(),
+        }
+    }
+
+    /// Whether the key is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::ops::Deref for PartitionKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match &self.0 {
+            KeyBytes::Shared(s) => s,
+            // Checked when made, so this never falls back.
+            KeyBytes::Slice(b) => std::str::from_utf8(b).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<Arc<str>> for PartitionKey {
+    fn from(s: Arc<str>) -> Self {
+        PartitionKey(KeyBytes::Shared(s))
+    }
+}
+
+impl From<&str> for PartitionKey {
+    fn from(s: &str) -> Self {
+        PartitionKey(KeyBytes::Shared(Arc::from(s)))
+    }
+}
+
+impl From<String> for PartitionKey {
+    fn from(s: String) -> Self {
+        PartitionKey(KeyBytes::Shared(Arc::from(s)))
+    }
+}
+
+impl PartialEq for PartitionKey {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for PartitionKey {}
+
+impl std::fmt::Debug for PartitionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
 }
 
 impl LogRecord {
@@ -194,7 +271,7 @@ mod tests {
         LogRecord {
             counter,
             arrival_ms,
-            partition_key: Arc::from("k"),
+            partition_key: PartitionKey::from("k"),
             data: Bytes::from_static(data),
         }
     }

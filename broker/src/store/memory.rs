@@ -4,10 +4,9 @@
 //! trimming drops whole blocks (a partly expired block keeps its bytes until the
 //! rest of it expires, but its expired records are gone from the index).
 
-use crate::store::{LogRecord, ReadBatch, ShardLog, StoreError};
+use crate::store::{LogRecord, PartitionKey, ReadBatch, ShardLog, StoreError};
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 /// Bytes a block grows to before a new one starts. Large enough that the
 /// per-block costs vanish per record, small enough that a trimmed shard gives
@@ -178,11 +177,12 @@ impl MemoryLog {
             let (key, data) = b.ranges(i);
             let e = b.entries[i];
             // Keys were stored from `str`s, so they are UTF-8.
-            let key = String::from_utf8_lossy(&b.bytes[key]);
+            let key = PartitionKey::from_utf8(buf.slice(key.start - base..key.end - base))
+                .unwrap_or_else(|| PartitionKey::from(""));
             out.push(LogRecord {
                 counter: e.counter,
                 arrival_ms: e.arrival_ms,
-                partition_key: Arc::from(key.as_ref()),
+                partition_key: key,
                 data: buf.slice(data.start - base..data.end - base),
             });
         }
@@ -303,7 +303,7 @@ mod tests {
         LogRecord {
             counter,
             arrival_ms,
-            partition_key: Arc::from(key),
+            partition_key: key.into(),
             data: Bytes::from(data),
         }
     }
