@@ -28,7 +28,10 @@ struct Entry {
 /// A run of records stored back to back: partition key, then data.
 #[derive(Debug, Default)]
 struct Block {
+    /// The open block's bytes (empty once sealed).
     bytes: Vec<u8>,
+    /// A full block's bytes, shared with readers without copying.
+    sealed: Option<Bytes>,
     entries: Vec<Entry>,
     /// Entries before this one were trimmed.
     first: usize,
@@ -61,7 +64,9 @@ impl Block {
 
     /// Give back growth slack once the block takes no more records.
     fn seal(&mut self) {
-        self.bytes.shrink_to_fit();
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.shrink_to_fit();
+        self.sealed = Some(Bytes::from(bytes));
         self.entries.shrink_to_fit();
     }
 }
@@ -86,7 +91,11 @@ impl MemoryLog {
     pub fn heap_bytes(&self) -> usize {
         self.blocks
             .iter()
-            .map(|b| b.bytes.capacity() + b.entries.capacity() * std::mem::size_of::<Entry>())
+            .map(|b| {
+                b.bytes.capacity()
+                    + b.sealed.as_ref().map_or(0, Bytes::len)
+                    + b.entries.capacity() * std::mem::size_of::<Entry>()
+            })
             .sum::<usize>()
             + self.blocks.capacity() * std::mem::size_of::<Block>()
     }
@@ -166,13 +175,17 @@ impl MemoryLog {
         (self.blocks.len(), 0)
     }
 
-    /// Copies the records in `[from, to)` of block `bi` into one shared buffer
-    /// (one allocation per block read, not per record).
+    /// The records in `[from, to)` of block `bi`, sliced from the block if it
+    /// is sealed, else copied into one buffer (one allocation per block read,
+    /// never per record).
     fn copy_out(&self, bi: usize, from: usize, to: usize, out: &mut Vec<LogRecord>) {
         let b = &self.blocks[bi];
         let base = b.start_of(from);
         let end = b.entries[to - 1].end as usize;
-        let buf = Bytes::copy_from_slice(&b.bytes[base..end]);
+        let buf = match &b.sealed {
+            Some(sealed) => sealed.slice(base..end),
+            None => Bytes::copy_from_slice(&b.bytes[base..end]),
+        };
         for i in from..to {
             let (key, data) = b.ranges(i);
             let e = b.entries[i];
