@@ -175,6 +175,12 @@ if ours_ingest and usage(ours_ingest, "cpu_us_per_record") is not None:
     v = usage(ours_ingest, "cpu_us_per_record")
     w(f"| ingest: ≤ 1 µs broker CPU per record (PutRecords 500 × 100 B, over HTTP) | {v:.2f} µs/record"
       f" at {ours_ingest['put_records_per_sec']:,.0f} records/s | {'yes' if v <= 1.0 else 'no'} |")
+if ours_ingest and usage(ours_ingest, "rss_growth_bytes_per_record") is not None:
+    v = usage(ours_ingest, "rss_growth_bytes_per_record")
+    # Each ingest record holds record_size bytes of data and a key "pk-<n>" of about 9 bytes.
+    over = v - ours_ingest["params"]["record_size"] - 9
+    w(f"| in-memory storage: ≤ 32 B per record beyond data and partition key | resident growth"
+      f" {v:.0f} B/record ({over:.0f} B beyond data and key) | {'yes' if over <= 32 else 'no'} |")
 if ours_kpl:
     v = ours_kpl["put_records_per_sec"]
     w(f"| kpl with aggregation ≥ 1,000,000 user records/s of 100 B | {v:,.0f} records/s"

@@ -124,7 +124,6 @@ mod tests {
     use crate::store::LogRecord;
     use crate::token::{IteratorPosition, PageToken};
     use proptest::prelude::*;
-    use std::sync::Arc;
 
     /// Flip, drop, insert or truncate at the given positions.
     fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
@@ -175,7 +174,7 @@ mod tests {
                 let record = LogRecord {
                     counter: i as u64,
                     arrival_ms: 1_700_000_000_000 + i as i64,
-                    partition_key: Arc::from(key.as_str()),
+                    partition_key: key.as_str().into(),
                     data: Bytes::from(data.clone()),
                 };
                 segment::encode(&record, &mut frames);
@@ -264,7 +263,7 @@ mod tests {
             &LogRecord {
                 counter: 1,
                 arrival_ms: 2,
-                partition_key: Arc::from("k"),
+                partition_key: "k".into(),
                 data: Bytes::from_static(b"d"),
             },
             &mut frame,

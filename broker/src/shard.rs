@@ -176,7 +176,7 @@ impl Shard {
             .map(|((partition_key, data), counter)| LogRecord {
                 counter,
                 arrival_ms: now_ms,
-                partition_key,
+                partition_key: partition_key.into(),
                 data,
             })
             .collect();

@@ -5,11 +5,14 @@
 pub mod commit;
 pub mod disk_faults;
 pub mod durable;
+pub mod memory;
 pub mod segment;
+
+pub use memory::MemoryLog;
 
 use crate::catalog::StreamRecord;
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One stored record. `counter` is the stream-wide counter its sequence number encodes.
@@ -20,9 +23,86 @@ pub struct LogRecord {
     /// Arrival time, epoch milliseconds.
     pub arrival_ms: i64,
     /// The partition key as the producer sent it.
-    pub partition_key: Arc<str>,
+    pub partition_key: PartitionKey,
     /// The record's data.
     pub data: Bytes,
+}
+
+/// A stored record's partition key: shared with the request that brought it,
+/// or a slice of the buffer a read copied its records into (so a read costs no
+/// allocation per key).
+#[derive(Clone)]
+pub struct PartitionKey(KeyBytes);
+
+#[derive(Clone)]
+enum KeyBytes {
+    Shared(Arc<str>),
+    /// Checked to be UTF-8 when made.
+    Slice(Bytes),
+}
+
+impl PartitionKey {
+    /// A key over `bytes`, if they are UTF-8.
+    pub fn from_utf8(bytes: Bytes) -> Option<Self> {
+        std::str::from_utf8(&bytes).ok()?;
+        Some(PartitionKey(KeyBytes::Slice(bytes)))
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            KeyBytes::Shared(s) => s.len(),
+            KeyBytes::Slice(b) => b.len(),
+        }
+    }
+
+    /// Whether the key is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::ops::Deref for PartitionKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match &self.0 {
+            KeyBytes::Shared(s) => s,
+            // Checked when made, so this never falls back.
+            KeyBytes::Slice(b) => std::str::from_utf8(b).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<Arc<str>> for PartitionKey {
+    fn from(s: Arc<str>) -> Self {
+        PartitionKey(KeyBytes::Shared(s))
+    }
+}
+
+impl From<&str> for PartitionKey {
+    fn from(s: &str) -> Self {
+        PartitionKey(KeyBytes::Shared(Arc::from(s)))
+    }
+}
+
+impl From<String> for PartitionKey {
+    fn from(s: String) -> Self {
+        PartitionKey(KeyBytes::Shared(Arc::from(s)))
+    }
+}
+
+impl PartialEq for PartitionKey {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for PartitionKey {}
+
+impl std::fmt::Debug for PartitionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
 }
 
 impl LogRecord {
@@ -91,99 +171,6 @@ pub enum StoreError {
     /// The disk (or whatever backs the log) failed.
     #[error("storage I/O failed: {0}")]
     Io(String),
-}
-
-/// Records kept in memory, oldest first.
-#[derive(Debug, Default)]
-pub struct MemoryLog {
-    records: VecDeque<LogRecord>,
-}
-
-impl MemoryLog {
-    /// An empty log.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn index_of_counter(&self, from: u64) -> usize {
-        self.records.partition_point(|r| r.counter < from)
-    }
-
-    fn index_of_arrival(&self, min_arrival_ms: i64) -> usize {
-        // Arrival times are non-decreasing in practice but the clock may step back;
-        // a linear scan from the front stays correct for the trimmed prefix.
-        self.records
-            .iter()
-            .position(|r| r.arrival_ms >= min_arrival_ms)
-            .unwrap_or(self.records.len())
-    }
-}
-
-impl ShardLog for MemoryLog {
-    fn append(&mut self, batch: Vec<LogRecord>) -> Result<(), StoreError> {
-        self.records.extend(batch);
-        Ok(())
-    }
-
-    fn read(
-        &self,
-        from: u64,
-        min_arrival_ms: i64,
-        max_records: usize,
-        max_bytes: usize,
-    ) -> Result<ReadBatch, StoreError> {
-        let mut i = self.index_of_counter(from);
-        // Skip what retention has hidden but the trimmer has not yet dropped.
-        while i < self.records.len() && self.records[i].arrival_ms < min_arrival_ms {
-            i += 1;
-        }
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        while i < self.records.len() && out.len() < max_records {
-            let r = &self.records[i];
-            let size = r.billed_size();
-            if !out.is_empty() && bytes + size > max_bytes {
-                break;
-            }
-            bytes += size;
-            out.push(r.clone());
-            i += 1;
-        }
-        Ok(ReadBatch {
-            next_arrival_ms: self.records.get(i).map(|r| r.arrival_ms),
-            records: out,
-        })
-    }
-
-    fn first_at_or_after(
-        &self,
-        ts_ms: i64,
-        min_arrival_ms: i64,
-    ) -> Result<Option<u64>, StoreError> {
-        let floor = ts_ms.max(min_arrival_ms);
-        Ok(self
-            .records
-            .iter()
-            .find(|r| r.arrival_ms >= floor)
-            .map(|r| r.counter))
-    }
-
-    fn last_counter(&self) -> Option<u64> {
-        self.records.back().map(|r| r.counter)
-    }
-
-    fn last_arrival_ms(&self) -> Option<i64> {
-        self.records.back().map(|r| r.arrival_ms)
-    }
-
-    fn trim(&mut self, min_arrival_ms: i64) {
-        let n = self.index_of_arrival(min_arrival_ms);
-        self.records.drain(..n);
-    }
-
-    fn len(&self) -> usize {
-        self.records.len()
-    }
 }
 
 /// A stream found in storage at start-up, with the logs of its shards by index.
@@ -284,7 +271,7 @@ mod tests {
         LogRecord {
             counter,
             arrival_ms,
-            partition_key: Arc::from("k"),
+            partition_key: PartitionKey::from("k"),
             data: Bytes::from_static(data),
         }
     }

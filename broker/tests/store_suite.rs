@@ -10,7 +10,6 @@ use kinesis_broker::store::commit::FsyncPolicy;
 use kinesis_broker::store::durable::{DurableConfig, DurableLog, DurableStorage};
 use kinesis_broker::store::{LogRecord, MemoryLog, ShardLog, Storage};
 use proptest::prelude::*;
-use std::sync::Arc;
 use tempfile::TempDir;
 
 const SMALL_SEGMENT: u64 = 4096;
@@ -20,7 +19,7 @@ fn rec(counter: u64, arrival_ms: i64, data: &[u8]) -> LogRecord {
     LogRecord {
         counter,
         arrival_ms,
-        partition_key: Arc::from(format!("pk-{counter}")),
+        partition_key: format!("pk-{counter}").into(),
         data: Bytes::copy_from_slice(data),
     }
 }

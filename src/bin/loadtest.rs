@@ -178,6 +178,7 @@ impl Stats {
 struct ProcUsage {
     cpu_secs: f64,
     peak_rss_bytes: u64,
+    rss_bytes: u64,
 }
 
 /// Reads /proc/<pid>/stat and /proc/<pid>/status ("self" for this process).
@@ -192,16 +193,19 @@ fn proc_usage(pid: &str) -> Option<ProcUsage> {
     // /proc reports in USER_HZ, which the Linux ABI fixes at 100.
     let cpu_secs = (utime + stime) / 100.0;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let peak_rss_bytes = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or(0);
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .unwrap_or(0)
+    };
     Some(ProcUsage {
         cpu_secs,
-        peak_rss_bytes,
+        peak_rss_bytes: kib("VmHWM:"),
+        rss_bytes: kib("VmRSS:"),
     })
 }
 
@@ -1024,6 +1028,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 "cpu_secs": cpu,
                 "cpu_us_per_record": if put > 0 { cpu * 1e6 / put as f64 } else { f64::NAN },
                 "peak_rss_mib": b.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+                // What the broker keeps per record written (records stay held
+                // within retention): resident growth over the run per record put.
+                "rss_growth_bytes_per_record": if put > 0 {
+                    (b.rss_bytes as f64 - a.rss_bytes as f64) / put as f64
+                } else { f64::NAN },
             })
         }
         _ => serde_json::Value::Null,

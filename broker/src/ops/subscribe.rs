@@ -536,7 +536,7 @@ mod tests {
         let records = [LogRecord {
             counter: 0,
             arrival_ms: 1_700_000_000_123,
-            partition_key: Arc::from("pk-1"),
+            partition_key: "pk-1".into(),
             data: Bytes::from_static(b"hello"),
         }];
         let mut out = Vec::new();
@@ -710,7 +710,7 @@ mod tests {
                 .map(|(counter, arrival_ms, pk, data)| LogRecord {
                     counter: counter >> 8,
                     arrival_ms,
-                    partition_key: Arc::from(pk),
+                    partition_key: pk.into(),
                     data: Bytes::from(data),
                 })
                 .collect();

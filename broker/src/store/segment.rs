@@ -13,7 +13,7 @@
 //! surely as a torn body. A segment is named for the counter of its first record
 //! (20 zero-padded digits, so names sort like the counters).
 
-use crate::store::LogRecord;
+use crate::store::{LogRecord, PartitionKey};
 use bytes::{Bytes, BytesMut};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -105,7 +105,9 @@ pub fn decode(buf: &Bytes) -> Frame {
     if BODY_FIXED + key_len > body_len {
         return Frame::Corrupt("key longer than the record");
     }
-    let Ok(key) = std::str::from_utf8(&body[BODY_FIXED..BODY_FIXED + key_len]) else {
+    let key_start = HEADER_LEN + BODY_FIXED;
+    // Sliced from the read buffer like the data: no allocation per key.
+    let Some(key) = PartitionKey::from_utf8(buf.slice(key_start..key_start + key_len)) else {
         return Frame::Corrupt("partition key is not UTF-8");
     };
     let data = buf.slice(HEADER_LEN + BODY_FIXED + key_len..total);
@@ -113,7 +115,7 @@ pub fn decode(buf: &Bytes) -> Frame {
         LogRecord {
             counter,
             arrival_ms,
-            partition_key: Arc::from(key),
+            partition_key: key,
             data,
         },
         total,
@@ -406,7 +408,7 @@ mod tests {
         LogRecord {
             counter,
             arrival_ms,
-            partition_key: Arc::from(key),
+            partition_key: key.into(),
             data: Bytes::copy_from_slice(data),
         }
     }
