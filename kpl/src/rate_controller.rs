@@ -59,6 +59,8 @@ struct Episode {
     began: Instant,
     answered: u64,
     refused: u64,
+    /// The cut made when it opened.
+    mild: f64,
 }
 
 /// The rate controller of one shard.
@@ -128,11 +130,16 @@ impl RateController {
                 e.refused += u64::from(throttled);
             }
             None if throttled => {
+                // The mild cut at once, so a storm is answered within a round trip; the
+                // episode's share may deepen it when it closes.
+                let mild = self.mildest_cut();
                 self.episode = Some(Episode {
                     began: now,
                     answered: 1,
                     refused: 1,
+                    mild,
                 });
+                self.factor = (self.factor * mild).max(FLOOR.min(self.ceiling));
             }
             None => {}
         }
@@ -156,13 +163,19 @@ impl RateController {
         self.episode = None;
         self.last_cut = Some(now);
         let accepted_share = (e.answered - e.refused) as f64 / e.answered as f64;
-        let mildest = if self.factor >= 1.0 {
+        // In all, the episode cuts by its accepted share, between the deepest and the mild cut.
+        let cut = accepted_share.clamp(DEEPEST_CUT, e.mild) / e.mild;
+        self.factor = (self.factor * cut).max(FLOOR.min(self.ceiling));
+    }
+
+    /// The cut a throttle costs at least: deeper at or above the limit, where the shard's
+    /// burst should refill while the rate climbs back.
+    fn mildest_cut(&self) -> f64 {
+        if self.factor >= 1.0 {
             LIMIT_CUT
         } else {
             SHARED_CUT
-        };
-        let cut = accepted_share.clamp(DEEPEST_CUT, mildest);
-        self.factor = (self.factor * cut).max(FLOOR.min(self.ceiling));
+        }
     }
 
     /// Grow for the saturated time since the last update.
@@ -257,13 +270,13 @@ mod tests {
         let t0 = Instant::now();
         let mut c = RateController::new(1.5, t0);
         answers(&mut c, t0, 5, 4);
-        assert_eq!(c.factor(t0), 1.0, "the episode is still open");
+        assert_eq!(c.factor(t0), LIMIT_CUT, "the mild cut at once, the episode open");
         c.observe(false, t0);
         assert!((c.factor(t0) - 0.5).abs() < 1e-9, "half accepted: half the rate");
         assert_eq!(c.counts(), (5, 5));
         // Answers without a throttle open no episode.
-        answers(&mut c, t0, 0, 30);
-        assert!((c.factor(t0) - 0.5).abs() < 1e-9);
+        answers(&mut c, t0 + ms(400), 0, 30);
+        assert!((c.factor(t0 + ms(400)) - 0.5).abs() < 1e-9);
     }
 
     #[test]
@@ -272,27 +285,39 @@ mod tests {
         let mut c = RateController::new(1.5, t0);
         answers(&mut c, t0, 1, 9);
         assert!((c.factor(t0) - LIMIT_CUT).abs() < 1e-9, "at the limit");
-        answers(&mut c, t0, 1, 9);
+        // Answers just after a cut are about records sent before it.
+        answers(&mut c, t0 + ms(100), 5, 5);
+        assert!((c.factor(t0 + ms(100)) - LIMIT_CUT).abs() < 1e-9, "settling");
+        let t1 = t0 + CUT_SETTLING;
+        answers(&mut c, t1, 1, 9);
         let below = LIMIT_CUT * SHARED_CUT;
-        assert!((c.factor(t0) - below).abs() < 1e-9, "below it");
+        assert!((c.factor(t1) - below).abs() < 1e-9, "below it");
         // An episode with few answers closes after its time; a storm cuts deeply, once.
-        answers(&mut c, t0, 3, 0);
-        assert!((c.factor(t0 + ms(499)) - below).abs() < 1e-9);
+        let t2 = t1 + CUT_SETTLING;
+        answers(&mut c, t2, 3, 0);
+        assert!((c.factor(t2 + ms(499)) - below * SHARED_CUT).abs() < 1e-9);
         let deep = below * DEEPEST_CUT;
-        assert!((c.factor(t0 + ms(500)) - deep).abs() < 1e-9);
+        assert!((c.factor(t2 + ms(500)) - deep).abs() < 1e-9);
     }
 
     #[test]
-    fn it_does_not_grow_while_throttled_and_grows_additively_after() {
+    fn it_grows_additively_but_not_while_throttled() {
         let t0 = Instant::now();
         let mut c = RateController::new(1.5, t0);
         answers(&mut c, t0, 5, 5);
-        c.observe(true, t0);
-        let t = saturate(&mut c, t0, 1);
-        assert!((c.factor(t) - 0.5 * DEEPEST_CUT).abs() < 1e-9, "held, then cut");
-        let t = saturate(&mut c, t, 10);
+        let t = saturate(&mut c, t0, 10);
         let f = c.factor(t);
-        assert!((f - (0.2 + 10.0 * STEADY_GROWTH)).abs() < 0.005, "{f}");
+        assert!((f - (0.5 + 10.0 * STEADY_GROWTH)).abs() < 0.005, "{f}");
+        c.observe(true, t);
+        let open = f * SHARED_CUT;
+        let t1 = t + ms(400);
+        let mut now = t;
+        while now < t1 {
+            now += ms(10);
+            c.saturated(now);
+        }
+        assert!((c.factor(t1) - open).abs() < 1e-9, "held while the episode is open");
+        assert!((c.factor(t + ms(500)) - f * DEEPEST_CUT).abs() < 1e-9);
     }
 
     #[test]
@@ -300,8 +325,8 @@ mod tests {
         let t0 = Instant::now();
         let mut c = RateController::new(1.0, t0);
         for i in 0..200 {
-            answers(&mut c, t0 + ms(i), EPISODE_ANSWERS, 0);
+            answers(&mut c, t0 + CUT_SETTLING * i, EPISODE_ANSWERS, 0);
         }
-        assert_eq!(c.factor(t0 + ms(200)), FLOOR);
+        assert_eq!(c.factor(t0 + CUT_SETTLING * 200), FLOOR);
     }
 }

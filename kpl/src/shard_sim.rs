@@ -49,10 +49,6 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// One simulated producer writing one shard.
@@ -144,14 +140,8 @@ impl Run {
         let end = t0 + self.length;
         // Producers take turns first, so no one is always ahead at the shard.
         let mut order: Vec<usize> = (0..producers.len()).collect();
-        let mut next_print = t0;
         while now < end {
             now += step;
-            if std::env::var("SIM_TRACE").is_ok() && now >= next_print {
-                next_print += Duration::from_millis(250);
-                let f: Vec<String> = producers.iter().map(|p| format!("{:.3}", p.limiter.factor())).collect();
-                println!("{:.2} {:?} shard {:.0}", (now - t0).as_secs_f64(), f, shard.bytes.level(now));
-            }
             let first = (rng.next() % order.len() as u64) as usize;
             order.rotate_left(first);
             for &i in &order {
@@ -204,7 +194,6 @@ impl Run {
         let limit = SHARD_BYTES_PER_SEC * self.shard_scale;
         let sent: u64 = producers.iter().map(|p| p.accepted + p.throttled).sum();
         let throttled: u64 = producers.iter().map(|p| p.throttled).sum();
-        let _ = rng.unit();
         Outcome {
             shares: producers
                 .iter()
@@ -220,39 +209,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn print_outcomes() {
-        for n in [1, 2, 3] {
-            let mut worst_gap: f64 = 0.0;
-            let mut worst_total: f64 = 9.0;
-            let mut worst_thr: f64 = 0.0;
-            for seed in 0..20 {
-                let mut r = Run::producers(n, seed);
-                r.length = Duration::from_secs(20);
-                r.warm_up = Duration::ZERO;
-                let o = r.simulate();
-                let max = o.shares.iter().cloned().fold(0.0, f64::max);
-                let min = o.shares.iter().cloned().fold(9.0, f64::min);
-                worst_gap = worst_gap.max((max - min) / max);
-                if n == 2 && std::env::var("SIM_SEEDS").is_ok() { println!("seed {seed}: {:?} {:.2} %", o.shares, 100.0 * o.throttled); }
-                worst_total = worst_total.min(o.total());
-                worst_thr = worst_thr.max(o.throttled);
+    fn a_lone_producer_uses_the_shard_with_few_throttles() {
+        for seed in 0..4 {
+            let mut run = Run::producers(1, seed);
+            run.length = Duration::from_secs(20);
+            run.warm_up = Duration::ZERO;
+            let o = run.simulate();
+            assert!(o.total() >= 0.97, "seed {seed}: {o:?}");
+            assert!(o.throttled < 0.02, "seed {seed}: {o:?}");
+        }
+    }
+
+    #[test]
+    fn two_producers_split_a_shard_without_a_storm() {
+        let mut shares = [0.0, 0.0];
+        let seeds = 0..8;
+        for seed in seeds.clone() {
+            let mut run = Run::producers(2, seed);
+            run.length = Duration::from_secs(120);
+            run.warm_up = Duration::from_secs(20);
+            let o = run.simulate();
+            assert!(o.total() >= 0.95, "seed {seed}: {o:?}");
+            assert!(o.throttled < 0.03, "seed {seed}: {o:?}");
+            for (sum, share) in shares.iter_mut().zip(&o.shares) {
+                assert!(*share > 0.3, "seed {seed}: neither starves: {o:?}");
+                *sum += share / 8.0;
             }
-            println!("{n} producers 20 s x20: worst total {worst_total:.3} gap {:.1} % throttled {:.2} %", 100.0 * worst_gap, 100.0 * worst_thr);
         }
-        let mut late = Run::producers(2, 9);
-        late.starts[1] = Duration::from_secs(10);
-        late.warm_up = Duration::from_secs(20);
-        let o = late.simulate();
-        println!("late joiner: {:?} {:.2} %", o.shares, 100.0 * o.throttled);
-        for (scale, rl, size) in [(0.1, 150, 10_000), (0.1, 15, 10_000)] {
-            let mut r = Run::producers(1, 3);
-            r.shard_scale = scale;
-            r.rate_limit = rl;
-            r.record_size = size;
-            r.length = Duration::from_secs(20);
-            r.warm_up = Duration::ZERO;
-            let o = r.simulate();
-            println!("scale {scale} rl {rl}: {:?} {:.2} %", o.shares, 100.0 * o.throttled);
-        }
+        // Treated alike, they get alike on average; a single run drifts with the luck of
+        // which producer's record meets the empty bucket (docs/kpl-rate.md).
+        assert!((shares[0] - shares[1]).abs() < 0.05, "{shares:?}");
+    }
+
+    #[test]
+    fn a_producer_joining_a_busy_shard_gets_its_share() {
+        let mut run = Run::producers(2, 9);
+        run.starts[1] = Duration::from_secs(10);
+        run.warm_up = Duration::from_secs(20);
+        let o = run.simulate();
+        assert!(o.total() >= 0.95, "{o:?}");
+        assert!(o.throttled < 0.03, "{o:?}");
+        assert!(o.shares.iter().all(|s| *s > 0.4), "{o:?}");
+    }
+
+    #[test]
+    fn a_shard_with_lower_limits_is_found() {
+        // A tenth of the service's limits, 10 KB records: the share of the first throttle
+        // episodes takes the rate down in large steps. The additive growth, a share of the
+        // service's limit, is large for this shard, so throttles stay more frequent than at
+        // the service's limits (docs/kpl-rate.md).
+        let mut run = Run::producers(1, 3);
+        run.shard_scale = 0.1;
+        run.record_size = 10_000;
+        run.warm_up = Duration::from_secs(5);
+        let o = run.simulate();
+        assert!(o.total() >= 0.95, "{o:?}");
+        assert!(o.throttled < 0.1, "{o:?}");
     }
 }
