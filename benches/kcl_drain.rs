@@ -153,7 +153,10 @@ async fn drain(endpoints: &[String], stream: &str, records: u64) -> Vec<(f64, u6
         handle.request();
         let _ = run.await;
         let shard = ["shardId-000000000000"];
-        let throttled = metrics.get_records_throttled.with_label_values(&shard).get();
+        let throttled = metrics
+            .get_records_throttled
+            .with_label_values(&shard)
+            .get();
         let answered = metrics.get_records_calls.with_label_values(&shard).get();
         out.push((secs, throttled, answered));
     }

@@ -156,8 +156,7 @@ impl RateController {
         let Some(e) = self.episode else {
             return;
         };
-        if e.answered < EPISODE_ANSWERS && now.saturating_duration_since(e.began) < EPISODE_TIME
-        {
+        if e.answered < EPISODE_ANSWERS && now.saturating_duration_since(e.began) < EPISODE_TIME {
             return;
         }
         self.episode = None;
@@ -270,9 +269,16 @@ mod tests {
         let t0 = Instant::now();
         let mut c = RateController::new(1.5, t0);
         answers(&mut c, t0, 5, 4);
-        assert_eq!(c.factor(t0), LIMIT_CUT, "the mild cut at once, the episode open");
+        assert_eq!(
+            c.factor(t0),
+            LIMIT_CUT,
+            "the mild cut at once, the episode open"
+        );
         c.observe(false, t0);
-        assert!((c.factor(t0) - 0.5).abs() < 1e-9, "half accepted: half the rate");
+        assert!(
+            (c.factor(t0) - 0.5).abs() < 1e-9,
+            "half accepted: half the rate"
+        );
         assert_eq!(c.counts(), (5, 5));
         // Answers without a throttle open no episode.
         answers(&mut c, t0 + ms(400), 0, 30);
@@ -287,7 +293,10 @@ mod tests {
         assert!((c.factor(t0) - LIMIT_CUT).abs() < 1e-9, "at the limit");
         // Answers just after a cut are about records sent before it.
         answers(&mut c, t0 + ms(100), 5, 5);
-        assert!((c.factor(t0 + ms(100)) - LIMIT_CUT).abs() < 1e-9, "settling");
+        assert!(
+            (c.factor(t0 + ms(100)) - LIMIT_CUT).abs() < 1e-9,
+            "settling"
+        );
         let t1 = t0 + CUT_SETTLING;
         answers(&mut c, t1, 1, 9);
         let below = LIMIT_CUT * SHARED_CUT;
@@ -316,7 +325,10 @@ mod tests {
             now += ms(10);
             c.saturated(now);
         }
-        assert!((c.factor(t1) - open).abs() < 1e-9, "held while the episode is open");
+        assert!(
+            (c.factor(t1) - open).abs() < 1e-9,
+            "held while the episode is open"
+        );
         assert!((c.factor(t + ms(500)) - f * DEEPEST_CUT).abs() < 1e-9);
     }
 

@@ -48,7 +48,6 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-
 }
 
 /// One simulated producer writing one shard.

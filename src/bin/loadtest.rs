@@ -546,7 +546,11 @@ fn shard_spread(stats: &Stats, secs: f64) -> serde_json::Value {
         .map(|b| *b as f64 / secs / 1048576.0)
         .collect();
     rates.sort_by(f64::total_cmp);
-    let at = |q: f64| rates.get(((rates.len() as f64 - 1.0) * q).round() as usize).copied();
+    let at = |q: f64| {
+        rates
+            .get(((rates.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+    };
     json!({"shards": rates.len(), "min": at(0.0), "median": at(0.5), "max": at(1.0)})
 }
 
@@ -1164,7 +1168,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             stats.kpl_per_producer.lock().expect("not poisoned")
         );
         if !window.is_null() {
-            println!("  kpl in the {}-s load window (before draining): {window}", args.duration);
+            println!(
+                "  kpl in the {}-s load window (before draining): {window}",
+                args.duration
+            );
         }
         let spread = shard_spread(&stats, produce_secs);
         if spread["shards"].as_u64().unwrap_or(0) > 1 {
