@@ -530,7 +530,10 @@ async fn overload_at_four_times_capacity_with_aws_limits() {
         "ErrorsByCode",
         &[("error_code", "ProvisionedThroughputExceededException")],
     );
-    assert!(expired > 0, "four times the capacity cannot all be put in time");
+    assert!(
+        expired > 0,
+        "four times the capacity cannot all be put in time"
+    );
     assert!(max_buffered <= budget);
     assert!(
         max_buffered > budget / 2,

@@ -6,13 +6,15 @@
 //! starts at 1.0, since the producer knows the limit, and moves as AIMD flows do, which is
 //! what makes producers sharing a shard converge to even shares:
 //!
-//! * **Throttle episodes.** The first throttle after a quiet spell opens an episode; it
-//!   closes once `EPISODE_ANSWERS` records were answered (or `EPISODE_TIME` passed) and cuts
-//!   the rate by the share of those answers the shard accepted, between `DEEPEST_CUT` and a
-//!   mild cut (`SHARED_CUT` below the limit, `LIMIT_CUT` at or above it). A producer far
-//!   over its share (two producers starting at the limit, limits lower than the service's)
-//!   lands near it in one step; producers seeing the same share cut by the same factor and
-//!   keep their ratio; a lone throttled record costs a mild cut. No growth during an episode.
+//! * **Throttle episodes.** The first throttle after a quiet spell cuts the rate at once,
+//!   by `LIMIT_CUT` at or above the limit (a lone producer's shard refills its burst while
+//!   the rate climbs back) or `SHARED_CUT` below it (the shard is shared), and opens an
+//!   episode: the throttles that follow within it, until `EPISODE_ANSWERS` records were
+//!   answered or `EPISODE_TIME` passed, and for `CUT_SETTLING` after, are about the same
+//!   overload and cut no further. The cut does not depend on how many records were
+//!   refused: producers sharing a shard see that share differ by luck (whose record meets
+//!   the empty budget), and a fixed step keeps the luck out of their rates. No growth
+//!   during an episode.
 //! * **Additive growth** while saturated (records wait for the limiter): `STEADY_GROWTH` of
 //!   the limit a second below it, equal for every producer, so the smaller catch up.
 //! * **Above the limit** it grows by `ABOVE_LIMIT_GROWTH` a second, and keeps account of
@@ -38,8 +40,6 @@ pub const CUT_SETTLING: Duration = Duration::from_millis(300);
 pub const LIMIT_CUT: f64 = 0.75;
 /// The mildest cut of an episode below the limit, where the shard is shared.
 pub const SHARED_CUT: f64 = 0.9;
-/// The deepest cut of one episode: a few answers never drop the rate further.
-pub const DEEPEST_CUT: f64 = 0.5;
 /// Growth per second of saturation below the limit: +1 % of the limit.
 pub const STEADY_GROWTH: f64 = 0.02;
 /// Growth per second of saturation at or above the limit until the shard proved it takes
@@ -53,14 +53,11 @@ pub const PROBE_GROWTH: f64 = 1.0;
 /// Saturation is judged over this window: the limiter made records wait within it.
 pub const SATURATION_WINDOW: Duration = Duration::from_millis(250);
 
-/// An open throttle episode: when it began, records answered and refused since.
+/// An open throttle episode: when it began, and records answered since.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Episode {
     began: Instant,
     answered: u64,
-    refused: u64,
-    /// The cut made when it opened.
-    mild: f64,
 }
 
 /// The rate controller of one shard.
@@ -127,17 +124,14 @@ impl RateController {
             _ if settling => {}
             Some(e) => {
                 e.answered += 1;
-                e.refused += u64::from(throttled);
             }
             None if throttled => {
-                // The mild cut at once, so a storm is answered within a round trip; the
-                // episode's share may deepen it when it closes.
+                // Cut at once, so a storm is answered within a round trip; the answers
+                // that follow within the episode are about the same overload.
                 let mild = self.mildest_cut();
                 self.episode = Some(Episode {
                     began: now,
                     answered: 1,
-                    refused: 1,
-                    mild,
                 });
                 self.factor = (self.factor * mild).max(FLOOR.min(self.ceiling));
             }
@@ -151,7 +145,7 @@ impl RateController {
         (self.throttles, self.accepted)
     }
 
-    /// Cut by the accepted share once the episode has enough answers or time.
+    /// End the episode once it has enough answers or time.
     fn close_episode(&mut self, now: Instant) {
         let Some(e) = self.episode else {
             return;
@@ -160,15 +154,16 @@ impl RateController {
             return;
         }
         self.episode = None;
-        self.last_cut = Some(now);
-        let accepted_share = (e.answered - e.refused) as f64 / e.answered as f64;
-        // In all, the episode cuts by its accepted share, between the deepest and the mild cut.
-        let cut = accepted_share.clamp(DEEPEST_CUT, e.mild) / e.mild;
-        self.factor = (self.factor * cut).max(FLOOR.min(self.ceiling));
+        let ended = if e.answered >= EPISODE_ANSWERS {
+            now
+        } else {
+            e.began + EPISODE_TIME
+        };
+        self.last_cut = Some(ended);
     }
 
-    /// The cut a throttle costs at least: deeper at or above the limit, where the shard's
-    /// burst should refill while the rate climbs back.
+    /// The cut of a throttle episode: deeper at or above the limit, where the shard's burst
+    /// should refill while the rate climbs back.
     fn mildest_cut(&self) -> f64 {
         if self.factor >= 1.0 {
             LIMIT_CUT
@@ -179,6 +174,7 @@ impl RateController {
 
     /// Grow for the saturated time since the last update.
     fn grow(&mut self, now: Instant) {
+        self.close_episode(now);
         let since = now.saturating_duration_since(self.last_update);
         self.last_update = self.last_update.max(now);
         if since.is_zero() {
@@ -265,58 +261,50 @@ mod tests {
     }
 
     #[test]
-    fn an_episode_cuts_by_the_share_the_shard_accepted() {
+    fn an_episode_is_one_cut_however_many_records_were_refused() {
         let t0 = Instant::now();
         let mut c = RateController::new(1.5, t0);
-        answers(&mut c, t0, 5, 4);
-        assert_eq!(
-            c.factor(t0),
-            LIMIT_CUT,
-            "the mild cut at once, the episode open"
-        );
-        c.observe(false, t0);
-        assert!(
-            (c.factor(t0) - 0.5).abs() < 1e-9,
-            "half accepted: half the rate"
-        );
-        assert_eq!(c.counts(), (5, 5));
-        // Answers without a throttle open no episode.
-        answers(&mut c, t0 + ms(400), 0, 30);
-        assert!((c.factor(t0 + ms(400)) - 0.5).abs() < 1e-9);
-    }
-
-    #[test]
-    fn a_lone_throttle_costs_a_mild_cut() {
-        let t0 = Instant::now();
-        let mut c = RateController::new(1.5, t0);
-        answers(&mut c, t0, 1, 9);
-        assert!((c.factor(t0) - LIMIT_CUT).abs() < 1e-9, "at the limit");
+        answers(&mut c, t0, 9, 30);
+        assert_eq!(c.factor(t0), LIMIT_CUT, "at the limit");
+        assert_eq!(c.counts(), (9, 30));
         // Answers just after a cut are about records sent before it.
         answers(&mut c, t0 + ms(100), 5, 5);
-        assert!(
-            (c.factor(t0 + ms(100)) - LIMIT_CUT).abs() < 1e-9,
-            "settling"
-        );
+        assert_eq!(c.factor(t0 + ms(100)), LIMIT_CUT, "settling");
         let t1 = t0 + CUT_SETTLING;
-        answers(&mut c, t1, 1, 9);
+        answers(&mut c, t1, 1, 0);
         let below = LIMIT_CUT * SHARED_CUT;
-        assert!((c.factor(t1) - below).abs() < 1e-9, "below it");
-        // An episode with few answers closes after its time; a storm cuts deeply, once.
-        let t2 = t1 + CUT_SETTLING;
-        answers(&mut c, t2, 3, 0);
-        assert!((c.factor(t2 + ms(499)) - below * SHARED_CUT).abs() < 1e-9);
-        let deep = below * DEEPEST_CUT;
-        assert!((c.factor(t2 + ms(500)) - deep).abs() < 1e-9);
+        assert!(
+            (c.factor(t1) - below).abs() < 1e-9,
+            "below the limit, milder"
+        );
+        // An episode with few answers ends after its time, then settles.
+        answers(&mut c, t1 + ms(499), 3, 0);
+        assert!(
+            (c.factor(t1 + ms(499)) - below).abs() < 1e-9,
+            "still the same episode"
+        );
+        assert!(
+            (c.factor(t1 + EPISODE_TIME) - below).abs() < 1e-9,
+            "ended, no cut"
+        );
+        let t2 = t1 + EPISODE_TIME + CUT_SETTLING;
+        answers(&mut c, t2, 1, 0);
+        assert!(
+            (c.factor(t2) - below * SHARED_CUT).abs() < 1e-9,
+            "a new episode"
+        );
     }
 
     #[test]
     fn it_grows_additively_but_not_while_throttled() {
         let t0 = Instant::now();
         let mut c = RateController::new(1.5, t0);
-        answers(&mut c, t0, 5, 5);
+        c.observe(true, t0);
         let t = saturate(&mut c, t0, 10);
         let f = c.factor(t);
-        assert!((f - (0.5 + 10.0 * STEADY_GROWTH)).abs() < 0.005, "{f}");
+        // Held for the episode's half second, then 2 % of the limit a second.
+        let expected = LIMIT_CUT + 9.5 * STEADY_GROWTH;
+        assert!((f - expected).abs() < 0.005, "{f}");
         c.observe(true, t);
         let open = f * SHARED_CUT;
         let t1 = t + ms(400);
@@ -329,7 +317,8 @@ mod tests {
             (c.factor(t1) - open).abs() < 1e-9,
             "held while the episode is open"
         );
-        assert!((c.factor(t + ms(500)) - f * DEEPEST_CUT).abs() < 1e-9);
+        let t2 = saturate(&mut c, t1, 1);
+        assert!(c.factor(t2) > open, "growing again");
     }
 
     #[test]
