@@ -30,17 +30,17 @@ use std::time::{Duration, Instant};
 pub const FLOOR: f64 = 0.05;
 /// Answers that close a throttle episode.
 pub const EPISODE_ANSWERS: u64 = 10;
-/// The longest a throttle episode lasts before its cut, however few answers came.
+/// The longest a throttle episode lasts, however few answers came.
 pub const EPISODE_TIME: Duration = Duration::from_millis(500);
 /// After a cut, answers to records sent before it took effect say nothing new: no episode
 /// opens within this time (a batch's buffering and round trip).
 pub const CUT_SETTLING: Duration = Duration::from_millis(300);
-/// The mildest cut of an episode at or above the limit: the burst of a lone producer's
-/// shard refills while the rate climbs back.
+/// The cut of an episode at or above the limit: the burst of a lone producer's shard
+/// refills while the rate climbs back.
 pub const LIMIT_CUT: f64 = 0.75;
-/// The mildest cut of an episode below the limit, where the shard is shared.
+/// The cut of an episode below the limit, where the shard is shared.
 pub const SHARED_CUT: f64 = 0.9;
-/// Growth per second of saturation below the limit: +1 % of the limit.
+/// Growth per second of saturation below the limit: +2 % of the limit.
 pub const STEADY_GROWTH: f64 = 0.02;
 /// Growth per second of saturation at or above the limit until the shard proved it takes
 /// more: +2 %, so a lone producer spends a shard's one-second burst in about ten seconds.
