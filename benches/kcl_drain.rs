@@ -1,13 +1,15 @@
 //! kcl draining a backlog from one shard under the service's read limits: throughput as a
-//! share of the shard's 2 MiB/s and GetRecords throttled per call, for one application and
-//! for two applications reading the same shard at once.
+//! share of the shard's 2 MiB/s and GetRecords throttled per call, for one application, and
+//! for two applications reading the same shard at once, both in this process (they share
+//! its read pace) and as if in two processes (the second reaches the broker as `localhost`,
+//! so the pace does not know of it and the two meet each other's reads as throttles).
 //!
 //! ```sh
-//! cargo bench --bench kcl_drain              # 64 MiB backlog
-//! KCL_DRAIN_MIB=1024 cargo bench --bench kcl_drain
+//! cargo bench --bench kcl_drain              # 64 MiB backlog, 64 MiB shared
+//! KCL_DRAIN_MIB=1024 KCL_SHARED_MIB=64 cargo bench --bench kcl_drain
 //! ```
 //!
-//! The backlog is written into a durable broker with limits off, which is then restarted
+//! The backlogs are written into a durable broker with limits off, which is then restarted
 //! with the service's limits, so the write limit does not decide how long the set-up takes.
 
 use std::sync::Arc;
@@ -32,7 +34,6 @@ use kinesis_proto::model::{
     StreamRef,
 };
 
-const STREAM: &str = "drain";
 const RECORD: usize = 1_000;
 
 /// Counts the bytes and records it is given.
@@ -66,11 +67,11 @@ impl ShardRecordProcessor for Tally {
     async fn shutdown_requested(&mut self, _cp: &RecordProcessorCheckpointer) {}
 }
 
-async fn fill(endpoint: &str, mib: usize) -> (u64, u64) {
+async fn fill(endpoint: &str, stream: &str, mib: usize) -> (u64, u64) {
     let client = Client::new(ClientConfig::builder().endpoint(endpoint).build()).expect("client");
     client
         .create_stream(&CreateStreamInput {
-            stream_name: Some(STREAM.into()),
+            stream_name: Some(stream.into()),
             shard_count: Some(1),
             ..Default::default()
         })
@@ -78,7 +79,7 @@ async fn fill(endpoint: &str, mib: usize) -> (u64, u64) {
         .expect("create");
     while client
         .describe_stream_summary(&DescribeStreamSummaryInput {
-            stream: StreamRef::name(STREAM),
+            stream: StreamRef::name(stream),
         })
         .await
         .expect("describe")
@@ -107,7 +108,7 @@ async fn fill(endpoint: &str, mib: usize) -> (u64, u64) {
         let out = client
             .put_records(&PutRecordsInput {
                 records: Some(entries),
-                stream: StreamRef::name(STREAM),
+                stream: StreamRef::name(stream),
             })
             .await
             .expect("put");
@@ -116,14 +117,17 @@ async fn fill(endpoint: &str, mib: usize) -> (u64, u64) {
     (records as u64, bytes)
 }
 
-/// Drain with `apps` applications at once; per application: seconds and throttled calls.
-async fn drain(endpoint: &str, apps: usize, records: u64) -> Vec<(f64, u64)> {
-    let client = Client::new(ClientConfig::builder().endpoint(endpoint).build()).expect("client");
+/// Drain `stream` with one application per endpoint, all at once; per application:
+/// seconds, throttled calls and answered calls.
+async fn drain(endpoints: &[String], stream: &str, records: u64) -> Vec<(f64, u64, u64)> {
+    let apps = endpoints.len();
     let mut runs = Vec::new();
-    for a in 0..apps {
+    for (a, endpoint) in endpoints.iter().enumerate() {
+        let client =
+            Client::new(ClientConfig::builder().endpoint(endpoint).build()).expect("client");
         let tally = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
         let t = Arc::clone(&tally);
-        let config = Config::builder(STREAM, format!("app-{a}-of-{apps}"))
+        let config = Config::builder(stream, format!("app-{a}-of-{apps}"))
             .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
             .idle_time_between_reads(Duration::from_millis(200))
             .build()
@@ -148,30 +152,15 @@ async fn drain(endpoint: &str, apps: usize, records: u64) -> Vec<(f64, u64)> {
         let secs = started.elapsed().as_secs_f64();
         handle.request();
         let _ = run.await;
+        let shard = ["shardId-000000000000"];
         let throttled = metrics
             .get_records_throttled
-            .with_label_values(&["shardId-000000000000"])
+            .with_label_values(&shard)
             .get();
-        out.push((secs, throttled));
+        let answered = metrics.get_records_calls.with_label_values(&shard).get();
+        out.push((secs, throttled, answered));
     }
     out
-}
-
-/// `kinesis_requests_total{operation="GetRecords"}` of the broker at `addr`.
-async fn get_records_calls(addr: std::net::SocketAddr) -> u64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut body = String::new();
-    tcp.read_to_string(&mut body).await.expect("read");
-    body.lines()
-        .filter(|l| {
-            l.starts_with("kinesis_requests_total{") && l.contains("operation=\"GetRecords\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 fn main() {
@@ -179,10 +168,13 @@ fn main() {
         println!("kcl_drain: bench");
         return;
     }
-    let mib: usize = std::env::var("KCL_DRAIN_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+    let env_mib = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(64)
+    };
+    let (mib, shared_mib) = (env_mib("KCL_DRAIN_MIB"), env_mib("KCL_SHARED_MIB"));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -195,28 +187,44 @@ fn main() {
                 .build()
         };
         let writer = Broker::start(config(LimitProfile::Off)).await.expect("broker");
-        let (records, bytes) = fill(&writer.endpoint(), mib).await;
+        let filled = [
+            ("drain", fill(&writer.endpoint(), "drain", mib).await, mib),
+            (
+                "shared",
+                fill(&writer.endpoint(), "shared", shared_mib).await,
+                shared_mib,
+            ),
+        ];
         writer.shutdown().await;
         let limit = 2.0 * 1024.0 * 1024.0;
-        for apps in [1, 2] {
-            let broker = Broker::start(config(LimitProfile::Aws)).await.expect("broker");
-            let results = drain(&broker.endpoint(), apps, records).await;
-            let calls = get_records_calls(broker.local_addr()).await;
+        let broker = Broker::start(config(LimitProfile::Aws)).await.expect("broker");
+        let here = broker.endpoint();
+        let elsewhere = format!("http://localhost:{}", broker.local_addr().port());
+        let runs = [
+            ("one application", 0, vec![here.clone()]),
+            ("two applications, one process", 1, vec![here.clone(), here.clone()]),
+            ("two applications, two processes", 1, vec![here.clone(), elsewhere]),
+        ];
+        for (what, stream, endpoints) in runs {
+            let (name, (records, bytes), mib) = filled[stream];
+            let results = drain(&endpoints, name, records).await;
             let throttled: u64 = results.iter().map(|r| r.1).sum();
-            for (i, (secs, _)) in results.iter().enumerate() {
+            let answered: u64 = results.iter().map(|r| r.2).sum();
+            let calls = throttled + answered;
+            for (i, (secs, t, a)) in results.iter().enumerate() {
                 println!(
-                    "{apps} application(s), app {i}: {mib} MiB in {secs:.1} s = {:.1} % of 2 MiB/s",
+                    "{what}, app {i}: {mib} MiB in {secs:.1} s = {:.1} % of 2 MiB/s; {a} GetRecords answered, {t} throttled",
                     100.0 * bytes as f64 / secs / limit
                 );
             }
             println!(
-                "{apps} application(s): {calls} GetRecords, {throttled} throttled ({:.1} % of calls); together {:.1} % of the shard's 2 MiB/s",
+                "{what}: {calls} GetRecords, {throttled} throttled ({:.1} % of calls); together {:.1} % of the shard's 2 MiB/s",
                 100.0 * throttled as f64 / calls.max(1) as f64,
-                100.0 * (bytes as f64 * apps as f64)
+                100.0 * (bytes as f64 * results.len() as f64)
                     / results.iter().map(|r| r.0).fold(0.0, f64::max)
                     / limit
             );
-            broker.shutdown().await;
         }
+        broker.shutdown().await;
     });
 }

@@ -2957,6 +2957,76 @@ async fn a_large_backlog_is_drained_at_the_read_limit_with_few_throttles() {
     broker.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_sharing_one_shard_each_receive_every_record() {
+    // 4 MiB written with limits off, then read with the service's limits by three
+    // applications at once: two that this process paces together, and one reaching the
+    // broker under another name, so that the pace does not know of it (as an application
+    // in another process would be) and meets the others' reads as throttles. None starves.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = |limits| {
+        BrokerConfig::builder()
+            .port(0)
+            .state_delays(Duration::ZERO)
+            .limit_profile(limits)
+            .durable(kinesis_broker::store::durable::DurableConfig::new(
+                dir.path(),
+            ))
+            .build()
+    };
+    let writer =
+        common::start_broker_with(config(kinesis_broker::limiter::LimitProfile::Off)).await;
+    let kinesis = client(&writer.endpoint());
+    create_stream(&kinesis, "shared", 1).await;
+    let payload = "x".repeat(1_000);
+    let records: Vec<(String, String)> = (0..4 * 1024)
+        .map(|i| (format!("pk-{}", i % 64), format!("{i:08}{payload}")))
+        .collect();
+    put_plain(&kinesis, "shared", &records).await;
+    writer.shutdown().await;
+
+    let broker =
+        common::start_broker_with(config(kinesis_broker::limiter::LimitProfile::Aws)).await;
+    let endpoints = [
+        broker.endpoint(),
+        format!("http://localhost:{}", broker.local_addr().port()),
+        broker.endpoint(),
+    ];
+    let mut apps = Vec::new();
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let journal = Journal::default();
+        let scheduler = Scheduler::new(
+            test_config("shared", &format!("app-{i}"), "w1", Duration::from_secs(10)),
+            client(endpoint),
+            Arc::new(InMemoryLeaseStore::new()),
+            recorder("w1", &journal),
+        )
+        .expect("scheduler");
+        let metrics = scheduler.metrics().clone();
+        let handle = scheduler.shutdown_handle();
+        let run = tokio::spawn(scheduler.run());
+        apps.push((journal, metrics, handle, run));
+    }
+    let expected: BTreeSet<String> = records.iter().map(|r| r.1.clone()).collect();
+    for (i, (journal, metrics, handle, run)) in apps.into_iter().enumerate() {
+        wait_until(
+            &format!("application {i} read the backlog"),
+            Duration::from_secs(120),
+            || journal.distinct_data().len() >= expected.len(),
+        )
+        .await;
+        assert_eq!(journal.distinct_data(), expected, "application {i}");
+        handle.request();
+        run.await.expect("join").expect("scheduler run");
+        let calls = metrics
+            .get_records_calls
+            .with_label_values(&["shardId-000000000000"])
+            .get();
+        assert!(calls > 0, "application {i} read with its own calls");
+    }
+    broker.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------
 // A parent shard the stream no longer has
 // ---------------------------------------------------------------------------

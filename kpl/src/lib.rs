@@ -49,6 +49,8 @@ pub mod rate_controller;
 pub mod record;
 pub mod retrier;
 pub mod shard_map;
+#[cfg(test)]
+mod shard_sim;
 
 pub use config::{Config, ConfigBuilder, Ordering};
 pub use error::{Error, RecordFailure, Rejected};

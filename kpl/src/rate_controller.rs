@@ -3,14 +3,24 @@
 //! (docs/kpl-rate.md).
 //!
 //! The rate is a factor of the shard's nominal limit (1,000 records/s and 1 MiB/s). It
-//! starts at 1.0, since the producer knows the limit. While the shard is saturated (records
-//! wait for the limiter) and nothing was ever throttled, it climbs exponentially (the shard
-//! may accept far more: limits off, an emulator, an on-demand stream). A throttle above the
-//! limit puts it back at the limit; below it, cuts it by a quarter, at most once per
-//! `DECREASE_HOLD` so that one rejected batch counts as one signal. After a throttle it
-//! climbs linearly: 2 % of the limit a second below the limit, where producers sharing a
-//! shard converge to even shares as AIMD flows do, and 0.5 % above it, where a lone
-//! producer only probes whether the limit was raised. `RateLimit` stays the ceiling.
+//! starts at 1.0, since the producer knows the limit, and moves as AIMD flows do, which is
+//! what makes producers sharing a shard converge to even shares:
+//!
+//! * **Throttle episodes.** The first throttle after a quiet spell cuts the rate at once,
+//!   by `LIMIT_CUT` at or above the limit (a lone producer's shard refills its burst while
+//!   the rate climbs back) or `SHARED_CUT` below it (the shard is shared), and opens an
+//!   episode: the throttles that follow within it, until `EPISODE_ANSWERS` records were
+//!   answered or `EPISODE_TIME` passed, and for `CUT_SETTLING` after, are about the same
+//!   overload and cut no further. The cut does not depend on how many records were
+//!   refused: producers sharing a shard see that share differ by luck (whose record meets
+//!   the empty budget), and a fixed step keeps the luck out of their rates. No growth
+//!   during an episode.
+//! * **Additive growth** while saturated (records wait for the limiter): `STEADY_GROWTH` of
+//!   the limit a second below it, equal for every producer, so the smaller catch up.
+//! * **Above the limit** it grows by `ABOVE_LIMIT_GROWTH` a second, and keeps account of
+//!   how much it sent beyond the limit since the last throttle: once that exceeds the
+//!   shard's one second of burst (`PROBE_AFTER`), the shard evidently takes more (limits
+//!   off, an emulator) and the rate grows e-fold a second, up to `RateLimit`.
 //!
 //! Pure: every call takes `now`.
 
@@ -18,27 +28,47 @@ use std::time::{Duration, Instant};
 
 /// The lowest factor: a shard throttled by a crowd still gets some traffic through.
 pub const FLOOR: f64 = 0.05;
-/// The cut on a throttle at or below the limit, where the shard is shared.
-pub const DECREASE: f64 = 0.75;
-/// After one cut, throttles of requests sent before it landed do not cut again.
-pub const DECREASE_HOLD: Duration = Duration::from_millis(500);
-/// Growth per second of saturation before any throttle was seen (e-fold a second).
-pub const PROBE_GROWTH: f64 = 1.0;
-/// Growth per second of saturation below the limit after a throttle: +2 % of the limit.
+/// Answers that close a throttle episode.
+pub const EPISODE_ANSWERS: u64 = 10;
+/// The longest a throttle episode lasts, however few answers came.
+pub const EPISODE_TIME: Duration = Duration::from_millis(500);
+/// After a cut, answers to records sent before it took effect say nothing new: no episode
+/// opens within this time (a batch's buffering and round trip).
+pub const CUT_SETTLING: Duration = Duration::from_millis(300);
+/// The cut of an episode at or above the limit: the burst of a lone producer's shard
+/// refills while the rate climbs back.
+pub const LIMIT_CUT: f64 = 0.75;
+/// The cut of an episode below the limit, where the shard is shared.
+pub const SHARED_CUT: f64 = 0.9;
+/// Growth per second of saturation below the limit: +2 % of the limit.
 pub const STEADY_GROWTH: f64 = 0.02;
-/// Growth per second of saturation at or above the limit after a throttle: +0.5 %, so a
-/// lone producer drains a shard's one-second burst only every twenty seconds or so.
-pub const ABOVE_LIMIT_GROWTH: f64 = 0.005;
+/// Growth per second of saturation at or above the limit until the shard proved it takes
+/// more: +2 %, so a lone producer spends a shard's one-second burst in about ten seconds.
+pub const ABOVE_LIMIT_GROWTH: f64 = 0.02;
+/// Seconds of the limit sent beyond it, unthrottled, that prove the shard takes more: more
+/// than the one second of burst a shard at the service's limits has.
+pub const PROBE_AFTER: f64 = 1.5;
+/// Growth per second once the shard proved it takes more (e-fold a second).
+pub const PROBE_GROWTH: f64 = 1.0;
 /// Saturation is judged over this window: the limiter made records wait within it.
 pub const SATURATION_WINDOW: Duration = Duration::from_millis(250);
+
+/// An open throttle episode: when it began, and records answered since.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Episode {
+    began: Instant,
+    answered: u64,
+}
 
 /// The rate controller of one shard.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateController {
     factor: f64,
     ceiling: f64,
+    episode: Option<Episode>,
     last_cut: Option<Instant>,
-    throttled_ever: bool,
+    /// Seconds of the shard limit sent beyond it since the last throttle, net of idle time.
+    beyond: f64,
     last_wait: Option<Instant>,
     last_update: Instant,
     throttles: u64,
@@ -53,8 +83,9 @@ impl RateController {
         RateController {
             factor: ceiling.min(1.0),
             ceiling,
+            episode: None,
             last_cut: None,
-            throttled_ever: false,
+            beyond: 0.0,
             last_wait: None,
             last_update: now,
             throttles: 0,
@@ -65,6 +96,7 @@ impl RateController {
     /// The factor of the shard limit to send at now.
     pub fn factor(&mut self, now: Instant) -> f64 {
         self.grow(now);
+        self.close_episode(now);
         self.factor
     }
 
@@ -78,25 +110,34 @@ impl RateController {
     /// `ProvisionedThroughputExceededException`.
     pub fn observe(&mut self, throttled: bool, now: Instant) {
         self.grow(now);
-        if !throttled {
-            self.accepted += 1;
-            return;
-        }
-        self.throttles += 1;
-        self.throttled_ever = true;
-        if self
-            .last_cut
-            .is_some_and(|t| now.saturating_duration_since(t) < DECREASE_HOLD)
-        {
-            return;
-        }
-        self.last_cut = Some(now);
-        self.factor = if self.factor > 1.0 {
-            // Above the limit a throttle says the limit is real: go back to it.
-            1.0
+        if throttled {
+            self.throttles += 1;
+            // The shard's burst is spent: what went beyond the limit did not go unnoticed.
+            self.beyond = 0.0;
         } else {
-            (self.factor * DECREASE).max(FLOOR.min(self.ceiling))
-        };
+            self.accepted += 1;
+        }
+        let settling = self
+            .last_cut
+            .is_some_and(|t| now.saturating_duration_since(t) < CUT_SETTLING);
+        match &mut self.episode {
+            _ if settling => {}
+            Some(e) => {
+                e.answered += 1;
+            }
+            None if throttled => {
+                // Cut at once, so a storm is answered within a round trip; the answers
+                // that follow within the episode are about the same overload.
+                let mild = self.mildest_cut();
+                self.episode = Some(Episode {
+                    began: now,
+                    answered: 1,
+                });
+                self.factor = (self.factor * mild).max(FLOOR.min(self.ceiling));
+            }
+            None => {}
+        }
+        self.close_episode(now);
     }
 
     /// Throttled and accepted Kinesis records seen so far.
@@ -104,28 +145,59 @@ impl RateController {
         (self.throttles, self.accepted)
     }
 
+    /// End the episode once it has enough answers or time.
+    fn close_episode(&mut self, now: Instant) {
+        let Some(e) = self.episode else {
+            return;
+        };
+        if e.answered < EPISODE_ANSWERS && now.saturating_duration_since(e.began) < EPISODE_TIME {
+            return;
+        }
+        self.episode = None;
+        let ended = if e.answered >= EPISODE_ANSWERS {
+            now
+        } else {
+            e.began + EPISODE_TIME
+        };
+        self.last_cut = Some(ended);
+    }
+
+    /// The cut of a throttle episode: deeper at or above the limit, where the shard's burst
+    /// should refill while the rate climbs back.
+    fn mildest_cut(&self) -> f64 {
+        if self.factor >= 1.0 {
+            LIMIT_CUT
+        } else {
+            SHARED_CUT
+        }
+    }
+
     /// Grow for the saturated time since the last update.
     fn grow(&mut self, now: Instant) {
+        self.close_episode(now);
         let since = now.saturating_duration_since(self.last_update);
         self.last_update = self.last_update.max(now);
+        if since.is_zero() {
+            return;
+        }
         let saturated = self
             .last_wait
             .is_some_and(|t| now.saturating_duration_since(t) <= SATURATION_WINDOW);
-        let holding = self
-            .last_cut
-            .is_some_and(|t| now.saturating_duration_since(t) < DECREASE_HOLD);
-        if !saturated || holding || since.is_zero() {
+        let dt = since.as_secs_f64().min(SATURATION_WINDOW.as_secs_f64());
+        // Seconds of the shard's limit sent beyond it: what the shard's burst had to cover.
+        // Time not saturated lets the burst refill at the limit at least.
+        let over = if saturated { self.factor - 1.0 } else { -1.0 };
+        self.beyond = (self.beyond + over * dt).max(0.0);
+        if !saturated || self.episode.is_some() {
             return;
         }
-        let dt = since.as_secs_f64().min(SATURATION_WINDOW.as_secs_f64());
-        self.factor = if self.throttled_ever {
-            let step = if self.factor < 1.0 {
-                STEADY_GROWTH
-            } else {
-                ABOVE_LIMIT_GROWTH
-            };
-            self.factor + step * dt
+        self.factor = if self.factor < 1.0 {
+            (self.factor + STEADY_GROWTH * dt).min(1.0)
+        } else if self.beyond < PROBE_AFTER {
+            self.factor + ABOVE_LIMIT_GROWTH * dt
         } else {
+            // More than the shard's burst went beyond its limit unthrottled: this shard
+            // takes more than the service's limit.
             self.factor * (1.0 + PROBE_GROWTH * dt)
         }
         .min(self.ceiling);
@@ -150,6 +222,16 @@ mod tests {
         t
     }
 
+    /// `refused` throttled then `accepted` accepted answers at `t`.
+    fn answers(c: &mut RateController, t: Instant, refused: u64, accepted: u64) {
+        for _ in 0..refused {
+            c.observe(true, t);
+        }
+        for _ in 0..accepted {
+            c.observe(false, t);
+        }
+    }
+
     #[test]
     fn starts_at_the_shard_limit_below_a_higher_ceiling() {
         let t0 = Instant::now();
@@ -167,51 +249,76 @@ mod tests {
     }
 
     #[test]
-    fn a_saturated_unthrottled_shard_probes_up_to_the_ceiling() {
+    fn above_the_limit_it_grows_slowly_until_more_than_the_burst_went_through() {
         let t0 = Instant::now();
         let mut c = RateController::new(100.0, t0);
-        let t = saturate(&mut c, t0, 1);
-        let after_one = c.factor(t);
-        assert!(
-            after_one > 2.5 && after_one < 2.8,
-            "e-fold a second: {after_one}"
-        );
-        let t = saturate(&mut c, t, 5);
-        assert_eq!(c.factor(t), 100.0, "capped by RateLimit");
-    }
-
-    #[test]
-    fn a_throttle_above_the_limit_returns_to_it_and_probes_slowly() {
-        let t0 = Instant::now();
-        let mut c = RateController::new(1.5, t0);
-        let t = saturate(&mut c, t0, 1);
-        assert_eq!(c.factor(t), 1.5);
-        c.observe(true, t);
-        assert_eq!(c.factor(t), 1.0, "the limit is real");
-        let t = saturate(&mut c, t, 10);
+        let t = saturate(&mut c, t0, 5);
         let f = c.factor(t);
-        assert!(f > 1.04 && f < 1.05, "0.5 % a second above the limit: {f}");
+        assert!(f > 1.09 && f < 1.11, "2 % a second: {f}");
+        // 1.5 s beyond the limit after about 12 s: then e-fold a second, up to RateLimit.
+        let t = saturate(&mut c, t, 15);
+        assert_eq!(c.factor(t), 100.0);
     }
 
     #[test]
-    fn a_throttle_cuts_once_per_hold_then_growth_is_slow() {
+    fn an_episode_is_one_cut_however_many_records_were_refused() {
         let t0 = Instant::now();
         let mut c = RateController::new(1.5, t0);
-        for i in 0..50 {
-            c.observe(true, t0 + ms(i));
+        answers(&mut c, t0, 9, 30);
+        assert_eq!(c.factor(t0), LIMIT_CUT, "at the limit");
+        assert_eq!(c.counts(), (9, 30));
+        // Answers just after a cut are about records sent before it.
+        answers(&mut c, t0 + ms(100), 5, 5);
+        assert_eq!(c.factor(t0 + ms(100)), LIMIT_CUT, "settling");
+        let t1 = t0 + CUT_SETTLING;
+        answers(&mut c, t1, 1, 0);
+        let below = LIMIT_CUT * SHARED_CUT;
+        assert!(
+            (c.factor(t1) - below).abs() < 1e-9,
+            "below the limit, milder"
+        );
+        // An episode with few answers ends after its time, then settles.
+        answers(&mut c, t1 + ms(499), 3, 0);
+        assert!(
+            (c.factor(t1 + ms(499)) - below).abs() < 1e-9,
+            "still the same episode"
+        );
+        assert!(
+            (c.factor(t1 + EPISODE_TIME) - below).abs() < 1e-9,
+            "ended, no cut"
+        );
+        let t2 = t1 + EPISODE_TIME + CUT_SETTLING;
+        answers(&mut c, t2, 1, 0);
+        assert!(
+            (c.factor(t2) - below * SHARED_CUT).abs() < 1e-9,
+            "a new episode"
+        );
+    }
+
+    #[test]
+    fn it_grows_additively_but_not_while_throttled() {
+        let t0 = Instant::now();
+        let mut c = RateController::new(1.5, t0);
+        c.observe(true, t0);
+        let t = saturate(&mut c, t0, 10);
+        let f = c.factor(t);
+        // Held for the episode's half second, then 2 % of the limit a second.
+        let expected = LIMIT_CUT + 9.5 * STEADY_GROWTH;
+        assert!((f - expected).abs() < 0.005, "{f}");
+        c.observe(true, t);
+        let open = f * SHARED_CUT;
+        let t1 = t + ms(400);
+        let mut now = t;
+        while now < t1 {
+            now += ms(10);
+            c.saturated(now);
         }
         assert!(
-            (c.factor(t0 + ms(60)) - DECREASE).abs() < 1e-9,
-            "one cut for one batch"
+            (c.factor(t1) - open).abs() < 1e-9,
+            "held while the episode is open"
         );
-        assert_eq!(c.counts(), (50, 0));
-        c.observe(true, t0 + ms(600));
-        let twice = DECREASE * DECREASE;
-        assert!((c.factor(t0 + ms(600)) - twice).abs() < 1e-9);
-        let t = saturate(&mut c, t0 + ms(600), 5);
-        let f = c.factor(t);
-        // The hold after the cut, then 2 % of the limit a second.
-        assert!(f > twice + 0.08 && f < twice + 0.11, "{f}");
+        let t2 = saturate(&mut c, t1, 1);
+        assert!(c.factor(t2) > open, "growing again");
     }
 
     #[test]
@@ -219,35 +326,8 @@ mod tests {
         let t0 = Instant::now();
         let mut c = RateController::new(1.0, t0);
         for i in 0..200 {
-            c.observe(true, t0 + DECREASE_HOLD * i);
+            answers(&mut c, t0 + CUT_SETTLING * i, EPISODE_ANSWERS, 0);
         }
-        assert_eq!(c.factor(t0 + DECREASE_HOLD * 200), FLOOR);
-    }
-
-    #[test]
-    fn two_controllers_sharing_a_limit_converge_to_even_shares() {
-        // A crude shared shard: capacity 1.0, throttles whenever the sum exceeds it.
-        let t0 = Instant::now();
-        let mut a = RateController::new(1.5, t0);
-        let mut b = RateController::new(1.5, t0);
-        // b starts late and low, as a second producer joining would after a cut.
-        for _ in 0..6 {
-            b.observe(true, t0);
-            b.last_cut = None;
-        }
-        let mut t = t0;
-        for _ in 0..60_000 {
-            t += ms(10);
-            a.saturated(t);
-            b.saturated(t);
-            let (fa, fb) = (a.factor(t), b.factor(t));
-            if fa + fb > 1.0 {
-                a.observe(true, t);
-                b.observe(true, t);
-            }
-        }
-        let (fa, fb) = (a.factor(t), b.factor(t));
-        assert!((fa - fb).abs() < 0.1 * fa.max(fb), "{fa} vs {fb}");
-        assert!(fa + fb > 0.85, "together they use the shard: {}", fa + fb);
+        assert_eq!(c.factor(t0 + CUT_SETTLING * 200), FLOOR);
     }
 }

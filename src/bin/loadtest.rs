@@ -161,6 +161,11 @@ struct Stats {
     kpl_kinesis_bytes: AtomicU64,
     /// kpl only: user records each producer put, to compare producers sharing shards.
     kpl_per_producer: Mutex<Vec<u64>>,
+    /// kpl only: bytes of the Kinesis records accepted per shard, for per-shard utilisation.
+    kpl_shard_bytes: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// kpl only: each producer's metrics, read when the load window ends (before the
+    /// producers drain what they still buffer).
+    kpl_metrics: Mutex<Vec<kinesis_kpl::Metrics>>,
     put_latency: Mutex<Latency>,
     delivery_latency: Mutex<Latency>,
     stop_producing: AtomicBool,
@@ -386,6 +391,11 @@ async fn kpl_producer(
             return;
         }
     };
+    stats
+        .kpl_metrics
+        .lock()
+        .expect("not poisoned")
+        .push(producer.metrics().clone());
     let stream: Arc<str> = stream.into();
     let rate = args.rate as f64 / args.producers as f64;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, kinesis_kpl::PutHandle)>(100_000);
@@ -474,6 +484,20 @@ async fn kpl_producer(
     stats
         .kpl_kinesis_bytes
         .fetch_add(metrics.counter_sum("KinesisRecordsDataPut", &[]), Relaxed);
+    {
+        let mut per_shard = stats.kpl_shard_bytes.lock().expect("not poisoned");
+        for family in metrics.registry().gather() {
+            if family.name() != "KinesisRecordsDataPut" {
+                continue;
+            }
+            for m in family.get_metric() {
+                if let Some(shard) = m.get_label().iter().find(|l| l.name() == "shard") {
+                    *per_shard.entry(shard.value().to_string()).or_default() +=
+                        m.get_counter().get_value() as u64;
+                }
+            }
+        }
+    }
     stats.kpl_entries_throttled.fetch_add(
         metrics.counter_sum(
             "ErrorsByCode",
@@ -481,6 +505,57 @@ async fn kpl_producer(
         ),
         Relaxed,
     );
+}
+
+/// What the kpl producers had done when the load window of `secs` ended: Kinesis MiB/s
+/// accepted, in all and per producer, and the share of Kinesis records throttled.
+fn kpl_window(stats: &Stats, secs: f64) -> serde_json::Value {
+    let metrics = stats.kpl_metrics.lock().expect("not poisoned");
+    if metrics.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let mib = |b: u64| b as f64 / secs / 1048576.0;
+    let per: Vec<f64> = metrics
+        .iter()
+        .map(|m| mib(m.counter_sum("KinesisRecordsDataPut", &[])))
+        .collect();
+    let put: u64 = metrics
+        .iter()
+        .map(|m| m.counter_sum("KinesisRecordsPut", &[]))
+        .sum();
+    let throttled: u64 = metrics
+        .iter()
+        .map(|m| {
+            m.counter_sum(
+                "ErrorsByCode",
+                &[("error_code", "ProvisionedThroughputExceededException")],
+            )
+        })
+        .sum();
+    json!({
+        "secs": secs,
+        "mib_per_sec": per.iter().sum::<f64>(),
+        "per_producer_mib_per_sec": per,
+        "throttled_pct": 100.0 * throttled as f64 / (put + throttled).max(1) as f64,
+    })
+}
+
+/// The least, median and most MiB/s of Kinesis bytes the kpl put into one shard.
+fn shard_spread(stats: &Stats, secs: f64) -> serde_json::Value {
+    let mut rates: Vec<f64> = stats
+        .kpl_shard_bytes
+        .lock()
+        .expect("not poisoned")
+        .values()
+        .map(|b| *b as f64 / secs / 1048576.0)
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        rates
+            .get(((rates.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+    };
+    json!({"shards": rates.len(), "min": at(0.0), "median": at(0.5), "max": at(1.0)})
 }
 
 /// Count delivered user records (deaggregating) and their put-to-delivery latency,
@@ -860,6 +935,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         kpl_entries_throttled: AtomicU64::new(0),
         kpl_kinesis_bytes: AtomicU64::new(0),
         kpl_per_producer: Mutex::new(Vec::new()),
+        kpl_shard_bytes: Mutex::new(std::collections::BTreeMap::new()),
+        kpl_metrics: Mutex::new(Vec::new()),
         errors: AtomicU64::new(0),
         put_latency: Mutex::new(Latency::new()),
         delivery_latency: Mutex::new(Latency::new()),
@@ -948,6 +1025,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let drain_limit = Duration::from_secs(10).max(Duration::from_millis(args.poll_idle_ms * 2));
     let mut drain_started: Option<Instant> = None;
     let mut produce_secs = args.duration as f64;
+    let mut window = serde_json::Value::Null;
     loop {
         tick.tick().await;
         let now = Instant::now();
@@ -989,6 +1067,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ));
         samples.push(s);
         if now >= deadline && drain_started.is_none() {
+            window = kpl_window(&stats, started.elapsed().as_secs_f64());
             stats.stop_producing.store(true, Relaxed);
             for p in producers.drain(..) {
                 let _ = p.await;
@@ -1060,6 +1139,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "kpl_entries_throttled": stats.kpl_entries_throttled.load(Relaxed),
         "kpl_kinesis_mib_per_sec": stats.kpl_kinesis_bytes.load(Relaxed) as f64 / produce_secs / 1048576.0,
         "kpl_per_producer": stats.kpl_per_producer.lock().expect("not poisoned").clone(),
+        "kpl_shard_mib_per_sec": shard_spread(&stats, produce_secs),
+        "kpl_load_window": window,
         "put_latency": put_lat,
         "delivery_latency": del_lat,
         "broker_usage": broker_usage,
@@ -1095,6 +1176,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             100.0 * kpl_throttled as f64 / (kpl_put + kpl_throttled) as f64,
             stats.kpl_per_producer.lock().expect("not poisoned")
         );
+        if !window.is_null() {
+            println!(
+                "  kpl in the {}-s load window (before draining): {window}",
+                args.duration
+            );
+        }
+        let spread = shard_spread(&stats, produce_secs);
+        if spread["shards"].as_u64().unwrap_or(0) > 1 {
+            println!("  kpl: MiB/s of Kinesis bytes per shard: {spread}");
+        }
     }
     println!("  put latency: {put_lat}");
     println!("  put-to-delivery latency: {del_lat}");
