@@ -129,6 +129,8 @@ cargo bench -p kinesis-broker --bench put_records_overhead 2>/dev/null >"$OUT/pu
     echo "put_records_overhead bench failed" >>"$OUT/skipped.txt"
 cargo bench -p kinesis-broker --bench get_records 2>/dev/null >"$OUT/get_records.txt" ||
     echo "get_records bench failed" >>"$OUT/skipped.txt"
+cargo bench -p kinesis-broker --bench hot_keys 2>/dev/null >"$OUT/hot_keys.txt" ||
+    echo "hot_keys bench failed" >>"$OUT/skipped.txt"
 
 rm -f "$DOCS"/*.svg
 cp "$OUT"/*.svg "$DOCS"/ 2>/dev/null || true

@@ -155,6 +155,19 @@ if os.path.exists(reads):
     w("```")
     w("")
 
+sampler = os.path.join(results, "hot_keys.txt")
+if os.path.exists(sampler):
+    w("### Console's partition-key sampler (`cargo bench -p kinesis-broker --bench hot_keys`)")
+    w("")
+    w("```")
+    with open(sampler) as fh:
+        w(fh.read().rstrip())
+    w("```")
+    w("")
+    w("The sampler counts the first 4,096 records of each 10 s bucket of a shard one by one, then one")
+    w("record in 8.")
+    w("")
+
 w("## Notes")
 w("")
 w("- A peer that cannot keep up with the poll scenario's 2,000 records/s puts fewer records, so its")
@@ -206,5 +219,16 @@ w("cargo run --release --bin loadtest -- --help")
 w("```")
 w("")
 
+# Sections measured by hand (longer runs than this script makes) follow a marker line and are
+# kept as they are when the report is regenerated.
+MARKER = "<!-- Hand-measured sections below: kept when scripts/bench_report.py regenerates the file. -->"
+kept = ""
+if os.path.exists(out_path):
+    with open(out_path) as fh:
+        old = fh.read()
+    if MARKER in old:
+        kept = old[old.index(MARKER):]
 with open(out_path, "w") as fh:
     fh.write("\n".join(lines))
+    if kept:
+        fh.write("\n" + kept)
