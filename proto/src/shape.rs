@@ -644,6 +644,35 @@ pub fn input_shape(op: Operation) -> &'static [Member] {
     }
 }
 
+/// Whether a body is a JSON or CBOR map (members unread): what the service
+/// needs of a body before it looks at the operation or the signature.
+pub fn is_structure(enc: Encoding, body: &[u8]) -> bool {
+    struct MapOnly;
+    impl<'de> Visitor<'de> for MapOnly {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a structure")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(())
+        }
+    }
+    struct Structure;
+    impl<'de> Deserialize<'de> for Structure {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(MapOnly).map(|()| Structure)
+        }
+    }
+    match enc {
+        Encoding::Json => serde_json::from_slice::<Structure>(body).is_ok(),
+        Encoding::Cbor => ciborium::from_reader::<Structure, _>(body).is_ok(),
+    }
+}
+
 /// At most this many violations are reported (and counted).
 const MAX_VIOLATIONS: usize = 10;
 
@@ -1124,6 +1153,16 @@ mod tests {
         );
         let e = json(Operation::RemoveTagsFromStream, &format!(r#"{{"StreamName":"s","TagKeys":["a","{long}"]}}"#)).unwrap_err();
         assert!(e.message.ends_with("Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]"));
+    }
+
+    #[test]
+    fn structures_are_told_from_other_bodies() {
+        assert!(is_structure(Encoding::Json, br#"{"a":[1,{"b":null}]}"#));
+        for bad in [&b"[]"[..], b"null", b"hello", b"{", b"5"] {
+            assert!(!is_structure(Encoding::Json, bad));
+        }
+        assert!(is_structure(Encoding::Cbor, &[0xa0]));
+        assert!(!is_structure(Encoding::Cbor, &[0x80]));
     }
 
     #[test]
