@@ -2727,7 +2727,7 @@ mod g_cbor {
 
     async fn raw_cbor(addr: std::net::SocketAddr, op: &str, body: &[u8]) -> common::RawResponse {
         let target = format!("Kinesis_20131202.{op}");
-        common::raw_request(
+        common::signed_raw_request(
             addr,
             "POST",
             &[

@@ -220,7 +220,8 @@ impl Service {
             let b_id = input.adjacent_shard_to_merge.unwrap_or_default();
             let a = self.open_shard(&stream, &m, &a_id)?;
             let b = self.open_shard(&stream, &m, &b_id)?;
-            if !(a.range.is_adjacent_below(&b.range) || b.range.is_adjacent_below(&a.range)) {
+            // The service merges only a shard with the one just above it.
+            if !a.range.is_adjacent_below(&b.range) {
                 return Err(KinesisError::invalid(format!(
                     "Shards {} and {} in stream {} under account {} are not an adjacent pair of shards eligible for merging",
                     a.id, b.id, stream.name, self.config.account_id
