@@ -42,7 +42,10 @@ async fn call(
     let resp = common::signed_raw_request(
         addr,
         "POST",
-        &[("Content-Type", enc.content_type()), ("X-Amz-Target", &target)],
+        &[
+            ("Content-Type", enc.content_type()),
+            ("X-Amz-Target", &target),
+        ],
         &bytes,
     )
     .await;
@@ -126,7 +129,12 @@ fn cases() -> Vec<Case> {
     let bad_chars = "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.";
     vec![
         // CreateStream
-        case("CreateStream", json!({}), "ValidationException", validation(&[null("streamName")])),
+        case(
+            "CreateStream",
+            json!({}),
+            "ValidationException",
+            validation(&[null("streamName")]),
+        ),
         case(
             "CreateStream",
             json!({"StreamName": "", "ShardCount": 0}),
@@ -141,12 +149,36 @@ fn cases() -> Vec<Case> {
             "CreateStream",
             json!({"StreamName": long, "ShardCount": 1}),
             "ValidationException",
-            validation(&[rule(&long, "streamName", "have length less than or equal to 128")]),
+            validation(&[rule(
+                &long,
+                "streamName",
+                "have length less than or equal to 128",
+            )]),
         ),
-        case("CreateStream", json!({"StreamName": true}), "SerializationException", "class java.lang.Boolean can not be converted to an String"),
-        case("CreateStream", json!({"StreamName": "x", "ShardCount": "1"}), "SerializationException", "class java.lang.String can not be converted to an Integer"),
-        case("CreateStream", json!({"StreamName": "x", "ShardCount": []}), "SerializationException", "Start of list found where not expected"),
-        case("CreateStream", json!({"StreamName": "x", "StreamModeDetails": 5}), "SerializationException", "Expected null"),
+        case(
+            "CreateStream",
+            json!({"StreamName": true}),
+            "SerializationException",
+            "class java.lang.Boolean can not be converted to an String",
+        ),
+        case(
+            "CreateStream",
+            json!({"StreamName": "x", "ShardCount": "1"}),
+            "SerializationException",
+            "class java.lang.String can not be converted to an Integer",
+        ),
+        case(
+            "CreateStream",
+            json!({"StreamName": "x", "ShardCount": []}),
+            "SerializationException",
+            "Start of list found where not expected",
+        ),
+        case(
+            "CreateStream",
+            json!({"StreamName": "x", "StreamModeDetails": 5}),
+            "SerializationException",
+            "Expected null",
+        ),
         case(
             "CreateStream",
             json!({"StreamName": STREAM, "ShardCount": 1}),
@@ -154,39 +186,89 @@ fn cases() -> Vec<Case> {
             format!("Stream {STREAM} under account {ACCOUNT} already exists."),
         ),
         // AddTagsToStream
-        case("AddTagsToStream", json!({}), "ValidationException", validation(&[null("tags")])),
+        case(
+            "AddTagsToStream",
+            json!({}),
+            "ValidationException",
+            validation(&[null("tags")]),
+        ),
         case(
             "AddTagsToStream",
             json!({"StreamName": "", "Tags": {}}),
             "ValidationException",
-            validation(&[rule("{}", "tags", MIN1), rule("", "streamName", NAME), rule("", "streamName", MIN1)]),
+            validation(&[
+                rule("{}", "tags", MIN1),
+                rule("", "streamName", NAME),
+                rule("", "streamName", MIN1),
+            ]),
         ),
         case(
             "AddTagsToStream",
             json!({"StreamName": STREAM, "Tags": {"a": "1", long.clone(): "3"}}),
             "ValidationException",
-            validation(&[format!("Value '{{a=1, {long}=3}}' at 'tags' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]")]),
+            validation(&[format!(
+                "Value '{{a=1, {long}=3}}' at 'tags' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]"
+            )]),
         ),
-        case("AddTagsToStream", json!({"StreamName": STREAM, "Tags": 5}), "SerializationException", "Expected map or null"),
-        case("AddTagsToStream", json!({"StreamName": STREAM, "Tags": {"a": 1}}), "SerializationException", "class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to an String"),
-        case("AddTagsToStream", json!({"StreamName": "nope", "Tags": {"a": "b"}}), "ResourceNotFoundException", not_found.clone()),
-        case("AddTagsToStream", json!({"StreamName": STREAM, "Tags": {"abc\tdef": "1"}}), "InvalidArgumentException", bad_chars),
-        case("AddTagsToStream", json!({"StreamName": STREAM, "Tags": {"a": "abc;def"}}), "InvalidArgumentException", bad_chars),
+        case(
+            "AddTagsToStream",
+            json!({"StreamName": STREAM, "Tags": 5}),
+            "SerializationException",
+            "Expected map or null",
+        ),
+        case(
+            "AddTagsToStream",
+            json!({"StreamName": STREAM, "Tags": {"a": 1}}),
+            "SerializationException",
+            "class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to an String",
+        ),
+        case(
+            "AddTagsToStream",
+            json!({"StreamName": "nope", "Tags": {"a": "b"}}),
+            "ResourceNotFoundException",
+            not_found.clone(),
+        ),
+        case(
+            "AddTagsToStream",
+            json!({"StreamName": STREAM, "Tags": {"abc\tdef": "1"}}),
+            "InvalidArgumentException",
+            bad_chars,
+        ),
+        case(
+            "AddTagsToStream",
+            json!({"StreamName": STREAM, "Tags": {"a": "abc;def"}}),
+            "InvalidArgumentException",
+            bad_chars,
+        ),
         case(
             "AddTagsToStream",
             json!({"StreamName": STREAM, "Tags": {"abc%def": "1"}}),
             "InvalidArgumentException",
-            format!("Failed to add tags to stream {STREAM} under account {ACCOUNT} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'."),
+            format!(
+                "Failed to add tags to stream {STREAM} under account {ACCOUNT} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'."
+            ),
         ),
         // RemoveTagsFromStream
         case(
             "RemoveTagsFromStream",
             json!({"StreamName": STREAM, "TagKeys": ["a", long.clone(), "b"]}),
             "ValidationException",
-            validation(&[format!("Value '[a, {long}, b]' at 'tagKeys' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]")]),
+            validation(&[format!(
+                "Value '[a, {long}, b]' at 'tagKeys' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]"
+            )]),
         ),
-        case("RemoveTagsFromStream", json!({"StreamName": STREAM, "TagKeys": "a"}), "SerializationException", "Expected list or null"),
-        case("RemoveTagsFromStream", json!({"StreamName": STREAM, "TagKeys": ["abc,def"]}), "InvalidArgumentException", bad_chars),
+        case(
+            "RemoveTagsFromStream",
+            json!({"StreamName": STREAM, "TagKeys": "a"}),
+            "SerializationException",
+            "Expected list or null",
+        ),
+        case(
+            "RemoveTagsFromStream",
+            json!({"StreamName": STREAM, "TagKeys": ["abc,def"]}),
+            "InvalidArgumentException",
+            bad_chars,
+        ),
         // ListTagsForStream
         case(
             "ListTagsForStream",
@@ -210,41 +292,112 @@ fn cases() -> Vec<Case> {
                 rule("", "exclusiveStartShardId", MIN1),
             ]),
         ),
-        case("DescribeStream", json!({"StreamName": "nope"}), "ResourceNotFoundException", not_found.clone()),
-        case("ListStreams", json!({"Limit": 100000000000u64}), "ValidationException", validation(&[rule("2147483647", "limit", "have value less than or equal to 10000")])),
-        case("ListShards", json!({"MaxResults": 0, "StreamName": STREAM}), "ValidationException", validation(&[rule("0", "maxResults", "have value greater than or equal to 1")])),
-        case("ListShards", json!({}), "InvalidArgumentException", "Either NextToken or StreamName should be provided."),
+        case(
+            "DescribeStream",
+            json!({"StreamName": "nope"}),
+            "ResourceNotFoundException",
+            not_found.clone(),
+        ),
+        case(
+            "ListStreams",
+            json!({"Limit": 100000000000u64}),
+            "ValidationException",
+            validation(&[rule(
+                "2147483647",
+                "limit",
+                "have value less than or equal to 10000",
+            )]),
+        ),
+        case(
+            "ListShards",
+            json!({"MaxResults": 0, "StreamName": STREAM}),
+            "ValidationException",
+            validation(&[rule(
+                "0",
+                "maxResults",
+                "have value greater than or equal to 1",
+            )]),
+        ),
+        case(
+            "ListShards",
+            json!({}),
+            "InvalidArgumentException",
+            "Either NextToken or StreamName should be provided.",
+        ),
         // PutRecord / PutRecords
         case(
             "PutRecord",
             json!({"StreamName": STREAM, "PartitionKey": "", "Data": "", "ExplicitHashKey": ""}),
             "ValidationException",
-            validation(&[rule("", "partitionKey", MIN1), rule("", "explicitHashKey", "satisfy regular expression pattern: 0|([1-9]\\d{0,38})")]),
+            validation(&[
+                rule("", "partitionKey", MIN1),
+                rule(
+                    "",
+                    "explicitHashKey",
+                    "satisfy regular expression pattern: 0|([1-9]\\d{0,38})",
+                ),
+            ]),
         ),
-        case("PutRecord", json!({"StreamName": STREAM, "PartitionKey": "a", "Data": "23456"}), "SerializationException", "'23456' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: 5"),
-        case("PutRecord", json!({"StreamName": STREAM, "PartitionKey": "a", "Data": true}), "SerializationException", "class java.lang.Boolean can not be converted to a Blob"),
+        case(
+            "PutRecord",
+            json!({"StreamName": STREAM, "PartitionKey": "a", "Data": "23456"}),
+            "SerializationException",
+            "'23456' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: 5",
+        ),
+        case(
+            "PutRecord",
+            json!({"StreamName": STREAM, "PartitionKey": "a", "Data": true}),
+            "SerializationException",
+            "class java.lang.Boolean can not be converted to a Blob",
+        ),
         case(
             "PutRecord",
             json!({"StreamName": STREAM, "PartitionKey": "a", "Data": "", "ExplicitHashKey": "340282366920938463463374607431768211456"}),
             "InvalidArgumentException",
             "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was 340282366920938463463374607431768211456",
         ),
-        case("PutRecord", json!({"StreamName": "nope", "PartitionKey": "a", "Data": ""}), "ResourceNotFoundException", not_found.clone()),
-        case("PutRecords", json!({"StreamName": STREAM, "Records": []}), "ValidationException", validation(&[rule("[]", "records", MIN1)])),
-        case("PutRecords", json!({"StreamName": STREAM, "Records": [{"PartitionKey": "a"}]}), "ValidationException", validation(&[null("records.1.member.data")])),
-        case("PutRecords", json!({"StreamName": STREAM, "Records": {}}), "SerializationException", "Start of structure or map found where not expected."),
+        case(
+            "PutRecord",
+            json!({"StreamName": "nope", "PartitionKey": "a", "Data": ""}),
+            "ResourceNotFoundException",
+            not_found.clone(),
+        ),
+        case(
+            "PutRecords",
+            json!({"StreamName": STREAM, "Records": []}),
+            "ValidationException",
+            validation(&[rule("[]", "records", MIN1)]),
+        ),
+        case(
+            "PutRecords",
+            json!({"StreamName": STREAM, "Records": [{"PartitionKey": "a"}]}),
+            "ValidationException",
+            validation(&[null("records.1.member.data")]),
+        ),
+        case(
+            "PutRecords",
+            json!({"StreamName": STREAM, "Records": {}}),
+            "SerializationException",
+            "Start of structure or map found where not expected.",
+        ),
         // GetShardIterator / GetRecords
         case(
             "GetShardIterator",
             json!({"StreamName": STREAM, "ShardId": "shardId-0", "ShardIteratorType": "NOPE"}),
             "ValidationException",
-            validation(&[rule("NOPE", "shardIteratorType", "satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]")]),
+            validation(&[rule(
+                "NOPE",
+                "shardIteratorType",
+                "satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]",
+            )]),
         ),
         case(
             "GetShardIterator",
             json!({"StreamName": STREAM, "ShardId": "shardId-000000000009", "ShardIteratorType": "LATEST"}),
             "ResourceNotFoundException",
-            format!("Shard shardId-000000000009 in stream {STREAM} under account {ACCOUNT} does not exist"),
+            format!(
+                "Shard shardId-000000000009 in stream {STREAM} under account {ACCOUNT} does not exist"
+            ),
         ),
         case(
             "GetShardIterator",
@@ -252,9 +405,27 @@ fn cases() -> Vec<Case> {
             "InvalidArgumentException",
             "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified AT_SEQUENCE_NUMBER and no StartingSequenceNumber.",
         ),
-        case("GetShardIterator", json!({"StreamName": STREAM, "ShardId": "shardId-0", "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": "x"}), "SerializationException", "class java.lang.String can not be converted to milliseconds since epoch"),
-        case("GetRecords", json!({"ShardIterator": "", "Limit": 0}), "ValidationException", validation(&[rule("0", "limit", "have value greater than or equal to 1"), rule("", "shardIterator", MIN1)])),
-        case("GetRecords", json!({"ShardIterator": "abc"}), "InvalidArgumentException", "Invalid ShardIterator."),
+        case(
+            "GetShardIterator",
+            json!({"StreamName": STREAM, "ShardId": "shardId-0", "ShardIteratorType": "AT_TIMESTAMP", "Timestamp": "x"}),
+            "SerializationException",
+            "class java.lang.String can not be converted to milliseconds since epoch",
+        ),
+        case(
+            "GetRecords",
+            json!({"ShardIterator": "", "Limit": 0}),
+            "ValidationException",
+            validation(&[
+                rule("0", "limit", "have value greater than or equal to 1"),
+                rule("", "shardIterator", MIN1),
+            ]),
+        ),
+        case(
+            "GetRecords",
+            json!({"ShardIterator": "abc"}),
+            "InvalidArgumentException",
+            "Invalid ShardIterator.",
+        ),
         // MergeShards / SplitShard / UpdateShardCount
         case(
             "MergeShards",
@@ -271,19 +442,25 @@ fn cases() -> Vec<Case> {
             "MergeShards",
             json!({"StreamName": STREAM, "ShardToMerge": "shardId-000000000009", "AdjacentShardToMerge": "shardId-000000000000"}),
             "ResourceNotFoundException",
-            format!("Could not find shard shardId-000000000009 in stream {STREAM} under account {ACCOUNT}."),
+            format!(
+                "Could not find shard shardId-000000000009 in stream {STREAM} under account {ACCOUNT}."
+            ),
         ),
         case(
             "MergeShards",
             json!({"StreamName": STREAM, "ShardToMerge": "shardId-000000000001", "AdjacentShardToMerge": "shardId-000000000000"}),
             "InvalidArgumentException",
-            format!("Shards shardId-000000000001 and shardId-000000000000 in stream {STREAM} under account {ACCOUNT} are not an adjacent pair of shards eligible for merging"),
+            format!(
+                "Shards shardId-000000000001 and shardId-000000000000 in stream {STREAM} under account {ACCOUNT} are not an adjacent pair of shards eligible for merging"
+            ),
         ),
         case(
             "SplitShard",
             json!({"StreamName": STREAM, "ShardToSplit": "shardId-000000000009", "NewStartingHashKey": "1"}),
             "ResourceNotFoundException",
-            format!("Could not find shard shardId-000000000009 in stream {STREAM} under account {ACCOUNT}."),
+            format!(
+                "Could not find shard shardId-000000000009 in stream {STREAM} under account {ACCOUNT}."
+            ),
         ),
         case(
             "SplitShard",
@@ -291,7 +468,12 @@ fn cases() -> Vec<Case> {
             "ValidationException",
             validation(&[null("newStartingHashKey"), null("shardToSplit")]),
         ),
-        case("UpdateShardCount", json!({"StreamName": STREAM}), "ValidationException", validation(&[null("targetShardCount"), null("scalingType")])),
+        case(
+            "UpdateShardCount",
+            json!({"StreamName": STREAM}),
+            "ValidationException",
+            validation(&[null("targetShardCount"), null("scalingType")]),
+        ),
         // Retention: no model bounds today, so the service's own words.
         case(
             "IncreaseStreamRetentionPeriod",
@@ -299,21 +481,58 @@ fn cases() -> Vec<Case> {
             "InvalidArgumentException",
             "Minimum allowed retention period is 24 hours. Requested retention period (23 hours) is too short.",
         ),
-        case("IncreaseStreamRetentionPeriod", json!({"StreamName": STREAM}), "ValidationException", validation(&[null("retentionPeriodHours")])),
-        case("DeleteStream", json!({"StreamName": STREAM, "EnforceConsumerDeletion": "yes"}), "SerializationException", "'YES' can not be converted to an Boolean"),
+        case(
+            "IncreaseStreamRetentionPeriod",
+            json!({"StreamName": STREAM}),
+            "ValidationException",
+            validation(&[null("retentionPeriodHours")]),
+        ),
+        case(
+            "DeleteStream",
+            json!({"StreamName": STREAM, "EnforceConsumerDeletion": "yes"}),
+            "SerializationException",
+            "'YES' can not be converted to an Boolean",
+        ),
         // Consumers, modes, encryption
-        case("RegisterStreamConsumer", json!({}), "ValidationException", validation(&[null("streamARN"), null("consumerName")])),
+        case(
+            "RegisterStreamConsumer",
+            json!({}),
+            "ValidationException",
+            validation(&[null("streamARN"), null("consumerName")]),
+        ),
         case(
             "UpdateStreamMode",
             json!({"StreamARN": "nope", "StreamModeDetails": {"StreamMode": "X"}}),
             "ValidationException",
             validation(&[
-                rule("nope", "streamARN", "satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+"),
-                rule("X", "streamModeDetails.streamMode", "satisfy enum value set: [PROVISIONED, ON_DEMAND]"),
+                rule(
+                    "nope",
+                    "streamARN",
+                    "satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+",
+                ),
+                rule(
+                    "X",
+                    "streamModeDetails.streamMode",
+                    "satisfy enum value set: [PROVISIONED, ON_DEMAND]",
+                ),
             ]),
         ),
-        case("StartStreamEncryption", json!({"StreamName": STREAM}), "ValidationException", validation(&[null("encryptionType"), null("keyId")])),
-        case("SubscribeToShard", json!({}), "ValidationException", validation(&[null("consumerARN"), null("shardId"), null("startingPosition")])),
+        case(
+            "StartStreamEncryption",
+            json!({"StreamName": STREAM}),
+            "ValidationException",
+            validation(&[null("encryptionType"), null("keyId")]),
+        ),
+        case(
+            "SubscribeToShard",
+            json!({}),
+            "ValidationException",
+            validation(&[
+                null("consumerARN"),
+                null("shardId"),
+                null("startingPosition"),
+            ]),
+        ),
     ]
 }
 
@@ -328,14 +547,18 @@ async fn every_bad_input_gets_the_answer_kinesis_gives() {
             let (resp, body) = call(addr, enc, c.op, &c.body).await;
             let what = format!("{} {} in {enc:?}", c.op, c.body);
             assert_eq!(resp.status, 400, "{what}: {body}");
-            assert_eq!(resp.header("content-type"), Some(enc.content_type()), "{what}");
-            assert_eq!(resp.header("x-amzn-errortype"), Some(c.error), "{what}");
-            let key = if c.error == "SerializationException" { "Message" } else { "message" };
             assert_eq!(
-                body,
-                json!({"__type": c.error, key: c.message}),
+                resp.header("content-type"),
+                Some(enc.content_type()),
                 "{what}"
             );
+            assert_eq!(resp.header("x-amzn-errortype"), Some(c.error), "{what}");
+            let key = if c.error == "SerializationException" {
+                "Message"
+            } else {
+                "message"
+            };
+            assert_eq!(body, json!({"__type": c.error, key: c.message}), "{what}");
         }
     }
     broker.shutdown().await;
@@ -350,11 +573,26 @@ async fn protocol_level_answers_are_the_services() {
 
     // An empty body: no message at all, in JSON for JSON and CBOR otherwise.
     let resp = common::signed_raw_request(addr, "POST", &[json_ct, list], b"").await;
-    assert_eq!((resp.status, resp.body.as_slice()), (400, &br#"{"__type":"SerializationException"}"#[..]));
-    let resp = common::signed_raw_request(addr, "POST", &[json_ct, ("X-Amz-Target", "Kinesis_20131202.Nope")], b"{}").await;
-    assert_eq!((resp.status, resp.body.as_slice()), (400, &br#"{"__type":"UnknownOperationException"}"#[..]));
+    assert_eq!(
+        (resp.status, resp.body.as_slice()),
+        (400, &br#"{"__type":"SerializationException"}"#[..])
+    );
+    let resp = common::signed_raw_request(
+        addr,
+        "POST",
+        &[json_ct, ("X-Amz-Target", "Kinesis_20131202.Nope")],
+        b"{}",
+    )
+    .await;
+    assert_eq!(
+        (resp.status, resp.body.as_slice()),
+        (400, &br#"{"__type":"UnknownOperationException"}"#[..])
+    );
     let resp = common::signed_raw_request(addr, "POST", &[json_ct, list], b"hello").await;
-    assert_eq!((resp.status, resp.body.as_slice()), (400, &br#"{"__type":"SerializationException"}"#[..]));
+    assert_eq!(
+        (resp.status, resp.body.as_slice()),
+        (400, &br#"{"__type":"SerializationException"}"#[..])
+    );
 
     // Unsigned or half-signed calls are refused even without --auth.
     let resp = common::raw_request(addr, "POST", &[json_ct, list], b"{}").await;
@@ -363,7 +601,13 @@ async fn protocol_level_answers_are_the_services() {
         serde_json::from_slice::<Value>(&resp.body).unwrap(),
         json!({"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"})
     );
-    let resp = common::raw_request(addr, "POST", &[json_ct, list, ("Authorization", "X")], b"{}").await;
+    let resp = common::raw_request(
+        addr,
+        "POST",
+        &[json_ct, list, ("Authorization", "X")],
+        b"{}",
+    )
+    .await;
     assert_eq!(
         serde_json::from_slice::<Value>(&resp.body).unwrap(),
         json!({"__type": "IncompleteSignatureException", "message": "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=X"})
@@ -371,7 +615,12 @@ async fn protocol_level_answers_are_the_services() {
     let resp = common::raw_request(
         addr,
         "POST",
-        &[json_ct, list, ("Authorization", "AWS4- Signature=b, Credential=a"), ("Date", "a")],
+        &[
+            json_ct,
+            list,
+            ("Authorization", "AWS4- Signature=b, Credential=a"),
+            ("Date", "a"),
+        ],
         b"{}",
     )
     .await;
@@ -398,12 +647,21 @@ async fn protocol_level_answers_are_the_services() {
     // The legacy JSON protocol stops at its envelope.
     let legacy = ("Content-Type", "application/json");
     let resp = common::raw_request(addr, "POST", &[legacy, list], b"{}").await;
-    assert_eq!((resp.status, resp.header("content-type")), (404, Some("application/json")));
+    assert_eq!(
+        (resp.status, resp.header("content-type")),
+        (404, Some("application/json"))
+    );
     assert_eq!(
         serde_json::from_slice::<Value>(&resp.body).unwrap(),
         json!({"Output": {"__type": "com.amazon.coral.service#UnknownOperationException"}, "Version": "1.0"})
     );
-    let resp = common::raw_request(addr, "POST", &[("Content-Type", "  application/json ;"), list], b"hello").await;
+    let resp = common::raw_request(
+        addr,
+        "POST",
+        &[("Content-Type", "  application/json ;"), list],
+        b"hello",
+    )
+    .await;
     assert_eq!(resp.status, 400);
     assert_eq!(
         serde_json::from_slice::<Value>(&resp.body).unwrap(),
@@ -414,7 +672,11 @@ async fn protocol_level_answers_are_the_services() {
     let resp = common::raw_request(
         addr,
         "OPTIONS",
-        &[("Origin", "http://app.example"), ("Access-Control-Request-Headers", "a, b, c"), ("Access-Control-Request-Method", "POST")],
+        &[
+            ("Origin", "http://app.example"),
+            ("Access-Control-Request-Headers", "a, b, c"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
         b"",
     )
     .await;
@@ -426,12 +688,20 @@ async fn protocol_level_answers_are_the_services() {
     assert_eq!(resp.header("content-type"), None);
     assert_eq!(resp.header("content-length"), Some("0"));
     assert!(resp.header("x-amzn-requestid").is_some());
-    let resp = common::signed_raw_request(addr, "POST", &[json_ct, list, ("Origin", "http://app.example")], b"{}").await;
+    let resp = common::signed_raw_request(
+        addr,
+        "POST",
+        &[json_ct, list, ("Origin", "http://app.example")],
+        b"{}",
+    )
+    .await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
         resp.header("access-control-expose-headers"),
-        Some("x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date")
+        Some(
+            "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date"
+        )
     );
     broker.shutdown().await;
 }

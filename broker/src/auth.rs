@@ -447,10 +447,14 @@ pub fn check_presence(parts: &Parts) -> Result<(), KinesisError> {
             .collect();
         for name in ["Credential", "Signature", "SignedHeaders"] {
             if !params.iter().any(|(k, v)| *k == name && !v.is_empty()) {
-                msg.push_str(&format!("Authorization header requires '{name}' parameter. "));
+                msg.push_str(&format!(
+                    "Authorization header requires '{name}' parameter. "
+                ));
             }
         }
-        if !parts.headers.contains_key("x-amz-date") && !parts.headers.contains_key(http::header::DATE) {
+        if !parts.headers.contains_key("x-amz-date")
+            && !parts.headers.contains_key(http::header::DATE)
+        {
             msg.push_str("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ");
         }
         if !msg.is_empty() {
@@ -465,7 +469,9 @@ pub fn check_presence(parts: &Parts) -> Result<(), KinesisError> {
             "X-Amz-Date",
         ] {
             if !query.iter().any(|(k, v)| *k == name && !v.is_empty()) {
-                msg.push_str(&format!("AWS query-string parameters must include '{name}'. "));
+                msg.push_str(&format!(
+                    "AWS query-string parameters must include '{name}'. "
+                ));
             }
         }
         if !msg.is_empty() {
@@ -477,7 +483,11 @@ pub fn check_presence(parts: &Parts) -> Result<(), KinesisError> {
             "Missing Authentication Token",
         ));
     }
-    if msg.is_empty() { Ok(()) } else { Err(incomplete(msg)) }
+    if msg.is_empty() {
+        Ok(())
+    } else {
+        Err(incomplete(msg))
+    }
 }
 
 /// The request time as `X-Amz-Date` text and as a time, from `X-Amz-Date` or `Date`.

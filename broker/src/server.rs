@@ -76,9 +76,8 @@ const LEGACY_JSON: &str = "application/json";
 
 /// An answer in the legacy JSON envelope.
 fn legacy_json(status: StatusCode, error: &str) -> Response<Body> {
-    let body = format!(
-        r#"{{"Output":{{"__type":"com.amazon.coral.service#{error}"}},"Version":"1.0"}}"#
-    );
+    let body =
+        format!(r#"{{"Output":{{"__type":"com.amazon.coral.service#{error}"}},"Version":"1.0"}}"#);
     respond(status, LEGACY_JSON, Bytes::from(body))
 }
 

@@ -505,10 +505,8 @@ static DESCRIBE_STREAM: [Member; 4] = [
     m("StreamName", &STREAM_NAME),
     m("StreamARN", &STREAM_ARN),
 ];
-static DESCRIBE_STREAM_SUMMARY: [Member; 2] = [
-    m("StreamName", &STREAM_NAME),
-    m("StreamARN", &STREAM_ARN),
-];
+static DESCRIBE_STREAM_SUMMARY: [Member; 2] =
+    [m("StreamName", &STREAM_NAME), m("StreamARN", &STREAM_ARN)];
 static DISABLE_ENHANCED_MONITORING: [Member; 3] = [
     m("StreamName", &STREAM_NAME),
     req("ShardLevelMetrics", &METRICS),
@@ -618,7 +616,9 @@ pub fn input_shape(op: Operation) -> &'static [Member] {
     match op {
         O::AddTagsToStream => &ADD_TAGS_TO_STREAM,
         O::CreateStream => &CREATE_STREAM,
-        O::DecreaseStreamRetentionPeriod | O::IncreaseStreamRetentionPeriod => &DECREASE_STREAM_RETENTION_PERIOD,
+        O::DecreaseStreamRetentionPeriod | O::IncreaseStreamRetentionPeriod => {
+            &DECREASE_STREAM_RETENTION_PERIOD
+        }
         O::DeleteStream => &DELETE_STREAM,
         O::DeregisterStreamConsumer | O::DescribeStreamConsumer => &DEREGISTER_STREAM_CONSUMER,
         O::DescribeLimits => &DESCRIBE_LIMITS,
@@ -819,10 +819,7 @@ fn base64_error(s: &str) -> Option<String> {
         }
     }
     use base64::Engine as _;
-    if base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .is_err()
-    {
+    if base64::engine::general_purpose::STANDARD.decode(s).is_err() {
         return Some(format!(
             "'{s}' can not be converted to a Blob: Invalid last non-pad Base64 character dectected"
         ));
@@ -914,16 +911,33 @@ fn blob_len(v: &Node<'_>) -> usize {
     }
 }
 
-fn length_rules(found: &mut Vec<String>, shown: &dyn Fn() -> String, path: &str, n: usize, min: Option<usize>, max: Option<usize>) {
+fn length_rules(
+    found: &mut Vec<String>,
+    shown: &dyn Fn() -> String,
+    path: &str,
+    n: usize,
+    min: Option<usize>,
+    max: Option<usize>,
+) {
     if let Some(min) = min
         && n < min
     {
-        push(found, Some(shown()), path, &format!("have length greater than or equal to {min}"));
+        push(
+            found,
+            Some(shown()),
+            path,
+            &format!("have length greater than or equal to {min}"),
+        );
     }
     if let Some(max) = max
         && n > max
     {
-        push(found, Some(shown()), path, &format!("have length less than or equal to {max}"));
+        push(
+            found,
+            Some(shown()),
+            path,
+            &format!("have length less than or equal to {max}"),
+        );
     }
 }
 
@@ -974,12 +988,22 @@ fn validate(mem: &Member, v: Option<&Node<'_>>, path: &str, found: &mut Vec<Stri
             if let Some(min) = min
                 && n < *min
             {
-                push(found, Some(shown()), path, &format!("have value greater than or equal to {min}"));
+                push(
+                    found,
+                    Some(shown()),
+                    path,
+                    &format!("have value greater than or equal to {min}"),
+                );
             }
             if let Some(max) = max
                 && n > *max
             {
-                push(found, Some(shown()), path, &format!("have value less than or equal to {max}"));
+                push(
+                    found,
+                    Some(shown()),
+                    path,
+                    &format!("have value less than or equal to {max}"),
+                );
             }
         }
         Shape::Blob { max } => length_rules(found, &shown, path, blob_len(v), None, Some(*max)),
@@ -1023,7 +1047,11 @@ fn validate(mem: &Member, v: Option<&Node<'_>>, path: &str, found: &mut Vec<Stri
             length_rules(found, &shown, path, entries.len(), *min, *max);
             let within = |s: &str, (lo, hi): (usize, usize)| (lo..=hi).contains(&s.chars().count());
             let rules = [
-                ("Map keys", *key_len, entries.iter().any(|(k, _)| !within(k, *key_len))),
+                (
+                    "Map keys",
+                    *key_len,
+                    entries.iter().any(|(k, _)| !within(k, *key_len)),
+                ),
                 (
                     "Map value",
                     *value_len,
@@ -1058,7 +1086,11 @@ mod tests {
 
     #[test]
     fn aggregates_in_the_recorded_order() {
-        let e = json(Operation::CreateStream, r#"{"StreamName":"","ShardCount":0}"#).unwrap_err();
+        let e = json(
+            Operation::CreateStream,
+            r#"{"StreamName":"","ShardCount":0}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::Validation);
         assert_eq!(
             e.message,
@@ -1074,13 +1106,19 @@ mod tests {
     #[test]
     fn integers_are_clamped_and_floored() {
         let e = json(Operation::ListStreams, r#"{"Limit":100000000000}"#).unwrap_err();
-        assert!(e.message.contains("Value '2147483647' at 'limit'"), "{}", e.message);
+        assert!(
+            e.message.contains("Value '2147483647' at 'limit'"),
+            "{}",
+            e.message
+        );
         assert!(json(Operation::ListStreams, r#"{"Limit":1.9}"#).is_ok());
     }
 
     #[test]
     fn nested_members_have_indexed_paths_and_at_most_ten_are_listed() {
-        let records: Vec<String> = (0..501).map(|_| r#"{"PartitionKey":"","Data":""}"#.to_string()).collect();
+        let records: Vec<String> = (0..501)
+            .map(|_| r#"{"PartitionKey":"","Data":""}"#.to_string())
+            .collect();
         let body = format!(r#"{{"StreamName":"","Records":[{}]}}"#, records.join(","));
         let e = json(Operation::PutRecords, &body).unwrap_err();
         assert!(e.message.starts_with("10 validation errors detected: Value '[com.amazonaws.kinesis.v20131202.PutRecordsRequestEntry@c965e310, "));
@@ -1097,15 +1135,37 @@ mod tests {
     #[test]
     fn wrong_types_are_serialization_errors_in_the_services_words() {
         for (body, msg) in [
-            (r#"{"StreamName":true}"#, "class java.lang.Boolean can not be converted to an String"),
-            (r#"{"StreamName":12}"#, "class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to an String"),
-            (r#"{"StreamName":[]}"#, "Start of list found where not expected"),
-            (r#"{"StreamName":{}}"#, "Start of structure or map found where not expected."),
-            (r#"{"Limit":"1"}"#, "class java.lang.String can not be converted to an Integer"),
-            (r#"{"Limit":false}"#, "class java.lang.Boolean can not be converted to an Integer"),
+            (
+                r#"{"StreamName":true}"#,
+                "class java.lang.Boolean can not be converted to an String",
+            ),
+            (
+                r#"{"StreamName":12}"#,
+                "class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to an String",
+            ),
+            (
+                r#"{"StreamName":[]}"#,
+                "Start of list found where not expected",
+            ),
+            (
+                r#"{"StreamName":{}}"#,
+                "Start of structure or map found where not expected.",
+            ),
+            (
+                r#"{"Limit":"1"}"#,
+                "class java.lang.String can not be converted to an Integer",
+            ),
+            (
+                r#"{"Limit":false}"#,
+                "class java.lang.Boolean can not be converted to an Integer",
+            ),
         ] {
             let e = json(Operation::DescribeStream, body).unwrap_err();
-            assert_eq!((e.code, e.message.as_str()), (ErrorCode::Serialization, msg), "{body}");
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                (ErrorCode::Serialization, msg),
+                "{body}"
+            );
         }
         let e = json(Operation::AddTagsToStream, r#"{"Tags":5}"#).unwrap_err();
         assert_eq!(e.message, "Expected map or null");
@@ -1114,18 +1174,38 @@ mod tests {
         let e = json(Operation::CreateStream, r#"{"StreamModeDetails":"x"}"#).unwrap_err();
         assert_eq!(e.message, "Expected null");
         let e = json(Operation::PutRecord, r#"{"Data":"23456"}"#).unwrap_err();
-        assert_eq!(e.message, "'23456' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: 5");
+        assert_eq!(
+            e.message,
+            "'23456' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: 5"
+        );
         let e = json(Operation::PutRecord, r#"{"Data":"=+/="}"#).unwrap_err();
-        assert_eq!(e.message, "'=+/=' can not be converted to a Blob: Invalid Base64 character: '='");
+        assert_eq!(
+            e.message,
+            "'=+/=' can not be converted to a Blob: Invalid Base64 character: '='"
+        );
         let e = json(Operation::PutRecord, r#"{"Data":"+/+="}"#).unwrap_err();
-        assert_eq!(e.message, "'+/+=' can not be converted to a Blob: Invalid last non-pad Base64 character dectected");
+        assert_eq!(
+            e.message,
+            "'+/+=' can not be converted to a Blob: Invalid last non-pad Base64 character dectected"
+        );
         let e = json(Operation::GetShardIterator, r#"{"Timestamp":"x"}"#).unwrap_err();
-        assert_eq!(e.message, "class java.lang.String can not be converted to milliseconds since epoch");
-        let e = json(Operation::DeleteStream, r#"{"EnforceConsumerDeletion":"yes"}"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "class java.lang.String can not be converted to milliseconds since epoch"
+        );
+        let e = json(
+            Operation::DeleteStream,
+            r#"{"EnforceConsumerDeletion":"yes"}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.message, "'YES' can not be converted to an Boolean");
         for garbage in ["", "hello", "[]", "null", "5"] {
             let e = json(Operation::ListStreams, garbage).unwrap_err();
-            assert_eq!((e.code, e.message.as_str()), (ErrorCode::Serialization, ""), "{garbage}");
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                (ErrorCode::Serialization, ""),
+                "{garbage}"
+            );
         }
     }
 
@@ -1140,18 +1220,34 @@ mod tests {
         )]);
         let body = Encoding::Cbor.encode(&value);
         let e = check(Operation::PutRecord, Encoding::Cbor, &body).unwrap_err();
-        assert!(e.message.contains("Value 'java.nio.HeapByteBuffer[pos=0 lim=1048577 cap=1048577]' at 'data'"), "{}", e.message);
+        assert!(
+            e.message.contains(
+                "Value 'java.nio.HeapByteBuffer[pos=0 lim=1048577 cap=1048577]' at 'data'"
+            ),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn tag_bounds_are_one_constraint_of_the_whole_map() {
         let long = "a".repeat(129);
-        let e = json(Operation::AddTagsToStream, &format!(r#"{{"StreamName":"s","Tags":{{"a":"1","{long}":"3"}}}}"#)).unwrap_err();
+        let e = json(
+            Operation::AddTagsToStream,
+            &format!(r#"{{"StreamName":"s","Tags":{{"a":"1","{long}":"3"}}}}"#),
+        )
+        .unwrap_err();
         assert_eq!(
             e.message,
-            format!("1 validation error detected: Value '{{a=1, {long}=3}}' at 'tags' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]")
+            format!(
+                "1 validation error detected: Value '{{a=1, {long}=3}}' at 'tags' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]"
+            )
         );
-        let e = json(Operation::RemoveTagsFromStream, &format!(r#"{{"StreamName":"s","TagKeys":["a","{long}"]}}"#)).unwrap_err();
+        let e = json(
+            Operation::RemoveTagsFromStream,
+            &format!(r#"{{"StreamName":"s","TagKeys":["a","{long}"]}}"#),
+        )
+        .unwrap_err();
         assert!(e.message.ends_with("Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]"));
     }
 
@@ -1169,8 +1265,14 @@ mod tests {
     fn patterns() {
         assert!(Pattern::StreamArn.matches("arn:aws:kinesis:us-east-1:123456789012:stream/s"));
         assert!(!Pattern::StreamArn.matches("arn:aws:kinesis:us-east-1:12345:stream/s"));
-        assert!(Pattern::ConsumerArn.matches("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1700000000"));
-        assert!(!Pattern::ConsumerArn.matches("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c"));
+        assert!(
+            Pattern::ConsumerArn
+                .matches("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1700000000")
+        );
+        assert!(
+            !Pattern::ConsumerArn
+                .matches("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c")
+        );
         assert!(Pattern::HashKey.matches("0"));
         assert!(!Pattern::HashKey.matches(""));
         assert!(!Pattern::HashKey.matches(&"9".repeat(40)));

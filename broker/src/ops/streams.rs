@@ -251,7 +251,7 @@ impl Service {
         {
             let mut m = stream.meta.write();
             match m.status {
-                StreamStatus::Creating => return Err(self.not_active(&stream, m.status)),
+                // The service deletes a stream still CREATING as well.
                 StreamStatus::Deleting => return Ok(Empty {}),
                 _ => {}
             }
