@@ -801,7 +801,7 @@ fn check_type(shape: &Shape, v: &Node<'_>) -> Result<(), String> {
 
 /// Why base64 text is not a blob, in the service's words (`None`: it is one).
 fn base64_error(s: &str) -> Option<String> {
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return Some(format!(
             "'{s}' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: {}",
             s.len()

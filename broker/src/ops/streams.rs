@@ -250,10 +250,9 @@ impl Service {
         let stream = self.stream(&input.stream)?;
         {
             let mut m = stream.meta.write();
-            match m.status {
-                // The service deletes a stream still CREATING as well.
-                StreamStatus::Deleting => return Ok(Empty {}),
-                _ => {}
+            // The service deletes a stream still CREATING as well.
+            if m.status == StreamStatus::Deleting {
+                return Ok(Empty {});
             }
             if !m.consumers.is_empty() && input.enforce_consumer_deletion != Some(true) {
                 return Err(KinesisError::in_use(format!(
