@@ -705,3 +705,58 @@ async fn protocol_level_answers_are_the_services() {
     );
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_record_keeps_the_encryption_it_was_written_with() {
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::{EncryptionType, ShardIteratorType};
+    let broker = start().await;
+    let client = common::sdk_client(&broker.endpoint());
+    common::create_active_stream(&client, STREAM, 1).await;
+    let put = |data: &'static str| {
+        client
+            .put_record()
+            .stream_name(STREAM)
+            .partition_key("k")
+            .data(Blob::new(data))
+            .send()
+    };
+    put("before").await.expect("put");
+    client
+        .start_stream_encryption()
+        .stream_name(STREAM)
+        .encryption_type(EncryptionType::Kms)
+        .key_id("alias/aws/kinesis")
+        .send()
+        .await
+        .expect("start encryption");
+    common::wait_active(&client, STREAM).await;
+    put("after").await.expect("put");
+    let it = client
+        .get_shard_iterator()
+        .stream_name(STREAM)
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("iterator");
+    let out = client
+        .get_records()
+        .shard_iterator(it.shard_iterator().expect("iterator"))
+        .send()
+        .await
+        .expect("records");
+    let seen: Vec<(Vec<u8>, Option<EncryptionType>)> = out
+        .records()
+        .iter()
+        .map(|r| (r.data().as_ref().to_vec(), r.encryption_type().cloned()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (b"before".to_vec(), Some(EncryptionType::None)),
+            (b"after".to_vec(), Some(EncryptionType::Kms)),
+        ]
+    );
+    broker.shutdown().await;
+}

@@ -218,6 +218,7 @@ impl Service {
             )));
         }
         let mut meta = StreamMeta {
+            encryption_switches: Vec::new(),
             status: StreamStatus::Creating,
             status_epoch: 0,
             mode,
@@ -773,7 +774,13 @@ impl Service {
         start: bool,
     ) -> Result<Empty, KinesisError> {
         let stream = self.active_stream(&input.stream)?;
-        stream.meta.write().kms_key = if start { input.key_id } else { None };
+        {
+            let mut m = stream.meta.write();
+            // Appends take their counters under the meta lock held for reading,
+            // so none is under way while this one is held for writing.
+            m.switch_encryption(stream.counter.peek(), start);
+            m.kms_key = if start { input.key_id } else { None };
+        }
         self.persist_stream(&stream)?;
         self.transition(
             &stream,
