@@ -760,3 +760,76 @@ async fn a_record_keeps_the_encryption_it_was_written_with() {
     );
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_split_shows_the_old_shards_until_the_update_completes() {
+    let broker = common::start_broker_with(
+        BrokerConfig::builder()
+            .port(0)
+            .account_id(ACCOUNT)
+            .state_delays(Duration::ZERO)
+            .update_delay(Duration::from_millis(300))
+            .limits(LimitsConfig::uniform(LimitProfile::Off))
+            .build(),
+    )
+    .await;
+    let client = common::sdk_client(&broker.endpoint());
+    common::create_active_stream(&client, STREAM, 2).await;
+    client
+        .split_shard()
+        .stream_name(STREAM)
+        .shard_to_split("shardId-000000000000")
+        .new_starting_hash_key("1000")
+        .send()
+        .await
+        .expect("split");
+    let d = client
+        .describe_stream()
+        .stream_name(STREAM)
+        .send()
+        .await
+        .expect("describe");
+    let d = d.stream_description().expect("description");
+    assert_eq!(d.stream_status().as_str(), "UPDATING");
+    assert_eq!(
+        d.shards().len(),
+        2,
+        "children appear only when the update completes"
+    );
+    assert!(
+        d.shards().iter().all(|s| s
+            .sequence_number_range()
+            .and_then(|r| r.ending_sequence_number())
+            .is_none()),
+        "no parent is closed while UPDATING"
+    );
+    let listed = client
+        .list_shards()
+        .stream_name(STREAM)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.shards().len(), 2);
+    common::wait_active(&client, STREAM).await;
+    let d = client
+        .describe_stream()
+        .stream_name(STREAM)
+        .send()
+        .await
+        .expect("describe");
+    let shards = d
+        .stream_description()
+        .expect("description")
+        .shards()
+        .to_vec();
+    assert_eq!(shards.len(), 4);
+    assert!(
+        shards[0]
+            .sequence_number_range()
+            .and_then(|r| r.ending_sequence_number())
+            .is_some(),
+        "the parent is closed"
+    );
+    assert_eq!(shards[2].parent_shard_id(), Some("shardId-000000000000"));
+    broker.shutdown().await;
+}
