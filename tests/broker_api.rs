@@ -215,14 +215,18 @@ mod a_streams_life {
             .await
             .expect("split");
         assert_eq!(status(&client, "life").await, StreamStatus::Updating);
-        // Reads and writes keep working while UPDATING; resharding again does not.
+        // Reads and writes keep working while UPDATING, on the shards as they
+        // were until the update completes; resharding again does not.
         put(&client, "life", "k", b"during").await;
         let parent = read_shard(&client, "life", &shard(0)).await;
-        assert_eq!(data_of(&parent), vec![b"before".to_vec()]);
+        assert_eq!(
+            data_of(&parent),
+            vec![b"before".to_vec(), b"during".to_vec()]
+        );
         let err = client
             .split_shard()
             .stream_name("life")
-            .shard_to_split(shard(1))
+            .shard_to_split(shard(0))
             .new_starting_hash_key("1000")
             .send()
             .await
