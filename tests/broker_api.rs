@@ -215,14 +215,18 @@ mod a_streams_life {
             .await
             .expect("split");
         assert_eq!(status(&client, "life").await, StreamStatus::Updating);
-        // Reads and writes keep working while UPDATING; resharding again does not.
+        // Reads and writes keep working while UPDATING, on the shards as they
+        // were until the update completes; resharding again does not.
         put(&client, "life", "k", b"during").await;
         let parent = read_shard(&client, "life", &shard(0)).await;
-        assert_eq!(data_of(&parent), vec![b"before".to_vec()]);
+        assert_eq!(
+            data_of(&parent),
+            vec![b"before".to_vec(), b"during".to_vec()]
+        );
         let err = client
             .split_shard()
             .stream_name("life")
-            .shard_to_split(shard(1))
+            .shard_to_split(shard(0))
             .new_starting_hash_key("1000")
             .send()
             .await
@@ -1345,11 +1349,21 @@ mod c_resharding {
             .await
             .expect_err("no such shard");
         assert_eq!(common::error_code(&err), "ResourceNotFoundException");
-        client
+        // The service merges a shard only with the one just above it.
+        let err = client
             .merge_shards()
             .stream_name("merge")
             .shard_to_merge(shard(1))
             .adjacent_shard_to_merge(shard(0))
+            .send()
+            .await
+            .expect_err("inverted pair");
+        assert_eq!(common::error_code(&err), "InvalidArgumentException");
+        client
+            .merge_shards()
+            .stream_name("merge")
+            .shard_to_merge(shard(0))
+            .adjacent_shard_to_merge(shard(1))
             .send()
             .await
             .unwrap();
@@ -1361,8 +1375,8 @@ mod c_resharding {
             .unwrap();
         let child = d.stream_description().unwrap().shards()[3].clone();
         assert_eq!(child.shard_id(), shard(3));
-        assert_eq!(child.parent_shard_id(), Some(shard(1).as_str()));
-        assert_eq!(child.adjacent_parent_shard_id(), Some(shard(0).as_str()));
+        assert_eq!(child.parent_shard_id(), Some(shard(0).as_str()));
+        assert_eq!(child.adjacent_parent_shard_id(), Some(shard(1).as_str()));
         assert_eq!(child.hash_key_range().unwrap().starting_hash_key(), "0");
         for p in [shard(0), shard(1)] {
             let it = iterator(&client, "merge", &p, ShardIteratorType::TrimHorizon).await;
@@ -1470,7 +1484,7 @@ mod c_resharding {
         let client = common::sdk_client_no_retry(&broker.endpoint());
         common::create_active_stream(&client, "bad-split", 2).await;
         let second_start = (u128::MAX / 2 + 1).to_string();
-        for key in ["0", "1", second_start.as_str(), "not-a-number"] {
+        for key in ["0", "1", second_start.as_str()] {
             let err = client
                 .split_shard()
                 .stream_name("bad-split")
@@ -1485,6 +1499,16 @@ mod c_resharding {
                 "{key}"
             );
         }
+        // Not a number at all breaks the model's pattern.
+        let err = client
+            .split_shard()
+            .stream_name("bad-split")
+            .shard_to_split(shard(0))
+            .new_starting_hash_key("not-a-number")
+            .send()
+            .await
+            .expect_err("not a number");
+        assert_eq!(common::error_code(&err), "ValidationException");
         let err = client
             .split_shard()
             .stream_name("bad-split")
@@ -1859,11 +1883,19 @@ mod e_validation_errors {
             .expect_err("empty key in a batch");
         assert_eq!(common::error_code(&err), "ValidationException");
 
-        // ExplicitHashKey must be within [0, 2^128).
-        for key in [
-            u128::MAX.to_string() + "0",
-            "340282366920938463463374607431768211456".into(),
-        ] {
+        // ExplicitHashKey must be within [0, 2^128): 40 digits break the
+        // model's pattern, 39 digits above the range are refused by the service.
+        let err = client
+            .put_record()
+            .stream_name("v")
+            .partition_key("k")
+            .explicit_hash_key(u128::MAX.to_string() + "0")
+            .data(Blob::new("x"))
+            .send()
+            .await
+            .expect_err("hash key too long");
+        assert_eq!(common::error_code(&err), "ValidationException");
+        for key in ["340282366920938463463374607431768211456".to_string()] {
             let err = client
                 .put_record()
                 .stream_name("v")
@@ -1888,7 +1920,8 @@ mod e_validation_errors {
             .send()
             .await
             .expect_err("bad ordering");
-        assert_eq!(common::error_code(&err), "InvalidArgumentException");
+        // Not digits: the model's pattern refuses it before the service looks.
+        assert_eq!(common::error_code(&err), "ValidationException");
 
         // GetRecords Limit is 1-10000.
         let it = iterator(&client, "v", &shard(0), ShardIteratorType::TrimHorizon).await;
@@ -2727,7 +2760,7 @@ mod g_cbor {
 
     async fn raw_cbor(addr: std::net::SocketAddr, op: &str, body: &[u8]) -> common::RawResponse {
         let target = format!("Kinesis_20131202.{op}");
-        common::raw_request(
+        common::signed_raw_request(
             addr,
             "POST",
             &[

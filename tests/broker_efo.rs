@@ -312,10 +312,29 @@ mod raw {
                 .trim_start_matches("https://")
                 .trim_end_matches('/')
                 .to_string();
+            // Signed as every real client signs (the broker refuses unsigned calls).
+            let signature = kinesis_proto::client::sign_headers(
+                &kinesis_proto::client::Credentials::test(),
+                "us-east-1",
+                "kinesis",
+                "POST",
+                uri.as_str(),
+                &[
+                    ("host", host.as_str()),
+                    ("content-type", enc.content_type()),
+                    ("x-amz-target", "Kinesis_20131202.SubscribeToShard"),
+                ],
+                &body,
+                std::time::SystemTime::now(),
+            )
+            .expect("sign");
             let mut req = Request::post(uri.as_str())
                 .header("content-type", enc.content_type())
                 .header("x-amz-target", "Kinesis_20131202.SubscribeToShard")
                 .version(version);
+            for (k, v) in &signature {
+                req = req.header(k.as_str(), v.as_str());
+            }
             if version == Version::HTTP_11 {
                 req = req.header("host", host);
             }

@@ -221,6 +221,7 @@ impl StreamRecord {
             })
             .collect();
         let mut meta = StreamMeta {
+            encryption_switches: Vec::new(),
             status: StreamStatus::Active,
             status_epoch: 0,
             mode,

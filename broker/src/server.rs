@@ -54,7 +54,7 @@ fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Respo
 /// An AWS error response in the request's encoding.
 pub fn error_response(enc: Encoding, err: &KinesisError) -> Response<Body> {
     let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = respond(status, enc.content_type(), enc.encode(&err.body()));
+    let mut r = respond(status, enc.content_type(), enc.encode(&err.wire_body()));
     // smithy-based SDKs read this header first.
     if let Ok(v) = HeaderValue::from_str(err.code.as_str()) {
         r.headers_mut().insert("x-amzn-ErrorType", v);
@@ -62,12 +62,61 @@ pub fn error_response(enc: Encoding, err: &KinesisError) -> Response<Body> {
     r
 }
 
+/// An answer of the service's front door in XML, which it sends without a
+/// `Content-Type` (docs/validation.md).
 fn xml(status: StatusCode, body: &'static str) -> Response<Body> {
-    respond(
-        status,
-        "application/xml",
-        Bytes::from_static(body.as_bytes()),
-    )
+    let mut r = respond(status, "", Bytes::from_static(body.as_bytes()));
+    r.headers_mut().remove(header::CONTENT_TYPE);
+    r
+}
+
+/// The content type of the service's legacy JSON protocol, answered with its
+/// `{"Output":…,"Version":"1.0"}` envelope.
+const LEGACY_JSON: &str = "application/json";
+
+/// An answer in the legacy JSON envelope.
+fn legacy_json(status: StatusCode, error: &str) -> Response<Body> {
+    let body =
+        format!(r#"{{"Output":{{"__type":"com.amazon.coral.service#{error}"}},"Version":"1.0"}}"#);
+    respond(status, LEGACY_JSON, Bytes::from(body))
+}
+
+/// What a browser's CORS preflight (`OPTIONS` with an `Origin`) gets: 200,
+/// any origin, the asked-for headers and method, cached for two days.
+fn cors_preflight(headers: &http::HeaderMap) -> Response<Body> {
+    let mut r = respond(StatusCode::OK, "", Bytes::new());
+    let h = r.headers_mut();
+    h.remove(header::CONTENT_TYPE);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if let Some(v) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
+    }
+    if let Some(v) = headers.get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v.clone());
+    }
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("172800"),
+    );
+    r
+}
+
+/// The CORS headers of an answer to a request with an `Origin`.
+fn add_cors(r: &mut Response<Body>) {
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date",
+        ),
+    );
 }
 
 /// Largest fault plan `PUT /admin/faults` accepts.
@@ -267,13 +316,20 @@ pub async fn handle(
         _ if crate::sts::is_sts_request(req.headers()) => return sts(&svc, req).await,
         _ => {}
     }
+    let origin = req.headers().contains_key(header::ORIGIN);
+    if origin && req.method() == Method::OPTIONS {
+        return cors_preflight(req.headers());
+    }
     let started = Instant::now();
     let op = req
         .headers()
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(Operation::from_target);
-    let resp = handle_kinesis(&svc, bodies, req).await;
+    let mut resp = handle_kinesis(&svc, bodies, req).await;
+    if origin {
+        add_cors(&mut resp);
+    }
     if svc.config.metrics {
         let status = resp.status();
         let outcome = match resp.headers().get("x-amzn-ErrorType") {
@@ -302,12 +358,10 @@ fn event_stream_response(events: ops::SubscribeToShardStream) -> Response<Body> 
     r
 }
 
-/// Step 2 of the precedence: an empty body.
+/// Step 2 of the precedence: an empty body (answered without a message).
 fn empty_body(op: Option<Operation>, encoding: Option<Encoding>) -> Response<Body> {
     let err = match op {
-        Some(_) => {
-            KinesisError::serialization("Start of structure or map found where not expected.")
-        }
+        Some(_) => KinesisError::serialization(""),
         None => KinesisError::new(ErrorCode::UnknownOperation, ""),
     };
     let enc = if encoding == Some(Encoding::Json) {
@@ -390,12 +444,15 @@ async fn handle_kinesis(
     if announced.is_some_and(|n| n > max as u64) {
         return too_large();
     }
-    // Everything up to the signature's header checks is decided on the
-    // headers, so that no body is read for a request that fails them.
+    // An empty body is answered on the headers alone.
     if http_body::Body::is_end_stream(&body) {
         return empty_body(op, encoding);
     }
-    let Some(enc) = encoding else {
+    let legacy = content_type
+        .split(';')
+        .next()
+        .is_some_and(|base| base.trim().eq_ignore_ascii_case(LEGACY_JSON));
+    let Some(enc) = encoding.or(legacy.then_some(Encoding::Json)) else {
         return match target {
             None => xml(
                 StatusCode::FORBIDDEN,
@@ -404,15 +461,19 @@ async fn handle_kinesis(
             Some(_) => xml(StatusCode::NOT_FOUND, "<UnknownOperationException/>\n"),
         };
     };
-    let Some(op) = op else {
-        return error_response(enc, &KinesisError::new(ErrorCode::UnknownOperation, ""));
-    };
-    // Step 6 of the precedence: authentication, after the operation is known.
+    // Step 6 of the precedence: with `--auth`, the signature's header is
+    // checked before any body is read, so that nobody without a listed key
+    // can make the broker buffer one (docs/fidelity.md).
     let now = SystemTime::now();
     if let Some(keys) = &svc.config.auth
-        && let Err(e) = keys.check_header(&parts, &svc.config.region, now)
+        && !legacy
     {
-        return auth_refused(op, enc, &e);
+        let Some(op) = op else {
+            return error_response(enc, &KinesisError::new(ErrorCode::UnknownOperation, ""));
+        };
+        if let Err(e) = keys.check_header(&parts, &svc.config.region, now) {
+            return auth_refused(op, enc, &e);
+        }
     }
     let held = match bodies
         .read(
@@ -453,12 +514,37 @@ async fn handle_kinesis(
     let body = held.bytes.clone();
     let _reserved = held;
     if body.is_empty() {
-        return empty_body(Some(op), Some(enc));
+        return empty_body(op, encoding);
     }
-    if let Some(keys) = &svc.config.auth
-        && let Err(e) = keys.verify(&parts, &body, &svc.config.region, now)
-    {
-        return auth_refused(op, enc, &e);
+    // Steps 4 and 5: a body that is not a structure, then the operation.
+    let structure = kinesis_proto::shape::is_structure(enc, &body);
+    if legacy {
+        // The legacy protocol goes no further than this.
+        return if structure {
+            legacy_json(StatusCode::NOT_FOUND, "UnknownOperationException")
+        } else {
+            legacy_json(StatusCode::BAD_REQUEST, "SerializationException")
+        };
+    }
+    if !structure {
+        return error_response(enc, &KinesisError::serialization(""));
+    }
+    let Some(op) = op else {
+        return error_response(enc, &KinesisError::new(ErrorCode::UnknownOperation, ""));
+    };
+    match &svc.config.auth {
+        Some(keys) => {
+            if let Err(e) = keys.verify(&parts, &body, &svc.config.region, now) {
+                return auth_refused(op, enc, &e);
+            }
+        }
+        // Without `--auth` no key is checked, but a request must still be
+        // signed as Kinesis requires.
+        None => {
+            if let Err(e) = crate::auth::check_presence(&parts) {
+                return auth_refused(op, enc, &e);
+            }
+        }
     }
     let fault = svc.faults.decide(op.name());
     if let Some(delay) = fault.delay {

@@ -90,10 +90,30 @@ pub struct StreamMeta {
     pub open: Vec<Arc<Shard>>,
     /// The KMS key when encryption is on.
     pub kms_key: Option<String>,
+    /// Encryption switches since start-up: from record counter `.0` on,
+    /// records are written encrypted iff `.1`. A record keeps the encryption
+    /// it was written with; one entry per switch, not a flag per record.
+    pub encryption_switches: Vec<(u64, bool)>,
     /// Enhanced shard-level metrics enabled.
     pub shard_level_metrics: BTreeSet<String>,
     /// Enhanced fan-out consumers by name.
     pub consumers: BTreeMap<String, ConsumerEntry>,
+}
+
+/// The `EncryptionType` of the record with this counter, given a stream's
+/// encryption switches: the setting when it was written (`current` for
+/// records older than every switch this process saw).
+pub fn encryption_at(
+    switches: &[(u64, bool)],
+    current: &'static str,
+    counter: u64,
+) -> &'static str {
+    let i = switches.partition_point(|(c, _)| *c <= counter);
+    match i.checked_sub(1).map(|i| switches[i].1) {
+        Some(true) => "KMS",
+        Some(false) => "NONE",
+        None => current,
+    }
 }
 
 impl StreamMeta {
@@ -123,6 +143,21 @@ impl StreamMeta {
     /// The next shard index to allocate.
     pub fn next_index(&self) -> u32 {
         self.shards.len() as u32
+    }
+
+    /// The `EncryptionType` of the record with this counter; see [`encryption_at`].
+    pub fn encryption_of(&self, counter: u64) -> &'static str {
+        encryption_at(&self.encryption_switches, self.encryption_type(), counter)
+    }
+
+    /// Note that records from counter `next` on are written with
+    /// encryption `on`.
+    pub fn switch_encryption(&mut self, next: u64, on: bool) {
+        if self.encryption_switches.is_empty() {
+            let before = self.kms_key.is_some();
+            self.encryption_switches.push((0, before));
+        }
+        self.encryption_switches.push((next, on));
     }
 
     /// `EncryptionType` on the wire.

@@ -198,11 +198,31 @@ async fn put_over_h2(endpoint: &str, name: &str) -> impl std::future::Future<Out
         "PartitionKey": "k",
     })
     .to_string();
-    let req = http::Request::builder()
+    // Signed, as the broker requires of every call (docs/validation.md).
+    let signature = kinesis_proto::client::sign_headers(
+        &kinesis_proto::client::Credentials::test(),
+        "us-east-1",
+        "kinesis",
+        "POST",
+        &format!("http://{addr}/"),
+        &[
+            ("host", addr.as_str()),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "Kinesis_20131202.PutRecord"),
+        ],
+        body.as_bytes(),
+        std::time::SystemTime::now(),
+    )
+    .expect("sign");
+    let mut req = http::Request::builder()
         .method("POST")
         .uri(format!("http://{addr}/"))
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "Kinesis_20131202.PutRecord")
+        .header("x-amz-target", "Kinesis_20131202.PutRecord");
+    for (k, v) in &signature {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req
         .body(http_body_util::Full::new(bytes::Bytes::from(body)))
         .expect("request");
     async move {

@@ -826,6 +826,17 @@ async fn a_full_body_budget_turns_requests_away() {
         .await
         .expect("the hog is answered");
     assert_eq!(a.status, 400, "{a:?}");
+    // Calls must be signed even without --auth (only the key goes unchecked).
+    let json = signed(
+        "POST",
+        "/",
+        &[
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "Kinesis_20131202.ListStreams"),
+        ],
+        b"{}",
+        (AKID, SECRET),
+    );
     let a = http(addr, "POST", "/", &json, b"{}").await;
     assert_eq!(a.status, 200, "{a:?}");
     broker.shutdown().await;

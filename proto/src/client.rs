@@ -62,6 +62,7 @@ pub use credentials::{
 };
 pub use error::ClientError;
 pub use retry::{Jitter, RetryPolicy};
+pub use signing::sign_headers;
 pub use subscribe_to_shard::SubscribeToShardStream;
 
 use crate::codec::Encoding;

@@ -190,6 +190,29 @@ pub struct ErrorBody {
     pub message: Option<String>,
 }
 
+/// An error body as the service writes it; see [`KinesisError::wire_body`].
+#[derive(Debug)]
+pub struct WireErrorBody<'a>(&'a KinesisError);
+
+impl Serialize for WireErrorBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.0;
+        let with_message = !e.message.is_empty();
+        let mut map = s.serialize_map(Some(1 + usize::from(with_message)))?;
+        map.serialize_entry("__type", e.code.as_str())?;
+        if with_message {
+            let key = if e.code == ErrorCode::Serialization {
+                "Message"
+            } else {
+                "message"
+            };
+            map.serialize_entry(key, &e.message)?;
+        }
+        map.end()
+    }
+}
+
 impl KinesisError {
     /// An error with this code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -253,6 +276,13 @@ impl KinesisError {
         }
     }
 
+    /// The body as the service writes it: the message under `message`, but
+    /// under `Message` for a `SerializationException`, and no message member
+    /// at all when there is no message (docs/validation.md).
+    pub fn wire_body(&self) -> WireErrorBody<'_> {
+        WireErrorBody(self)
+    }
+
     /// Rebuild an error from a response body; unknown codes become `InternalFailure`
     /// for 5xx statuses and `InvalidArgument` otherwise, keeping the raw name in the message.
     pub fn from_body(status: u16, body: &ErrorBody) -> Self {
@@ -313,6 +343,25 @@ mod tests {
         assert!(
             e.message
                 .starts_with("1 validation error detected: Value '10001'")
+        );
+    }
+
+    #[test]
+    fn wire_body_names_the_message_as_the_service_does() {
+        let e = KinesisError::serialization("Expected map or null");
+        assert_eq!(
+            serde_json::to_string(&e.wire_body()).unwrap(),
+            r#"{"__type":"SerializationException","Message":"Expected map or null"}"#
+        );
+        let e = KinesisError::new(ErrorCode::UnknownOperation, "");
+        assert_eq!(
+            serde_json::to_string(&e.wire_body()).unwrap(),
+            r#"{"__type":"UnknownOperationException"}"#
+        );
+        let e = KinesisError::invalid("x");
+        assert_eq!(
+            serde_json::to_string(&e.wire_body()).unwrap(),
+            r#"{"__type":"InvalidArgumentException","message":"x"}"#
         );
     }
 

@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod hash_key;
 pub mod model;
 pub mod sequence;
+pub mod shape;
 pub mod shard_id;
 pub mod shared_config;
 

@@ -152,7 +152,9 @@ pub async fn raw_request(
         // The server may answer (and close) before taking the whole body.
         let _ = tcp.write_all(body).await;
         let mut buf = Vec::new();
-        let mut chunk = [0u8; 64 * 1024];
+        // On the heap: a test awaiting many requests would otherwise hold
+        // 64 KiB of future state per call on its stack.
+        let mut chunk = vec![0u8; 64 * 1024];
         loop {
             let n = match tcp.read(&mut chunk).await {
                 Ok(0) | Err(_) => break,
@@ -168,6 +170,38 @@ pub async fn raw_request(
     tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
         .expect("the broker answered within 10 s")
+}
+
+/// [`raw_request`] signed with SigV4 (test credentials, `us-east-1`), as
+/// every real client signs: `headers` are signed with `host`, and the
+/// signature headers are added.
+pub async fn signed_raw_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    let host = addr.to_string();
+    let lower: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    let mut to_sign: Vec<(&str, &str)> = vec![("host", host.as_str())];
+    to_sign.extend(lower.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let added = kinesis_proto::client::sign_headers(
+        &kinesis_proto::client::Credentials::test(),
+        "us-east-1",
+        "kinesis",
+        method,
+        &format!("http://{host}/"),
+        &to_sign,
+        body,
+        std::time::SystemTime::now(),
+    )
+    .expect("sign the request");
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.extend(added.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    raw_request(addr, method, &all, body).await
 }
 
 fn parse_response(buf: &[u8], closed: bool) -> Option<RawResponse> {

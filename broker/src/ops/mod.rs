@@ -107,6 +107,7 @@ pub fn subscribe(
     enc: Encoding,
     body: &[u8],
 ) -> Result<SubscribeToShardStream, KinesisError> {
+    kinesis_proto::shape::check(Operation::SubscribeToShard, enc, body)?;
     let input = enc.decode(body)?;
     svc.subscribe_to_shard(input)
 }
@@ -137,6 +138,9 @@ pub fn dispatch(
     body: &[u8],
 ) -> Result<Bytes, KinesisError> {
     use Operation as O;
+    // The input model's constraints come first, as on the service
+    // (docs/validation.md); handlers see only inputs that satisfy them.
+    kinesis_proto::shape::check(op, enc, body)?;
     admit_control_plane(svc, op, enc, body)?;
     match op {
         O::CreateStream => run(enc, body, |i| svc.create_stream(i)),

@@ -551,7 +551,12 @@ impl Service {
             if m.status == StreamStatus::Creating {
                 return Err(self.not_found(&stream.name));
             }
-            (m.retention_hours, m.encryption_type())
+            // A record's encryption is the one it was written with: keep the
+            // (few, usually no) switches to look each record up unlocked.
+            (
+                m.retention_hours,
+                (m.encryption_type(), m.encryption_switches.clone()),
+            )
         };
         let metrics = self.shard_metrics(&stream, &shard);
         let limits = self.shard_limits(&stream, &shard);
@@ -603,7 +608,10 @@ impl Service {
                 approximate_arrival_timestamp: Some(Timestamp(r.arrival_ms)),
                 data: Blob(r.data),
                 partition_key: r.partition_key.to_string(),
-                encryption_type: Some(encryption.to_string()),
+                encryption_type: Some(
+                    crate::stream::encryption_at(&encryption.1, encryption.0, r.counter)
+                        .to_string(),
+                ),
             })
             .collect();
         Ok(GetRecordsOutput {

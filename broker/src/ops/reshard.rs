@@ -93,6 +93,40 @@ impl Service {
         m.status_epoch += 1;
         let epoch = m.status_epoch;
         drop(m);
+        let delay = self.config.update_delay;
+        if delay.is_zero() {
+            return self.apply_reshard(stream, plan, epoch);
+        }
+        // As on the service, the shards stay as they were while the stream is
+        // UPDATING; the parents close and the children appear when the update
+        // completes (docs/validation.md).
+        let svc = Arc::clone(self);
+        let stream = Arc::clone(stream);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let name = stream.name.clone();
+            let done =
+                tokio::task::spawn_blocking(move || svc.apply_reshard(&stream, plan, epoch)).await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(stream = %name, error = %e, "a reshard did not complete")
+                }
+                Err(e) => tracing::error!(stream = %name, error = %e, "a reshard task failed"),
+            }
+        });
+        Ok(())
+    }
+
+    /// Make the children of `plan`, switch the stream to them and end its
+    /// UPDATING; or, on failure, leave the shards as they were and the stream
+    /// ACTIVE. A stream whose status changed since `epoch` is left alone.
+    fn apply_reshard(
+        self: &Arc<Self>,
+        stream: &Arc<Stream>,
+        plan: Plan,
+        epoch: u64,
+    ) -> Result<(), KinesisError> {
         let made: Result<Vec<Box<dyn ShardLog>>, KinesisError> = (0..plan.children.len())
             .map(|i| {
                 self.storage
@@ -109,27 +143,19 @@ impl Service {
             let stage = plan.apply(stream, logs, now_ms())?;
             // Saved before the lock is released: no write reaches a new shard
             // that a restart would not know.
-            self.switch_to(stream, &mut m, stage)
+            self.switch_to(stream, &mut m, stage)?;
+            m.status = StreamStatus::Active;
+            m.status_epoch += 1;
+            Ok(())
         });
-        match result {
-            Ok(()) => {
-                self.transition(
-                    stream,
-                    StreamStatus::Updating,
-                    StreamStatus::Active,
-                    self.config.update_delay,
-                );
-                Ok(())
-            }
-            Err(e) => {
-                let mut m = stream.meta.write();
-                if m.status_epoch == epoch {
-                    m.status = StreamStatus::Active;
-                    m.status_epoch += 1;
-                }
-                Err(e)
+        if result.is_err() {
+            let mut m = stream.meta.write();
+            if m.status_epoch == epoch {
+                m.status = StreamStatus::Active;
+                m.status_epoch += 1;
             }
         }
+        result
     }
 
     /// Save the stream as `stage` leaves it, then switch to it: close the
@@ -220,7 +246,8 @@ impl Service {
             let b_id = input.adjacent_shard_to_merge.unwrap_or_default();
             let a = self.open_shard(&stream, &m, &a_id)?;
             let b = self.open_shard(&stream, &m, &b_id)?;
-            if !(a.range.is_adjacent_below(&b.range) || b.range.is_adjacent_below(&a.range)) {
+            // The service merges only a shard with the one just above it.
+            if !a.range.is_adjacent_below(&b.range) {
                 return Err(KinesisError::invalid(format!(
                     "Shards {} and {} in stream {} under account {} are not an adjacent pair of shards eligible for merging",
                     a.id, b.id, stream.name, self.config.account_id

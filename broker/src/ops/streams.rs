@@ -6,7 +6,6 @@ use crate::service::{Service, now_ms};
 use crate::shard::Shard;
 use crate::stream::{Stream, StreamMeta, StreamMode, StreamStatus};
 use crate::token::PageToken;
-use crate::validation::Violations;
 use kinesis_proto::KinesisError;
 use kinesis_proto::codec::Timestamp;
 use kinesis_proto::error::ErrorCode;
@@ -28,26 +27,34 @@ const SHARD_METRICS: [&str; 7] = [
     "IteratorAgeMilliseconds",
 ];
 
+/// Whether a tag key or value has only the characters the service takes:
+/// letters, digits, the space and `_ . / = + - % @` (docs/validation.md).
 fn valid_tag_chars(s: &str) -> bool {
     s.chars().all(|c| {
-        c.is_alphanumeric()
-            || c.is_whitespace()
-            || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+        c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '.' | '/' | '=' | '+' | '-' | ' ' | '@' | '%')
+            || ('\u{C0}'..='\u{1FFF}').contains(&c)
+            || ('\u{2C00}'..='\u{D7FF}').contains(&c)
     })
 }
 
-fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), KinesisError> {
-    for (k, v) in tags {
-        if k.is_empty() || k.chars().count() > 128 || !valid_tag_chars(k) {
-            return Err(KinesisError::invalid(format!(
-                "Tag key {k} is invalid: keys are 1-128 Unicode letters, digits, white space, or _ . : / = + - @"
-            )));
-        }
-        if v.chars().count() > 256 || !valid_tag_chars(v) {
-            return Err(KinesisError::invalid(format!(
-                "Tag value {v} of key {k} is invalid: values are 0-256 Unicode letters, digits, white space, or _ . : / = + - @"
-            )));
-        }
+/// The service's answer to tag keys or values with characters it refuses;
+/// `%` is listed as valid but refused on its own, in other words.
+fn check_tag_chars<'a>(
+    mut texts: impl Iterator<Item = &'a str> + Clone,
+    action: &str,
+    stream: &str,
+    account: &str,
+) -> Result<(), KinesisError> {
+    if !texts.clone().all(valid_tag_chars) {
+        return Err(KinesisError::invalid(
+            "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.",
+        ));
+    }
+    if texts.any(|t| t.contains('%')) {
+        return Err(KinesisError::invalid(format!(
+            "Failed to {action} stream {stream} under account {account} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'."
+        )));
     }
     Ok(())
 }
@@ -107,33 +114,15 @@ impl Service {
         self: &Arc<Self>,
         input: CreateStreamInput,
     ) -> Result<Empty, KinesisError> {
-        let mut v = Violations::new();
-        if v.required("streamName", &input.stream_name) {
-            v.name(
-                "streamName",
-                input.stream_name.as_deref().unwrap_or_default(),
-            );
-        }
-        if let Some(n) = input.shard_count {
-            v.range("shardCount", n, 1, 100_000);
-        }
+        // The model's constraints were checked by dispatch (kinesis_proto::shape).
         let mode = match input
             .stream_mode_details
             .as_ref()
             .map(|d| d.stream_mode.as_str())
         {
-            None | Some("PROVISIONED") => StreamMode::Provisioned,
             Some("ON_DEMAND") => StreamMode::OnDemand,
-            Some(other) => {
-                v.one_of(
-                    "streamModeDetails.streamMode",
-                    other,
-                    &["PROVISIONED", "ON_DEMAND"],
-                );
-                StreamMode::Provisioned
-            }
+            _ => StreamMode::Provisioned,
         };
-        v.finish()?;
         let name = input.stream_name.unwrap_or_default();
         let shard_count = match (mode, input.shard_count) {
             (StreamMode::Provisioned, Some(n)) => n as u32,
@@ -151,7 +140,12 @@ impl Service {
                 tags.len()
             )));
         }
-        check_tags(&tags)?;
+        check_tag_chars(
+            tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]),
+            "create stream with tags on",
+            &name,
+            &self.config.account_id,
+        )?;
         let now = now_ms();
         let admissible = |all: &BTreeMap<String, Arc<Stream>>| -> Result<(), KinesisError> {
             if all.contains_key(&name) {
@@ -224,6 +218,7 @@ impl Service {
             )));
         }
         let mut meta = StreamMeta {
+            encryption_switches: Vec::new(),
             status: StreamStatus::Creating,
             status_epoch: 0,
             mode,
@@ -256,10 +251,9 @@ impl Service {
         let stream = self.stream(&input.stream)?;
         {
             let mut m = stream.meta.write();
-            match m.status {
-                StreamStatus::Creating => return Err(self.not_active(&stream, m.status)),
-                StreamStatus::Deleting => return Ok(Empty {}),
-                _ => {}
+            // The service deletes a stream still CREATING as well.
+            if m.status == StreamStatus::Deleting {
+                return Ok(Empty {});
             }
             if !m.consumers.is_empty() && input.enforce_consumer_deletion != Some(true) {
                 return Err(KinesisError::in_use(format!(
@@ -285,11 +279,6 @@ impl Service {
         &self,
         input: DescribeStreamInput,
     ) -> Result<DescribeStreamOutput, KinesisError> {
-        let mut v = Violations::new();
-        if let Some(l) = input.limit {
-            v.range("limit", l, 1, 10_000);
-        }
-        v.finish()?;
         let stream = self.stream(&input.stream)?;
         let limit = input.limit.unwrap_or(100).min(100) as usize;
         let after = match &input.exclusive_start_shard_id {
@@ -360,14 +349,6 @@ impl Service {
 
     /// ListStreams.
     pub fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput, KinesisError> {
-        let mut v = Violations::new();
-        if let Some(l) = input.limit {
-            v.range("limit", l, 1, 10_000);
-        }
-        if let Some(n) = &input.exclusive_start_stream_name {
-            v.name("exclusiveStartStreamName", n);
-        }
-        v.finish()?;
         let limit = input.limit.unwrap_or(100).min(100) as usize;
         let after = match &input.next_token {
             Some(t) => Some(self.open_page_token(t, "streams")?),
@@ -428,25 +409,6 @@ impl Service {
 
     /// ListShards.
     pub fn list_shards(&self, input: ListShardsInput) -> Result<ListShardsOutput, KinesisError> {
-        let mut v = Violations::new();
-        if let Some(m) = input.max_results {
-            v.range("maxResults", m, 1, 10_000);
-        }
-        if let Some(f) = &input.shard_filter {
-            v.one_of(
-                "shardFilter.type",
-                &f.filter_type,
-                &[
-                    "AFTER_SHARD_ID",
-                    "AT_TRIM_HORIZON",
-                    "FROM_TRIM_HORIZON",
-                    "AT_LATEST",
-                    "AT_TIMESTAMP",
-                    "FROM_TIMESTAMP",
-                ],
-            );
-        }
-        v.finish()?;
         let has_stream = input.stream.stream_name.is_some() || input.stream.stream_arn.is_some();
         // The token carries the stream and filter, so a continued listing needs neither.
         let (stream_name, filter, after) = match (&input.next_token, has_stream) {
@@ -608,16 +570,6 @@ impl Service {
         input: RetentionPeriodInput,
         increase: bool,
     ) -> Result<Empty, KinesisError> {
-        let mut v = Violations::new();
-        if v.required("retentionPeriodHours", &input.retention_period_hours) {
-            v.range(
-                "retentionPeriodHours",
-                input.retention_period_hours.unwrap_or(0),
-                1,
-                8760 * 10,
-            );
-        }
-        v.finish()?;
         let hours = input.retention_period_hours.unwrap_or(24);
         let stream = self.active_stream(&input.stream)?;
         if hours < 24 {
@@ -669,15 +621,14 @@ impl Service {
 
     /// AddTagsToStream.
     pub fn add_tags(&self, input: AddTagsToStreamInput) -> Result<Empty, KinesisError> {
-        let mut v = Violations::new();
-        v.required("tags", &input.tags);
-        v.finish()?;
         let tags = input.tags.unwrap_or_default();
-        if tags.is_empty() {
-            return Err(KinesisError::validation(&["Value '{}' at 'tags' failed to satisfy constraint: Member must have length greater than or equal to 1".to_string()]));
-        }
-        check_tags(&tags)?;
         let stream = self.active_stream(&input.stream)?;
+        check_tag_chars(
+            tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]),
+            "add tags to",
+            &stream.name,
+            &self.config.account_id,
+        )?;
         let mut m = stream.meta.write();
         let total = m
             .tags
@@ -698,21 +649,16 @@ impl Service {
 
     /// RemoveTagsFromStream.
     pub fn remove_tags(&self, input: RemoveTagsFromStreamInput) -> Result<Empty, KinesisError> {
-        let mut v = Violations::new();
-        if v.required("tagKeys", &input.tag_keys) {
-            let n = input.tag_keys.as_ref().map_or(0, Vec::len);
-            if n == 0 || n > MAX_TAGS {
-                v.push(
-                    Some(&n.to_string()),
-                    "tagKeys",
-                    "have length between 1 and 50",
-                );
-            }
-        }
-        v.finish()?;
+        let keys = input.tag_keys.unwrap_or_default();
         let stream = self.active_stream(&input.stream)?;
+        check_tag_chars(
+            keys.iter().map(String::as_str),
+            "remove tags from",
+            &stream.name,
+            &self.config.account_id,
+        )?;
         let mut m = stream.meta.write();
-        for k in input.tag_keys.unwrap_or_default() {
+        for k in keys {
             m.tags.remove(&k);
         }
         self.persist(&stream, &m)?;
@@ -724,11 +670,6 @@ impl Service {
         &self,
         input: ListTagsForStreamInput,
     ) -> Result<ListTagsForStreamOutput, KinesisError> {
-        let mut v = Violations::new();
-        if let Some(l) = input.limit {
-            v.range("limit", l, 1, 50);
-        }
-        v.finish()?;
         let stream = self.stream(&input.stream)?;
         let m = stream.meta.read();
         let limit = input.limit.unwrap_or(50) as usize;
@@ -777,15 +718,6 @@ impl Service {
         input: EnhancedMonitoringInput,
         enable: bool,
     ) -> Result<EnhancedMonitoringOutput, KinesisError> {
-        let mut v = Violations::new();
-        if v.required("shardLevelMetrics", &input.shard_level_metrics) {
-            for m in input.shard_level_metrics.as_deref().unwrap_or_default() {
-                let mut allowed: Vec<&str> = SHARD_METRICS.to_vec();
-                allowed.push("ALL");
-                v.one_of("shardLevelMetrics", m, &allowed);
-            }
-        }
-        v.finish()?;
         let stream = self.active_stream(&input.stream)?;
         let mut m = stream.meta.write();
         let current: Vec<String> = m.shard_level_metrics.iter().cloned().collect();
@@ -816,23 +748,6 @@ impl Service {
         self: &Arc<Self>,
         input: UpdateStreamModeInput,
     ) -> Result<Empty, KinesisError> {
-        let mut v = Violations::new();
-        if v.required("streamARN", &input.stream_arn) {
-            v.stream_arn("streamARN", input.stream_arn.as_deref().unwrap_or_default());
-        }
-        if v.required("streamModeDetails", &input.stream_mode_details) {
-            let mode = input
-                .stream_mode_details
-                .as_ref()
-                .map(|d| d.stream_mode.as_str())
-                .unwrap_or_default();
-            v.one_of(
-                "streamModeDetails.streamMode",
-                mode,
-                &["PROVISIONED", "ON_DEMAND"],
-            );
-        }
-        v.finish()?;
         let stream = self.active_stream(&StreamRef {
             stream_name: None,
             stream_arn: input.stream_arn,
@@ -858,25 +773,14 @@ impl Service {
         input: StreamEncryptionInput,
         start: bool,
     ) -> Result<Empty, KinesisError> {
-        let mut v = Violations::new();
-        if v.required("encryptionType", &input.encryption_type) {
-            v.one_of(
-                "encryptionType",
-                input.encryption_type.as_deref().unwrap_or_default(),
-                &["NONE", "KMS"],
-            );
-        }
-        if v.required("keyId", &input.key_id) {
-            v.length(
-                "keyId",
-                input.key_id.as_deref().unwrap_or_default(),
-                1,
-                2048,
-            );
-        }
-        v.finish()?;
         let stream = self.active_stream(&input.stream)?;
-        stream.meta.write().kms_key = if start { input.key_id } else { None };
+        {
+            let mut m = stream.meta.write();
+            // Appends take their counters under the meta lock held for reading,
+            // so none is under way while this one is held for writing.
+            m.switch_encryption(stream.counter.peek(), start);
+            m.kms_key = if start { input.key_id } else { None };
+        }
         self.persist_stream(&stream)?;
         self.transition(
             &stream,

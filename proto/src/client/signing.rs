@@ -118,6 +118,34 @@ impl Signer {
     }
 }
 
+/// Sign one request with fixed credentials: the `x-amz-date`, `authorization`
+/// (and `x-amz-security-token`) headers to add to `headers`, which must be
+/// exactly the headers to sign, `host` included. For callers that build
+/// requests by hand (raw-HTTP tests, tools), not through [`Client`](crate::client::Client).
+#[allow(clippy::too_many_arguments)]
+pub fn sign_headers(
+    creds: &Credentials,
+    region: &str,
+    service: &'static str,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, ClientError> {
+    let mut out = HeaderMap::new();
+    Signer::new(creds, region, service).sign_into(method, uri, headers, body, time, &mut out)?;
+    Ok(out
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
