@@ -79,11 +79,13 @@
 pub mod checkpoint;
 pub mod checkpointer;
 pub mod config;
+pub mod coordinator_store;
 mod data_fetcher;
 pub mod deaggregation;
 pub mod error;
 pub mod extended_sequence;
 pub mod fan_out;
+pub mod leader_lock;
 pub mod lease;
 pub mod lease_balance;
 pub mod lease_config;
@@ -105,6 +107,7 @@ mod shard_consumer;
 pub mod shard_record_processor;
 pub mod shard_sync;
 pub mod stream_identifier;
+pub mod worker_metrics;
 
 pub use checkpointer::{PreparedCheckpointer, RecordProcessorCheckpointer};
 pub use config::{Config, Coordination, InitialPositionInStream, Retrieval};
