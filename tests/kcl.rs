@@ -3334,6 +3334,35 @@ fn repeated_positions(journal: &Journal) -> Vec<(String, ExtendedSequenceNumber,
 /// A second worker joins a busy one and gets half the leases by graceful hand-off;
 /// then the first shuts down and hands the rest over. Records flow all along, the
 /// processors checkpoint only every third batch, and yet no record is processed twice.
+/// The worker named by the leader lock in the coordinator-state table, if any.
+async fn leader_of(store: &dyn LeaseStore) -> Option<String> {
+    let coordinator = store
+        .coordinator_store()
+        .expect("the store keeps the coordinator-state table");
+    coordinator
+        .get_lock(kinesis_kcl::leader_lock::LEADER_KEY)
+        .await
+        .expect("read the leader lock")
+        .filter(|lock| !lock.released)
+        .map(|lock| lock.owner_name)
+}
+
+/// The workers with an item in the worker-metrics table.
+async fn reporting_workers(store: &dyn LeaseStore) -> Vec<String> {
+    let coordinator = store
+        .coordinator_store()
+        .expect("the store keeps the worker-metrics table");
+    let mut workers: Vec<String> = coordinator
+        .list_worker_metrics()
+        .await
+        .expect("list worker metrics")
+        .into_iter()
+        .map(|m| m.worker_id)
+        .collect();
+    workers.sort();
+    workers
+}
+
 async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &str) {
     let broker = common::start_broker().await;
     let kinesis = client(&broker.endpoint());
@@ -3344,6 +3373,8 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
             .worker_identifier(worker)
             .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
             .failover_time(Duration::from_secs(3))
+            .leader_lock(Duration::from_secs(3), Duration::from_millis(500))
+            .worker_metrics_reporter_interval(Duration::from_secs(1))
             .lease_taker_interval(Duration::from_millis(200))
             .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
             .idle_time_between_reads(Duration::from_millis(200))
@@ -3410,6 +3441,10 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
     )
     .await;
     let balanced = joined.elapsed();
+    // The moves were the leader's: w1, which started first, holds the lock, and it saw
+    // w2 (holding no lease yet) through w2's worker-metrics item.
+    assert_eq!(leader_of(store.as_ref()).await.as_deref(), Some("w1"));
+    assert_eq!(reporting_workers(store.as_ref()).await, ["w1", "w2"]);
     wait_until("w2 to process records", Duration::from_secs(20), || {
         journal
             .entries()
@@ -3428,6 +3463,13 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
     )
     .await;
     let taken_over = leaving.elapsed();
+    // w1 gave the leader lock up when it left: w2 leads now.
+    wait_until_async(
+        "w2 to become the leader",
+        Duration::from_secs(20),
+        || async { leader_of(store.as_ref()).await.as_deref() == Some("w2") },
+    )
+    .await;
     // Renewals carry each lease's measured rate, as the KCL 3.x's do.
     wait_until_async(
         "every lease to report its throughput",
@@ -3465,29 +3507,34 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
         [],
         "no record processed twice across the hand-offs"
     );
-    // Every session w2 started began at the checkpoint w1 made last on that shard.
+    // Every session began at the checkpoint made last on its shard, by whichever worker
+    // (the leader may also move a lease back to itself, and a lease passed on to w1 but
+    // not yet claimed when it left goes back to w2).
     let entries = journal.entries();
-    let mut w2_sessions = 0;
-    for e in entries.iter().filter(|e| e.worker == "w2") {
+    let mut w2_shards = BTreeSet::new();
+    for (i, e) in entries.iter().enumerate() {
         if let Event::Init { checkpoint, .. } = &e.event {
-            let last_by_w1 = entries
+            let last_before = entries[..i]
                 .iter()
-                .filter(|x| x.worker == "w1" && x.shard == e.shard)
+                .filter(|x| x.shard == e.shard)
                 .filter_map(|x| match &x.event {
                     Event::Checkpointed(c) => Some(c.clone()),
                     _ => None,
                 })
                 .max();
-            assert_eq!(
-                Some(checkpoint),
-                last_by_w1.as_ref(),
-                "{}: w2 starts at w1's final checkpoint",
-                e.shard
-            );
-            w2_sessions += 1;
+            if let Some(last) = last_before {
+                assert_eq!(
+                    checkpoint, &last,
+                    "{}: {} starts at the last checkpoint",
+                    e.shard, e.worker
+                );
+            }
+            if e.worker == "w2" {
+                w2_shards.insert(e.shard.clone());
+            }
         }
     }
-    assert_eq!(w2_sessions, 4, "w2 started each shard once");
+    assert_eq!(w2_shards.len(), 4, "w2 processed every shard");
     broker.shutdown().await;
 }
 
@@ -3532,6 +3579,8 @@ async fn hot_shard_holder_holds_fewer_leases(store: Arc<dyn LeaseStore>, label: 
             .worker_identifier(worker)
             .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
             .failover_time(Duration::from_secs(3))
+            .leader_lock(Duration::from_secs(3), Duration::from_millis(500))
+            .worker_metrics_reporter_interval(Duration::from_secs(1))
             .lease_taker_interval(Duration::from_millis(200))
             .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
             .idle_time_between_reads(Duration::from_millis(200))
@@ -3646,6 +3695,12 @@ async fn hot_shard_holder_holds_fewer_leases(store: Arc<dyn LeaseStore>, label: 
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let converged = last_change.duration_since(joined);
+    assert_eq!(
+        leader_of(store.as_ref()).await.as_deref(),
+        Some("w1"),
+        "the leader moved them"
+    );
+    assert_eq!(reporting_workers(store.as_ref()).await, ["w1", "w2"]);
     let (hot_holder, w1_leases, w2_leases, _) = split().await;
     eprintln!(
         "{label}: load-based balancing settled {converged:?} after the second worker joined \

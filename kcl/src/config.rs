@@ -292,6 +292,21 @@ impl ConfigBuilder {
         self
     }
 
+    /// Set `dynamoDbLockBasedLeaderLeaseDurationInMillis` and
+    /// `dynamoDbLockBasedLeaderHeartbeatPeriodInMillis` ([`LeaseConfig::leader_lease_duration`],
+    /// [`LeaseConfig::leader_heartbeat_period`]).
+    pub fn leader_lock(mut self, lease_duration: Duration, heartbeat_period: Duration) -> Self {
+        self.config.lease.leader_lease_duration = lease_duration;
+        self.config.lease.leader_heartbeat_period = heartbeat_period;
+        self
+    }
+
+    /// Set `workerMetricsReporterFreqInMillis` ([`LeaseConfig::worker_metrics_reporter_interval`]).
+    pub fn worker_metrics_reporter_interval(mut self, interval: Duration) -> Self {
+        self.config.lease.worker_metrics_reporter_interval = interval;
+        self
+    }
+
     /// Set `maxRecords` ([`PollingConfig::max_records`]).
     pub fn max_records(mut self, n: u32) -> Self {
         self.config.polling.max_records = n;
