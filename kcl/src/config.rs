@@ -66,8 +66,9 @@ pub enum Coordination {
     /// stolen lease is simply lost by its owner, which reprocesses what followed its
     /// last checkpoint.
     Kcl2,
-    /// `CLIENT_VERSION_CONFIG_3X` (the default): leases move by graceful hand-off,
-    /// the owner checkpointing before it passes the lease on (docs/kcl3-coordination.md).
+    /// `CLIENT_VERSION_CONFIG_3X` (the default): an elected leader moves leases by
+    /// graceful hand-off, the owner checkpointing before it passes the lease on
+    /// (docs/kcl3-coordination.md).
     #[default]
     Kcl3,
 }

@@ -29,6 +29,9 @@
 //! * [`lease_balance`] – which leases move so that load, not lease count, is balanced.
 //! * [`lease_throughput`] – each lease's measured rate, as written in `throughputKBps`.
 //! * [`lease_handoff`] – graceful hand-off (KCL 3.x): when to pass a lease on, claim or take it.
+//! * [`leader_lock`] – the KCL 3.x leader election: a lock item with expiry.
+//! * [`worker_metrics`] – the worker-metrics item each worker writes, and who is alive.
+//! * [`coordinator_store`] – the coordinator-state and worker-metrics tables beside the lease table.
 //! * [`read_pace`] – when a shard may be read again, given what earlier calls returned.
 //! * [`lease_renewer`] – which held leases to renew and which are lost.
 //! * [`error`] – the crate's error type.
