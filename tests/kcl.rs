@@ -1135,6 +1135,9 @@ fn kcl_worker_process() {
             .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
             .failover_time(Duration::from_millis(1_500))
             .lease_taker_interval(Duration::from_millis(500))
+            // The leader may be the worker killed: another leads 3 s later.
+            .leader_lock(Duration::from_secs(3), Duration::from_millis(500))
+            .worker_metrics_reporter_interval(Duration::from_secs(1))
             .parent_shard_poll_interval(Duration::from_millis(200))
             .shard_consumer_dispatch_poll_interval(Duration::from_millis(100))
             .idle_time_between_reads(Duration::from_millis(200))
@@ -3555,6 +3558,90 @@ async fn on_dynamodb_a_joining_and_a_leaving_worker_hand_leases_off_with_no_reco
         .expect("dynalite");
     let store = dynamodb_store(&dynalite.endpoint, "handoff-app").await;
     handoffs_process_no_record_twice(Arc::new(store), "DynamoDB").await;
+}
+
+/// The leader crashes without giving its lock up: the other worker becomes leader once
+/// it has seen the lock unchanged for the lock's lease duration, and meanwhile takes the
+/// dead worker's leases after the failover time as always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_dies_another_worker_takes_the_lock_over() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "leader", 4).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn LeaseStore> = Arc::new(
+        SqliteLeaseStore::open(dir.path().join("leases.db"), "leader-app")
+            .await
+            .expect("lease db"),
+    );
+    let journal = Journal::default();
+    let config = |worker: &str| {
+        Config::builder("leader", "leader-app")
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_secs(2))
+            .lease_taker_interval(Duration::from_millis(200))
+            .leader_lock(Duration::from_secs(2), Duration::from_millis(300))
+            .worker_metrics_reporter_interval(Duration::from_secs(1))
+            .build()
+            .expect("valid config")
+    };
+    let w1 = Scheduler::new(
+        config("w1"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let w1_run = tokio::spawn(w1.run());
+    wait_until_async("w1 to lead", Duration::from_secs(20), || async {
+        leader_of(store.as_ref()).await.as_deref() == Some("w1")
+    })
+    .await;
+    let w2 = Scheduler::new(
+        config("w2"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_handle = w2.shutdown_handle();
+    let w2_run = tokio::spawn(w2.run());
+    wait_until_async(
+        "the leader to give w2 half the leases",
+        Duration::from_secs(30),
+        || async { held_outright(store.as_ref(), "w2").await == 2 },
+    )
+    .await;
+    assert_eq!(leader_of(store.as_ref()).await.as_deref(), Some("w1"));
+
+    // A crash: the scheduler and its background tasks stop without any cleanup.
+    w1_run.abort();
+    assert!(w1_run.await.expect_err("aborted").is_cancelled());
+    let crashed = Instant::now();
+    wait_until_async(
+        "w2 to take the lock over",
+        Duration::from_secs(30),
+        || async { leader_of(store.as_ref()).await.as_deref() == Some("w2") },
+    )
+    .await;
+    let took_lock = crashed.elapsed();
+    wait_until_async(
+        "w2 to hold every lease",
+        Duration::from_secs(30),
+        || async { held_outright(store.as_ref(), "w2").await == 4 },
+    )
+    .await;
+    eprintln!(
+        "w2 led {took_lock:?} and held every lease {:?} after the leader crashed \
+         (lock lease duration 2 s, failover 2 s)",
+        crashed.elapsed()
+    );
+    w2_handle.graceful_shutdown().await;
+    w2_run.await.expect("join").expect("w2 run");
+    // A worker leaving gracefully gives the lock up.
+    assert_eq!(leader_of(store.as_ref()).await, None);
+    broker.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------

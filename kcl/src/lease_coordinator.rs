@@ -11,7 +11,7 @@
 //! must not overlap or they would fence each other out: each lease has an async
 //! write lock, and the counter to expect is read from the renewer inside it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,9 @@ pub(crate) struct LeaseCoordinator {
     leader: Mutex<LeaderLock>,
     /// When this worker last wrote its worker-metrics item.
     metrics_reported_ms: Mutex<Option<u64>>,
+    /// As leader: workers seen letting a lease expire, with their metrics item's `lut`
+    /// then; they count as dead until they write a newer item.
+    presumed_dead: Mutex<BTreeMap<String, u64>>,
     coordination: Coordination,
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Signalled whenever the set of held leases changes.
@@ -81,6 +84,7 @@ impl LeaseCoordinator {
                 duration_millis(config.leader_heartbeat_period),
             )),
             metrics_reported_ms: Mutex::new(None),
+            presumed_dead: Mutex::new(BTreeMap::new()),
             coordination,
             config,
             origin: Instant::now(),
@@ -416,6 +420,11 @@ impl LeaseCoordinator {
             Ok(acquired) => {
                 if claim {
                     tracing::info!(worker = %self.worker_id, lease = key, "handed-off lease claimed");
+                    if self.elects_leader() {
+                        // The leader asked for the move; the receiver counts it as
+                        // its steal, as a 2.x worker counts the leases it steals.
+                        self.metrics.leases_stolen.inc();
+                    }
                 } else {
                     tracing::warn!(worker = %self.worker_id, lease = key, "graceful hand-off timed out; lease taken");
                 }
@@ -561,12 +570,34 @@ impl LeaseCoordinator {
             }
         };
         let expiry_s = (2 * self.config.worker_metrics_reporter_interval.as_secs()).max(1);
-        let (live, owners) = {
+        let (live, owners, expired_owners) = {
             let taker = self.taker.lock();
-            (taker.live_leases(now), taker.live_owners(now))
+            (
+                taker.live_leases(now),
+                taker.live_owners(now),
+                taker.expired_owners(now),
+            )
         };
         let mut workers = live_workers(&stats, epoch_seconds(), expiry_s);
         workers.extend(owners.into_keys());
+        {
+            // A worker that let a lease expire is dead (killed, say) even though its
+            // metrics item is still fresh: nothing goes to it until it writes a newer one.
+            let lut_of = |w: &str| {
+                stats
+                    .iter()
+                    .find(|s| s.worker_id == w)
+                    .map_or(0, |s| s.last_update_time)
+            };
+            let mut dead = self.presumed_dead.lock();
+            for w in expired_owners {
+                if w != self.worker_id {
+                    dead.entry(w.clone()).or_insert_with(|| lut_of(&w));
+                }
+            }
+            dead.retain(|w, lut| lut_of(w) <= *lut);
+            workers.retain(|w| !dead.contains_key(w));
+        }
         workers.insert(self.worker_id.clone());
         let moves = if lease_balance::has_measurements(&live) {
             lease_balance::plan(&live, &workers, &self.config.balance)
@@ -581,7 +612,6 @@ impl LeaseCoordinator {
             match self.store.initiate_handoff(key, from, &m.to).await {
                 Ok(_) => {
                     tracing::info!(worker = %self.worker_id, lease = key, from, to = %m.to, "leader moves a lease");
-                    self.metrics.leases_stolen.inc();
                 }
                 Err(e) if e.is_lease_conflict() => {}
                 Err(e) => {
