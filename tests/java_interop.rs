@@ -715,13 +715,18 @@ async fn rust_worker(
     app: &str,
     worker: &str,
     out: &RustDeliveries,
+    coordination: kinesis_kcl::config::Coordination,
 ) -> tokio::task::JoinHandle<Result<(), kinesis_kcl::Error>> {
-    use kinesis_kcl::config::{Config, Coordination, InitialPositionInStream};
+    use kinesis_kcl::config::{Config, InitialPositionInStream};
     use kinesis_kcl::lease_store::{DynamoDbConfig, DynamoDbLeaseStore};
     let config = Config::builder(stream, app)
         .worker_identifier(worker)
-        // The Java worker runs in its 2.x-compatible mode; one fleet speaks one protocol.
-        .coordination(Coordination::Kcl2)
+        // One fleet speaks one protocol: the Java worker's.
+        .coordination(coordination)
+        // As the Java worker's workerMetricsReporterFreqInMillis; a short leader lock so
+        // that a kcl leader's successor leads soon (the Java KCL 3.1 keeps 2 min).
+        .worker_metrics_reporter_interval(Duration::from_secs(1))
+        .leader_lock(Duration::from_secs(3), Duration::from_millis(500))
         .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
         // As the Java worker's failoverTimeMillis.
         .failover_time(Duration::from_secs(3))
@@ -771,6 +776,20 @@ async fn lease_owners(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
+    // The KCL 3.x in its 2.x-compatible mode: lease taking, as kcl's Kcl2.
+    mixed_fleet("v2", kinesis_kcl::config::Coordination::Kcl2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_kcl_3x_mode_a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
+    // The KCL 3.x in its default mode: one elected leader assigns leases, moves are
+    // graceful hand-offs; kcl in Kcl3 writes the same lock, metrics and lease attributes.
+    mixed_fleet("v3", kinesis_kcl::config::Coordination::Kcl3).await;
+}
+
+/// A Java KCL worker (`java_mode` "v2": 2.x-compatible, "v3": the default 3.x mode) and
+/// two kcl workers speaking `coordination` share one DynamoDB lease table.
+async fn mixed_fleet(java_mode: &str, coordination: kinesis_kcl::config::Coordination) {
     use kinesis_kcl::lease_store::{DynamoDbConfig, DynamoDbLeaseStore};
     use kinesis_proto::model::CreateStreamInput;
     use std::collections::{BTreeMap, HashSet};
@@ -818,8 +837,7 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
             broker.endpoint(),
             "-".into(),
             dynalite.endpoint.clone(),
-            // The KCL 3.x in its 2.x-compatible mode: lease taking, as kcl's.
-            format!("{app},{stream},java-1,polling,v2"),
+            format!("{app},{stream},java-1,polling,{java_mode}"),
         ],
     );
     let rust_out = RustDeliveries::default();
@@ -830,6 +848,7 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         app,
         "rust-1",
         &rust_out,
+        coordination,
     )
     .await;
     let rust_2 = rust_worker(
@@ -839,6 +858,7 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         app,
         "rust-2",
         &rust_out,
+        coordination,
     )
     .await;
 
@@ -900,9 +920,40 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!(
-        "mixed fleet: three workers share the leases after {:?}",
+        "mixed fleet ({java_mode}): three workers share the leases after {:?}",
         started.elapsed()
     );
+    if coordination == kinesis_kcl::config::Coordination::Kcl3 {
+        // One fleet, one election: every worker's metrics item is in the KCL's table
+        // (the Java worker's read by kcl's parser), and one of them holds the lock.
+        use kinesis_kcl::lease_store::LeaseStore;
+        let coordinator = observer
+            .coordinator_store()
+            .expect("the DynamoDB store keeps the KCL 3.x side tables");
+        let reporting: std::collections::BTreeSet<String> = coordinator
+            .list_worker_metrics()
+            .await
+            .expect("worker metrics")
+            .into_iter()
+            .map(|m| m.worker_id)
+            .collect();
+        for worker in ["java-1", "rust-1", "rust-2"] {
+            assert!(
+                reporting.contains(worker),
+                "{worker} reports: {reporting:?}"
+            );
+        }
+        let leader = coordinator
+            .get_lock(kinesis_kcl::leader_lock::LEADER_KEY)
+            .await
+            .expect("leader lock")
+            .map(|lock| lock.owner_name);
+        assert!(
+            matches!(leader.as_deref(), Some("java-1" | "rust-1" | "rust-2")),
+            "{leader:?}"
+        );
+        eprintln!("mixed fleet ({java_mode}): {leader:?} leads");
+    }
     let java_held: Vec<String> = lease_owners(&observer)
         .await
         .into_iter()
@@ -937,7 +988,7 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!(
-        "mixed fleet: Java worker's shards taken over after {:?}",
+        "mixed fleet ({java_mode}): Java worker's shards taken over after {:?}",
         started.elapsed()
     );
 
@@ -960,7 +1011,7 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!(
-        "mixed fleet: rust-1 holds every lease after {:?}",
+        "mixed fleet ({java_mode}): rust-1 holds every lease after {:?}",
         started.elapsed()
     );
     rust_1.abort();
@@ -1008,7 +1059,9 @@ async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
     }
     assert!(moved >= 2, "only {moved} shards changed hands");
     let duplicates = by_shard.values().map(Vec::len).sum::<usize>() - expected.len();
-    eprintln!("mixed fleet: {moved} shards changed hands, {duplicates} records delivered twice");
+    eprintln!(
+        "mixed fleet ({java_mode}): {moved} shards changed hands, {duplicates} records delivered twice"
+    );
     producer.shutdown().await;
     broker.shutdown().await;
 }

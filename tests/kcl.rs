@@ -1135,6 +1135,9 @@ fn kcl_worker_process() {
             .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
             .failover_time(Duration::from_millis(1_500))
             .lease_taker_interval(Duration::from_millis(500))
+            // The leader may be the worker killed: another leads 3 s later.
+            .leader_lock(Duration::from_secs(3), Duration::from_millis(500))
+            .worker_metrics_reporter_interval(Duration::from_secs(1))
             .parent_shard_poll_interval(Duration::from_millis(200))
             .shard_consumer_dispatch_poll_interval(Duration::from_millis(100))
             .idle_time_between_reads(Duration::from_millis(200))
@@ -3404,6 +3407,35 @@ fn repeated_positions(journal: &Journal) -> Vec<(String, ExtendedSequenceNumber,
 /// A second worker joins a busy one and gets half the leases by graceful hand-off;
 /// then the first shuts down and hands the rest over. Records flow all along, the
 /// processors checkpoint only every third batch, and yet no record is processed twice.
+/// The worker named by the leader lock in the coordinator-state table, if any.
+async fn leader_of(store: &dyn LeaseStore) -> Option<String> {
+    let coordinator = store
+        .coordinator_store()
+        .expect("the store keeps the coordinator-state table");
+    coordinator
+        .get_lock(kinesis_kcl::leader_lock::LEADER_KEY)
+        .await
+        .expect("read the leader lock")
+        .filter(|lock| !lock.released)
+        .map(|lock| lock.owner_name)
+}
+
+/// The workers with an item in the worker-metrics table.
+async fn reporting_workers(store: &dyn LeaseStore) -> Vec<String> {
+    let coordinator = store
+        .coordinator_store()
+        .expect("the store keeps the worker-metrics table");
+    let mut workers: Vec<String> = coordinator
+        .list_worker_metrics()
+        .await
+        .expect("list worker metrics")
+        .into_iter()
+        .map(|m| m.worker_id)
+        .collect();
+    workers.sort();
+    workers
+}
+
 async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &str) {
     let broker = common::start_broker().await;
     let kinesis = client(&broker.endpoint());
@@ -3414,6 +3446,8 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
             .worker_identifier(worker)
             .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
             .failover_time(Duration::from_secs(3))
+            .leader_lock(Duration::from_secs(10), Duration::from_millis(500))
+            .worker_metrics_reporter_interval(Duration::from_secs(1))
             .lease_taker_interval(Duration::from_millis(200))
             .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
             .idle_time_between_reads(Duration::from_millis(200))
@@ -3480,6 +3514,11 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
     )
     .await;
     let balanced = joined.elapsed();
+    // The moves were the leader's (w1, which started first, unless a stall let its lock
+    // expire), which saw w2 holding no lease yet through w2's worker-metrics item.
+    let leader = leader_of(store.as_ref()).await;
+    assert!(matches!(leader.as_deref(), Some("w1" | "w2")), "{leader:?}");
+    assert_eq!(reporting_workers(store.as_ref()).await, ["w1", "w2"]);
     wait_until("w2 to process records", Duration::from_secs(20), || {
         journal
             .entries()
@@ -3498,6 +3537,13 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
     )
     .await;
     let taken_over = leaving.elapsed();
+    // w1 gave the leader lock up when it left: w2 leads now.
+    wait_until_async(
+        "w2 to become the leader",
+        Duration::from_secs(20),
+        || async { leader_of(store.as_ref()).await.as_deref() == Some("w2") },
+    )
+    .await;
     // Renewals carry each lease's measured rate, as the KCL 3.x's do.
     wait_until_async(
         "every lease to report its throughput",
@@ -3535,29 +3581,34 @@ async fn handoffs_process_no_record_twice(store: Arc<dyn LeaseStore>, label: &st
         [],
         "no record processed twice across the hand-offs"
     );
-    // Every session w2 started began at the checkpoint w1 made last on that shard.
+    // Every session began at the checkpoint made last on its shard, by whichever worker
+    // (the leader may also move a lease back to itself, and a lease passed on to w1 but
+    // not yet claimed when it left goes back to w2).
     let entries = journal.entries();
-    let mut w2_sessions = 0;
-    for e in entries.iter().filter(|e| e.worker == "w2") {
+    let mut w2_shards = BTreeSet::new();
+    for (i, e) in entries.iter().enumerate() {
         if let Event::Init { checkpoint, .. } = &e.event {
-            let last_by_w1 = entries
+            let last_before = entries[..i]
                 .iter()
-                .filter(|x| x.worker == "w1" && x.shard == e.shard)
+                .filter(|x| x.shard == e.shard)
                 .filter_map(|x| match &x.event {
                     Event::Checkpointed(c) => Some(c.clone()),
                     _ => None,
                 })
                 .max();
-            assert_eq!(
-                Some(checkpoint),
-                last_by_w1.as_ref(),
-                "{}: w2 starts at w1's final checkpoint",
-                e.shard
-            );
-            w2_sessions += 1;
+            if let Some(last) = last_before {
+                assert_eq!(
+                    checkpoint, &last,
+                    "{}: {} starts at the last checkpoint",
+                    e.shard, e.worker
+                );
+            }
+            if e.worker == "w2" {
+                w2_shards.insert(e.shard.clone());
+            }
         }
     }
-    assert_eq!(w2_sessions, 4, "w2 started each shard once");
+    assert_eq!(w2_shards.len(), 4, "w2 processed every shard");
     broker.shutdown().await;
 }
 
@@ -3578,6 +3629,90 @@ async fn on_dynamodb_a_joining_and_a_leaving_worker_hand_leases_off_with_no_reco
         .expect("dynalite");
     let store = dynamodb_store(&dynalite.endpoint, "handoff-app").await;
     handoffs_process_no_record_twice(Arc::new(store), "DynamoDB").await;
+}
+
+/// The leader crashes without giving its lock up: the other worker becomes leader once
+/// it has seen the lock unchanged for the lock's lease duration, and meanwhile takes the
+/// dead worker's leases after the failover time as always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_dies_another_worker_takes_the_lock_over() {
+    let broker = common::start_broker().await;
+    let kinesis = client(&broker.endpoint());
+    create_stream(&kinesis, "leader", 4).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn LeaseStore> = Arc::new(
+        SqliteLeaseStore::open(dir.path().join("leases.db"), "leader-app")
+            .await
+            .expect("lease db"),
+    );
+    let journal = Journal::default();
+    let config = |worker: &str| {
+        Config::builder("leader", "leader-app")
+            .worker_identifier(worker)
+            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
+            .failover_time(Duration::from_secs(2))
+            .lease_taker_interval(Duration::from_millis(200))
+            .leader_lock(Duration::from_secs(2), Duration::from_millis(300))
+            .worker_metrics_reporter_interval(Duration::from_secs(1))
+            .build()
+            .expect("valid config")
+    };
+    let w1 = Scheduler::new(
+        config("w1"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w1", &journal),
+    )
+    .expect("scheduler");
+    let w1_run = tokio::spawn(w1.run());
+    wait_until_async("w1 to lead", Duration::from_secs(20), || async {
+        leader_of(store.as_ref()).await.as_deref() == Some("w1")
+    })
+    .await;
+    let w2 = Scheduler::new(
+        config("w2"),
+        kinesis.clone(),
+        Arc::clone(&store),
+        recorder("w2", &journal),
+    )
+    .expect("scheduler");
+    let w2_handle = w2.shutdown_handle();
+    let w2_run = tokio::spawn(w2.run());
+    wait_until_async(
+        "the leader to give w2 half the leases",
+        Duration::from_secs(30),
+        || async { held_outright(store.as_ref(), "w2").await == 2 },
+    )
+    .await;
+    assert_eq!(leader_of(store.as_ref()).await.as_deref(), Some("w1"));
+
+    // A crash: the scheduler and its background tasks stop without any cleanup.
+    w1_run.abort();
+    assert!(w1_run.await.expect_err("aborted").is_cancelled());
+    let crashed = Instant::now();
+    wait_until_async(
+        "w2 to take the lock over",
+        Duration::from_secs(30),
+        || async { leader_of(store.as_ref()).await.as_deref() == Some("w2") },
+    )
+    .await;
+    let took_lock = crashed.elapsed();
+    wait_until_async(
+        "w2 to hold every lease",
+        Duration::from_secs(30),
+        || async { held_outright(store.as_ref(), "w2").await == 4 },
+    )
+    .await;
+    eprintln!(
+        "w2 led {took_lock:?} and held every lease {:?} after the leader crashed \
+         (lock lease duration 2 s, failover 2 s)",
+        crashed.elapsed()
+    );
+    w2_handle.graceful_shutdown().await;
+    w2_run.await.expect("join").expect("w2 run");
+    // A worker leaving gracefully gives the lock up.
+    assert_eq!(leader_of(store.as_ref()).await, None);
+    broker.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------
@@ -3602,6 +3737,8 @@ async fn hot_shard_holder_holds_fewer_leases(store: Arc<dyn LeaseStore>, label: 
             .worker_identifier(worker)
             .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
             .failover_time(Duration::from_secs(3))
+            .leader_lock(Duration::from_secs(10), Duration::from_millis(500))
+            .worker_metrics_reporter_interval(Duration::from_secs(1))
             .lease_taker_interval(Duration::from_millis(200))
             .shard_consumer_dispatch_poll_interval(Duration::from_millis(50))
             .idle_time_between_reads(Duration::from_millis(200))
@@ -3716,6 +3853,12 @@ async fn hot_shard_holder_holds_fewer_leases(store: Arc<dyn LeaseStore>, label: 
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let converged = last_change.duration_since(joined);
+    let leader = leader_of(store.as_ref()).await;
+    assert!(
+        matches!(leader.as_deref(), Some("w1" | "w2")),
+        "a leader moved them: {leader:?}"
+    );
+    assert_eq!(reporting_workers(store.as_ref()).await, ["w1", "w2"]);
     let (hot_holder, w1_leases, w2_leases, _) = split().await;
     eprintln!(
         "{label}: load-based balancing settled {converged:?} after the second worker joined \

@@ -66,8 +66,9 @@ pub enum Coordination {
     /// stolen lease is simply lost by its owner, which reprocesses what followed its
     /// last checkpoint.
     Kcl2,
-    /// `CLIENT_VERSION_CONFIG_3X` (the default): leases move by graceful hand-off,
-    /// the owner checkpointing before it passes the lease on (docs/kcl3-coordination.md).
+    /// `CLIENT_VERSION_CONFIG_3X` (the default): an elected leader moves leases by
+    /// graceful hand-off, the owner checkpointing before it passes the lease on
+    /// (docs/kcl3-coordination.md).
     #[default]
     Kcl3,
 }
@@ -289,6 +290,21 @@ impl ConfigBuilder {
     /// Set `gracefulLeaseHandoffTimeoutMillis` ([`LeaseConfig::graceful_lease_handoff_timeout`]).
     pub fn graceful_lease_handoff_timeout(mut self, timeout: Duration) -> Self {
         self.config.lease.graceful_lease_handoff_timeout = timeout;
+        self
+    }
+
+    /// Set `dynamoDbLockBasedLeaderLeaseDurationInMillis` and
+    /// `dynamoDbLockBasedLeaderHeartbeatPeriodInMillis` ([`LeaseConfig::leader_lease_duration`],
+    /// [`LeaseConfig::leader_heartbeat_period`]).
+    pub fn leader_lock(mut self, lease_duration: Duration, heartbeat_period: Duration) -> Self {
+        self.config.lease.leader_lease_duration = lease_duration;
+        self.config.lease.leader_heartbeat_period = heartbeat_period;
+        self
+    }
+
+    /// Set `workerMetricsReporterFreqInMillis` ([`LeaseConfig::worker_metrics_reporter_interval`]).
+    pub fn worker_metrics_reporter_interval(mut self, interval: Duration) -> Self {
+        self.config.lease.worker_metrics_reporter_interval = interval;
         self
     }
 

@@ -155,6 +155,63 @@ pub fn plan(leases: &[Lease], workers: &BTreeSet<String>, config: &BalanceConfig
     moves
 }
 
+/// The moves that even out lease counts among `workers`, the rule while no lease carries
+/// a measured throughput: the worker holding the most gives one lease (the first by key)
+/// to the one holding the fewest, until no two differ by more than one. A lease being
+/// handed off counts for its next owner and, like a finished one, never moves.
+pub fn plan_by_count(leases: &[Lease], workers: &BTreeSet<String>) -> Vec<Move> {
+    let mut held: BTreeMap<&str, (usize, Vec<&Lease>)> = workers
+        .iter()
+        .map(|w| (w.as_str(), (0, Vec::new())))
+        .collect();
+    for lease in leases {
+        if let Some(owner) = lease.lease_owner.as_deref()
+            && let Some((count, movable)) = held.get_mut(owner)
+        {
+            *count += 1;
+            if lease.checkpoint_owner.is_none() && !lease.checkpoint.is_shard_end() {
+                movable.push(lease);
+            }
+        }
+    }
+    for (_, movable) in held.values_mut() {
+        // Last by key first, so pop() gives the first.
+        movable.sort_by(|a, b| b.lease_key.cmp(&a.lease_key));
+    }
+    let mut moves = Vec::new();
+    loop {
+        let donor = held
+            .iter()
+            .filter(|(_, (_, movable))| !movable.is_empty())
+            .max_by(|a, b| a.1.0.cmp(&b.1.0).then_with(|| b.0.cmp(a.0)))
+            .map(|(w, (count, _))| (*w, *count));
+        let receiver = held
+            .iter()
+            .min_by(|a, b| a.1.0.cmp(&b.1.0).then_with(|| a.0.cmp(b.0)))
+            .map(|(w, (count, _))| (*w, *count));
+        let (Some((donor, most)), Some((receiver, fewest))) = (donor, receiver) else {
+            break;
+        };
+        if donor == receiver || most <= fewest + 1 {
+            break;
+        }
+        let Some(lease) = held.get_mut(donor).and_then(|(count, movable)| {
+            *count -= 1;
+            movable.pop()
+        }) else {
+            break;
+        };
+        if let Some((count, _)) = held.get_mut(receiver) {
+            *count += 1;
+        }
+        moves.push(Move {
+            lease: lease.clone(),
+            to: receiver.to_string(),
+        });
+    }
+    moves
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +265,31 @@ mod tests {
         }
         assert_eq!(runs, 2, "5 leases, then 2");
         assert_eq!((count(&table, "w1"), count(&table, "w2")), (1, 7));
+    }
+
+    #[test]
+    fn without_measurements_counts_are_evened_out() {
+        let mut table: Vec<Lease> = (0..7).map(|i| lease(&format!("s{i}"), "w1", 0.0)).collect();
+        table[6].checkpoint_owner = Some("w1".into());
+        table[6].lease_owner = Some("w3".into());
+        let ws = workers(&["w1", "w2", "w3"]);
+        let moves = plan_by_count(&table, &ws);
+        apply(&mut table, &moves);
+        let counts: Vec<usize> = ["w1", "w2", "w3"]
+            .iter()
+            .map(|w| {
+                table
+                    .iter()
+                    .filter(|l| l.lease_owner.as_deref() == Some(*w))
+                    .count()
+            })
+            .collect();
+        assert_eq!(counts, vec![3, 2, 2], "s6 counts for w3, its next owner");
+        assert!(moves.iter().all(|m| m.lease.lease_key != "s6"));
+        assert!(
+            plan_by_count(&table, &ws).is_empty(),
+            "a balanced table stays"
+        );
     }
 
     #[test]

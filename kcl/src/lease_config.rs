@@ -31,6 +31,16 @@ pub struct LeaseConfig {
     /// `dampeningPercentage`, `allowThroughputOvershoot`, for load-based balancing with
     /// [`Coordination::Kcl3`](crate::config::Coordination::Kcl3).
     pub balance: BalanceConfig,
+    /// `dynamoDbLockBasedLeaderLeaseDurationInMillis` (KCL 3.x, default 120 s): how long
+    /// the leader lock lives without a heartbeat before another worker may take it.
+    pub leader_lease_duration: Duration,
+    /// `dynamoDbLockBasedLeaderHeartbeatPeriodInMillis` (KCL 3.x, default 30 s): how often
+    /// the leader renews its lock (and others look at it).
+    pub leader_heartbeat_period: Duration,
+    /// `workerMetricsReporterFreqInMillis` (KCL 3.x, default 30 s): how often a worker
+    /// writes its worker-metrics item; the leader counts a worker as alive while its item
+    /// is younger than twice this.
+    pub worker_metrics_reporter_interval: Duration,
 }
 
 impl Default for LeaseConfig {
@@ -44,6 +54,9 @@ impl Default for LeaseConfig {
             very_old_lease_duration_multiplier: 3,
             graceful_lease_handoff_timeout: Duration::from_secs(30),
             balance: BalanceConfig::default(),
+            leader_lease_duration: Duration::from_secs(120),
+            leader_heartbeat_period: Duration::from_secs(30),
+            worker_metrics_reporter_interval: Duration::from_secs(30),
         }
     }
 }
@@ -84,6 +97,16 @@ impl LeaseConfig {
         if self.max_leases_for_worker == 0 {
             return Err(Error::InvalidConfig(
                 "max_leases_for_worker must be at least 1".into(),
+            ));
+        }
+        if self.leader_heartbeat_period.is_zero()
+            || self.leader_heartbeat_period >= self.leader_lease_duration
+            || self.worker_metrics_reporter_interval.is_zero()
+        {
+            return Err(Error::InvalidConfig(
+                "leader_heartbeat_period and worker_metrics_reporter_interval must be positive, \
+                 and the heartbeat shorter than leader_lease_duration"
+                    .into(),
             ));
         }
         if self.very_old_lease_duration_multiplier == 0 {
@@ -133,6 +156,9 @@ mod tests {
         assert_eq!(c.balance.rebalance_threshold_percentage, 10);
         assert_eq!(c.balance.dampening_percentage, 60);
         assert!(c.balance.allow_throughput_overshoot);
+        assert_eq!(c.leader_lease_duration, Duration::from_secs(120));
+        assert_eq!(c.leader_heartbeat_period, Duration::from_secs(30));
+        assert_eq!(c.worker_metrics_reporter_interval, Duration::from_secs(30));
         assert!(c.validate().is_ok());
     }
 

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::checkpoint::CheckpointUpdate;
+use crate::coordinator_store::CoordinatorStore;
 use crate::error::Error;
 use crate::lease::Lease;
 
@@ -139,9 +140,19 @@ pub trait LeaseStore: Send + Sync {
         lease_key: &'a str,
         new_owner: &'a str,
     ) -> StoreFuture<'a, Lease>;
+
+    /// The coordinator-state and worker-metrics tables kept with this lease table
+    /// (KCL 3.x), if this store keeps them; without them a `Kcl3` worker elects no leader.
+    fn coordinator_store(&self) -> Option<&dyn CoordinatorStore> {
+        None
+    }
 }
 
 impl<S: LeaseStore + ?Sized> LeaseStore for Arc<S> {
+    fn coordinator_store(&self) -> Option<&dyn CoordinatorStore> {
+        (**self).coordinator_store()
+    }
+
     fn create_if_absent<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool> {
         (**self).create_if_absent(lease)
     }

@@ -11,7 +11,7 @@
 //! which it last saw each lease's counter change. Clocks of other workers never
 //! matter, so time is any monotonic millisecond count the caller chooses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -115,6 +115,16 @@ impl<R: Rng> LeaseTaker<R> {
             }
         }
         counts
+    }
+
+    /// The workers named as owner of a lease that expired as of the last scan: they
+    /// stopped renewing, so they are presumed dead.
+    pub fn expired_owners(&self, now_ms: u64) -> BTreeSet<String> {
+        self.observed
+            .values()
+            .filter(|o| self.available(o, now_ms))
+            .filter_map(|o| o.lease.lease_owner.clone())
+            .collect()
     }
 
     /// The unexpired, owned leases as of the last scan (this worker's included).

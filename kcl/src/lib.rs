@@ -29,6 +29,9 @@
 //! * [`lease_balance`] – which leases move so that load, not lease count, is balanced.
 //! * [`lease_throughput`] – each lease's measured rate, as written in `throughputKBps`.
 //! * [`lease_handoff`] – graceful hand-off (KCL 3.x): when to pass a lease on, claim or take it.
+//! * [`leader_lock`] – the KCL 3.x leader election: a lock item with expiry.
+//! * [`worker_metrics`] – the worker-metrics item each worker writes, and who is alive.
+//! * [`coordinator_store`] – the coordinator-state and worker-metrics tables beside the lease table.
 //! * [`read_pace`] – when a shard may be read again, given what earlier calls returned.
 //! * [`lease_renewer`] – which held leases to renew and which are lost.
 //! * [`error`] – the crate's error type.
@@ -79,11 +82,13 @@
 pub mod checkpoint;
 pub mod checkpointer;
 pub mod config;
+pub mod coordinator_store;
 mod data_fetcher;
 pub mod deaggregation;
 pub mod error;
 pub mod extended_sequence;
 pub mod fan_out;
+pub mod leader_lock;
 pub mod lease;
 pub mod lease_balance;
 pub mod lease_config;
@@ -105,6 +110,7 @@ mod shard_consumer;
 pub mod shard_record_processor;
 pub mod shard_sync;
 pub mod stream_identifier;
+pub mod worker_metrics;
 
 pub use checkpointer::{PreparedCheckpointer, RecordProcessorCheckpointer};
 pub use config::{Config, Coordination, InitialPositionInStream, Retrieval};

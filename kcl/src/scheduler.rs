@@ -231,7 +231,7 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
             (
                 self.spawn_multi_stream_sync(tracker.clone(), streams, Arc::clone(&contexts)),
                 self.spawn_renewer(),
-                self.spawn_taker(),
+                (self.spawn_taker(), self.spawn_leader()),
             )
         } else {
             let stream = StreamRef::name(self.config.stream_name.clone());
@@ -247,7 +247,7 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
                 _ => None,
             };
             let renewer = self.spawn_renewer();
-            let taker = self.spawn_taker();
+            let taker = (self.spawn_taker(), self.spawn_leader());
             let syncer = self.spawn_shard_sync(stream.clone());
             contexts.lock().insert(
                 String::new(),
@@ -285,6 +285,7 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
         tracing::info!(worker = %self.config.worker_identifier, "graceful shutdown");
         drop(taker);
         drop(syncer);
+        self.coordinator.resign().await;
         // Hand-offs asked of this worker go back to their owners before it goes.
         self.coordinator.disown_unheld().await;
         for c in consumers.values() {
@@ -483,6 +484,18 @@ impl<F: ShardRecordProcessorFactory> Scheduler<F> {
                 if let Err(e) = coordinator.take_leases().await {
                     tracing::warn!(error = %e, "lease taker run failed");
                 }
+                tokio::time::sleep(interval).await;
+            }
+        }))
+    }
+
+    /// The KCL 3.x worker-metrics reporter and leader election (a no-op otherwise).
+    fn spawn_leader(&self) -> TaskGuard {
+        let coordinator = Arc::clone(&self.coordinator);
+        let interval = coordinator.leader_interval();
+        TaskGuard(tokio::spawn(async move {
+            loop {
+                coordinator.lead().await;
                 tokio::time::sleep(interval).await;
             }
         }))

@@ -18,6 +18,7 @@
 //! writer saw.
 
 mod config;
+mod coordinator;
 mod item;
 
 use std::future::Future;
@@ -58,6 +59,8 @@ pub struct DynamoDbLeaseStore {
     client: Client,
     config: Arc<DynamoDbConfig>,
     calls: Arc<AtomicU64>,
+    /// Set once the KCL 3.x side tables are known to exist.
+    side_tables: Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// How one request attempt ended, for the retry loop.
@@ -167,6 +170,7 @@ impl DynamoDbLeaseStore {
             client: Client::from_conf(sdk_config),
             config: Arc::new(config),
             calls: Arc::new(AtomicU64::new(0)),
+            side_tables: Arc::new(tokio::sync::OnceCell::new()),
         };
         store.ensure_table().await?;
         Ok(store)
@@ -876,5 +880,9 @@ impl LeaseStore for DynamoDbLeaseStore {
             .await?
             .map_err(|()| Error::conflict(lease_key))
         })
+    }
+
+    fn coordinator_store(&self) -> Option<&dyn crate::coordinator_store::CoordinatorStore> {
+        Some(self)
     }
 }

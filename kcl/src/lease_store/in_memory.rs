@@ -7,13 +7,18 @@ use parking_lot::Mutex;
 
 use super::{LeaseStore, StoreFuture};
 use crate::checkpoint::CheckpointUpdate;
+use crate::coordinator_store::CoordinatorStore;
 use crate::error::Error;
+use crate::leader_lock::LockItem;
 use crate::lease::Lease;
+use crate::worker_metrics::WorkerMetricStats;
 
 /// A lease table in memory; clones share the same table.
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryLeaseStore {
     leases: Arc<Mutex<BTreeMap<String, Lease>>>,
+    locks: Arc<Mutex<BTreeMap<String, LockItem>>>,
+    worker_metrics: Arc<Mutex<BTreeMap<String, WorkerMetricStats>>>,
 }
 
 /// Which owner a conditional write requires.
@@ -253,5 +258,56 @@ impl LeaseStore for InMemoryLeaseStore {
             lease.lease_owner = Some(previous);
             Ok(lease.clone())
         })
+    }
+
+    fn coordinator_store(&self) -> Option<&dyn CoordinatorStore> {
+        Some(self)
+    }
+}
+
+impl CoordinatorStore for InMemoryLeaseStore {
+    fn get_lock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<LockItem>> {
+        Box::pin(async move { Ok(self.locks.lock().get(key).cloned()) })
+    }
+
+    fn put_lock<'a>(
+        &'a self,
+        key: &'a str,
+        item: &'a LockItem,
+        expected: Option<&'a str>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut locks = self.locks.lock();
+            let current = locks.get(key).map(|l| l.record_version_number.as_str());
+            if current != expected {
+                return Ok(false);
+            }
+            locks.insert(key.to_string(), item.clone());
+            Ok(true)
+        })
+    }
+
+    fn delete_lock<'a>(&'a self, key: &'a str, version: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut locks = self.locks.lock();
+            if locks.get(key).map(|l| l.record_version_number.as_str()) != Some(version) {
+                return Ok(false);
+            }
+            locks.remove(key);
+            Ok(true)
+        })
+    }
+
+    fn put_worker_metrics<'a>(&'a self, stats: &'a WorkerMetricStats) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.worker_metrics
+                .lock()
+                .insert(stats.worker_id.clone(), stats.clone());
+            Ok(())
+        })
+    }
+
+    fn list_worker_metrics(&self) -> StoreFuture<'_, Vec<WorkerMetricStats>> {
+        Box::pin(async move { Ok(self.worker_metrics.lock().values().cloned().collect()) })
     }
 }

@@ -200,6 +200,10 @@ impl LeaseStore for StreamScopedStore {
                 .await
         })
     }
+
+    fn coordinator_store(&self) -> Option<&dyn crate::coordinator_store::CoordinatorStore> {
+        self.inner.coordinator_store()
+    }
 }
 
 /// Every lease of `stream` in `store` deleted (a stream no longer consumed); the keys removed.

@@ -491,6 +491,101 @@ pub async fn works_as_trait_object(store: Arc<dyn LeaseStore>) {
     assert_eq!(r.lease_counter, 2);
 }
 
+/// One behaviour of the suite: the leader lock's writes are conditional on the version
+/// last read, and only one of two racing contenders wins.
+pub async fn leader_lock_is_conditional<S: LeaseStore>(store: &S) {
+    use crate::leader_lock::{LEADER_KEY, LockItem};
+    let coordinator = store
+        .coordinator_store()
+        .expect("the store keeps the coordinator-state table");
+    let lock = |owner: &str, version: &str| LockItem {
+        owner_name: owner.into(),
+        lease_duration_ms: 120_000,
+        record_version_number: version.into(),
+        released: false,
+    };
+    assert_eq!(coordinator.get_lock(LEADER_KEY).await.expect("get"), None);
+    let (a, b) = (lock("a", "v-a1"), lock("b", "v-b1"));
+    let (won_a, won_b) = tokio::join!(
+        coordinator.put_lock(LEADER_KEY, &a, None),
+        coordinator.put_lock(LEADER_KEY, &b, None)
+    );
+    let (won_a, won_b) = (won_a.expect("put a"), won_b.expect("put b"));
+    assert!(won_a ^ won_b, "exactly one contender wins: {won_a} {won_b}");
+    let (winner, loser) = if won_a { (a, b) } else { (b, a) };
+    assert_eq!(
+        coordinator.get_lock(LEADER_KEY).await.expect("get"),
+        Some(winner.clone())
+    );
+    // A heartbeat needs the current version; a stale one is refused.
+    let beat = lock(&winner.owner_name, "v-2");
+    assert!(
+        !coordinator
+            .put_lock(LEADER_KEY, &beat, Some(&loser.record_version_number))
+            .await
+            .expect("stale heartbeat")
+    );
+    assert!(
+        coordinator
+            .put_lock(LEADER_KEY, &beat, Some(&winner.record_version_number))
+            .await
+            .expect("heartbeat")
+    );
+    assert!(
+        !coordinator
+            .delete_lock(LEADER_KEY, &winner.record_version_number)
+            .await
+            .expect("stale delete")
+    );
+    let released = LockItem {
+        released: true,
+        ..lock(&winner.owner_name, "v-3")
+    };
+    assert!(
+        coordinator
+            .put_lock(LEADER_KEY, &released, Some("v-2"))
+            .await
+            .expect("release")
+    );
+    assert_eq!(
+        coordinator.get_lock(LEADER_KEY).await.expect("get"),
+        Some(released)
+    );
+    assert!(
+        coordinator
+            .delete_lock(LEADER_KEY, "v-3")
+            .await
+            .expect("delete")
+    );
+    assert_eq!(coordinator.get_lock(LEADER_KEY).await.expect("get"), None);
+}
+
+/// One behaviour of the suite: worker metrics items are written, replaced and listed.
+pub async fn worker_metrics_are_kept_per_worker<S: LeaseStore>(store: &S) {
+    use crate::worker_metrics::WorkerMetricStats;
+    let coordinator = store
+        .coordinator_store()
+        .expect("the store keeps the worker-metrics table");
+    assert!(
+        coordinator
+            .list_worker_metrics()
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let mut a = WorkerMetricStats::throughput_only("worker-a", 1_700_000_000);
+    a.metric_stats.insert("C".into(), vec![12.5, 40.0]);
+    a.operating_range.insert("C".into(), vec![100]);
+    let b = WorkerMetricStats::throughput_only("worker-b", 1_700_000_001);
+    coordinator.put_worker_metrics(&a).await.expect("put a");
+    coordinator.put_worker_metrics(&b).await.expect("put b");
+    a.last_update_time = 1_700_000_030;
+    coordinator.put_worker_metrics(&a).await.expect("replace a");
+    let mut listed = coordinator.list_worker_metrics().await.expect("list");
+    listed.sort_by(|x, y| x.worker_id.cmp(&y.worker_id));
+    assert_eq!(listed, vec![a, b]);
+}
+
 /// One `#[tokio::test]` per behaviour of the suite, in a module `$name`, each on a fresh
 /// store made by `$make` (an expression, `.await` allowed, giving `(store, guard)`).
 #[macro_export]
@@ -571,6 +666,18 @@ macro_rules! lease_store_suite {
             async fn renewals_report_throughput() {
                 let (store, _keep) = $make;
                 $crate::lease_store::suite::renewals_report_throughput(&store).await;
+            }
+
+            #[tokio::test]
+            async fn leader_lock_is_conditional() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::leader_lock_is_conditional(&store).await;
+            }
+
+            #[tokio::test]
+            async fn worker_metrics_are_kept_per_worker() {
+                let (store, _keep) = $make;
+                $crate::lease_store::suite::worker_metrics_are_kept_per_worker(&store).await;
             }
 
             #[tokio::test]
