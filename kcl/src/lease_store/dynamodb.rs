@@ -3,7 +3,7 @@
 //!
 //! Every change is an `UpdateItem` that names only the attributes it changes and is
 //! conditional on `leaseCounter` (and the owner where the trait says so), so
-//! attributes this library does not know (`throughputKBps`, `entityType`, …) survive,
+//! attributes this library does not know (`entityType`, a newer KCL's, …) survive,
 //! and a refused condition (`ConditionalCheckFailedException`) is
 //! [`Error::LeaseConflict`]. Throttles, 5xx answers, timeouts and connection failures
 //! are retried here with jittered backoff (the SDK's own retries are off, so this
