@@ -6,6 +6,7 @@ pub mod commit;
 pub mod disk_faults;
 pub mod durable;
 pub mod memory;
+pub mod sealed_index;
 pub mod segment;
 
 pub use memory::MemoryLog;

@@ -1,6 +1,6 @@
 //! The durable store: each shard's records in append-only segment files under a
 //! data dir, each stream's description in an atomically replaced JSON file, and
-//! recovery that checks every record at start-up and drops a torn tail.
+//! recovery that drops a torn tail.
 //!
 //! ```text
 //! DIR/LOCK                                   held while a broker runs on DIR
@@ -8,15 +8,30 @@
 //! DIR/streams/<name>.<created ms>/stream.json
 //! DIR/streams/<name>.<created ms>/counter.ceiling  counters below it may have been used
 //! DIR/streams/<name>.<created ms>/shardId-000000000000/<first counter>.seg
+//! DIR/streams/<name>.<created ms>/shardId-000000000000/<first counter>.idx  once sealed
 //! ```
 //!
-//! Memory stays bounded: a log keeps, per segment, an open file and a sparse
-//! index (one entry per [`DurableConfig::index_interval_bytes`] of records), and
-//! reads seek to the nearest index entry and decode from the file.
+//! Start-up time does not grow with the data: when a segment is sealed (a
+//! newer one is started) its bounds and sparse index are written to an index
+//! file beside it ([`sealed_index`]), and opening a log reads those instead of
+//! the records. Only the newest segment, bounded by
+//! [`DurableConfig::segment_bytes`], is checked record by record and has a torn
+//! tail cut off. A sealed segment whose index file is missing, damaged or
+//! disagrees with the segment (its length, its last records) is scanned as
+//! before, which also opens data dirs written before index files existed, and
+//! gets a fresh index file. Damage inside a sealed segment with a good index
+//! file is found when the damaged record is read: every read checks each
+//! record's CRC and fails rather than serve it (`docs/durable-store.md`).
+//!
+//! Memory stays bounded: a log keeps, per segment, a sparse index (one entry
+//! per [`DurableConfig::index_interval_bytes`] of records) and an open file for
+//! the active segment only, and reads seek to the nearest index entry and
+//! decode from the file.
 
 use crate::catalog::StreamRecord;
 use crate::store::commit::{CommitTicket, FsyncPolicy, GroupCommit, LogSync};
 use crate::store::disk_faults::{DiskFaultHook, DiskFaults};
+use crate::store::sealed_index;
 use crate::store::segment::{self, Cursor, CursorError, Segment};
 use crate::store::{LoadedStream, LogRecord, ReadBatch, ShardLog, Storage, StoreError};
 use parking_lot::Mutex;
@@ -204,6 +219,67 @@ fn quarantine(
     Ok(aside)
 }
 
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("cannot remove", path, e)),
+    }
+}
+
+/// Write the index file of sealed segment `seg`. A failure costs only a scan
+/// of that segment at the next start, so it is reported, not returned.
+fn write_index(seg: &Segment) {
+    let path = sealed_index::path_for(&seg.path);
+    if let Err(e) = write_atomically(&path, &sealed_index::encode(seg)) {
+        tracing::warn!(error = %e, "cannot write a segment index file; the next start scans that segment");
+    }
+}
+
+/// A sealed segment as its index file describes it, if the index file is
+/// whole and agrees with the segment file: the segment must be exactly as
+/// long as when it was sealed, follow `after`, and its last index run must
+/// decode to records ending on the recorded last counter at the recorded end.
+/// Records before that run are not read here; reads check each record's CRC
+/// and fail rather than serve a damaged one (`docs/durable-store.md`).
+fn sealed_from_index(path: &Path, after: Option<u64>) -> Result<Segment, String> {
+    let index_path = sealed_index::path_for(path);
+    let bytes = match fs::read(&index_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("no index file".into()),
+        Err(e) => return Err(format!("cannot read {}: {e}", index_path.display())),
+    };
+    let seg = sealed_index::decode(path.to_path_buf(), &bytes).map_err(str::to_string)?;
+    if after.is_some_and(|a| seg.first_counter <= a) {
+        return Err("counters overlap the previous segment".into());
+    }
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let len = file.metadata().map_err(|e| format!("cannot stat: {e}"))?.len();
+    if len != seg.size {
+        return Err(format!(
+            "the segment is {len} bytes, its index says {}",
+            seg.size
+        ));
+    }
+    let tail = seg.index.last().map_or(0, |e| e.offset);
+    let mut cursor = Cursor::new(&file, tail, seg.size);
+    let mut newest = None;
+    loop {
+        match cursor.next_record() {
+            Ok(Some((_, r))) => newest = Some(r.counter),
+            Ok(None) => break,
+            Err(CursorError::Damaged { offset, reason }) => {
+                return Err(format!("damaged record at byte {offset}: {reason}"));
+            }
+            Err(CursorError::Io(e)) => return Err(format!("cannot read: {e}")),
+        }
+    }
+    if newest != Some(seg.last_counter) {
+        return Err("the last record is not the one the index names".into());
+    }
+    Ok(seg)
+}
+
 /// Sizes a log works with.
 #[derive(Debug, Clone, Copy)]
 struct LogSettings {
@@ -221,6 +297,7 @@ pub struct DurableLog {
     commit: Arc<GroupCommit>,
     sync: Arc<LogSync>,
     broken: Option<String>,
+    scanned: usize,
 }
 
 impl std::fmt::Debug for DurableLog {
@@ -261,6 +338,7 @@ impl DurableLog {
             commit,
             sync,
             broken: None,
+            scanned: 0,
         }
     }
 
@@ -305,6 +383,23 @@ impl DurableLog {
         let mut last: Option<u64> = None;
         let newest = files.len().saturating_sub(1);
         for (i, (_, path)) in files.into_iter().enumerate() {
+            if i != newest {
+                match sealed_from_index(&path, last) {
+                    Ok(seg) => {
+                        if let Some(prev) = log.segments.last_mut() {
+                            prev.file = None;
+                        }
+                        last = Some(seg.last_counter);
+                        log.records += seg.records as usize;
+                        log.segments.push(seg);
+                        continue;
+                    }
+                    Err(why) => {
+                        tracing::info!(path = %path.display(), why, "scanning a sealed segment: its index file cannot be used");
+                    }
+                }
+            }
+            log.scanned += 1;
             let file = OpenOptions::new()
                 .read(true)
                 .append(true)
@@ -352,11 +447,22 @@ impl DurableLog {
                 // the counter of whatever is appended next.
                 drop(seg);
                 fs::remove_file(&path).map_err(|e| io("cannot remove", &path, e))?;
+                remove_if_present(&sealed_index::path_for(&path))?;
                 continue;
+            }
+            if i != newest {
+                // A data dir from before index files, or one whose index was
+                // lost: the next start need not scan this segment again.
+                write_index(&seg);
             }
             last = Some(seg.last_counter);
             log.records += seg.records as usize;
             log.segments.push(seg);
+        }
+        if let Some(active) = log.segments.last() {
+            // The newest segment is the one appends go to (it is the newest
+            // sealed one when an empty newer file was dropped above).
+            remove_if_present(&sealed_index::path_for(&active.path))?;
         }
         if !damage.is_empty() {
             sync_dir(&log.dir)?;
@@ -365,6 +471,13 @@ impl DurableLog {
             log.sync.durable_to(l + 1);
         }
         Ok((log, damage))
+    }
+
+    /// Segment files that opening this log read record by record (the newest,
+    /// and any sealed one without a usable index file); the rest were opened
+    /// from their index files.
+    pub fn scanned_segments(&self) -> usize {
+        self.scanned
     }
 
     /// Sparse index entries held, over all segments (the log's memory is O(this)).
@@ -402,8 +515,11 @@ impl DurableLog {
                     .map_err(|e| io("cannot sync", &active.path, e))?;
             }
             self.sync.durable_to(active.last_counter + 1);
+            write_index(active);
         }
         let path = self.dir.join(segment::file_name(first_counter));
+        // Only a remnant of a crash can be there, and it describes nothing.
+        remove_if_present(&sealed_index::path_for(&path))?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -630,6 +746,10 @@ impl ShardLog for DurableLog {
                     tracing::warn!(path = %path.display(), error = %e, "cannot delete an expired segment");
                     return;
                 }
+            }
+            if let Err(e) = remove_if_present(&sealed_index::path_for(&path)) {
+                // Harmless: an index without its segment is never read.
+                tracing::warn!(error = %e, "cannot delete the index file of an expired segment");
             }
             let seg = self.segments.remove(0);
             self.records -= seg.records as usize;
