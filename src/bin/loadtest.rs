@@ -563,8 +563,15 @@ fn kpl_window(stats: &Stats, secs: f64) -> serde_json::Value {
         let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied();
         json!({"min": at(0.0), "median": at(0.5), "max": at(1.0)})
     };
+    // What the generator managed to offer: below the shards' limits, the limiter never
+    // binds and the figures measure this machine, not the rate.
+    let offered: u64 = metrics
+        .iter()
+        .map(|m| m.counter_sum("UserRecordsReceived", &[]))
+        .sum();
     json!({
         "secs": secs,
+        "offered_user_records_per_sec": offered as f64 / secs,
         "mib_per_sec": per.iter().sum::<f64>(),
         "records_per_sec": put as f64 / secs,
         "per_producer_mib_per_sec": per,
