@@ -71,6 +71,8 @@ struct Producer {
 pub(crate) struct Outcome {
     /// Accepted bytes per second of each producer, as a share of the shard's limit.
     pub(crate) shares: Vec<f64>,
+    /// Accepted records per second of all producers, as a share of the shard's limit.
+    pub(crate) records: f64,
     /// Throttled Kinesis records per record sent, over all producers.
     pub(crate) throttled: f64,
 }
@@ -99,6 +101,15 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    /// One producer, one Kinesis record per 100-byte user record (aggregation off, a key
+    /// of about ten bytes): the shard's 1,000 records/s bind long before its 1 MiB/s.
+    pub(crate) fn unaggregated(seed: u64) -> Self {
+        Run {
+            record_size: 110,
+            ..Run::producers(1, seed)
+        }
+    }
+
     /// `n` producers starting together on one shard, 50 KB aggregates, 60 s, AWS limits.
     pub(crate) fn producers(n: usize, seed: u64) -> Self {
         Run {
@@ -193,7 +204,9 @@ impl Run {
         let limit = SHARD_BYTES_PER_SEC * self.shard_scale;
         let sent: u64 = producers.iter().map(|p| p.accepted + p.throttled).sum();
         let throttled: u64 = producers.iter().map(|p| p.throttled).sum();
+        let accepted: u64 = producers.iter().map(|p| p.accepted).sum();
         Outcome {
+            records: accepted as f64 / secs / (SHARD_RECORDS_PER_SEC * self.shard_scale),
             shares: producers
                 .iter()
                 .map(|p| p.accepted_bytes as f64 / secs / limit)
@@ -217,6 +230,28 @@ mod tests {
             assert!(o.total() >= 0.97, "seed {seed}: {o:?}");
             assert!(o.throttled < 0.02, "seed {seed}: {o:?}");
         }
+    }
+
+    #[test]
+    fn a_hundred_record_limited_shards_each_use_their_limit_with_few_throttles() {
+        // Shards do not share a limit, and each has its own controller: a hundred shards
+        // under a uniform key spread are a hundred independent runs, each with its own
+        // luck (seed).
+        let mut least = f64::MAX;
+        let (mut throttled, mut n) = (0.0, 0.0);
+        for seed in 0..100 {
+            let mut run = Run::unaggregated(seed);
+            run.length = Duration::from_secs(20);
+            run.warm_up = Duration::ZERO;
+            let o = run.simulate();
+            assert!(o.total() < 0.2, "the bytes do not bind: {o:?}");
+            least = least.min(o.records);
+            throttled += o.throttled;
+            n += 1.0;
+            assert!(o.throttled < 0.02, "seed {seed}: {o:?}");
+        }
+        assert!(least >= 0.97, "the least used shard: {least}");
+        assert!(throttled / n < 0.01, "{}", throttled / n);
     }
 
     #[test]

@@ -118,6 +118,13 @@ struct Args {
     /// kpl: with --kpl-rate-limit, send at that fixed rate as the AWS KPL does.
     #[arg(long, requires = "kpl_rate_limit")]
     kpl_fixed_rate: bool,
+    /// kpl: one Kinesis record per user record (`AggregationEnabled` false), so the
+    /// shards' records/s limit binds before their bytes/s.
+    #[arg(long)]
+    kpl_no_aggregation: bool,
+    /// kpl: PutRecords calls in flight per producer (`MaxConnections`).
+    #[arg(long, default_value_t = 4)]
+    kpl_max_connections: usize,
 }
 
 /// A latency histogram in microseconds, overall and for the current second.
@@ -380,7 +387,8 @@ async fn kpl_producer(
             // By default the load test measures the broker: no client-side shard rate limit.
             .rate_limit(args.kpl_rate_limit.unwrap_or(u64::MAX / 4))
             .adaptive_rate(args.kpl_rate_limit.is_some() && !args.kpl_fixed_rate)
-            .max_connections(4)
+            .aggregation_enabled(!args.kpl_no_aggregation)
+            .max_connections(args.kpl_max_connections)
             .max_buffered_bytes(64 << 20)
             .build(),
     ) {
@@ -532,11 +540,60 @@ fn kpl_window(stats: &Stats, secs: f64) -> serde_json::Value {
             )
         })
         .sum();
+    // Per shard, over all producers: Kinesis records and bytes accepted.
+    let mut shards: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for m in metrics.iter() {
+        for family in m.registry().gather() {
+            let records = match family.name() {
+                "KinesisRecordsPut" => true,
+                "KinesisRecordsDataPut" => false,
+                _ => continue,
+            };
+            for c in family.get_metric() {
+                if let Some(shard) = c.get_label().iter().find(|l| l.name() == "shard") {
+                    let e = shards.entry(shard.value().to_string()).or_default();
+                    let v = c.get_counter().get_value() as u64;
+                    if records { e.0 += v } else { e.1 += v }
+                }
+            }
+        }
+    }
+    let spread = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied();
+        json!({"min": at(0.0), "median": at(0.5), "max": at(1.0)})
+    };
+    // What the generator managed to offer: below the shards' limits, the limiter never
+    // binds and the figures measure this machine, not the rate.
+    let offered: u64 = metrics
+        .iter()
+        .map(|m| m.counter_sum("UserRecordsReceived", &[]))
+        .sum();
     json!({
         "secs": secs,
+        "offered_user_records_per_sec": offered as f64 / secs,
         "mib_per_sec": per.iter().sum::<f64>(),
+        "records_per_sec": put as f64 / secs,
         "per_producer_mib_per_sec": per,
         "throttled_pct": 100.0 * throttled as f64 / (put + throttled).max(1) as f64,
+        "shards": shards.len(),
+        "per_shard_records_per_sec": spread(shards.values().map(|s| s.0 as f64 / secs).collect()),
+        "per_shard_mib_per_sec": spread(shards.values().map(|s| mib(s.1)).collect()),
+    })
+}
+
+/// Kinesis records the kpl producers have had accepted and throttled so far.
+fn kpl_entries(stats: &Stats) -> (u64, u64) {
+    let metrics = stats.kpl_metrics.lock().expect("not poisoned");
+    metrics.iter().fold((0, 0), |(put, throttled), m| {
+        (
+            put + m.counter_sum("KinesisRecordsPut", &[]),
+            throttled
+                + m.counter_sum(
+                    "ErrorsByCode",
+                    &[("error_code", "ProvisionedThroughputExceededException")],
+                ),
+        )
     })
 }
 
@@ -769,6 +826,9 @@ struct Sample {
     put_p99_ms: f64,
     delivery_p50_ms: f64,
     delivery_p99_ms: f64,
+    /// kpl only: Kinesis records the shards accepted and throttled in this second.
+    kpl_put_rps: f64,
+    kpl_throttled_rps: f64,
 }
 
 fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
@@ -1016,6 +1076,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut samples: Vec<Sample> = Vec::new();
     let mut last_put = 0u64;
     let mut last_del = 0u64;
+    let mut last_kpl = (0u64, 0u64);
     let mut last_t = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
@@ -1045,7 +1106,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             h.interval.reset();
             r
         };
+        let kpl = kpl_entries(&stats);
         let s = Sample {
+            kpl_put_rps: kpl.0.saturating_sub(last_kpl.0) as f64 / dt,
+            kpl_throttled_rps: kpl.1.saturating_sub(last_kpl.1) as f64 / dt,
             t: now.duration_since(started).as_secs_f64(),
             put_rps: (put - last_put) as f64 / dt,
             delivered_rps: (del - last_del) as f64 / dt,
@@ -1056,6 +1120,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         };
         last_put = put;
         last_del = del;
+        last_kpl = kpl;
         bar.set_position(s.t.min(args.duration as f64) as u64);
         bar.set_message(format!(
             "put {:.0}/s  delivered {:.0}/s  put p99 {:.1} ms  throttled {} errors {}",
@@ -1127,6 +1192,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "record_size": args.record_size, "batch": args.batch, "rate": args.rate,
             "duration_s": args.duration, "limits": args.limits, "poll_idle_ms": args.poll_idle_ms,
             "kpl_rate_limit": args.kpl_rate_limit, "kpl_fixed_rate": args.kpl_fixed_rate,
+            "kpl_no_aggregation": args.kpl_no_aggregation,
+            "kpl_max_connections": args.kpl_max_connections,
         },
         "produce_secs": produce_secs,
         "put_records": put,
