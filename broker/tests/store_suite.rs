@@ -576,11 +576,19 @@ fn a_damaged_index_file_falls_back_to_a_scan_and_is_rewritten() {
     std::fs::write(&indexes[4], &bytes[..bytes.len() / 2]).unwrap();
     let (log, damage) = reopen(&dir);
     assert!(damage.is_empty(), "{damage:?}");
-    assert_eq!(log.scanned_segments(), 3, "the newest and the two without a good index");
+    assert_eq!(
+        log.scanned_segments(),
+        3,
+        "the newest and the two without a good index"
+    );
     assert_eq!(read_all(&log, 0, i64::MIN, 64), records);
     drop(log);
     let (log, _) = reopen(&dir);
-    assert_eq!(log.scanned_segments(), 1, "the scans wrote fresh index files");
+    assert_eq!(
+        log.scanned_segments(),
+        1,
+        "the scans wrote fresh index files"
+    );
     assert_eq!(read_all(&log, 0, i64::MIN, 64), records);
 }
 
@@ -608,7 +616,13 @@ fn damage_in_an_indexed_sealed_segment_is_never_served() {
     let dir = tempfile::tempdir().unwrap();
     let records = many_segments(&dir);
     let sealed = segment_files(dir.path())[1].clone();
-    let first: u64 = sealed.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let first: u64 = sealed
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     // Flip a byte of the segment's first record: the index file still checks
     // out (length, last records), so start-up does not see it...
     let mut bytes = std::fs::read(&sealed).unwrap();
@@ -625,7 +639,11 @@ fn damage_in_an_indexed_sealed_segment_is_never_served() {
     let err = loop {
         match log.read(next, i64::MIN, 1, usize::MAX) {
             Ok(b) => {
-                let last = b.records.last().expect("the damage stops reads first").counter;
+                let last = b
+                    .records
+                    .last()
+                    .expect("the damage stops reads first")
+                    .counter;
                 served.extend(b.records);
                 next = last + 1;
             }
@@ -635,12 +653,25 @@ fn damage_in_an_indexed_sealed_segment_is_never_served() {
     // (A read also decodes the record after its last one, to say what comes
     // next, so the intact record just before the damage may be held back too.)
     assert_eq!(served, records[..served.len()]);
-    assert!(served.len() + 2 >= first as usize, "{} served", served.len());
+    assert!(
+        served.len() + 2 >= first as usize,
+        "{} served",
+        served.len()
+    );
     assert!(err.to_string().contains("checksum mismatch"), "{err}");
     // Past that segment, reads go on.
     let after = segment_files(dir.path())[2].clone();
-    let next: u64 = after.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-    assert_eq!(read_all(&log, next, i64::MIN, 64), records[next as usize - 1..]);
+    let next: u64 = after
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        read_all(&log, next, i64::MIN, 64),
+        records[next as usize - 1..]
+    );
 }
 
 #[test]
@@ -648,7 +679,10 @@ fn a_sealed_segment_that_grew_or_shrank_is_scanned_and_its_damage_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _records = many_segments(&dir);
     let sealed = segment_files(dir.path())[1].clone();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&sealed).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&sealed)
+        .unwrap();
     std::io::Write::write_all(&mut f, &[0xAB; 9]).unwrap();
     drop(f);
     // The index no longer matches the file, so it is scanned, and the bytes

@@ -560,7 +560,10 @@ fn kpl_window(stats: &Stats, secs: f64) -> serde_json::Value {
     }
     let spread = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied();
+        let at = |q: f64| {
+            v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+        };
         json!({"min": at(0.0), "median": at(0.5), "max": at(1.0)})
     };
     // What the generator managed to offer: below the shards' limits, the limiter never

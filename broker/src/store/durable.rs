@@ -254,7 +254,10 @@ fn sealed_from_index(path: &Path, after: Option<u64>) -> Result<Segment, String>
         return Err("counters overlap the previous segment".into());
     }
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let len = file.metadata().map_err(|e| format!("cannot stat: {e}"))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot stat: {e}"))?
+        .len();
     if len != seg.size {
         return Err(format!(
             "the segment is {len} bytes, its index says {}",

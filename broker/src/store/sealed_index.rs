@@ -99,12 +99,14 @@ pub fn decode(path: PathBuf, bytes: &[u8]) -> Result<Segment, &'static str> {
         .index
         .windows(2)
         .all(|w| w[0].counter < w[1].counter && w[0].offset < w[1].offset);
-    let bounded = seg.index.first().is_some_and(|e| {
-        e.offset == 0 && e.counter == seg.first_counter
-    }) && seg
+    let bounded = seg
         .index
-        .last()
-        .is_some_and(|e| e.offset < seg.size && e.counter <= seg.last_counter);
+        .first()
+        .is_some_and(|e| e.offset == 0 && e.counter == seg.first_counter)
+        && seg
+            .index
+            .last()
+            .is_some_and(|e| e.offset < seg.size && e.counter <= seg.last_counter);
     if seg.records == 0 || seg.first_counter > seg.last_counter || !ordered || !bounded {
         return Err("inconsistent contents");
     }
@@ -148,7 +150,10 @@ mod tests {
         assert_eq!(back.size, 900);
         assert_eq!(back.records, 30);
         assert_eq!((back.first_counter, back.last_counter), (5, 34));
-        assert_eq!((back.last_arrival, back.max_arrival), (-3, 1_700_000_000_000));
+        assert_eq!(
+            (back.last_arrival, back.max_arrival),
+            (-3, 1_700_000_000_000)
+        );
         assert_eq!(back.index, seg.index);
         assert!(back.file.is_none());
     }
@@ -162,7 +167,10 @@ mod tests {
             assert!(decode(PathBuf::new(), &bad).is_err(), "flip at {i}");
         }
         for cut in 0..bytes.len() {
-            assert!(decode(PathBuf::new(), &bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode(PathBuf::new(), &bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 
