@@ -709,7 +709,9 @@ async fn protocol_level_answers_are_the_services() {
 #[tokio::test]
 async fn a_record_keeps_the_encryption_it_was_written_with() {
     use aws_sdk_kinesis::primitives::Blob;
-    use aws_sdk_kinesis::types::{EncryptionType, ShardIteratorType};
+    use aws_sdk_kinesis::types::{
+        EncryptionType, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
+    };
     let broker = start().await;
     let client = common::sdk_client(&broker.endpoint());
     common::create_active_stream(&client, STREAM, 1).await;
@@ -758,6 +760,49 @@ async fn a_record_keeps_the_encryption_it_was_written_with() {
             (b"after".to_vec(), Some(EncryptionType::Kms)),
         ]
     );
+    // Enhanced fan-out delivers the same EncryptionType per record.
+    let consumer_arn = client
+        .register_stream_consumer()
+        .stream_arn(broker.service().stream_arn(STREAM))
+        .consumer_name("enc-reader")
+        .send()
+        .await
+        .expect("register")
+        .consumer()
+        .expect("consumer")
+        .consumer_arn()
+        .to_string();
+    let mut events = client
+        .subscribe_to_shard()
+        .consumer_arn(&consumer_arn)
+        .shard_id("shardId-000000000000")
+        .starting_position(
+            StartingPosition::builder()
+                .r#type(ShardIteratorType::TrimHorizon)
+                .build()
+                .expect("position"),
+        )
+        .send()
+        .await
+        .expect("subscribe");
+    let mut pushed = Vec::new();
+    while pushed.len() < 2 {
+        match events
+            .event_stream
+            .recv()
+            .await
+            .expect("event")
+            .expect("open")
+        {
+            SubscribeToShardEventStream::SubscribeToShardEvent(e) => pushed.extend(
+                e.records()
+                    .iter()
+                    .map(|r| (r.data().as_ref().to_vec(), r.encryption_type().cloned())),
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(pushed, seen);
     broker.shutdown().await;
 }
 

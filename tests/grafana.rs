@@ -366,24 +366,29 @@ async fn every_dashboard_query_names_an_exported_metric() {
     let kpl_text = producer.metrics().to_text();
     producer.shutdown().await;
 
-    // Writes over a shard's budget: throttled records.
+    // Writes over a shard's budget: throttled records. Each round sends eight
+    // calls at once (4,000 records against 1,000 a second per shard, two
+    // shards, a one-second burst), so however slow this machine, the budget
+    // runs out.
     let mut throttled = false;
     for round in 0..10 {
-        let entries = (0..500)
-            .map(|i| PutRecordsRequestEntry {
-                data: Some(Blob(bytes::Bytes::from(vec![b'x'; 900]))),
-                partition_key: Some(format!("burst-{round}-{i}")),
-                explicit_hash_key: None,
-            })
-            .collect();
-        let out = client
-            .put_records(&PutRecordsInput {
+        let calls = (0..8).map(|c| {
+            let entries = (0..500)
+                .map(|i| PutRecordsRequestEntry {
+                    data: Some(Blob(bytes::Bytes::from(vec![b'x'; 900]))),
+                    partition_key: Some(format!("burst-{round}-{c}-{i}")),
+                    explicit_hash_key: None,
+                })
+                .collect();
+            let input = PutRecordsInput {
                 stream: stream.clone(),
                 records: Some(entries),
-            })
-            .await
-            .expect("PutRecords");
-        if out.failed_record_count > 0 {
+            };
+            let client = &client;
+            async move { client.put_records(&input).await.expect("PutRecords") }
+        });
+        let outs = futures::future::join_all(calls).await;
+        if outs.iter().any(|o| o.failed_record_count > 0) {
             throttled = true;
             break;
         }

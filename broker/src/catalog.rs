@@ -3,6 +3,7 @@
 //! counters), captured under the stream's lock and restored at start-up.
 
 use crate::counter::StreamCounter;
+use crate::pending_reshard::PendingReshard;
 use crate::shard::Shard;
 use crate::store::{ShardLog, Storage, StoreError};
 use crate::stream::{ConsumerEntry, Stream, StreamMeta, StreamMode, StreamStatus};
@@ -44,6 +45,13 @@ pub struct StreamRecord {
     pub shards: Vec<ShardRecord>,
     /// The stream's counter when saved: a floor for the counter after a restart.
     pub counter: u64,
+    /// Encryption switches by record counter (see `StreamMeta`); absent in
+    /// descriptions saved before they were kept.
+    #[serde(default)]
+    pub encryption_switches: Vec<(u64, bool)>,
+    /// A reshard accepted and not yet carried out when saved.
+    #[serde(default)]
+    pub pending_reshard: Option<PendingReshard>,
 }
 
 /// A shard's persisted description.
@@ -139,6 +147,8 @@ impl StreamRecord {
                 .collect(),
             shards: m.shards.iter().map(|s| ShardRecord::of(s)).collect(),
             counter: stream.counter.peek(),
+            encryption_switches: m.encryption_switches.clone(),
+            pending_reshard: m.pending_reshard.clone(),
         }
     }
 
@@ -221,7 +231,8 @@ impl StreamRecord {
             })
             .collect();
         let mut meta = StreamMeta {
-            encryption_switches: Vec::new(),
+            encryption_switches: self.encryption_switches,
+            pending_reshard: self.pending_reshard,
             status: StreamStatus::Active,
             status_epoch: 0,
             mode,

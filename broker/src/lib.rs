@@ -29,6 +29,7 @@ pub mod hot_keys;
 pub mod limiter;
 pub mod metrics;
 pub mod ops;
+pub mod pending_reshard;
 pub mod server;
 pub mod service;
 pub mod shard;

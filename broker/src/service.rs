@@ -81,6 +81,8 @@ impl Service {
             svc.storage
                 .save_stream(&StreamRecord::capture(stream, &m))?;
         }
+        // A reshard the broker accepted before it stopped is carried out now.
+        svc.complete_pending_reshards();
         Ok(svc)
     }
 

@@ -1,6 +1,7 @@
 //! A stream: its status, settings, shards and the routing table of its open shards.
 
 use crate::counter::StreamCounter;
+use crate::pending_reshard::PendingReshard;
 use crate::shard::Shard;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model;
@@ -90,10 +91,13 @@ pub struct StreamMeta {
     pub open: Vec<Arc<Shard>>,
     /// The KMS key when encryption is on.
     pub kms_key: Option<String>,
-    /// Encryption switches since start-up: from record counter `.0` on,
-    /// records are written encrypted iff `.1`. A record keeps the encryption
-    /// it was written with; one entry per switch, not a flag per record.
+    /// Encryption switches: from record counter `.0` on, records are written
+    /// encrypted iff `.1`. A record keeps the encryption it was written with;
+    /// one entry per switch, not a flag per record, saved with the stream.
     pub encryption_switches: Vec<(u64, bool)>,
+    /// A reshard accepted while UPDATING and not yet carried out; saved with
+    /// the stream so a restart completes it.
+    pub pending_reshard: Option<PendingReshard>,
     /// Enhanced shard-level metrics enabled.
     pub shard_level_metrics: BTreeSet<String>,
     /// Enhanced fan-out consumers by name.
@@ -103,11 +107,7 @@ pub struct StreamMeta {
 /// The `EncryptionType` of the record with this counter, given a stream's
 /// encryption switches: the setting when it was written (`current` for
 /// records older than every switch this process saw).
-pub fn encryption_at(
-    switches: &[(u64, bool)],
-    current: &'static str,
-    counter: u64,
-) -> &'static str {
+pub fn encryption_at<'a>(switches: &[(u64, bool)], current: &'a str, counter: u64) -> &'a str {
     let i = switches.partition_point(|(c, _)| *c <= counter);
     match i.checked_sub(1).map(|i| switches[i].1) {
         Some(true) => "KMS",

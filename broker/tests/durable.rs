@@ -28,7 +28,14 @@ struct Running {
 async fn start(dir: &Path, extra: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kinesis-broker"))
         .args(["--port", "0", "--limits", "off", "--log-level", "info"])
-        .args(["--create-delay-ms", "0", "--update-delay-ms", "0"])
+        .args(["--create-delay-ms", "0"])
+        // A test may give its own update delay (to stop the broker mid-update).
+        .args(
+            (!extra.contains(&"--update-delay-ms"))
+                .then_some(["--update-delay-ms", "0"])
+                .into_iter()
+                .flatten(),
+        )
         .args(["--delete-delay-ms", "0", "--consumer-delay-ms", "0"])
         .arg("--data-dir")
         .arg(dir)
@@ -755,5 +762,179 @@ async fn streams_reshards_tags_consumers_and_iterators_survive_restarts() {
         .unwrap();
     let next = put_batch(&c, "meta", &["c0".to_string()]).await;
     assert!(counter_of(&next[0]) > highest_end);
+    broker.kill().await;
+}
+
+/// Every record of a shard from TRIM_HORIZON: (data, EncryptionType).
+async fn encryption_of_records(client: &Client, name: &str, shard: &str) -> Vec<(String, String)> {
+    let it = iterator(client, name, shard, "TRIM_HORIZON").await;
+    let page = client
+        .get_records(&GetRecordsInput {
+            shard_iterator: Some(it),
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .await
+        .expect("get records");
+    page.records
+        .into_iter()
+        .map(|r| {
+            (
+                String::from_utf8(r.data.0.to_vec()).expect("utf-8 payload"),
+                r.encryption_type.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+async fn status(client: &Client, name: &str) -> String {
+    client
+        .describe_stream_summary(&DescribeStreamSummaryInput {
+            stream: stream(name),
+        })
+        .await
+        .expect("describe")
+        .stream_description_summary
+        .stream_status
+}
+
+#[tokio::test]
+async fn a_reshard_accepted_before_a_kill_is_carried_out_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Updates take ten minutes: every reshard below is still pending at the kill.
+    let broker = start(dir.path(), &["--update-delay-ms", "600000"]).await;
+    let c = broker.client(3);
+    for (name, shards) in [("split", 2), ("merge", 2), ("scale", 1), ("enc", 1)] {
+        create(&c, name, shards).await;
+    }
+    let payloads = |p: &str| (0..20).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+    for name in ["split", "merge", "scale"] {
+        put_batch(&c, name, &payloads("a")).await;
+    }
+    let shards = list_shards(&c, "split").await;
+    let end0: u128 = shards[0].hash_key_range.ending_hash_key.parse().unwrap();
+    c.split_shard(&SplitShardInput {
+        stream: stream("split"),
+        shard_to_split: Some("shardId-000000000000".into()),
+        new_starting_hash_key: Some((end0 / 2).to_string()),
+    })
+    .await
+    .expect("split accepted");
+    c.merge_shards(&MergeShardsInput {
+        stream: stream("merge"),
+        shard_to_merge: Some("shardId-000000000000".into()),
+        adjacent_shard_to_merge: Some("shardId-000000000001".into()),
+    })
+    .await
+    .expect("merge accepted");
+    c.update_shard_count(&UpdateShardCountInput {
+        stream: stream("scale"),
+        target_shard_count: Some(2),
+        scaling_type: Some("UNIFORM_SCALING".into()),
+    })
+    .await
+    .expect("rescale accepted");
+    // A record keeps the encryption it was written with, across the restart too.
+    put_batch(&c, "enc", &["plain".to_string()]).await;
+    c.start_stream_encryption(&StreamEncryptionInput {
+        stream: stream("enc"),
+        encryption_type: Some("KMS".into()),
+        key_id: Some("alias/aws/kinesis".into()),
+    })
+    .await
+    .expect("start encryption");
+    put_batch(&c, "enc", &["sealed".to_string()]).await;
+    for name in ["split", "merge", "scale", "enc"] {
+        assert_eq!(status(&c, name).await, "UPDATING", "{name}");
+    }
+    // Written while UPDATING: to the shards as they were.
+    assert_eq!(list_shards(&c, "split").await.len(), 2);
+    for name in ["split", "merge", "scale"] {
+        put_batch(&c, name, &payloads("b")).await;
+    }
+    broker.kill().await;
+
+    let broker = start(dir.path(), &[]).await;
+    let c = broker.client(3);
+    let shape = |shards: &[Shard]| -> Vec<(String, Option<String>, Option<String>, bool)> {
+        shards
+            .iter()
+            .map(|s| {
+                (
+                    s.shard_id.clone(),
+                    s.parent_shard_id.clone(),
+                    s.adjacent_parent_shard_id.clone(),
+                    s.sequence_number_range.ending_sequence_number.is_some(),
+                )
+            })
+            .collect()
+    };
+    let id = |i: u32| format!("shardId-{i:012}");
+    assert_eq!(
+        shape(&list_shards(&c, "split").await),
+        vec![
+            (id(0), None, None, true),
+            (id(1), None, None, false),
+            (id(2), Some(id(0)), None, false),
+            (id(3), Some(id(0)), None, false),
+        ],
+        "the split was carried out at start-up"
+    );
+    assert_eq!(
+        shape(&list_shards(&c, "merge").await),
+        vec![
+            (id(0), None, None, true),
+            (id(1), None, None, true),
+            (id(2), Some(id(0)), Some(id(1)), false),
+        ],
+        "the merge was carried out at start-up"
+    );
+    let scaled = list_shards(&c, "scale").await;
+    let open: Vec<_> = scaled
+        .iter()
+        .filter(|s| s.sequence_number_range.ending_sequence_number.is_none())
+        .collect();
+    assert_eq!(open.len(), 2, "the rescale was carried out: {scaled:#?}");
+    for name in ["split", "merge", "scale", "enc"] {
+        assert_eq!(status(&c, name).await, "ACTIVE", "{name}");
+    }
+    // Everything acknowledged before the kill is there; new records go to the children.
+    for name in ["split", "merge", "scale"] {
+        put_batch(&c, name, &payloads("c")).await;
+        let read = read_stream(&c, name).await;
+        let mut seen: Vec<String> = read
+            .values()
+            .flatten()
+            .map(|(_, d)| String::from_utf8(d.clone()).unwrap())
+            .collect();
+        seen.sort();
+        let mut want: Vec<String> = ["a", "b", "c"].iter().flat_map(|p| payloads(p)).collect();
+        want.sort();
+        assert_eq!(seen, want, "{name}: every record once");
+        let closed = list_shards(&c, name).await;
+        for s in closed
+            .iter()
+            .filter(|s| s.sequence_number_range.ending_sequence_number.is_some())
+        {
+            let on_parent = &read[&s.shard_id];
+            assert!(
+                on_parent.iter().all(|(_, d)| !d.starts_with(b"c")),
+                "{name}: a record written after the reshard reached closed {}",
+                s.shard_id
+            );
+        }
+    }
+    assert_eq!(
+        encryption_of_records(&c, "enc", &id(0)).await,
+        vec![
+            ("plain".to_string(), "NONE".to_string()),
+            ("sealed".to_string(), "KMS".to_string()),
+        ]
+    );
+    // The completed reshard is saved: a second restart shows the same shards.
+    let before = list_shards(&c, "split").await;
+    broker.kill().await;
+    let broker = start(dir.path(), &[]).await;
+    assert_eq!(list_shards(&broker.client(3), "split").await, before);
     broker.kill().await;
 }

@@ -2,6 +2,7 @@
 //! done as real splits and merges, so every child names its parents).
 
 use crate::catalog::{ShardRecord, StreamRecord};
+use crate::pending_reshard::PendingReshard;
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
 use crate::store::ShardLog;
@@ -68,16 +69,19 @@ impl Service {
         Ok(())
     }
 
-    /// Carry out a reshard planned under the meta lock `m`: mark the stream
-    /// UPDATING (so no other reshard starts), make the children's logs with no
-    /// lock held (directories and fsyncs: writes to the parents go on), then,
-    /// under the lock again, number the shards, save the description and
-    /// switch to it. On any failure nothing changes and the stream is ACTIVE again.
+    /// Carry out the reshard `op`, checked and planned under the meta lock
+    /// `m`: mark the stream UPDATING (so no other reshard starts), make the
+    /// children's logs with no lock held (directories and fsyncs: writes to
+    /// the parents go on), then, under the lock again, number the shards, save
+    /// the description and switch to it. On any failure nothing changes and
+    /// the stream is ACTIVE again. While the update waits out its delay, `op`
+    /// is saved with the stream: an accepted reshard survives a restart.
     fn reshard(
         self: &Arc<Self>,
         stream: &Arc<Stream>,
         mut m: RwLockWriteGuard<'_, StreamMeta>,
         plan: Plan,
+        op: PendingReshard,
     ) -> Result<(), KinesisError> {
         if plan.steps.is_empty() {
             drop(m);
@@ -89,11 +93,18 @@ impl Service {
             );
             return Ok(());
         }
+        let delay = self.config.update_delay;
+        if !delay.is_zero() {
+            m.pending_reshard = Some(op);
+            if let Err(e) = self.persist(stream, &m) {
+                m.pending_reshard = None;
+                return Err(e);
+            }
+        }
         m.status = StreamStatus::Updating;
         m.status_epoch += 1;
         let epoch = m.status_epoch;
         drop(m);
-        let delay = self.config.update_delay;
         if delay.is_zero() {
             return self.apply_reshard(stream, plan, epoch);
         }
@@ -142,8 +153,13 @@ impl Service {
             }
             let stage = plan.apply(stream, logs, now_ms())?;
             // Saved before the lock is released: no write reaches a new shard
-            // that a restart would not know.
-            self.switch_to(stream, &mut m, stage)?;
+            // that a restart would not know. The saved description no longer
+            // holds the pending reshard; if the save fails, it still does.
+            let pending = m.pending_reshard.take();
+            if let Err(e) = self.switch_to(stream, &mut m, stage) {
+                m.pending_reshard = pending;
+                return Err(e);
+            }
             m.status = StreamStatus::Active;
             m.status_epoch += 1;
             Ok(())
@@ -153,9 +169,53 @@ impl Service {
             if m.status_epoch == epoch {
                 m.status = StreamStatus::Active;
                 m.status_epoch += 1;
+                // The update is abandoned here; a restart must not redo it.
+                if m.pending_reshard.take().is_some()
+                    && let Err(e) = self.persist(stream, &m)
+                {
+                    tracing::warn!(stream = %stream.name, error = %e, "an abandoned reshard stays saved; a restart carries it out");
+                }
             }
         }
         result
+    }
+
+    /// Carry out every reshard that was accepted and saved but not carried out
+    /// before the broker stopped. Called once at start-up, when the streams
+    /// came back ACTIVE with their pending reshard.
+    pub(crate) fn complete_pending_reshards(self: &Arc<Self>) {
+        let streams: Vec<Arc<Stream>> = self.streams.read().values().cloned().collect();
+        for stream in streams {
+            let (plan, epoch) = {
+                let mut m = stream.meta.write();
+                let Some(op) = m.pending_reshard.clone() else {
+                    continue;
+                };
+                match plan_of(&m, &op) {
+                    Some(plan) => {
+                        m.status_epoch += 1;
+                        (plan, m.status_epoch)
+                    }
+                    None => {
+                        // Only a description edited by hand gets here.
+                        tracing::error!(stream = %stream.name, ?op, "a saved reshard no longer fits the stream's shards; dropped");
+                        m.pending_reshard = None;
+                        if let Err(e) = self.persist(&stream, &m) {
+                            tracing::warn!(stream = %stream.name, error = %e, "cannot save the stream");
+                        }
+                        continue;
+                    }
+                }
+            };
+            match self.apply_reshard(&stream, plan, epoch) {
+                Ok(()) => {
+                    tracing::info!(stream = %stream.name, "completed a reshard accepted before the restart")
+                }
+                Err(e) => {
+                    tracing::error!(stream = %stream.name, error = %e, "a reshard accepted before the restart did not complete")
+                }
+            }
+        }
     }
 
     /// Save the stream as `stage` leaves it, then switch to it: close the
@@ -223,9 +283,13 @@ impl Service {
                     parent.id, stream.name, self.config.account_id
                 )));
             }
+            let op = PendingReshard::Split {
+                shard: parent.index,
+                key: key.to_string(),
+            };
             let mut plan = Plan::new(&m);
             plan.split(&Piece::Live(parent), key);
-            self.reshard(&stream, m, plan)?;
+            self.reshard(&stream, m, plan, op)?;
         }
         Ok(Empty {})
     }
@@ -253,9 +317,13 @@ impl Service {
                     a.id, b.id, stream.name, self.config.account_id
                 )));
             }
+            let op = PendingReshard::Merge {
+                shard: a.index,
+                adjacent: b.index,
+            };
             let mut plan = Plan::new(&m);
             plan.merge(&Piece::Live(a), &Piece::Live(b));
-            self.reshard(&stream, m, plan)?;
+            self.reshard(&stream, m, plan, op)?;
         }
         Ok(Empty {})
     }
@@ -313,11 +381,11 @@ impl Service {
                     "A stream can have at most 10000 shards.",
                 ));
             }
-            let mut plan = Plan::new(&m);
-            if target != current || !is_even(&m.open_ranges(), target) {
-                rescale_plan(&m, &mut plan, target as u32);
-            }
-            self.reshard(&stream, m, plan)?;
+            let op = PendingReshard::Rescale {
+                target: target as u32,
+            };
+            let plan = plan_of(&m, &op).unwrap_or_else(|| Plan::new(&m));
+            self.reshard(&stream, m, plan, op)?;
             current
         };
         Ok(UpdateShardCountOutput {
@@ -327,6 +395,38 @@ impl Service {
             stream_arn: Some(stream.arn.clone()),
         })
     }
+}
+
+/// The plan for `op` on the shards `m` has now, if they still allow it (they
+/// do for a reshard saved while its stream was UPDATING, since nothing else
+/// changes the shards then).
+fn plan_of(m: &StreamMeta, op: &PendingReshard) -> Option<Plan> {
+    let open = |i: u32| m.shard(i).filter(|s| s.is_open()).cloned();
+    let mut plan = Plan::new(m);
+    match op {
+        PendingReshard::Split { shard, key } => {
+            let parent = open(*shard)?;
+            let key = parse_hash_key(key)?;
+            if key <= parent.range.start.saturating_add(1) || key >= parent.range.end {
+                return None;
+            }
+            plan.split(&Piece::Live(parent), key);
+        }
+        PendingReshard::Merge { shard, adjacent } => {
+            let (a, b) = (open(*shard)?, open(*adjacent)?);
+            if !a.range.is_adjacent_below(&b.range) {
+                return None;
+            }
+            plan.merge(&Piece::Live(a), &Piece::Live(b));
+        }
+        PendingReshard::Rescale { target } => {
+            let target = (*target).max(1);
+            if target as usize != m.open.len() || !is_even(&m.open_ranges(), target as usize) {
+                rescale_plan(m, &mut plan, target);
+            }
+        }
+    }
+    Some(plan)
 }
 
 /// Plan UNIFORM_SCALING to `target` shards as splits, then merges.

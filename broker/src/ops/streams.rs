@@ -219,6 +219,7 @@ impl Service {
         }
         let mut meta = StreamMeta {
             encryption_switches: Vec::new(),
+            pending_reshard: None,
             status: StreamStatus::Creating,
             status_epoch: 0,
             mode,
@@ -778,10 +779,16 @@ impl Service {
             let mut m = stream.meta.write();
             // Appends take their counters under the meta lock held for reading,
             // so none is under way while this one is held for writing.
+            let before = (m.encryption_switches.clone(), m.kms_key.clone());
             m.switch_encryption(stream.counter.peek(), start);
             m.kms_key = if start { input.key_id } else { None };
+            // Saved under the lock, so no record is written with a setting a
+            // restart would not know; a failed save changes nothing.
+            if let Err(e) = self.persist(&stream, &m) {
+                (m.encryption_switches, m.kms_key) = before;
+                return Err(e);
+            }
         }
-        self.persist_stream(&stream)?;
         self.transition(
             &stream,
             StreamStatus::Updating,

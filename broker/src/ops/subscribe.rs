@@ -272,9 +272,14 @@ impl SubscribeToShardStream {
     /// Append events for what can be sent now, up to the chunk target.
     fn fill(&mut self, chunk: &mut BytesMut) -> Fill {
         let now = now_ms();
-        let (retention, encryption) = {
+        let (retention, encryption, switches) = {
             let m = self.stream.meta.read();
-            (m.retention_hours, m.encryption_type())
+            // Each record's EncryptionType is the one it was written with.
+            (
+                m.retention_hours,
+                m.encryption_type(),
+                m.encryption_switches.clone(),
+            )
         };
         let min_arrival = self.svc.min_arrival_ms(retention, now);
         loop {
@@ -333,6 +338,7 @@ impl SubscribeToShardStream {
                     shard_index: self.shard.index,
                     records: &batch.records,
                     encryption,
+                    switches: &switches,
                     continuation: Some(&continuation),
                     millis_behind,
                     child_shards: None,
@@ -358,6 +364,7 @@ impl SubscribeToShardStream {
                 shard_index: self.shard.index,
                 records: &[],
                 encryption: "NONE",
+                switches: &[],
                 continuation: None,
                 millis_behind: 0,
                 child_shards: Some(&children),
@@ -383,6 +390,7 @@ impl SubscribeToShardStream {
                 shard_index: self.shard.index,
                 records: &[],
                 encryption: "NONE",
+                switches: &[],
                 continuation: Some(&continuation),
                 millis_behind: 0,
                 child_shards: None,
@@ -449,8 +457,12 @@ pub struct EventParts<'a> {
     pub shard_index: u32,
     /// The records, in order.
     pub records: &'a [LogRecord],
-    /// `NONE` or `KMS`, as each record's `EncryptionType`.
+    /// `NONE` or `KMS`: the stream's setting, each record's `EncryptionType`
+    /// unless `switches` says otherwise.
     pub encryption: &'a str,
+    /// The stream's encryption switches by record counter
+    /// ([`crate::stream::encryption_at`]); empty when it never switched.
+    pub switches: &'a [(u64, bool)],
     /// `ContinuationSequenceNumber`; `None` only at shard end.
     pub continuation: Option<&'a str>,
     /// `MillisBehindLatest`.
@@ -483,7 +495,10 @@ pub fn write_event_json(out: &mut Vec<u8>, e: &EventParts<'_>) {
         out.extend_from_slice(b"\",\"PartitionKey\":");
         write_json(out, &*r.partition_key);
         out.extend_from_slice(b",\"EncryptionType\":");
-        write_json(out, e.encryption);
+        write_json(
+            out,
+            crate::stream::encryption_at(e.switches, e.encryption, r.counter),
+        );
         out.push(b'}');
     }
     out.push(b']');
@@ -522,7 +537,10 @@ mod tests {
                     approximate_arrival_timestamp: Some(Timestamp(r.arrival_ms)),
                     data: Blob(r.data.clone()),
                     partition_key: r.partition_key.to_string(),
-                    encryption_type: Some(e.encryption.to_string()),
+                    encryption_type: Some(
+                        crate::stream::encryption_at(e.switches, e.encryption, r.counter)
+                            .to_string(),
+                    ),
                 })
                 .collect(),
             continuation_sequence_number: e.continuation.map(str::to_string),
@@ -544,6 +562,7 @@ mod tests {
             shard_index: 0,
             records: &records,
             encryption: "NONE",
+            switches: &[],
             continuation: Some("49600871682957036442365024926191073437251060580128653314"),
             millis_behind: 0,
             child_shards: None,
@@ -568,6 +587,7 @@ mod tests {
             shard_index: 0,
             records: &[],
             encryption: "NONE",
+            switches: &[],
             continuation: None,
             millis_behind: 0,
             child_shards: Some(&children),
@@ -718,6 +738,7 @@ mod tests {
                 shard_index,
                 records: &records,
                 encryption: if kms { "KMS" } else { "NONE" },
+                switches: &[],
                 continuation: continuation.as_deref(),
                 millis_behind,
                 child_shards: None,
