@@ -913,10 +913,21 @@ async fn mixed_fleet(java_mode: &str, coordination: kinesis_kcl::config::Coordin
         if holders.len() == 3 && owners.values().all(Option::is_some) {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the three workers never shared the leases: {owners:?}"
-        );
+        if Instant::now() >= deadline {
+            let tail: Vec<String> = java
+                .lines
+                .lock()
+                .iter()
+                .filter(|l| !l.starts_with("REC "))
+                .rev()
+                .take(40)
+                .cloned()
+                .collect();
+            panic!(
+                "the three workers never shared the leases: {owners:?}\nthe Java worker's last lines, newest first:\n{}",
+                tail.join("\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!(

@@ -1430,10 +1430,30 @@ async fn three_workers_sigkill(db: &str, dir: &std::path::Path) {
         },
     )
     .await;
-    wait_until("w1 to process records", Duration::from_secs(20), || {
-        workers[0].records_seen() > 0
-    })
-    .await;
+    // w1 may get its share only after the feed above is consumed by the others
+    // (balancing is slower on a loaded machine): keep feeding, a burst a second,
+    // until w1 has processed records of its own.
+    let mut extra_bursts = 0;
+    while workers[0].records_seen() == 0 {
+        assert!(
+            extra_bursts < 30,
+            "timed out waiting for w1 to process records"
+        );
+        for h in put_with_kpl(
+            &producer,
+            "multi",
+            &records(&format!("x{extra_bursts:02}"), 400),
+        )
+        .await
+        {
+            h.await.expect("record stored");
+        }
+        extra_bursts += 1;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while workers[0].records_seen() == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
 
     // SIGKILL w1 mid-stream: its leases must be taken once they expire.
     let killed_at = Instant::now();
@@ -1468,6 +1488,7 @@ async fn three_workers_sigkill(db: &str, dir: &std::path::Path) {
     let expected: BTreeSet<String> = (0..20)
         .flat_map(|b| records(&format!("a{b:02}"), 400))
         .chain((0..5).flat_map(|b| records(&format!("b{b:02}"), 400)))
+        .chain((0..extra_bursts).flat_map(|b| records(&format!("x{b:02}"), 400)))
         .map(|(_, d)| d)
         .collect();
     let all_lines = |workers: &[WorkerProcess]| -> Vec<(String, Vec<String>)> {
