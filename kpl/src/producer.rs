@@ -5,12 +5,12 @@
 
 use crate::budget::{Budget, Refused};
 use crate::config::Config;
-use crate::error::{Error, RecordFailure, Rejected};
+use crate::error::{Error, RecordFailure};
 use crate::handle::{Completion, PutHandle, PutOutcome, PutResult};
 use crate::metrics::Metrics;
 use crate::outstanding::Outstanding;
 use crate::pipeline::{Actions, Batch, Done, Pipeline};
-use crate::record::{Record, UserRecord};
+use crate::record::{Record, Rejected, UserRecord};
 use crate::retrier::{self, Verdicts};
 use kinesis_proto::aggregation::Aggregator;
 use kinesis_proto::client::{Client, ClientConfig};
