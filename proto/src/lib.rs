@@ -10,6 +10,7 @@
 //! ```
 
 pub mod aggregation;
+pub mod aws_date;
 pub mod client;
 pub mod codec;
 pub mod error;

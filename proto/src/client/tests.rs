@@ -450,21 +450,6 @@ async fn start_server_with_tls(
     TestServer { addr, state }
 }
 
-/// Epoch time of an `X-Amz-Date` (`YYYYMMDD'T'HHMMSS'Z'`).
-fn parse_amz_date(s: &str) -> SystemTime {
-    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
-    let (hh, mm, ss) = (n(9..11), n(11..13), n(13..15));
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    UNIX_EPOCH + Duration::from_secs((days * 86_400 + hh * 3600 + mm * 60 + ss) as u64)
-}
-
 /// Re-sign what the server received (its own host, headers and body) and
 /// check that the client's signature matches: what was signed is what was sent.
 fn assert_signed(seen: &Seen, scheme: &str, creds: &Credentials, region: &str) {
@@ -476,7 +461,7 @@ fn assert_signed(seen: &Seen, scheme: &str, creds: &Credentials, region: &str) {
         None => seen.uri.authority().expect(":authority").to_string(),
     };
     let date = h["x-amz-date"].to_str().unwrap();
-    let time = parse_amz_date(date);
+    let time = crate::aws_date::parse_amz_date(date).expect("X-Amz-Date");
     let mut expected = HeaderMap::new();
     Signer::new(creds, region, "kinesis")
         .sign_into(
