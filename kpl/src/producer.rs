@@ -14,9 +14,7 @@ use crate::record::{Record, Rejected, UserRecord};
 use crate::retrier::{self, Verdicts};
 use kinesis_proto::aggregation::Aggregator;
 use kinesis_proto::client::{Client, ClientConfig};
-use kinesis_proto::model::{
-    ListShardsInput, Operation, PutRecordsInput, PutRecordsOutput, Shard, StreamRef,
-};
+use kinesis_proto::model::{Operation, PutRecordsInput, PutRecordsOutput, Shard, StreamRef};
 use parking_lot::Mutex;
 use prometheus::local::LocalHistogram;
 use std::hash::{BuildHasher, RandomState};
@@ -581,27 +579,8 @@ async fn send_batch(
 
 /// Every shard of a stream, following pages.
 async fn list_shards(client: &Client, name: &str) -> Result<Vec<Shard>, String> {
-    let mut shards = Vec::new();
-    let mut input = ListShardsInput {
-        stream: StreamRef::name(name),
-        ..Default::default()
-    };
-    // Bounded: a stream has at most a few thousand shards (10 000 per page at most).
-    for _ in 0..1000 {
-        let out = client
-            .list_shards(&input)
-            .await
-            .map_err(|e| e.to_string())?;
-        shards.extend(out.shards);
-        match out.next_token {
-            Some(token) => {
-                input = ListShardsInput {
-                    next_token: Some(token),
-                    ..Default::default()
-                }
-            }
-            None => return Ok(shards),
-        }
-    }
-    Err("ListShards returned too many pages".into())
+    client
+        .list_all_shards(&StreamRef::name(name))
+        .await
+        .map_err(|e| e.to_string())
 }

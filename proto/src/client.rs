@@ -49,6 +49,7 @@ mod config;
 pub mod credentials;
 mod error;
 mod retry;
+mod shard_listing;
 mod signing;
 mod subscribe_to_shard;
 

@@ -21,8 +21,8 @@ use kinesis_proto::client::{Client, ClientConfig, ClientError, Credentials};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::{
     ConsumerRef, CreateStreamInput, DescribeStreamSummaryInput, GetRecordsInput,
-    GetShardIteratorInput, ListShardsInput, PutRecordsInput, PutRecordsRequestEntry,
-    RegisterStreamConsumerInput, StartingPosition, StreamRef, SubscribeToShardInput,
+    GetShardIteratorInput, PutRecordsInput, PutRecordsRequestEntry, RegisterStreamConsumerInput,
+    StartingPosition, StreamRef, SubscribeToShardInput,
 };
 use serde_json::json;
 use std::path::PathBuf;
@@ -262,27 +262,11 @@ async fn prepare_stream(c: &Client, name: &str, shards: u32) -> Result<Vec<Strin
             .await
             .map_err(|e| format!("DescribeStreamSummary: {e}"))?;
         if d.stream_description_summary.stream_status == "ACTIVE" {
-            let mut ids = Vec::new();
-            let mut token = None;
-            loop {
-                let out = c
-                    .list_shards(&ListShardsInput {
-                        stream: if token.is_some() {
-                            StreamRef::default()
-                        } else {
-                            stream_ref(name)
-                        },
-                        next_token: token.clone(),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| format!("ListShards: {e}"))?;
-                ids.extend(out.shards.into_iter().map(|s| s.shard_id));
-                token = out.next_token;
-                if token.is_none() {
-                    break;
-                }
-            }
+            let shards = c
+                .list_all_shards(&stream_ref(name))
+                .await
+                .map_err(|e| format!("ListShards: {e}"))?;
+            let ids = shards.into_iter().map(|s| s.shard_id).collect();
             return Ok(ids);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

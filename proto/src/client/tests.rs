@@ -587,6 +587,40 @@ async fn e2e_empty_outputs_and_empty_inputs() {
 }
 
 #[tokio::test]
+async fn e2e_list_all_shards_follows_next_token_until_absent_or_empty() {
+    let shard = |id: &str| {
+        format!(
+            r#"{{"ShardId":"{id}","HashKeyRange":{{"StartingHashKey":"0","EndingHashKey":"1"}},"SequenceNumberRange":{{"StartingSequenceNumber":"0"}}}}"#
+        )
+    };
+    let (s0, s1, s2) = (shard("shardId-0"), shard("shardId-1"), shard("shardId-2"));
+    let server = start_server(move |seen, _| {
+        let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+        match body.get("NextToken").and_then(|t| t.as_str()) {
+            // The first page names the stream; later ones only carry the token.
+            None => {
+                assert_eq!(body["StreamName"], "s");
+                Reply::json(200, &format!(r#"{{"Shards":[{s0}],"NextToken":"t1"}}"#))
+            }
+            Some("t1") => {
+                assert!(body.get("StreamName").is_none());
+                Reply::json(200, &format!(r#"{{"Shards":[{s1}],"NextToken":"t2"}}"#))
+            }
+            Some("t2") => Reply::json(200, &format!(r#"{{"Shards":[{s2}],"NextToken":""}}"#)),
+            Some(other) => panic!("unexpected token {other}"),
+        }
+    })
+    .await;
+    let shards = client(&server.url())
+        .list_all_shards(&StreamRef::name("s"))
+        .await
+        .unwrap();
+    let ids: Vec<_> = shards.iter().map(|s| s.shard_id.as_str()).collect();
+    assert_eq!(ids, ["shardId-0", "shardId-1", "shardId-2"]);
+    assert_eq!(server.state.seen().len(), 3);
+}
+
+#[tokio::test]
 async fn e2e_cbor_requests_and_errors() {
     let server = start_server(|seen, _| {
         assert_eq!(seen.headers["content-type"], CBOR_CONTENT_TYPE);
