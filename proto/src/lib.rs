@@ -18,6 +18,7 @@ pub mod event_stream;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hash_key;
+pub mod limits;
 pub mod model;
 pub mod sequence;
 pub mod shape;
