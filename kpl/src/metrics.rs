@@ -27,6 +27,7 @@ use crate::handle::PutResult;
 use crate::record::UserRecord;
 use crate::retrier::Verdicts;
 use prometheus::core::Collector;
+use prometheus::local::LocalHistogram;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -371,6 +372,40 @@ impl ReceivedCounts {
                 *n = 0;
             }
         }
+    }
+}
+
+/// `RetriesPerRecord` observed into a local histogram per stream, flushed when the stream
+/// changes or the batch ends: one atomic flush per run of records instead of per record.
+pub(crate) struct RetriesPerRecord<'a> {
+    metrics: &'a Metrics,
+    current: Option<(Arc<str>, LocalHistogram)>,
+}
+
+impl<'a> RetriesPerRecord<'a> {
+    /// Nothing observed yet.
+    pub(crate) fn new(metrics: &'a Metrics) -> Self {
+        RetriesPerRecord {
+            metrics,
+            current: None,
+        }
+    }
+
+    /// Counts a completed record of `stream` that took `retries` retries.
+    pub(crate) fn observe(&mut self, stream: &Arc<str>, retries: usize) {
+        let hist = match &self.current {
+            Some((s, h)) if Arc::ptr_eq(s, stream) => h,
+            // The replaced histogram flushes on drop.
+            _ => {
+                let h = self
+                    .metrics
+                    .retries_per_record
+                    .with_label_values(&[&**stream])
+                    .local();
+                &self.current.insert((Arc::clone(stream), h)).1
+            }
+        };
+        hist.observe(retries as f64);
     }
 }
 

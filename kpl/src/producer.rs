@@ -7,7 +7,7 @@ use crate::budget::{Budget, Refused};
 use crate::config::Config;
 use crate::error::{Error, RecordFailure};
 use crate::handle::{Completion, PutHandle, PutOutcome, PutResult};
-use crate::metrics::{Metrics, ReceivedCounts};
+use crate::metrics::{Metrics, ReceivedCounts, RetriesPerRecord};
 use crate::outstanding::Outstanding;
 use crate::pipeline::{Actions, Batch, Done, Pipeline};
 use crate::record::{Record, Rejected, UserRecord};
@@ -16,7 +16,6 @@ use kinesis_proto::aggregation::Aggregator;
 use kinesis_proto::client::{Client, ClientConfig};
 use kinesis_proto::model::{Operation, PutRecordsInput, PutRecordsOutput, Shard, StreamRef};
 use parking_lot::Mutex;
-use prometheus::local::LocalHistogram;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
@@ -293,8 +292,7 @@ impl Shared {
         let draining = self.draining.load(AtomicOrdering::SeqCst);
         let (mut records, mut bytes, mut ok, mut failed) = (0usize, 0usize, 0u64, 0u64);
         let mut epochs: Vec<(u64, u64)> = Vec::new();
-        // Local histograms: one atomic flush per call instead of per record.
-        let mut retries: Option<(Arc<str>, LocalHistogram)> = None;
+        let mut retries = RetriesPerRecord::new(&self.metrics);
         for (rec, outcome) in done {
             records += 1;
             bytes += rec.cost;
@@ -302,17 +300,6 @@ impl Shared {
                 Some((e, n)) if *e == rec.epoch => *n += 1,
                 _ => epochs.push((rec.epoch, 1)),
             }
-            let hist = match &retries {
-                Some((s, h)) if Arc::ptr_eq(s, &rec.stream) => h,
-                _ => {
-                    let h = self
-                        .metrics
-                        .retries_per_record
-                        .with_label_values(&[&*rec.stream])
-                        .local();
-                    &retries.insert((Arc::clone(&rec.stream), h)).1
-                }
-            };
             let UserRecord {
                 stream,
                 inner,
@@ -323,13 +310,14 @@ impl Shared {
             match outcome {
                 Ok(result) => {
                     ok += 1;
-                    hist.observe(result.attempts.len().saturating_sub(1) as f64);
+                    retries.observe(&stream, result.attempts.len().saturating_sub(1));
                     let _ = completion.send(Ok(result));
                 }
                 Err(failure) => {
                     failed += 1;
-                    hist.observe(
-                        failure.attempts.len().max(attempts.len()).saturating_sub(1) as f64
+                    retries.observe(
+                        &stream,
+                        failure.attempts.len().max(attempts.len()).saturating_sub(1),
                     );
                     let record = || Record {
                         stream: Arc::clone(&stream),
