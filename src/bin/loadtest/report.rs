@@ -94,7 +94,7 @@ pub(crate) fn write(run: &Finished<'_>) -> Result<(), Box<dyn std::error::Error>
         "kpl_entries_throttled": stats.kpl_entries_throttled.load(Relaxed),
         "kpl_kinesis_mib_per_sec": stats.kpl_kinesis_bytes.load(Relaxed) as f64 / produce_secs / 1048576.0,
         "kpl_per_producer": stats.kpl_per_producer.lock().expect("not poisoned").clone(),
-        "kpl_shard_mib_per_sec": shard_spread(&stats, produce_secs),
+        "kpl_shard_mib_per_sec": shard_spread(stats, produce_secs),
         "kpl_load_window": window,
         "put_latency": put_lat,
         "delivery_latency": del_lat,
@@ -108,7 +108,7 @@ pub(crate) fn write(run: &Finished<'_>) -> Result<(), Box<dyn std::error::Error>
     chart(
         &svg_path,
         &format!("{} / {}", args.broker_name, args.name),
-        &samples,
+        samples,
     )?;
     println!(
         "{}: put {} records ({:.0}/s, {:.2} MB/s), delivered {}, throttled {}, errors {}",
@@ -137,7 +137,7 @@ pub(crate) fn write(run: &Finished<'_>) -> Result<(), Box<dyn std::error::Error>
                 args.duration
             );
         }
-        let spread = shard_spread(&stats, produce_secs);
+        let spread = shard_spread(stats, produce_secs);
         if spread["shards"].as_u64().unwrap_or(0) > 1 {
             println!("  kpl: MiB/s of Kinesis bytes per shard: {spread}");
         }
