@@ -5,14 +5,15 @@
 //! enhanced fan-out (subscription expiries, connection resets, a broker restart,
 //! shard ends, kinesis-local).
 //!
-//! The worker processes of the multi-process test are this test binary itself,
-//! re-executed with `KCL_TEST_WORKER` set, which runs [`kcl_worker_process`] as a
-//! worker instead of a test.
+//! The worker processes of the multi-process test are the `kcl-test-worker` binary
+//! (tests/bin/kcl_worker.rs).
 
 mod common;
+#[path = "common/lease_tables.rs"]
+mod lease_tables;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,9 +42,8 @@ use kinesis_proto::model::{
     CreateStreamInput, DescribeStreamSummaryInput, MergeShardsInput, PutRecordsInput,
     PutRecordsRequestEntry, Shard, SplitShardInput, StreamRef,
 };
+use lease_tables::{dynamodb_store, open_store};
 use parking_lot::Mutex;
-
-const WORKER_ENV: &str = "KCL_TEST_WORKER";
 
 // ---------------------------------------------------------------------------
 // Set-up helpers
@@ -1111,148 +1111,6 @@ fn assert_parents_first(shards: &[Shard], deliveries: &[(String, String)]) -> us
 // Three worker processes, SIGKILL, restart
 // ---------------------------------------------------------------------------
 
-/// Entry point of a worker process: a no-op test unless `KCL_TEST_WORKER` is set.
-#[test]
-fn kcl_worker_process() {
-    let Ok(spec) = std::env::var(WORKER_ENV) else {
-        return;
-    };
-    let fields: Vec<&str> = spec.split('|').collect();
-    let [endpoint, stream, app, db, worker] = fields[..] else {
-        panic!("bad {WORKER_ENV}: {spec}");
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        // libtest printed "test kcl_worker_process ... " without a newline.
-        print_lines("\n");
-        let store = open_store(db, app).await;
-        let config = Config::builder(stream, app)
-            .worker_identifier(worker)
-            .initial_position_in_stream(InitialPositionInStream::TrimHorizon)
-            .failover_time(Duration::from_millis(1_500))
-            .lease_taker_interval(Duration::from_millis(500))
-            // The leader may be the worker killed: another leads 3 s later.
-            .leader_lock(Duration::from_secs(3), Duration::from_millis(500))
-            .worker_metrics_reporter_interval(Duration::from_secs(1))
-            .parent_shard_poll_interval(Duration::from_millis(200))
-            .shard_consumer_dispatch_poll_interval(Duration::from_millis(100))
-            .idle_time_between_reads(Duration::from_millis(200))
-            .build()
-            .expect("config");
-        let scheduler =
-            Scheduler::new(config, client(endpoint), store, |shard: &str| LinePrinter {
-                shard: shard.to_string(),
-            })
-            .expect("scheduler");
-        let handle = scheduler.shutdown_handle();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::spawn(async move {
-            term.recv().await;
-            handle.request();
-        });
-        scheduler.run().await.expect("scheduler run");
-    });
-    std::process::exit(0);
-}
-
-/// The lease table a worker spec names: `dynamodb=<endpoint>` (the table is the
-/// application name), else an SQLite file path.
-async fn open_store(db: &str, app: &str) -> Arc<dyn LeaseStore> {
-    match db.strip_prefix("dynamodb=") {
-        Some(endpoint) => Arc::new(dynamodb_store(endpoint, app).await),
-        None => Arc::new(SqliteLeaseStore::open(db, app).await.expect("lease db")),
-    }
-}
-
-/// The DynamoDB lease table `table` at `endpoint` (created if absent).
-async fn dynamodb_store(endpoint: &str, table: &str) -> DynamoDbLeaseStore {
-    DynamoDbLeaseStore::open(
-        DynamoDbConfig::builder(table)
-            .endpoint(endpoint)
-            .attempt_timeout(Duration::from_millis(500))
-            .max_attempts(3)
-            .build(),
-    )
-    .await
-    .expect("DynamoDB lease table")
-}
-
-/// Write whole lines to stdout at once, so a SIGKILL cuts at most the line being written.
-fn print_lines(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-}
-
-/// The worker processes' processor: `I`nit, `R`ecord, `C`heckpoint, `L`ost, `E`nd, `S`hutdown lines.
-struct LinePrinter {
-    shard: String,
-}
-
-impl LinePrinter {
-    async fn checkpoint(&self, cp: &RecordProcessorCheckpointer) {
-        if cp.checkpoint().await.is_ok() {
-            let c = cp.last_checkpoint();
-            print_lines(&format!(
-                "C {} {} {}\n",
-                self.shard,
-                c.checkpoint_str(),
-                c.sub_sequence_number()
-            ));
-        }
-    }
-}
-
-impl ShardRecordProcessor for LinePrinter {
-    async fn initialize(&mut self, input: InitializationInput) {
-        let c = input.extended_sequence_number;
-        print_lines(&format!(
-            "I {} {} {}\n",
-            self.shard,
-            c.checkpoint_str(),
-            c.sub_sequence_number()
-        ));
-    }
-
-    async fn process_records(
-        &mut self,
-        input: ProcessRecordsInput,
-        cp: &RecordProcessorCheckpointer,
-    ) {
-        let mut text = String::new();
-        for r in &input.records {
-            text.push_str(&format!(
-                "R {} {} {} {}\n",
-                self.shard,
-                r.sequence_number,
-                r.sub_sequence_number,
-                String::from_utf8_lossy(&r.data)
-            ));
-        }
-        print_lines(&text);
-        self.checkpoint(cp).await;
-    }
-
-    async fn lease_lost(&mut self) {
-        print_lines(&format!("L {}\n", self.shard));
-    }
-
-    async fn shard_ended(&mut self, cp: &RecordProcessorCheckpointer) {
-        print_lines(&format!("E {}\n", self.shard));
-        self.checkpoint(cp).await;
-    }
-
-    async fn shutdown_requested(&mut self, cp: &RecordProcessorCheckpointer) {
-        print_lines(&format!("S {}\n", self.shard));
-        self.checkpoint(cp).await;
-    }
-}
-
 /// A worker process and the lines it printed so far.
 struct WorkerProcess {
     id: String,
@@ -1269,15 +1127,8 @@ impl WorkerProcess {
         id: &str,
         log: &std::path::Path,
     ) -> Self {
-        let spec = format!("{endpoint}|{stream}|{app}|{db}|{id}");
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "kcl_worker_process",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(WORKER_ENV, spec)
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kcl-test-worker"))
+            .args([endpoint, stream, app, db, id])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(log).expect("worker log"))

@@ -10,21 +10,8 @@
 
 use crate::error::Error;
 use crate::extended_sequence::ExtendedSequenceNumber;
+pub use crate::lease::CheckpointUpdate;
 use crate::lease::Lease;
-
-/// A write the checkpointer asks the lease store to make.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckpointUpdate {
-    /// Move `checkpoint`, clear the pending checkpoint and reset `ownerSwitchesSinceCheckpoint`.
-    Checkpoint(ExtendedSequenceNumber),
-    /// Store a prepared checkpoint (`pendingCheckpoint*`) without moving `checkpoint`.
-    Prepare {
-        /// The prepared position.
-        pending: ExtendedSequenceNumber,
-        /// Application bytes saved alongside (`pendingCheckpointState`).
-        state: Option<Vec<u8>>,
-    },
-}
 
 /// A prepared checkpoint: the position to commit later and the write that records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,7 +207,7 @@ fn position(
 ) -> Result<ExtendedSequenceNumber, Error> {
     let sub = u64::try_from(sub_sequence_number)
         .map_err(|_| Error::InvalidSubSequenceNumber(sub_sequence_number))?;
-    ExtendedSequenceNumber::parse(sequence_number, sub)
+    Ok(ExtendedSequenceNumber::parse(sequence_number, sub)?)
 }
 
 #[cfg(test)]

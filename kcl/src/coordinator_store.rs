@@ -5,7 +5,7 @@
 //! keeps them hands this out from `coordinator_store`.
 
 use crate::leader_lock::LockItem;
-use crate::lease_store::StoreFuture;
+use crate::store_future::StoreFuture;
 use crate::worker_metrics::WorkerMetricStats;
 
 /// Conditional access to the coordinator-state and worker-metrics tables.

@@ -31,8 +31,7 @@ use kinesis_proto::sequence::SequenceNumber;
 use crate::extended_sequence::ExtendedSequenceNumber;
 use crate::record::{KinesisClientRecord, RejectedRecord};
 
-/// The longest partition key Kinesis accepts, in Unicode characters.
-pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+pub use kinesis_proto::limits::MAX_PARTITION_KEY_CHARS;
 
 /// The user records of one page and what was left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-use crate::extended_sequence::ExtendedSequenceNumber;
+use crate::extended_sequence::{ExtendedSequenceNumber, InvalidSequenceNumber};
 
 /// Everything that can go wrong in the consumer library.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,12 @@ impl Error {
             lease_key: lease_key.to_string(),
             reason: reason.into(),
         }
+    }
+}
+
+impl From<InvalidSequenceNumber> for Error {
+    fn from(e: InvalidSequenceNumber) -> Self {
+        Error::InvalidSequenceNumber(e.0)
     }
 }
 

@@ -10,7 +10,13 @@ use std::fmt;
 
 use kinesis_proto::sequence::SequenceNumber;
 
-use crate::error::Error;
+/// A string that is neither a decimal sequence number nor a checkpoint sentinel.
+///
+/// Its own type rather than [`Error`](crate::error::Error), which holds positions and so
+/// depends on this module; it converts into `Error::InvalidSequenceNumber`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a sequence number or checkpoint sentinel")]
+pub struct InvalidSequenceNumber(pub String);
 
 /// A checkpointable position in a shard (KCL `ExtendedSequenceNumber`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,7 +60,10 @@ impl ExtendedSequenceNumber {
     ///
     /// Sentinels carry no sub-sequence, so `sub_sequence_number` is ignored for them
     /// (KCL stores 0 there).
-    pub fn parse(checkpoint: &str, sub_sequence_number: u64) -> Result<Self, Error> {
+    pub fn parse(
+        checkpoint: &str,
+        sub_sequence_number: u64,
+    ) -> Result<Self, InvalidSequenceNumber> {
         Ok(match checkpoint {
             Self::AT_TIMESTAMP => ExtendedSequenceNumber::AtTimestamp,
             Self::TRIM_HORIZON => ExtendedSequenceNumber::TrimHorizon,
@@ -62,7 +71,7 @@ impl ExtendedSequenceNumber {
             Self::SHARD_END => ExtendedSequenceNumber::ShardEnd,
             digits => {
                 let sequence_number = SequenceNumber::parse(digits)
-                    .ok_or_else(|| Error::InvalidSequenceNumber(digits.to_string()))?;
+                    .ok_or_else(|| InvalidSequenceNumber(digits.to_string()))?;
                 Self::new(sequence_number, sub_sequence_number)
             }
         })
@@ -194,7 +203,7 @@ mod tests {
             assert!(
                 matches!(
                     ExtendedSequenceNumber::parse(bad, 0),
-                    Err(Error::InvalidSequenceNumber(_))
+                    Err(InvalidSequenceNumber(_))
                 ),
                 "{bad:?}"
             );

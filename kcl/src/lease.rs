@@ -5,8 +5,22 @@ use std::collections::BTreeSet;
 
 use kinesis_proto::hash_key::HashRange;
 
-use crate::checkpoint::CheckpointUpdate;
 use crate::extended_sequence::ExtendedSequenceNumber;
+
+/// A write the checkpointer asks the lease store to make (applied by
+/// [`Lease::apply_checkpoint_update`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointUpdate {
+    /// Move `checkpoint`, clear the pending checkpoint and reset `ownerSwitchesSinceCheckpoint`.
+    Checkpoint(ExtendedSequenceNumber),
+    /// Store a prepared checkpoint (`pendingCheckpoint*`) without moving `checkpoint`.
+    Prepare {
+        /// The prepared position.
+        pending: ExtendedSequenceNumber,
+        /// Application bytes saved alongside (`pendingCheckpointState`).
+        state: Option<Vec<u8>>,
+    },
+}
 
 /// One lease as stored in the lease table.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,21 +5,18 @@
 //! caller last saw (and, for the owner's own writes, on the owner: `checkpointOwner`
 //! during a graceful hand-off, `leaseOwner` otherwise, see [`Lease::actual_owner`]), and bumps
 //! the counter, so two workers can never both believe a write of theirs won.
-//! A refused write is [`Error::LeaseConflict`]. Every successful write returns the
-//! lease as now stored, whose counter the caller must use for its next write: a
+//! A refused write is [`Error::LeaseConflict`](crate::error::Error::LeaseConflict). Every
+//! successful write returns the lease as now stored, whose counter the caller must use for its next write: a
 //! worker should therefore serialise its own writes to one lease (renewal,
 //! checkpoint, child shards), or they will fence each other out.
 //!
 //! The trait returns boxed futures so that `Arc<dyn LeaseStore>` works and the
 //! futures are `Send` for `tokio::spawn`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::checkpoint::CheckpointUpdate;
 use crate::coordinator_store::CoordinatorStore;
-use crate::error::Error;
 use crate::lease::Lease;
 
 #[cfg(feature = "dynamodb")]
@@ -39,8 +36,7 @@ pub use migrate::{MigrationReport, copy_leases};
 pub use sqlite::SqliteLeaseStore;
 pub use stream_scoped::{StreamScopedStore, delete_stream_leases};
 
-/// The future every [`LeaseStore`] method returns.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+pub use crate::store_future::StoreFuture;
 
 /// A lease table with conditional, counter-fenced writes.
 pub trait LeaseStore: Send + Sync {

@@ -109,6 +109,7 @@ pub mod scheduler;
 mod shard_consumer;
 pub mod shard_record_processor;
 pub mod shard_sync;
+pub mod store_future;
 pub mod stream_identifier;
 pub mod worker_metrics;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::error::Error;
 
 /// The most records one GetRecords may ask for (the service's limit).
-pub const MAX_RECORDS_LIMIT: u32 = 10_000;
+pub const MAX_RECORDS_LIMIT: u32 = kinesis_proto::limits::MAX_GET_RECORDS_LIMIT;
 
 /// The shortest idle time between reads: Kinesis allows five GetRecords per second per shard.
 pub const MIN_IDLE_TIME_BETWEEN_READS: Duration = Duration::from_millis(200);

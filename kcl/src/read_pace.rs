@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 /// A shard's read throughput, shared by its readers.
-pub const SHARD_READ_BYTES_PER_SEC: f64 = 2.0 * 1024.0 * 1024.0;
+pub const SHARD_READ_BYTES_PER_SEC: f64 = kinesis_proto::limits::SHARD_READ_BYTES_PER_SEC;
 /// The shortest time between two GetRecords of one shard (5 calls a second).
 pub const SHARD_CALL_INTERVAL: Duration = Duration::from_millis(200);
 /// Slack on the byte budget, so that a call never arrives just before the shard's own

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use kinesis_proto::client::Client;
 use kinesis_proto::hash_key::HashRange;
-use kinesis_proto::model::{ListShardsInput, Shard, StreamRef};
+use kinesis_proto::model::{Shard, StreamRef};
 
 use crate::config::InitialPositionInStream;
 use crate::error::Error;
@@ -26,34 +26,13 @@ use crate::extended_sequence::ExtendedSequenceNumber;
 use crate::lease::Lease;
 use crate::lease_store::LeaseStore;
 
-/// Every shard of the stream, closed ones included, through all ListShards pages.
+/// Every shard of the stream, closed ones included, through all ListShards pages
+/// ([`Client::list_all_shards`] with this crate's error).
 pub async fn list_all_shards(client: &Client, stream: &StreamRef) -> Result<Vec<Shard>, Error> {
-    let mut shards = Vec::new();
-    let mut input = ListShardsInput {
-        stream: stream.clone(),
-        ..ListShardsInput::default()
-    };
-    // Bounded: a stream has at most a few thousand shards per page of 1 000.
-    for _ in 0..10_000 {
-        let page = client
-            .list_shards(&input)
-            .await
-            .map_err(|e| Error::kinesis("ListShards", e))?;
-        shards.extend(page.shards);
-        match page.next_token {
-            Some(token) if !token.is_empty() => {
-                // With a NextToken the stream must not be named again.
-                input = ListShardsInput {
-                    next_token: Some(token),
-                    ..ListShardsInput::default()
-                };
-            }
-            _ => return Ok(shards),
-        }
-    }
-    Err(Error::InvalidConfig(
-        "ListShards did not stop paginating".into(),
-    ))
+    client
+        .list_all_shards(stream)
+        .await
+        .map_err(|e| Error::kinesis("ListShards", e))
 }
 
 /// The parent ids a shard names.

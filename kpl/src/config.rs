@@ -7,16 +7,17 @@ use kinesis_proto::client::{Credentials, CredentialsProvider};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use kinesis_proto::limits::MAX_PARTITION_KEY_CHARS;
+use kinesis_proto::limits::{MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES};
+
 /// The largest Kinesis record the classic limits allow (data plus partition key).
-pub const MAX_RECORD_SIZE: usize = 1024 * 1024;
+pub const MAX_RECORD_SIZE: usize = kinesis_proto::limits::MAX_RECORD_BYTES;
 /// The largest record size newer streams can be configured for (`MaxRecordSizeInKiB`).
-pub const MAX_LARGE_RECORD_SIZE: usize = 10 * 1024 * 1024;
-/// The longest partition key, in Unicode characters.
-pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+pub const MAX_LARGE_RECORD_SIZE: usize = kinesis_proto::limits::MAX_LARGE_RECORD_BYTES;
 /// Kinesis's own per-shard write limit in records per second (RateLimit's 100 %).
-pub const SHARD_RECORDS_PER_SEC: f64 = 1000.0;
+pub const SHARD_RECORDS_PER_SEC: f64 = kinesis_proto::limits::SHARD_WRITE_RECORDS_PER_SEC;
 /// Kinesis's own per-shard write limit in bytes per second (RateLimit's 100 %).
-pub const SHARD_BYTES_PER_SEC: f64 = 1024.0 * 1024.0;
+pub const SHARD_BYTES_PER_SEC: f64 = kinesis_proto::limits::SHARD_WRITE_BYTES_PER_SEC;
 
 /// Whether retries may reorder the records of one partition key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -126,8 +127,8 @@ impl Default for Config {
             aggregation_enabled: true,
             aggregation_max_count: 4_294_967_295,
             aggregation_max_size: 51_200,
-            collection_max_count: 500,
-            collection_max_size: 5 * 1024 * 1024,
+            collection_max_count: MAX_PUT_RECORDS_ENTRIES,
+            collection_max_size: MAX_PUT_RECORDS_BYTES,
             record_max_buffered_time: Duration::from_millis(100),
             record_ttl: Duration::from_secs(30),
             rate_limit: 150,
@@ -178,12 +179,15 @@ impl Config {
                 )
             },
         )?;
-        check((1..=500).contains(&self.collection_max_count), || {
-            format!(
-                "collection_max_count must be in 1..=500, got {}",
-                self.collection_max_count
-            )
-        })?;
+        check(
+            (1..=MAX_PUT_RECORDS_ENTRIES).contains(&self.collection_max_count),
+            || {
+                format!(
+                    "collection_max_count must be in 1..={MAX_PUT_RECORDS_ENTRIES}, got {}",
+                    self.collection_max_count
+                )
+            },
+        )?;
         check(self.collection_max_size >= 52_224, || {
             format!(
                 "collection_max_size must be at least 52224, got {}",

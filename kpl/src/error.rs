@@ -1,7 +1,6 @@
 //! What producing can fail with.
 
-use crate::handle::Attempt;
-use crate::record::Record;
+use crate::attempt::Attempt;
 use kinesis_proto::KinesisError;
 use kinesis_proto::client::ClientError;
 use std::fmt;
@@ -86,14 +85,4 @@ impl fmt::Display for RecordFailure {
         }
         Ok(())
     }
-}
-
-/// A record [`Producer::try_put`](crate::Producer::try_put) refused, handed back.
-#[derive(Debug, thiserror::Error)]
-#[error("record refused: {error}")]
-pub struct Rejected {
-    /// The record, unchanged.
-    pub record: Record,
-    /// Why: [`Error::BufferFull`], [`Error::ShutDown`] or [`Error::InvalidRecord`].
-    pub error: Error,
 }

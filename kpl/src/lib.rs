@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod aggregator;
+pub mod attempt;
 mod budget;
 pub mod collector;
 pub mod config;
@@ -53,9 +54,9 @@ pub mod shard_map;
 mod shard_sim;
 
 pub use config::{Config, ConfigBuilder, Ordering};
-pub use error::{Error, RecordFailure, Rejected};
+pub use error::{Error, RecordFailure};
 pub use handle::{Attempt, PutHandle, PutOutcome, PutResult};
 pub use kinesis_proto::client::Credentials;
 pub use metrics::Metrics;
 pub use producer::{FailedRecord, Producer, ShutdownReport};
-pub use record::Record;
+pub use record::{Record, Rejected};

@@ -22,10 +22,19 @@
 //! Shard labels are shard ids (`unknown` when no shard map predicted one and the request
 //! failed).
 
+use crate::error::{RecordFailure, WRONG_SHARD};
+use crate::handle::PutResult;
+use crate::record::UserRecord;
+use crate::retrier::Verdicts;
 use prometheus::core::Collector;
+use prometheus::local::LocalHistogram;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The producer's metrics and their registry.
 #[derive(Debug, Clone)]
@@ -190,6 +199,213 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The shard label of metrics whose shard is not known.
+const UNKNOWN_SHARD: &str = "unknown";
+
+/// How the producer's events are counted: one method per event, so the pipeline and request
+/// code say what happened and this module decides which metrics that moves.
+impl Metrics {
+    /// Counts a request's outcome in the metrics.
+    pub(crate) fn observe_request(
+        &self,
+        stream: &str,
+        v: &Verdicts,
+        request_time: Duration,
+        kinesis: usize,
+        users: usize,
+    ) {
+        let m = self;
+        m.request_time
+            .with_label_values(&[stream])
+            .observe(request_time.as_secs_f64() * 1000.0);
+        m.kinesis_records_per_put_records_request
+            .with_label_values(&[stream])
+            .observe(kinesis as f64);
+        m.user_records_per_put_records_request
+            .with_label_values(&[stream])
+            .observe(users as f64);
+        let per_kinesis = m
+            .user_records_per_kinesis_record
+            .with_label_values(&[stream]);
+        let mut put: HashMap<&str, (u64, u64, u64, u64)> = HashMap::new();
+        let mut errors = 0;
+        for k in &v.kinesis {
+            let shard = k.shard.as_deref().unwrap_or(UNKNOWN_SHARD);
+            match &k.error_code {
+                None => {
+                    per_kinesis.observe(k.user_records as f64);
+                    let e = put.entry(shard).or_default();
+                    e.2 += 1;
+                    e.3 += k.bytes as u64;
+                }
+                Some(code) => {
+                    errors += 1;
+                    m.errors_by_code
+                        .with_label_values(&[stream, shard, code])
+                        .inc();
+                }
+            }
+        }
+        for (shard, n) in &v.wrong_shard {
+            errors += *n as u64;
+            m.errors_by_code
+                .with_label_values(&[stream, shard, WRONG_SHARD])
+                .inc_by(*n as u64);
+        }
+        // Consecutive records share their Kinesis record's shard: hash only on a change.
+        let mut run: Option<(&Arc<str>, u64, u64)> = None;
+        for (rec, r) in &v.succeeded {
+            match &mut run {
+                Some((shard, n, bytes)) if Arc::ptr_eq(shard, &r.shard_id) => {
+                    *n += 1;
+                    *bytes += rec.inner.data.len() as u64;
+                }
+                _ => {
+                    if let Some((shard, n, bytes)) = run.take() {
+                        let e = put.entry(shard).or_default();
+                        e.0 += n;
+                        e.1 += bytes;
+                    }
+                    run = Some((&r.shard_id, 1, rec.inner.data.len() as u64));
+                }
+            }
+        }
+        if let Some((shard, n, bytes)) = run {
+            let e = put.entry(shard).or_default();
+            e.0 += n;
+            e.1 += bytes;
+        }
+        for (shard, (users, user_bytes, krs, kr_bytes)) in put {
+            let labels = [stream, shard];
+            m.user_records_put.with_label_values(&labels).inc_by(users);
+            m.user_records_data_put
+                .with_label_values(&labels)
+                .inc_by(user_bytes);
+            m.kinesis_records_put.with_label_values(&labels).inc_by(krs);
+            m.kinesis_records_data_put
+                .with_label_values(&labels)
+                .inc_by(kr_bytes);
+        }
+        if errors > 0 {
+            m.all_errors.with_label_values(&[stream]).inc_by(errors);
+        }
+    }
+
+    /// Counts records confirmed after a shard map refresh as put.
+    pub(crate) fn observe_confirmed(&self, confirmed: &[(UserRecord, PutResult)]) {
+        let m = self;
+        for (rec, r) in confirmed {
+            let labels = [&*rec.stream, &*r.shard_id];
+            m.user_records_put.with_label_values(&labels).inc();
+            m.user_records_data_put
+                .with_label_values(&labels)
+                .inc_by(rec.inner.data.len() as u64);
+        }
+    }
+
+    /// Counts records that expired (or failed) outside a request.
+    pub(crate) fn observe_expired(&self, failed: &[(UserRecord, RecordFailure)]) {
+        let m = self;
+        for (rec, f) in failed {
+            let stream = &*rec.stream;
+            m.errors_by_code
+                .with_label_values(&[stream, UNKNOWN_SHARD, &f.code])
+                .inc();
+            m.all_errors.with_label_values(&[stream]).inc();
+            if f.is_expired() {
+                m.user_record_expired.with_label_values(&[stream]).inc();
+            }
+        }
+    }
+
+    /// Counts a user record found on a shard not owning its hash key.
+    pub(crate) fn observe_wrong_shard(&self, stream: &str, shard: &str) {
+        self.errors_by_code
+            .with_label_values(&[stream, shard, WRONG_SHARD])
+            .inc();
+        self.all_errors.with_label_values(&[stream]).inc();
+    }
+
+    /// Counts the expired records among a request's failures (the request's own errors are
+    /// counted by [`observe_request`](Self::observe_request)).
+    pub(crate) fn observe_request_failures(&self, failed: &[(UserRecord, RecordFailure)]) {
+        for (rec, f) in failed {
+            if f.is_expired() {
+                self.user_record_expired
+                    .with_label_values(&[&*rec.stream])
+                    .inc();
+            }
+        }
+    }
+}
+
+/// `UserRecordsReceived` per stream index, counted locally and added to the counters once
+/// per pipeline wake-up rather than once per record.
+#[derive(Debug, Default)]
+pub(crate) struct ReceivedCounts(Vec<(IntCounter, u64)>);
+
+impl ReceivedCounts {
+    /// Counts one record of stream index `stream`; `name` gives a stream index's name.
+    pub(crate) fn count<'a>(
+        &mut self,
+        metrics: &Metrics,
+        stream: usize,
+        name: impl Fn(usize) -> &'a str,
+    ) {
+        while self.0.len() <= stream {
+            let counter = metrics
+                .user_records_received
+                .with_label_values(&[name(self.0.len())]);
+            self.0.push((counter, 0));
+        }
+        self.0[stream].1 += 1;
+    }
+
+    /// Adds the local counts to the counters.
+    pub(crate) fn flush(&mut self) {
+        for (counter, n) in &mut self.0 {
+            if *n > 0 {
+                counter.inc_by(*n);
+                *n = 0;
+            }
+        }
+    }
+}
+
+/// `RetriesPerRecord` observed into a local histogram per stream, flushed when the stream
+/// changes or the batch ends: one atomic flush per run of records instead of per record.
+pub(crate) struct RetriesPerRecord<'a> {
+    metrics: &'a Metrics,
+    current: Option<(Arc<str>, LocalHistogram)>,
+}
+
+impl<'a> RetriesPerRecord<'a> {
+    /// Nothing observed yet.
+    pub(crate) fn new(metrics: &'a Metrics) -> Self {
+        RetriesPerRecord {
+            metrics,
+            current: None,
+        }
+    }
+
+    /// Counts a completed record of `stream` that took `retries` retries.
+    pub(crate) fn observe(&mut self, stream: &Arc<str>, retries: usize) {
+        let hist = match &self.current {
+            Some((s, h)) if Arc::ptr_eq(s, stream) => h,
+            // The replaced histogram flushes on drop.
+            _ => {
+                let h = self
+                    .metrics
+                    .retries_per_record
+                    .with_label_values(&[&**stream])
+                    .local();
+                &self.current.insert((Arc::clone(stream), h)).1
+            }
+        };
+        hist.observe(retries as f64);
     }
 }
 

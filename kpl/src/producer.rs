@@ -5,30 +5,23 @@
 
 use crate::budget::{Budget, Refused};
 use crate::config::Config;
-use crate::error::{Error, RecordFailure, Rejected};
+use crate::error::{Error, RecordFailure};
 use crate::handle::{Completion, PutHandle, PutOutcome, PutResult};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReceivedCounts, RetriesPerRecord};
 use crate::outstanding::Outstanding;
 use crate::pipeline::{Actions, Batch, Done, Pipeline};
-use crate::record::{Record, UserRecord};
+use crate::record::{Record, Rejected, UserRecord};
 use crate::retrier::{self, Verdicts};
 use kinesis_proto::aggregation::Aggregator;
 use kinesis_proto::client::{Client, ClientConfig};
-use kinesis_proto::model::{
-    ListShardsInput, Operation, PutRecordsInput, PutRecordsOutput, Shard, StreamRef,
-};
+use kinesis_proto::model::{Operation, PutRecordsInput, PutRecordsOutput, Shard, StreamRef};
 use parking_lot::Mutex;
-use prometheus::IntCounter;
-use prometheus::local::LocalHistogram;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// The shard label of metrics whose shard is not known.
-const UNKNOWN_SHARD: &str = "unknown";
 /// Most messages the pipeline task takes per wake-up.
 const INTAKE_BATCH: usize = 4096;
 
@@ -170,7 +163,7 @@ impl Producer {
             tx: tx.clone(),
             shared: Arc::clone(&shared),
             client,
-            received: Vec::new(),
+            received: ReceivedCounts::default(),
         };
         runtime.spawn(engine.run());
         Ok(Producer {
@@ -299,8 +292,7 @@ impl Shared {
         let draining = self.draining.load(AtomicOrdering::SeqCst);
         let (mut records, mut bytes, mut ok, mut failed) = (0usize, 0usize, 0u64, 0u64);
         let mut epochs: Vec<(u64, u64)> = Vec::new();
-        // Local histograms: one atomic flush per call instead of per record.
-        let mut retries: Option<(Arc<str>, LocalHistogram)> = None;
+        let mut retries = RetriesPerRecord::new(&self.metrics);
         for (rec, outcome) in done {
             records += 1;
             bytes += rec.cost;
@@ -308,17 +300,6 @@ impl Shared {
                 Some((e, n)) if *e == rec.epoch => *n += 1,
                 _ => epochs.push((rec.epoch, 1)),
             }
-            let hist = match &retries {
-                Some((s, h)) if Arc::ptr_eq(s, &rec.stream) => h,
-                _ => {
-                    let h = self
-                        .metrics
-                        .retries_per_record
-                        .with_label_values(&[&*rec.stream])
-                        .local();
-                    &retries.insert((Arc::clone(&rec.stream), h)).1
-                }
-            };
             let UserRecord {
                 stream,
                 inner,
@@ -329,13 +310,14 @@ impl Shared {
             match outcome {
                 Ok(result) => {
                     ok += 1;
-                    hist.observe(result.attempts.len().saturating_sub(1) as f64);
+                    retries.observe(&stream, result.attempts.len().saturating_sub(1));
                     let _ = completion.send(Ok(result));
                 }
                 Err(failure) => {
                     failed += 1;
-                    hist.observe(
-                        failure.attempts.len().max(attempts.len()).saturating_sub(1) as f64
+                    retries.observe(
+                        &stream,
+                        failure.attempts.len().max(attempts.len()).saturating_sub(1),
                     );
                     let record = || Record {
                         stream: Arc::clone(&stream),
@@ -378,119 +360,6 @@ impl Shared {
             self.failures_omitted.fetch_add(1, AtomicOrdering::SeqCst);
         }
     }
-
-    /// Counts a request's outcome in the metrics.
-    fn observe_request(
-        &self,
-        stream: &str,
-        v: &Verdicts,
-        request_time: Duration,
-        kinesis: usize,
-        users: usize,
-    ) {
-        let m = &self.metrics;
-        m.request_time
-            .with_label_values(&[stream])
-            .observe(request_time.as_secs_f64() * 1000.0);
-        m.kinesis_records_per_put_records_request
-            .with_label_values(&[stream])
-            .observe(kinesis as f64);
-        m.user_records_per_put_records_request
-            .with_label_values(&[stream])
-            .observe(users as f64);
-        let per_kinesis = m
-            .user_records_per_kinesis_record
-            .with_label_values(&[stream]);
-        let mut put: HashMap<&str, (u64, u64, u64, u64)> = HashMap::new();
-        let mut errors = 0;
-        for k in &v.kinesis {
-            let shard = k.shard.as_deref().unwrap_or(UNKNOWN_SHARD);
-            match &k.error_code {
-                None => {
-                    per_kinesis.observe(k.user_records as f64);
-                    let e = put.entry(shard).or_default();
-                    e.2 += 1;
-                    e.3 += k.bytes as u64;
-                }
-                Some(code) => {
-                    errors += 1;
-                    m.errors_by_code
-                        .with_label_values(&[stream, shard, code])
-                        .inc();
-                }
-            }
-        }
-        for (shard, n) in &v.wrong_shard {
-            errors += *n as u64;
-            m.errors_by_code
-                .with_label_values(&[stream, shard, crate::error::WRONG_SHARD])
-                .inc_by(*n as u64);
-        }
-        // Consecutive records share their Kinesis record's shard: hash only on a change.
-        let mut run: Option<(&Arc<str>, u64, u64)> = None;
-        for (rec, r) in &v.succeeded {
-            match &mut run {
-                Some((shard, n, bytes)) if Arc::ptr_eq(shard, &r.shard_id) => {
-                    *n += 1;
-                    *bytes += rec.inner.data.len() as u64;
-                }
-                _ => {
-                    if let Some((shard, n, bytes)) = run.take() {
-                        let e = put.entry(shard).or_default();
-                        e.0 += n;
-                        e.1 += bytes;
-                    }
-                    run = Some((&r.shard_id, 1, rec.inner.data.len() as u64));
-                }
-            }
-        }
-        if let Some((shard, n, bytes)) = run {
-            let e = put.entry(shard).or_default();
-            e.0 += n;
-            e.1 += bytes;
-        }
-        for (shard, (users, user_bytes, krs, kr_bytes)) in put {
-            let labels = [stream, shard];
-            m.user_records_put.with_label_values(&labels).inc_by(users);
-            m.user_records_data_put
-                .with_label_values(&labels)
-                .inc_by(user_bytes);
-            m.kinesis_records_put.with_label_values(&labels).inc_by(krs);
-            m.kinesis_records_data_put
-                .with_label_values(&labels)
-                .inc_by(kr_bytes);
-        }
-        if errors > 0 {
-            m.all_errors.with_label_values(&[stream]).inc_by(errors);
-        }
-    }
-
-    /// Counts records confirmed after a shard map refresh as put.
-    fn observe_confirmed(&self, confirmed: &[(UserRecord, PutResult)]) {
-        let m = &self.metrics;
-        for (rec, r) in confirmed {
-            let labels = [&*rec.stream, &*r.shard_id];
-            m.user_records_put.with_label_values(&labels).inc();
-            m.user_records_data_put
-                .with_label_values(&labels)
-                .inc_by(rec.inner.data.len() as u64);
-        }
-    }
-
-    /// Counts records that expired (or failed) outside a request.
-    fn observe_expired(&self, failed: &[(UserRecord, RecordFailure)]) {
-        let m = &self.metrics;
-        for (rec, f) in failed {
-            let stream = &*rec.stream;
-            m.errors_by_code
-                .with_label_values(&[stream, UNKNOWN_SHARD, &f.code])
-                .inc();
-            m.all_errors.with_label_values(&[stream]).inc();
-            if f.is_expired() {
-                m.user_record_expired.with_label_values(&[stream]).inc();
-            }
-        }
-    }
 }
 
 /// The task that owns the pipeline.
@@ -500,8 +369,8 @@ struct Engine {
     tx: mpsc::UnboundedSender<Msg>,
     shared: Arc<Shared>,
     client: Client,
-    /// UserRecordsReceived per stream index, resolved once per stream.
-    received: Vec<(IntCounter, u64)>,
+    /// UserRecordsReceived per stream index, added once per wake-up.
+    received: ReceivedCounts,
 }
 
 impl Engine {
@@ -528,7 +397,9 @@ impl Engine {
                     Msg::Put(rec) => {
                         let stream = self.pipeline.accept(rec, now);
                         accepted.1 += 1;
-                        self.count_received(stream);
+                        let pipeline = &self.pipeline;
+                        self.received
+                            .count(&self.shared.metrics, stream, |i| pipeline.stream_name(i));
                     }
                     Msg::Done(done) => self.pipeline.on_done(done, now),
                     Msg::Map(stream, shards) => self.pipeline.on_map(stream, shards, now),
@@ -543,22 +414,18 @@ impl Engine {
                 }
             }
             self.shared.outstanding.add(accepted.0, accepted.1);
-            self.flush_received();
+            self.received.flush();
             self.pipeline.poll(now, &mut actions);
             for (stream, shard) in actions.wrong_shard.drain(..) {
-                let m = &self.shared.metrics;
-                m.errors_by_code
-                    .with_label_values(&[&*stream, &*shard, crate::error::WRONG_SHARD])
-                    .inc();
-                m.all_errors.with_label_values(&[&*stream]).inc();
+                self.shared.metrics.observe_wrong_shard(&stream, &shard);
             }
             if !actions.confirmed.is_empty() {
-                self.shared.observe_confirmed(&actions.confirmed);
+                self.shared.metrics.observe_confirmed(&actions.confirmed);
                 self.shared
                     .complete(actions.confirmed.drain(..).map(|(r, ok)| (r, Ok(ok))));
             }
             if !actions.expired.is_empty() {
-                self.shared.observe_expired(&actions.expired);
+                self.shared.metrics.observe_expired(&actions.expired);
                 self.shared
                     .complete(actions.expired.drain(..).map(|(r, f)| (r, Err(f))));
             }
@@ -596,28 +463,6 @@ impl Engine {
         let epoch = self.pipeline.flush();
         *accepted = (self.pipeline.epoch(), 0);
         epoch
-    }
-
-    fn count_received(&mut self, stream: usize) {
-        while self.received.len() <= stream {
-            let name = self.pipeline.stream_name(self.received.len());
-            let counter = self
-                .shared
-                .metrics
-                .user_records_received
-                .with_label_values(&[name]);
-            self.received.push((counter, 0));
-        }
-        self.received[stream].1 += 1;
-    }
-
-    fn flush_received(&mut self) {
-        for (counter, n) in &mut self.received {
-            if *n > 0 {
-                counter.inc_by(*n);
-                *n = 0;
-            }
-        }
     }
 }
 
@@ -689,7 +534,9 @@ async fn send_batch(
         Err(_) => vec![None; kinesis],
     };
     let verdicts = retrier::classify(records, map.as_deref(), response, start, end, config);
-    shared.observe_request(&name, &verdicts, end - start, kinesis, users);
+    shared
+        .metrics
+        .observe_request(&name, &verdicts, end - start, kinesis, users);
     let Verdicts {
         succeeded,
         failed,
@@ -698,17 +545,7 @@ async fn send_batch(
         undecided,
         ..
     } = verdicts;
-    if !failed.is_empty() {
-        for (rec, f) in &failed {
-            if f.is_expired() {
-                shared
-                    .metrics
-                    .user_record_expired
-                    .with_label_values(&[&*rec.stream])
-                    .inc();
-            }
-        }
-    }
+    shared.metrics.observe_request_failures(&failed);
     shared.complete(
         succeeded
             .into_iter()
@@ -730,27 +567,8 @@ async fn send_batch(
 
 /// Every shard of a stream, following pages.
 async fn list_shards(client: &Client, name: &str) -> Result<Vec<Shard>, String> {
-    let mut shards = Vec::new();
-    let mut input = ListShardsInput {
-        stream: StreamRef::name(name),
-        ..Default::default()
-    };
-    // Bounded: a stream has at most a few thousand shards (10 000 per page at most).
-    for _ in 0..1000 {
-        let out = client
-            .list_shards(&input)
-            .await
-            .map_err(|e| e.to_string())?;
-        shards.extend(out.shards);
-        match out.next_token {
-            Some(token) => {
-                input = ListShardsInput {
-                    next_token: Some(token),
-                    ..Default::default()
-                }
-            }
-            None => return Ok(shards),
-        }
-    }
-    Err("ListShards returned too many pages".into())
+    client
+        .list_all_shards(&StreamRef::name(name))
+        .await
+        .map_err(|e| e.to_string())
 }

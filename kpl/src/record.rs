@@ -1,9 +1,10 @@
-//! User records: what `put` takes, its checks, and the state a record carries through the
-//! pipeline.
+//! User records: what `put` takes, its checks, the refusal that hands a record back, and the
+//! state a record carries through the pipeline.
 
+use crate::attempt::Attempt;
 use crate::config::{Config, MAX_PARTITION_KEY_CHARS};
 use crate::error::Error;
-use crate::handle::{Attempt, Completion};
+use crate::handle::Completion;
 use bytes::Bytes;
 use kinesis_proto::aggregation;
 use kinesis_proto::hash_key::{hash_key_for_partition_key, parse_hash_key};
@@ -98,6 +99,16 @@ impl Record {
             ),
         }
     }
+}
+
+/// A record [`Producer::try_put`](crate::Producer::try_put) refused, handed back.
+#[derive(Debug, thiserror::Error)]
+#[error("record refused: {error}")]
+pub struct Rejected {
+    /// The record, unchanged.
+    pub record: Record,
+    /// Why: [`Error::BufferFull`], [`Error::ShutDown`] or [`Error::InvalidRecord`].
+    pub error: Error,
 }
 
 /// A user record inside the pipeline: the record, its routing key, its clock and its handle.

@@ -49,16 +49,15 @@ mod config;
 pub mod credentials;
 mod error;
 mod retry;
+mod shard_listing;
 mod signing;
 mod subscribe_to_shard;
 
-pub use config::{
-    ClientConfig, ClientConfigBuilder, Credentials, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY,
-};
+pub use config::{ClientConfig, ClientConfigBuilder};
 pub use credentials::{
-    CachedProvider, ChainProvider, ContainerProvider, CredentialsProvider, DefaultChain, Env,
-    EnvironmentProvider, InstanceMetadataProvider, ProfileProvider, StaticProvider,
-    WebIdentityProvider,
+    CachedProvider, ChainProvider, ContainerProvider, Credentials, CredentialsProvider,
+    DefaultChain, Env, EnvironmentProvider, InstanceMetadataProvider, ProfileProvider,
+    StaticProvider, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, WebIdentityProvider,
 };
 pub use error::ClientError;
 pub use retry::{Jitter, RetryPolicy};

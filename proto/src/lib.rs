@@ -10,6 +10,7 @@
 //! ```
 
 pub mod aggregation;
+pub mod aws_date;
 pub mod client;
 pub mod codec;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod event_stream;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hash_key;
+pub mod limits;
 pub mod model;
 pub mod sequence;
 pub mod shape;

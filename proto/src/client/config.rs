@@ -1,91 +1,9 @@
-//! Client settings and credentials.
+//! Client settings.
 
-use super::credentials::CredentialsProvider;
+use super::credentials::{Credentials, CredentialsProvider};
 use crate::codec::Encoding;
-use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-/// The access key id of the AWS SigV4 test suite, used when no credentials are given.
-pub const TEST_ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
-/// The secret access key of the AWS SigV4 test suite, used when no credentials are given.
-pub const TEST_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-
-/// AWS credentials used to sign requests.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The access key id (`AKIA…` or `ASIA…`).
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: String,
-    /// The session token of temporary credentials; sent as `X-Amz-Security-Token`.
-    pub session_token: Option<String>,
-    /// When temporary credentials stop working; `None` for long-term keys.
-    pub expires_at: Option<SystemTime>,
-}
-
-impl Credentials {
-    /// Long-term credentials (no session token).
-    pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
-        Credentials {
-            access_key_id: access_key_id.into(),
-            secret_access_key: secret_access_key.into(),
-            session_token: None,
-            expires_at: None,
-        }
-    }
-
-    /// The same credentials with an expiry time.
-    pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
-        self.expires_at = Some(expires_at);
-        self
-    }
-
-    /// The same credentials with a session token (temporary credentials).
-    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
-        self.session_token = Some(token.into());
-        self
-    }
-
-    /// The AWS SigV4 test-suite keys (`AKIDEXAMPLE`): fine for the broker,
-    /// kinesalite and kinesis-mock, which do not check signatures by default.
-    pub fn test() -> Self {
-        Credentials::new(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY)
-    }
-
-    /// Read `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and the optional
-    /// `AWS_SESSION_TOKEN`; `None` unless both keys are set and non-empty.
-    pub fn from_env() -> Option<Self> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    // Separate from `from_env` so tests need not mutate the process environment
-    // (`set_var` is unsafe in edition 2024 and races with other tests).
-    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let non_empty = |name: &str| get(name).filter(|v| !v.is_empty());
-        let mut creds = Credentials::new(
-            non_empty("AWS_ACCESS_KEY_ID")?,
-            non_empty("AWS_SECRET_ACCESS_KEY")?,
-        );
-        creds.session_token = non_empty("AWS_SESSION_TOKEN");
-        Some(creds)
-    }
-}
-
-impl fmt::Debug for Credentials {
-    // Secrets must never reach logs, even at debug level.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"** redacted **")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "** redacted **"),
-            )
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
+use std::time::Duration;
 
 /// Settings of a [`Client`](super::Client); build one with [`ClientConfig::builder`].
 ///

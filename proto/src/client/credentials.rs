@@ -29,8 +29,8 @@ pub use imds::InstanceMetadataProvider;
 pub use profile::ProfileProvider;
 pub use web_identity::WebIdentityProvider;
 
-use super::config::Credentials;
 use super::error::ClientError;
+use crate::aws_date::parse_rfc3339;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -38,6 +38,87 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The access key id of the AWS SigV4 test suite, used when no credentials are given.
+pub const TEST_ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+/// The secret access key of the AWS SigV4 test suite, used when no credentials are given.
+pub const TEST_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+/// AWS credentials used to sign requests.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The access key id (`AKIA…` or `ASIA…`).
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token of temporary credentials; sent as `X-Amz-Security-Token`.
+    pub session_token: Option<String>,
+    /// When temporary credentials stop working; `None` for long-term keys.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl Credentials {
+    /// Long-term credentials (no session token).
+    pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        Credentials {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+            session_token: None,
+            expires_at: None,
+        }
+    }
+
+    /// The same credentials with an expiry time.
+    pub fn with_expiry(mut self, expires_at: SystemTime) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// The same credentials with a session token (temporary credentials).
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(token.into());
+        self
+    }
+
+    /// The AWS SigV4 test-suite keys (`AKIDEXAMPLE`): fine for the broker,
+    /// kinesalite and kinesis-mock, which do not check signatures by default.
+    pub fn test() -> Self {
+        Credentials::new(TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY)
+    }
+
+    /// Read `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and the optional
+    /// `AWS_SESSION_TOKEN`; `None` unless both keys are set and non-empty.
+    pub fn from_env() -> Option<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    // Separate from `from_env` so tests need not mutate the process environment
+    // (`set_var` is unsafe in edition 2024 and races with other tests).
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let non_empty = |name: &str| get(name).filter(|v| !v.is_empty());
+        let mut creds = Credentials::new(
+            non_empty("AWS_ACCESS_KEY_ID")?,
+            non_empty("AWS_SECRET_ACCESS_KEY")?,
+        );
+        creds.session_token = non_empty("AWS_SESSION_TOKEN");
+        Some(creds)
+    }
+}
+
+impl fmt::Debug for Credentials {
+    // Secrets must never reach logs, even at debug level.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"** redacted **")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
+            )
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
 
 /// The future a [`CredentialsProvider`] returns.
 pub type CredentialsFuture<'a> =
@@ -508,65 +589,6 @@ impl DefaultChainBuilder {
             cached: CachedProvider::new(chain),
         }
     }
-}
-
-/// Parse an ISO-8601/RFC 3339 UTC time as AWS sends expirations:
-/// `2024-01-02T03:04:05Z`, with optional fractional seconds or a `+HH:MM` offset.
-fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (oh, om) = rest[1..].split_once(':')?;
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-        }
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    u64::try_from(secs)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Credentials from the JSON that container metadata, instance metadata and

@@ -1,6 +1,6 @@
 //! SigV4 signing through the `aws-sigv4` crate.
 
-use super::config::Credentials;
+use super::credentials::Credentials;
 use super::credentials::{CachedProvider, CredentialsProvider};
 use super::error::ClientError;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};

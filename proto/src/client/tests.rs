@@ -450,21 +450,6 @@ async fn start_server_with_tls(
     TestServer { addr, state }
 }
 
-/// Epoch time of an `X-Amz-Date` (`YYYYMMDD'T'HHMMSS'Z'`).
-fn parse_amz_date(s: &str) -> SystemTime {
-    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
-    let (hh, mm, ss) = (n(9..11), n(11..13), n(13..15));
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    UNIX_EPOCH + Duration::from_secs((days * 86_400 + hh * 3600 + mm * 60 + ss) as u64)
-}
-
 /// Re-sign what the server received (its own host, headers and body) and
 /// check that the client's signature matches: what was signed is what was sent.
 fn assert_signed(seen: &Seen, scheme: &str, creds: &Credentials, region: &str) {
@@ -476,7 +461,7 @@ fn assert_signed(seen: &Seen, scheme: &str, creds: &Credentials, region: &str) {
         None => seen.uri.authority().expect(":authority").to_string(),
     };
     let date = h["x-amz-date"].to_str().unwrap();
-    let time = parse_amz_date(date);
+    let time = crate::aws_date::parse_amz_date(date).expect("X-Amz-Date");
     let mut expected = HeaderMap::new();
     Signer::new(creds, region, "kinesis")
         .sign_into(
@@ -599,6 +584,40 @@ async fn e2e_empty_outputs_and_empty_inputs() {
     for seen in server.state.seen() {
         assert_signed(&seen, "http", &Credentials::test(), "us-east-1");
     }
+}
+
+#[tokio::test]
+async fn e2e_list_all_shards_follows_next_token_until_absent_or_empty() {
+    let shard = |id: &str| {
+        format!(
+            r#"{{"ShardId":"{id}","HashKeyRange":{{"StartingHashKey":"0","EndingHashKey":"1"}},"SequenceNumberRange":{{"StartingSequenceNumber":"0"}}}}"#
+        )
+    };
+    let (s0, s1, s2) = (shard("shardId-0"), shard("shardId-1"), shard("shardId-2"));
+    let server = start_server(move |seen, _| {
+        let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+        match body.get("NextToken").and_then(|t| t.as_str()) {
+            // The first page names the stream; later ones only carry the token.
+            None => {
+                assert_eq!(body["StreamName"], "s");
+                Reply::json(200, &format!(r#"{{"Shards":[{s0}],"NextToken":"t1"}}"#))
+            }
+            Some("t1") => {
+                assert!(body.get("StreamName").is_none());
+                Reply::json(200, &format!(r#"{{"Shards":[{s1}],"NextToken":"t2"}}"#))
+            }
+            Some("t2") => Reply::json(200, &format!(r#"{{"Shards":[{s2}],"NextToken":""}}"#)),
+            Some(other) => panic!("unexpected token {other}"),
+        }
+    })
+    .await;
+    let shards = client(&server.url())
+        .list_all_shards(&StreamRef::name("s"))
+        .await
+        .unwrap();
+    let ids: Vec<_> = shards.iter().map(|s| s.shard_id.as_str()).collect();
+    assert_eq!(ids, ["shardId-0", "shardId-1", "shardId-2"]);
+    assert_eq!(server.state.seen().len(), 3);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use super::{Conditional, DynamoDbLeaseStore, item};
 use crate::coordinator_store::CoordinatorStore;
 use crate::error::Error;
 use crate::leader_lock::LockItem;
-use crate::lease_store::StoreFuture;
+use crate::store_future::StoreFuture;
 use crate::worker_metrics::WorkerMetricStats;
 
 const KEY: &str = "key";
