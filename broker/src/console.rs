@@ -16,7 +16,7 @@
 
 use crate::admin::{self, Refusal};
 use crate::body::BodyBudget;
-use crate::server::Body;
+use crate::response::Body;
 use crate::service::{Service, now_ms};
 use crate::stream::Stream;
 use base64::Engine;

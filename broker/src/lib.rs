@@ -14,6 +14,7 @@
 //! ```
 
 pub mod admin;
+pub mod admin_token;
 pub mod arn;
 pub mod auth;
 pub mod body;
@@ -28,7 +29,9 @@ pub mod fuzzing;
 pub mod hot_keys;
 pub mod limiter;
 pub mod metrics;
+pub mod name;
 pub mod ops;
+pub mod response;
 pub mod server;
 pub mod service;
 pub mod shard;

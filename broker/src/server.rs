@@ -8,11 +8,11 @@ use crate::connection::{Activity, ConnectionCap, Counted, Watched};
 use crate::fault::{FaultOutcome, FaultPlan};
 use crate::metrics::{OUTCOME_SUCCESS, TEXT_CONTENT_TYPE};
 use crate::ops;
+use crate::response::{Body, error_response, request_id, respond};
 use crate::service::Service;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -27,40 +27,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-
-/// The response body type: whole bodies now, streamed event streams later.
-pub type Body = BoxBody<Bytes, std::io::Error>;
-
-fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into())
-        .map_err(|never: Infallible| match never {})
-        .boxed()
-}
-
-fn request_id() -> HeaderValue {
-    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-        .unwrap_or(HeaderValue::from_static("0"))
-}
-
-fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert("x-amzn-RequestId", request_id());
-    r
-}
-
-/// An AWS error response in the request's encoding.
-pub fn error_response(enc: Encoding, err: &KinesisError) -> Response<Body> {
-    let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = respond(status, enc.content_type(), enc.encode(&err.wire_body()));
-    // smithy-based SDKs read this header first.
-    if let Ok(v) = HeaderValue::from_str(err.code.as_str()) {
-        r.headers_mut().insert("x-amzn-ErrorType", v);
-    }
-    r
-}
 
 /// An answer of the service's front door in XML, which it sends without a
 /// `Content-Type` (docs/validation.md).

@@ -247,7 +247,7 @@ impl SubscribeToShardStream {
     }
 
     /// The response body: the chunks as HTTP body frames.
-    pub fn into_body(self) -> crate::server::Body {
+    pub fn into_body(self) -> crate::response::Body {
         use http_body_util::BodyExt;
         let chunks = futures::stream::unfold(self, |mut s| async move {
             let chunk = s.next_chunk().await?;
