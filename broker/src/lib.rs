@@ -37,6 +37,7 @@ pub mod service;
 pub mod shard;
 pub mod store;
 pub mod stream;
+pub mod stream_record;
 pub mod sts;
 pub mod subscription;
 pub mod token;

@@ -28,12 +28,12 @@
 //! the active segment only, and reads seek to the nearest index entry and
 //! decode from the file.
 
-use crate::catalog::StreamRecord;
 use crate::store::commit::{CommitTicket, FsyncPolicy, GroupCommit, LogSync};
 use crate::store::disk_faults::{DiskFaultHook, DiskFaults};
 use crate::store::sealed_index;
 use crate::store::segment::{self, Cursor, CursorError, Segment};
 use crate::store::{LoadedStream, LogRecord, ReadBatch, ShardLog, Storage, StoreError};
+use crate::stream_record::StreamRecord;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
