@@ -8,7 +8,10 @@
 
 pub use crate::admin_token::AdminToken;
 use crate::config::BrokerConfig;
+use crate::response::{Body, respond};
+use bytes::Bytes;
 use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
 use std::time::SystemTime;
 
 /// How a request to a protected endpoint was let in.
@@ -78,6 +81,31 @@ pub fn verify_signature(
             .map_err(|e| Refusal::Forbidden(format!("{}: {}", e.code.as_str(), e.message))),
         (Access::Signed, None) => Err(Refusal::Forbidden("no keys are listed".into())),
         _ => Ok(()),
+    }
+}
+
+/// A request to a protected endpoint without the credentials it needs.
+pub fn refused(r: Refusal) -> Response<Body> {
+    match r {
+        Refusal::Unauthenticated => {
+            let mut resp = respond(
+                StatusCode::UNAUTHORIZED,
+                "text/plain",
+                Bytes::from_static(
+                    b"this endpoint needs Authorization: Bearer <admin token>, or a SigV4 signature from a listed key\n",
+                ),
+            );
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kinesis-broker\""),
+            );
+            resp
+        }
+        Refusal::Forbidden(why) => respond(
+            StatusCode::FORBIDDEN,
+            "text/plain",
+            Bytes::from(format!("{why}\n")),
+        ),
     }
 }
 

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod admin;
+pub mod admin_faults;
 pub mod admin_token;
 pub mod arn;
 pub mod auth;

@@ -1,12 +1,15 @@
-//! One function per Kinesis operation, and the dispatch from an operation name
-//! and a decoded body to them.
+//! One function per Kinesis operation, the dispatch from an operation name
+//! and a decoded body to them, and the request pipeline ([`handle`]) every
+//! Kinesis call goes through.
 
 mod consumers;
+mod pipeline;
 mod records;
 mod reshard;
 mod streams;
 mod subscribe;
 
+pub use pipeline::handle;
 pub use records::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, StartAt};
 pub use streams::visible_shards;
 pub use subscribe::{
