@@ -15,7 +15,7 @@
 //! crate's aggregation codec (docs/kpl-aggregation.md).
 
 use crate::admin::{self, Refusal};
-use crate::body::BodyBudget;
+use crate::body::{BodyBudget, announced_length};
 use crate::response::Body;
 use crate::service::{Service, now_ms};
 use crate::stream::Stream;
@@ -133,11 +133,7 @@ pub async fn handle(
         Ok(a) => a,
         Err(r) => return refused(r),
     };
-    let length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length = announced_length(&parts);
     let body = match bodies
         .read(
             body,
