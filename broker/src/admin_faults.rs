@@ -20,7 +20,7 @@ const MAX_FAULT_PLAN_BYTES: usize = 1024 * 1024;
 pub async fn handle(svc: &Service, bodies: &BodyBudget, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let now = SystemTime::now();
-    let access = match admin::check(&svc.config, &parts, now) {
+    let access = match admin::check(svc.config(), &parts, now) {
         Ok(a) => a,
         Err(r) => return refused(r),
     };
@@ -29,7 +29,7 @@ pub async fn handle(svc: &Service, bodies: &BodyBudget, req: Request<Incoming>) 
             body,
             announced_length(&parts),
             MAX_FAULT_PLAN_BYTES,
-            svc.config.connection_limits.body_read_timeout,
+            svc.config().connection_limits.body_read_timeout,
         )
         .await
     {
@@ -42,7 +42,7 @@ pub async fn handle(svc: &Service, bodies: &BodyBudget, req: Request<Incoming>) 
             );
         }
     };
-    if let Err(r) = admin::verify_signature(&svc.config, access, &parts, &text, now) {
+    if let Err(r) = admin::verify_signature(svc.config(), access, &parts, &text, now) {
         return refused(r);
     }
     let plan_json = |plan: &FaultPlan| {
@@ -53,9 +53,9 @@ pub async fn handle(svc: &Service, bodies: &BodyBudget, req: Request<Incoming>) 
         )
     };
     match parts.method {
-        Method::GET => plan_json(&svc.faults.plan()),
+        Method::GET => plan_json(&svc.faults().plan()),
         Method::DELETE => {
-            svc.faults.replace(FaultPlan::none());
+            svc.faults().replace(FaultPlan::none());
             plan_json(&FaultPlan::none())
         }
         Method::PUT => {
@@ -77,7 +77,7 @@ pub async fn handle(svc: &Service, bodies: &BodyBudget, req: Request<Incoming>) 
                 rules = plan.rules.len(),
                 "fault plan replaced"
             );
-            svc.faults.replace(plan.clone());
+            svc.faults().replace(plan.clone());
             plan_json(&plan)
         }
         _ => respond(

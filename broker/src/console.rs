@@ -129,7 +129,7 @@ pub async fn handle(
     let route = route.to_string();
     let (parts, body) = req.into_parts();
     let now = SystemTime::now();
-    let access = match admin::check(&svc.config, &parts, now) {
+    let access = match admin::check(svc.config(), &parts, now) {
         Ok(a) => a,
         Err(r) => return refused(r),
     };
@@ -139,7 +139,7 @@ pub async fn handle(
             body,
             length,
             MAX_API_BODY_BYTES,
-            svc.config.connection_limits.body_read_timeout,
+            svc.config().connection_limits.body_read_timeout,
         )
         .await
     {
@@ -152,7 +152,7 @@ pub async fn handle(
             );
         }
     };
-    if let Err(r) = admin::verify_signature(&svc.config, access, &parts, &body, now) {
+    if let Err(r) = admin::verify_signature(svc.config(), access, &parts, &body, now) {
         return refused(r);
     }
     let query = parse_query(parts.uri.query().unwrap_or_default());
@@ -284,10 +284,10 @@ const CONSUMER_COUNTERS: &[(&str, &str)] = &[
 impl Counters {
     fn gather(svc: &Service, stream: Option<&str>) -> Counters {
         let mut c = Counters::default();
-        if !svc.config.metrics {
+        if !svc.config().metrics {
             return c;
         }
-        for mf in svc.metrics.registry().gather() {
+        for mf in svc.metrics().registry().gather() {
             let name = mf.name();
             let shard_key = SHARD_COUNTERS
                 .iter()
@@ -344,7 +344,7 @@ impl Counters {
 /// incoming rates over the hot-key window.
 fn streams(svc: &Service) -> Value {
     let now = now_ms();
-    let all: Vec<Arc<Stream>> = svc.streams.read().values().cloned().collect();
+    let all: Vec<Arc<Stream>> = svc.streams().read().values().cloned().collect();
     let counters = Counters::gather(svc, None);
     let list: Vec<Value> = all
         .iter()
@@ -377,7 +377,7 @@ fn streams(svc: &Service) -> Value {
             })
         })
         .collect();
-    json!({ "now_ms": now, "protected": admin::is_protected(&svc.config), "streams": list })
+    json!({ "now_ms": now, "protected": admin::is_protected(svc.config()), "streams": list })
 }
 
 /// `GET /console/api/stream?name=`: the stream's shards (ranges, lineage,
@@ -385,7 +385,7 @@ fn streams(svc: &Service) -> Value {
 fn stream_detail(svc: &Service, s: &Stream) -> Value {
     let now = now_ms();
     let counters = Counters::gather(svc, Some(&s.name));
-    let limits = svc.config.limits.for_stream(&s.name);
+    let limits = svc.config().limits.for_stream(&s.name);
     let m = s.meta.read();
     let mut children: HashMap<u32, Vec<String>> = HashMap::new();
     for shard in &m.shards {

@@ -66,7 +66,7 @@ impl Broker {
 
     /// Serve an already built service (custom storage, shared state in tests).
     pub async fn start_service(svc: Arc<Service>) -> std::io::Result<RunningBroker> {
-        let config = &svc.config;
+        let config = svc.config();
         let tls = match &config.tls {
             Some(files) => Some(server::tls_acceptor(files)?),
             None => None,
@@ -149,7 +149,7 @@ impl RunningBroker {
         }
         // Put on disk what an interval fsync has not synced yet.
         let svc = self.service;
-        let flushed = tokio::task::spawn_blocking(move || svc.storage.flush()).await;
+        let flushed = tokio::task::spawn_blocking(move || svc.storage().flush()).await;
         if let Ok(Err(e)) = flushed {
             tracing::error!(error = %e, "cannot flush the store at shutdown");
         }

@@ -75,11 +75,11 @@ pub async fn handle(
             return respond(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n"));
         }
         (&Method::GET, "/metrics") => {
-            if svc.config.protect_metrics {
+            if svc.config().protect_metrics {
                 let (parts, _) = req.into_parts();
                 let now = SystemTime::now();
-                if let Err(r) = admin::check(&svc.config, &parts, now)
-                    .and_then(|a| admin::verify_signature(&svc.config, a, &parts, b"", now))
+                if let Err(r) = admin::check(svc.config(), &parts, now)
+                    .and_then(|a| admin::verify_signature(svc.config(), a, &parts, b"", now))
                 {
                     return refused(r);
                 }
@@ -87,7 +87,7 @@ pub async fn handle(
             return respond(
                 StatusCode::OK,
                 TEXT_CONTENT_TYPE,
-                Bytes::from(svc.metrics.gather_text()),
+                Bytes::from(svc.metrics().gather_text()),
             );
         }
         (_, "/admin/faults") => {
@@ -120,7 +120,7 @@ async fn sts(svc: &Service, req: Request<Incoming>) -> Response<Body> {
         .unwrap_or_default();
     let id = request_id();
     let (status, xml) = crate::sts::answer(
-        &svc.config.account_id,
+        &svc.config().account_id,
         id.to_str().unwrap_or("0"),
         &parts.headers,
         &body,
@@ -193,12 +193,12 @@ pub async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let limits = svc.config.connection_limits.clone();
+    let limits = svc.config().connection_limits.clone();
     let cap = ConnectionCap::new(limits.max_connections);
     let bodies = BodyBudget::new(
         limits
             .max_inflight_body_bytes
-            .max(svc.config.max_body_bytes),
+            .max(svc.config().max_body_bytes),
     );
     let builder = Arc::new(connection_builder(&limits));
     let mut last_refusal_log: Option<Instant> = None;
@@ -222,8 +222,8 @@ pub async fn serve(
                 // and the listen backlog does not fill with waiting clients.
                 let Some(slot) = cap.admit() else {
                     drop(tcp);
-                    if svc.config.metrics {
-                        svc.metrics.connection_cut("max_connections");
+                    if svc.config().metrics {
+                        svc.metrics().connection_cut("max_connections");
                     }
                     if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                         last_refusal_log = Some(Instant::now());
@@ -240,7 +240,7 @@ pub async fn serve(
                 let bodies = bodies.clone();
                 let builder = Arc::clone(&builder);
                 let limits = limits.clone();
-                let connection = svc.config.metrics.then(|| svc.metrics.connection_guard());
+                let connection = svc.config().metrics.then(|| svc.metrics().connection_guard());
                 conns.spawn(async move {
                     let _slot = slot;
                     let _connection = connection;
@@ -254,8 +254,8 @@ pub async fn serve(
                                 }
                                 Err(_) => {
                                     tracing::debug!(%peer, "TLS handshake timed out");
-                                    if svc.config.metrics {
-                                        svc.metrics.connection_cut("tls_handshake_timeout");
+                                    if svc.config().metrics {
+                                        svc.metrics().connection_cut("tls_handshake_timeout");
                                     }
                                     return;
                                 }
@@ -291,8 +291,8 @@ pub async fn serve(
                                     continue;
                                 };
                                 tracing::debug!(%peer, limit, "closing a connection that sent no request head, or no bytes, in time");
-                                if watcher.config.metrics {
-                                    watcher.metrics.connection_cut(limit);
+                                if watcher.config().metrics {
+                                    watcher.metrics().connection_cut(limit);
                                 }
                                 conn.as_mut().graceful_shutdown();
                                 break tokio::time::timeout(CLOSE_GRACE, conn.as_mut())

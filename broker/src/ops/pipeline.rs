@@ -50,7 +50,7 @@ where
         None => Target::Missing,
     };
     let resp = answer(svc, bodies, parts, body, target, op).await;
-    if svc.config.metrics {
+    if svc.config().metrics {
         let status = resp.status();
         let outcome = match resp.headers().get("x-amzn-ErrorType") {
             _ if resp.extensions().get::<InjectedReset>().is_some() => OUTCOME_CONNECTION_RESET,
@@ -59,7 +59,7 @@ where
             None => status.as_str(),
         };
         let operation = op.map_or("Unknown", |op| op.name());
-        svc.metrics
+        svc.metrics()
             .observe_request(operation, outcome, started.elapsed().as_secs_f64());
     }
     resp
@@ -95,7 +95,7 @@ where
         .unwrap_or_default();
     let encoding = Encoding::from_content_type(content_type);
     let reply_enc = encoding.unwrap_or(Encoding::Cbor);
-    let max = svc.config.max_body_bytes;
+    let max = svc.config().max_body_bytes;
     // Refuse a body announced too large before reading it.
     let announced = announced_length(&parts);
     let too_large = || {
@@ -132,13 +132,13 @@ where
     // checked before any body is read, so that nobody without a listed key
     // can make the broker buffer one (docs/fidelity.md).
     let now = SystemTime::now();
-    if let Some(keys) = &svc.config.auth
+    if let Some(keys) = &svc.config().auth
         && !legacy
     {
         let Some(op) = op else {
             return error_response(enc, &KinesisError::new(ErrorCode::UnknownOperation, ""));
         };
-        if let Err(e) = keys.check_header(&parts, &svc.config.region, now) {
+        if let Err(e) = keys.check_header(&parts, &svc.config().region, now) {
             return auth_refused(op, enc, &e);
         }
     }
@@ -147,7 +147,7 @@ where
             body,
             announced,
             max,
-            svc.config.connection_limits.body_read_timeout,
+            svc.config().connection_limits.body_read_timeout,
         )
         .await
     {
@@ -199,9 +199,9 @@ where
     let Some(op) = op else {
         return error_response(enc, &KinesisError::new(ErrorCode::UnknownOperation, ""));
     };
-    match &svc.config.auth {
+    match &svc.config().auth {
         Some(keys) => {
-            if let Err(e) = keys.verify(&parts, &body, &svc.config.region, now) {
+            if let Err(e) = keys.verify(&parts, &body, &svc.config().region, now) {
                 return auth_refused(op, enc, &e);
             }
         }
@@ -213,7 +213,7 @@ where
             }
         }
     }
-    let fault = svc.faults.decide(op.name());
+    let fault = svc.faults().decide(op.name());
     if let Some(delay) = fault.delay {
         tokio::time::sleep(delay).await;
     }

@@ -25,7 +25,8 @@ impl Service {
                 kinesis_proto::ErrorCode::Validation,
                 format!(
                     "Stream {} under account {} is in ON_DEMAND mode; its shards are managed by the service.",
-                    stream.name, self.config.account_id
+                    stream.name,
+                    self.config().account_id
                 ),
             ));
         }
@@ -42,7 +43,8 @@ impl Service {
         let missing = || {
             KinesisError::not_found(format!(
                 "Could not find shard {id} in stream {} under account {}.",
-                stream.name, self.config.account_id
+                stream.name,
+                self.config().account_id
             ))
         };
         let idx = kinesis_proto::shard_id::parse(id).ok_or_else(missing)?;
@@ -50,7 +52,9 @@ impl Service {
         if !shard.is_open() {
             return Err(KinesisError::invalid(format!(
                 "Shard {} in stream {} under account {} has already been merged or split, and thus is not eligible for merging or splitting.",
-                shard.id, stream.name, self.config.account_id
+                shard.id,
+                stream.name,
+                self.config().account_id
             )));
         }
         Ok(shard)
@@ -58,11 +62,12 @@ impl Service {
 
     fn check_quota(&self, extra: usize) -> Result<(), KinesisError> {
         let open = self.open_shard_count();
-        let limit = self.config.shard_limit as usize;
+        let limit = self.config().shard_limit as usize;
         if open + extra > limit {
             return Err(KinesisError::limit_exceeded(format!(
                 "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {extra}.",
-                self.config.account_id, self.config.region
+                self.config().account_id,
+                self.config().region
             )));
         }
         Ok(())
@@ -85,7 +90,7 @@ impl Service {
                 stream,
                 StreamStatus::Updating,
                 StreamStatus::Active,
-                self.config.update_delay,
+                self.config().update_delay,
             );
             return Ok(());
         }
@@ -93,7 +98,7 @@ impl Service {
         m.status_epoch += 1;
         let epoch = m.status_epoch;
         drop(m);
-        let delay = self.config.update_delay;
+        let delay = self.config().update_delay;
         if delay.is_zero() {
             return self.apply_reshard(stream, plan, epoch);
         }
@@ -129,7 +134,7 @@ impl Service {
     ) -> Result<(), KinesisError> {
         let made: Result<Vec<Box<dyn ShardLog>>, KinesisError> = (0..plan.children.len())
             .map(|i| {
-                self.storage
+                self.storage()
                     .create_log(&stream.name, stream.created_ms, plan.first_index + i as u32)
                     .map_err(storage_failure)
             })
@@ -167,7 +172,7 @@ impl Service {
         m: &mut StreamMeta,
         stage: Staging,
     ) -> Result<(), KinesisError> {
-        if self.storage.persists() {
+        if self.storage().persists() {
             let mut record = StreamRecord::capture(stream, m);
             for (shard, end) in &stage.closes {
                 if let Some(r) = record.shards.iter_mut().find(|r| r.index == shard.index) {
@@ -220,7 +225,9 @@ impl Service {
             if key <= s.saturating_add(1) || key >= e {
                 return Err(KinesisError::invalid(format!(
                     "NewStartingHashKey {key} used in SplitShard() on shard {} in stream {} under account {} is not both greater than one plus the shard's StartingHashKey {s} and less than the shard's EndingHashKey {e}.",
-                    parent.id, stream.name, self.config.account_id
+                    parent.id,
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             let mut plan = Plan::new(&m);
@@ -250,7 +257,10 @@ impl Service {
             if !a.range.is_adjacent_below(&b.range) {
                 return Err(KinesisError::invalid(format!(
                     "Shards {} and {} in stream {} under account {} are not an adjacent pair of shards eligible for merging",
-                    a.id, b.id, stream.name, self.config.account_id
+                    a.id,
+                    b.id,
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             let mut plan = Plan::new(&m);

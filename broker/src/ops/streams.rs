@@ -81,10 +81,10 @@ struct NameClaim<'a> {
 
 impl<'a> NameClaim<'a> {
     fn take(svc: &'a Service, name: &str) -> Result<Self, KinesisError> {
-        if !svc.creating.lock().insert(name.to_string()) {
+        if !svc.creating().lock().insert(name.to_string()) {
             return Err(KinesisError::in_use(format!(
                 "Stream {name} under account {} already exists.",
-                svc.config.account_id
+                svc.config().account_id
             )));
         }
         Ok(NameClaim {
@@ -96,7 +96,7 @@ impl<'a> NameClaim<'a> {
     /// Release the claim after a failed creation of the stream made at
     /// `created_ms`, deleting whatever the store made of it.
     fn abandon(self, created_ms: i64) {
-        if let Err(e) = self.svc.storage.remove_stream(&self.name, created_ms) {
+        if let Err(e) = self.svc.storage().remove_stream(&self.name, created_ms) {
             tracing::warn!(stream = %self.name, error = %e, "cannot remove a stream whose creation failed");
         }
     }
@@ -104,7 +104,7 @@ impl<'a> NameClaim<'a> {
 
 impl Drop for NameClaim<'_> {
     fn drop(&mut self) {
-        self.svc.creating.lock().remove(&self.name);
+        self.svc.creating().lock().remove(&self.name);
     }
 }
 
@@ -144,27 +144,28 @@ impl Service {
             tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]),
             "create stream with tags on",
             &name,
-            &self.config.account_id,
+            &self.config().account_id,
         )?;
         let now = now_ms();
         let admissible = |all: &BTreeMap<String, Arc<Stream>>| -> Result<(), KinesisError> {
             if all.contains_key(&name) {
                 return Err(KinesisError::in_use(format!(
                     "Stream {name} under account {} already exists.",
-                    self.config.account_id
+                    self.config().account_id
                 )));
             }
             let open: usize = all.values().map(|s| s.meta.read().open.len()).sum();
-            let limit = self.config.shard_limit as usize;
+            let limit = self.config().shard_limit as usize;
             if open + shard_count as usize > limit {
                 return Err(KinesisError::limit_exceeded(format!(
                     "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {shard_count}.",
-                    self.config.account_id, self.config.region
+                    self.config().account_id,
+                    self.config().region
                 )));
             }
             Ok(())
         };
-        admissible(&self.streams.read())?;
+        admissible(&self.streams().read())?;
         // The shard logs are made (directories, fsyncs) holding only a claim on
         // the name, not the lock every request takes to find its stream.
         let claim = NameClaim::take(self, &name)?;
@@ -176,7 +177,7 @@ impl Service {
             }
         };
         {
-            let mut all = self.streams.write();
+            let mut all = self.streams().write();
             if let Err(e) = admissible(&all) {
                 drop(all);
                 claim.abandon(now);
@@ -189,7 +190,7 @@ impl Service {
             &stream,
             StreamStatus::Creating,
             StreamStatus::Active,
-            self.config.create_delay,
+            self.config().create_delay,
         );
         Ok(Empty {})
     }
@@ -203,14 +204,14 @@ impl Service {
         mode: StreamMode,
         tags: BTreeMap<String, String>,
     ) -> Result<Arc<Stream>, KinesisError> {
-        let counter = StreamCounter::on_storage(&self.storage, name, now, 0, 0);
+        let counter = StreamCounter::on_storage(self.storage(), name, now, 0, 0);
         let mut shards = Vec::with_capacity(shard_count as usize);
         for (i, range) in even_split(shard_count).into_iter().enumerate() {
             let start = counter
                 .take(1)
                 .map_err(|e| KinesisError::internal(e.to_string()))?;
             let log = self
-                .storage
+                .storage()
                 .create_log(name, now, i as u32)
                 .map_err(|e| KinesisError::internal(e.to_string()))?;
             shards.push(Arc::new(Shard::new(
@@ -258,7 +259,8 @@ impl Service {
             if !m.consumers.is_empty() && input.enforce_consumer_deletion != Some(true) {
                 return Err(KinesisError::in_use(format!(
                     "Stream {} under account {} has registered consumers. Deregister them or set EnforceConsumerDeletion.",
-                    stream.name, self.config.account_id
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             m.consumers.clear();
@@ -270,7 +272,7 @@ impl Service {
             std::time::Duration::ZERO,
         );
         self.persist_stream(&stream)?;
-        self.remove_after(&stream, self.config.delete_delay);
+        self.remove_after(&stream, self.config().delete_delay);
         Ok(Empty {})
     }
 
@@ -354,7 +356,7 @@ impl Service {
             Some(t) => Some(self.open_page_token(t, "streams")?),
             None => input.exclusive_start_stream_name.clone(),
         };
-        let all = self.streams.read();
+        let all = self.streams().read();
         let page: Vec<&Arc<Stream>> = all
             .values()
             .filter(|s| after.as_deref().is_none_or(|a| s.name.as_str() > a))
@@ -363,7 +365,7 @@ impl Service {
         let has_more = page.len() > limit;
         let page = &page[..page.len().min(limit)];
         let next_token = match (has_more, page.last()) {
-            (true, Some(last)) => Some(self.sealer.seal_page(&PageToken {
+            (true, Some(last)) => Some(self.sealer().seal_page(&PageToken {
                 scope: "streams".into(),
                 after: last.name.clone(),
                 issued_ms: now_ms(),
@@ -393,12 +395,12 @@ impl Service {
     /// Open a pagination token of `scope`, checking its age.
     pub fn open_page_token(&self, token: &str, scope: &str) -> Result<String, KinesisError> {
         let p = self
-            .sealer
+            .sealer()
             .open_page(token)
             .filter(|p| p.scope == scope)
             .ok_or_else(|| KinesisError::invalid(format!("Invalid NextToken: {token}")))?;
         let age = now_ms() - p.issued_ms;
-        if age > self.config.next_token_ttl.as_millis() as i64 {
+        if age > self.config().next_token_ttl.as_millis() as i64 {
             return Err(KinesisError::new(
                 ErrorCode::ExpiredNextToken,
                 format!("The NextToken {token} has expired."),
@@ -541,7 +543,7 @@ impl Service {
                     ),
                     None => Default::default(),
                 };
-                self.sealer.seal_page(&PageToken {
+                self.sealer().seal_page(&PageToken {
                     scope: "shards".into(),
                     after: format!("{}|{kind}|{ts}|{fshard}|{}", stream.name, last.index),
                     issued_ms: now,
@@ -627,7 +629,7 @@ impl Service {
             tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]),
             "add tags to",
             &stream.name,
-            &self.config.account_id,
+            &self.config().account_id,
         )?;
         let mut m = stream.meta.write();
         let total = m
@@ -639,7 +641,8 @@ impl Service {
         if total > MAX_TAGS {
             return Err(KinesisError::invalid(format!(
                 "Failed to add tags to stream {} under account {} because a given stream cannot have more than {MAX_TAGS} tags associated with it.",
-                stream.name, self.config.account_id
+                stream.name,
+                self.config().account_id
             )));
         }
         m.tags.extend(tags);
@@ -655,7 +658,7 @@ impl Service {
             keys.iter().map(String::as_str),
             "remove tags from",
             &stream.name,
-            &self.config.account_id,
+            &self.config().account_id,
         )?;
         let mut m = stream.meta.write();
         for k in keys {
@@ -698,14 +701,14 @@ impl Service {
 
     /// DescribeLimits.
     pub fn describe_limits(&self) -> Result<DescribeLimitsOutput, KinesisError> {
-        let all = self.streams.read();
+        let all = self.streams().read();
         let open: usize = all.values().map(|s| s.meta.read().open.len()).sum();
         let on_demand = all
             .values()
             .filter(|s| s.meta.read().mode == StreamMode::OnDemand)
             .count();
         Ok(DescribeLimitsOutput {
-            shard_limit: i64::from(self.config.shard_limit),
+            shard_limit: i64::from(self.config().shard_limit),
             open_shard_count: open as i64,
             on_demand_stream_count: on_demand as i64,
             on_demand_stream_count_limit: 50,
@@ -762,7 +765,7 @@ impl Service {
             &stream,
             StreamStatus::Updating,
             StreamStatus::Active,
-            self.config.update_delay,
+            self.config().update_delay,
         );
         Ok(Empty {})
     }
@@ -786,7 +789,7 @@ impl Service {
             &stream,
             StreamStatus::Updating,
             StreamStatus::Active,
-            self.config.update_delay,
+            self.config().update_delay,
         );
         Ok(Empty {})
     }
