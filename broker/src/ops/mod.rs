@@ -6,6 +6,7 @@ mod consumers;
 mod pipeline;
 mod records;
 mod reshard;
+mod stream_settings;
 mod streams;
 mod subscribe;
 
