@@ -8,7 +8,7 @@
 //! else `Authorization: Bearer <admin token>` (the page asks for it once) or a
 //! SigV4 signature from a listed key.
 //!
-//! Actions run through the normal operations ([`ops::dispatch`]) with JSON
+//! Actions run through the normal operations ([`crate::ops::dispatch`]) with JSON
 //! bodies shaped as the Kinesis API's, so they obey the same validation and
 //! limits as a client's calls. Records are read with GetShardIterator and
 //! GetRecords the same way, then KPL aggregates are opened with the proto
