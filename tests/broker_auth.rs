@@ -211,7 +211,7 @@ async fn sdk_with_a_bad_key_is_refused() {
         assert_eq!(sdk_code(e), "UnrecognizedClientException", "{token:?}");
     }
     // Nothing was created by refused requests.
-    assert!(broker.service().streams.read().is_empty());
+    assert!(broker.service().streams().read().is_empty());
     broker.shutdown().await;
 }
 
@@ -484,7 +484,7 @@ async fn each_kind_of_bad_request_is_refused_with_the_service_error() {
     );
 
     // None of the refused requests did anything; the intact one works.
-    assert!(broker.service().streams.read().is_empty());
+    assert!(broker.service().streams().read().is_empty());
     let a = send_raw(&ep, &good, body.clone()).await;
     assert_eq!(a.status, 200, "{a:?}");
     let a = send_raw(&ep, &list, list_body).await;

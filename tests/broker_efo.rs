@@ -1136,7 +1136,7 @@ async fn a_slow_consumer_is_paced_by_flow_control_and_metrics_count_what_was_pus
     // Read a little, then stop reading for a while.
     let first = events.event().await;
     let pushed_metric = "kinesis_subscribe_to_shard_event_bytes_total{consumer=\"slow\",shard=\"shardId-000000000000\",stream=\"slow\"}";
-    let pushed = || metric(&broker.service().metrics.gather_text(), pushed_metric).unwrap_or(0.0);
+    let pushed = || metric(&broker.service().metrics().gather_text(), pushed_metric).unwrap_or(0.0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stalled = pushed();
     // The broker produced no more than the window plus a couple of chunks
@@ -1161,7 +1161,7 @@ async fn a_slow_consumer_is_paced_by_flow_control_and_metrics_count_what_was_pus
     }
     assert_eq!(n, 512);
     assert_eq!(bytes, 512 * 64 * 1024);
-    let text = broker.service().metrics.gather_text();
+    let text = broker.service().metrics().gather_text();
     assert_eq!(
         metric(
             &text,
@@ -1186,7 +1186,7 @@ async fn a_slow_consumer_is_paced_by_flow_control_and_metrics_count_what_was_pus
 
 /// Delivered-bytes counters of every (consumer, shard) pair, from the broker's metrics.
 fn pushed_bytes(broker: &RunningBroker, consumers: usize, shards: usize) -> Vec<f64> {
-    let text = broker.service().metrics.gather_text();
+    let text = broker.service().metrics().gather_text();
     let mut out = Vec::new();
     for c in 0..consumers {
         for s in 0..shards {

@@ -403,7 +403,7 @@ async fn a_throttling_stream_slows_reading_instead_of_growing_memory() {
     let broker = broker(LimitProfile::Off).await;
     let ep = broker.endpoint();
     create_stream(&ep, "slow", 1).await;
-    broker.service().faults.replace(
+    broker.service().faults().replace(
         FaultPlan::from_json(
             r#"{"seed": 1, "rules": [{"operation": "PutRecords", "error_rate": 1.0,
                 "error": "ProvisionedThroughputExceededException"}]}"#,
@@ -464,7 +464,7 @@ async fn a_throttling_stream_slows_reading_instead_of_growing_memory() {
     assert!(read <= bound, "{read} lines read, bound {bound}");
     assert!(rss < 256 << 20, "RSS {rss}");
     // Throttling ends: everything arrives.
-    broker.service().faults.replace(FaultPlan::none());
+    broker.service().faults().replace(FaultPlan::none());
     let records = wait_for(&ep, "slow", Duration::from_secs(120), |r| {
         r.len() as u64 >= N
     })
@@ -521,7 +521,7 @@ async fn stop_under_throttling_is_bounded_and_claims_nothing() {
     let broker = broker(LimitProfile::Off).await;
     let ep = broker.endpoint();
     create_stream(&ep, "stuck", 1).await;
-    broker.service().faults.replace(
+    broker.service().faults().replace(
         FaultPlan::from_json(
             r#"{"rules": [{"operation": "PutRecords", "error_rate": 1.0,
                 "error": "ProvisionedThroughputExceededException"}]}"#,

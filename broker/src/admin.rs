@@ -6,35 +6,13 @@
 //! (under `--auth`) a SigV4 signature from a listed key, checked exactly as a
 //! Kinesis call's (`kinesis` service, the broker's region).
 
+pub use crate::admin_token::AdminToken;
 use crate::config::BrokerConfig;
+use crate::response::{Body, respond};
+use bytes::Bytes;
 use http::request::Parts;
-use std::fmt;
+use http::{HeaderValue, Response, StatusCode, header};
 use std::time::SystemTime;
-
-/// The `--admin-token` secret; never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AdminToken(String);
-
-impl AdminToken {
-    /// A token; `None` when empty (an empty token would open the endpoints to anyone
-    /// sending `Bearer `).
-    pub fn new(token: impl Into<String>) -> Option<AdminToken> {
-        let token = token.into();
-        (!token.trim().is_empty()).then(|| AdminToken(token.trim().to_string()))
-    }
-
-    /// Whether `presented` is this token, in time independent of where they differ.
-    fn matches(&self, presented: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-}
-
-impl fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AdminToken(<redacted>)")
-    }
-}
 
 /// How a request to a protected endpoint was let in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +81,31 @@ pub fn verify_signature(
             .map_err(|e| Refusal::Forbidden(format!("{}: {}", e.code.as_str(), e.message))),
         (Access::Signed, None) => Err(Refusal::Forbidden("no keys are listed".into())),
         _ => Ok(()),
+    }
+}
+
+/// A request to a protected endpoint without the credentials it needs.
+pub fn refused(r: Refusal) -> Response<Body> {
+    match r {
+        Refusal::Unauthenticated => {
+            let mut resp = respond(
+                StatusCode::UNAUTHORIZED,
+                "text/plain",
+                Bytes::from_static(
+                    b"this endpoint needs Authorization: Bearer <admin token>, or a SigV4 signature from a listed key\n",
+                ),
+            );
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kinesis-broker\""),
+            );
+            resp
+        }
+        Refusal::Forbidden(why) => respond(
+            StatusCode::FORBIDDEN,
+            "text/plain",
+            Bytes::from(format!("{why}\n")),
+        ),
     }
 }
 

@@ -41,7 +41,7 @@ pub fn parse_consumer_arn(arn: &str) -> Option<(&str, &str, i64)> {
     parse_stream_arn(stream)?;
     let rest = &arn[idx + "/consumer/".len()..];
     let (name, secs) = rest.rsplit_once(':')?;
-    if !crate::validation::is_valid_name(name) {
+    if !crate::name::is_valid_name(name) {
         return None;
     }
     Some((stream, name, secs.parse().ok()?))

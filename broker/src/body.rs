@@ -16,6 +16,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// pile up behind slow ones.
 pub const BUDGET_WAIT: Duration = Duration::from_secs(1);
 
+/// The `Content-Length` a request announces, if any.
+pub fn announced_length(parts: &http::request::Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// The in-flight body bytes all requests share.
 #[derive(Debug, Clone)]
 pub struct BodyBudget {

@@ -1,88 +1,17 @@
 //! A stream's description as the durable store keeps it: everything but the
 //! records (settings, tags, consumers, and every shard with its lineage and
-//! counters), captured under the stream's lock and restored at start-up.
+//! counters), captured under the stream's lock and restored at start-up. The
+//! data itself is [`crate::stream_record`]'s.
 
 use crate::counter::StreamCounter;
-use crate::pending_reshard::PendingReshard;
 use crate::shard::Shard;
 use crate::store::{ShardLog, Storage, StoreError};
 use crate::stream::{ConsumerEntry, Stream, StreamMeta, StreamMode, StreamStatus};
+pub use crate::stream_record::{ConsumerRecord, FORMAT, ShardRecord, StreamRecord};
 use kinesis_proto::hash_key::HashRange;
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// The format version written; readers refuse newer ones.
-pub const FORMAT: u32 = 1;
-
-/// A stream's persisted description.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamRecord {
-    /// Format version ([`FORMAT`]).
-    pub format: u32,
-    /// Name.
-    pub name: String,
-    /// ARN, kept as issued (consumer ARNs embed it).
-    pub arn: String,
-    /// Creation time, epoch ms.
-    pub created_ms: i64,
-    /// Status on the wire (`CREATING`, `ACTIVE`, `UPDATING`, `DELETING`).
-    pub status: String,
-    /// `PROVISIONED` or `ON_DEMAND`.
-    pub mode: String,
-    /// Retention in hours.
-    pub retention_hours: u32,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// KMS key when encrypted.
-    pub kms_key: Option<String>,
-    /// Enabled shard-level metrics.
-    pub shard_level_metrics: BTreeSet<String>,
-    /// Enhanced fan-out consumers.
-    pub consumers: Vec<ConsumerRecord>,
-    /// Every shard, closed ones included, by index.
-    pub shards: Vec<ShardRecord>,
-    /// The stream's counter when saved: a floor for the counter after a restart.
-    pub counter: u64,
-    /// Encryption switches by record counter (see `StreamMeta`); absent in
-    /// descriptions saved before they were kept.
-    #[serde(default)]
-    pub encryption_switches: Vec<(u64, bool)>,
-    /// A reshard accepted and not yet carried out when saved.
-    #[serde(default)]
-    pub pending_reshard: Option<PendingReshard>,
-}
-
-/// A shard's persisted description.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardRecord {
-    /// Index.
-    pub index: u32,
-    /// Parent.
-    pub parent: Option<u32>,
-    /// Second merge parent.
-    pub adjacent_parent: Option<u32>,
-    /// First hash key, decimal.
-    pub hash_start: String,
-    /// Last hash key, decimal.
-    pub hash_end: String,
-    /// Counter reserved at creation.
-    pub start_counter: u64,
-    /// Creation time, epoch ms.
-    pub created_ms: i64,
-    /// Counter reserved at close.
-    pub end_counter: Option<u64>,
-    /// Close time, epoch ms.
-    pub closed_ms: Option<i64>,
-    /// The highest retention cut-off applied: records before it stay expired
-    /// even if retention grows (absent in descriptions of older brokers).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_ms: Option<i64>,
-    /// Closed with every record expired: its log is gone for good.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub reclaimed: bool,
-}
 
 impl ShardRecord {
     /// Describe `s` as it is now.
@@ -102,19 +31,6 @@ impl ShardRecord {
             reclaimed: s.is_reclaimed(),
         }
     }
-}
-
-/// A consumer's persisted description.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsumerRecord {
-    /// Name.
-    pub name: String,
-    /// ARN.
-    pub arn: String,
-    /// Status on the wire.
-    pub status: String,
-    /// Registration time, epoch ms.
-    pub created_ms: i64,
 }
 
 fn bad(name: &str, what: impl std::fmt::Display) -> StoreError {

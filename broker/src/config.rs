@@ -120,7 +120,7 @@ pub struct BrokerConfig {
     pub auth: Option<crate::auth::AuthKeys>,
     /// A bearer token that opens `/admin/faults` (and a protected
     /// `/metrics`), with or without `--auth`. Default none.
-    pub admin_token: Option<crate::admin::AdminToken>,
+    pub admin_token: Option<crate::admin_token::AdminToken>,
     /// Serve `/metrics` only to requests `/admin/faults` would accept
     /// (`--protect-metrics`). Default false.
     pub protect_metrics: bool,
@@ -195,7 +195,7 @@ impl BrokerConfigBuilder {
     }
 
     /// Open `/admin/faults` (and a protected `/metrics`) to this bearer token.
-    pub fn admin_token(mut self, token: crate::admin::AdminToken) -> Self {
+    pub fn admin_token(mut self, token: crate::admin_token::AdminToken) -> Self {
         self.config.admin_token = Some(token);
         self
     }

@@ -8,15 +8,15 @@
 //! else `Authorization: Bearer <admin token>` (the page asks for it once) or a
 //! SigV4 signature from a listed key.
 //!
-//! Actions run through the normal operations ([`ops::dispatch`]) with JSON
+//! Actions run through the normal operations ([`crate::ops::dispatch`]) with JSON
 //! bodies shaped as the Kinesis API's, so they obey the same validation and
 //! limits as a client's calls. Records are read with GetShardIterator and
 //! GetRecords the same way, then KPL aggregates are opened with the proto
 //! crate's aggregation codec (docs/kpl-aggregation.md).
 
 use crate::admin::{self, Refusal};
-use crate::body::BodyBudget;
-use crate::server::Body;
+use crate::body::{BodyBudget, announced_length};
+use crate::response::Body;
 use crate::service::{Service, now_ms};
 use crate::stream::Stream;
 use base64::Engine;
@@ -129,21 +129,17 @@ pub async fn handle(
     let route = route.to_string();
     let (parts, body) = req.into_parts();
     let now = SystemTime::now();
-    let access = match admin::check(&svc.config, &parts, now) {
+    let access = match admin::check(svc.config(), &parts, now) {
         Ok(a) => a,
         Err(r) => return refused(r),
     };
-    let length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length = announced_length(&parts);
     let body = match bodies
         .read(
             body,
             length,
             MAX_API_BODY_BYTES,
-            svc.config.connection_limits.body_read_timeout,
+            svc.config().connection_limits.body_read_timeout,
         )
         .await
     {
@@ -156,7 +152,7 @@ pub async fn handle(
             );
         }
     };
-    if let Err(r) = admin::verify_signature(&svc.config, access, &parts, &body, now) {
+    if let Err(r) = admin::verify_signature(svc.config(), access, &parts, &body, now) {
         return refused(r);
     }
     let query = parse_query(parts.uri.query().unwrap_or_default());
@@ -288,10 +284,10 @@ const CONSUMER_COUNTERS: &[(&str, &str)] = &[
 impl Counters {
     fn gather(svc: &Service, stream: Option<&str>) -> Counters {
         let mut c = Counters::default();
-        if !svc.config.metrics {
+        if !svc.config().metrics {
             return c;
         }
-        for mf in svc.metrics.registry().gather() {
+        for mf in svc.metrics().registry().gather() {
             let name = mf.name();
             let shard_key = SHARD_COUNTERS
                 .iter()
@@ -348,7 +344,7 @@ impl Counters {
 /// incoming rates over the hot-key window.
 fn streams(svc: &Service) -> Value {
     let now = now_ms();
-    let all: Vec<Arc<Stream>> = svc.streams.read().values().cloned().collect();
+    let all: Vec<Arc<Stream>> = svc.streams().read().values().cloned().collect();
     let counters = Counters::gather(svc, None);
     let list: Vec<Value> = all
         .iter()
@@ -381,7 +377,7 @@ fn streams(svc: &Service) -> Value {
             })
         })
         .collect();
-    json!({ "now_ms": now, "protected": admin::is_protected(&svc.config), "streams": list })
+    json!({ "now_ms": now, "protected": admin::is_protected(svc.config()), "streams": list })
 }
 
 /// `GET /console/api/stream?name=`: the stream's shards (ranges, lineage,
@@ -389,7 +385,7 @@ fn streams(svc: &Service) -> Value {
 fn stream_detail(svc: &Service, s: &Stream) -> Value {
     let now = now_ms();
     let counters = Counters::gather(svc, Some(&s.name));
-    let limits = svc.config.limits.for_stream(&s.name);
+    let limits = svc.config().limits.for_stream(&s.name);
     let m = s.meta.read();
     let mut children: HashMap<u32, Vec<String>> = HashMap::new();
     for shard in &m.shards {

@@ -14,6 +14,8 @@
 //! ```
 
 pub mod admin;
+pub mod admin_faults;
+pub mod admin_token;
 pub mod arn;
 pub mod auth;
 pub mod body;
@@ -28,13 +30,16 @@ pub mod fuzzing;
 pub mod hot_keys;
 pub mod limiter;
 pub mod metrics;
+pub mod name;
 pub mod ops;
 pub mod pending_reshard;
+pub mod response;
 pub mod server;
 pub mod service;
 pub mod shard;
 pub mod store;
 pub mod stream;
+pub mod stream_record;
 pub mod sts;
 pub mod subscription;
 pub mod token;
@@ -62,7 +67,7 @@ impl Broker {
 
     /// Serve an already built service (custom storage, shared state in tests).
     pub async fn start_service(svc: Arc<Service>) -> std::io::Result<RunningBroker> {
-        let config = &svc.config;
+        let config = svc.config();
         let tls = match &config.tls {
             Some(files) => Some(server::tls_acceptor(files)?),
             None => None,
@@ -145,7 +150,7 @@ impl RunningBroker {
         }
         // Put on disk what an interval fsync has not synced yet.
         let svc = self.service;
-        let flushed = tokio::task::spawn_blocking(move || svc.storage.flush()).await;
+        let flushed = tokio::task::spawn_blocking(move || svc.storage().flush()).await;
         if let Ok(Err(e)) = flushed {
             tracing::error!(error = %e, "cannot flush the store at shutdown");
         }

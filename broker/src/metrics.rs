@@ -38,6 +38,9 @@ const CONSUMER_LABELS: &[&str] = &["stream", "shard", "consumer"];
 /// The `outcome` label of a successful request in `kinesis_requests_total`.
 pub const OUTCOME_SUCCESS: &str = "Success";
 
+/// The `outcome` label of a request whose connection was reset by a fault.
+pub const OUTCOME_CONNECTION_RESET: &str = "ConnectionReset";
+
 /// Every broker metric, registered in one registry.
 ///
 /// Cloning is cheap and shares the underlying counters.

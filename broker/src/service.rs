@@ -22,21 +22,21 @@ use std::time::{Duration, Instant};
 /// The broker's state and operations, independent of HTTP.
 pub struct Service {
     /// Settings.
-    pub config: BrokerConfig,
+    config: BrokerConfig,
     /// Makes shard logs.
-    pub storage: Arc<dyn Storage>,
+    storage: Arc<dyn Storage>,
     /// Streams by name.
-    pub streams: RwLock<BTreeMap<String, Arc<Stream>>>,
+    streams: RwLock<BTreeMap<String, Arc<Stream>>>,
     /// Names of streams whose CreateStream is making their shard logs.
-    pub creating: Mutex<std::collections::BTreeSet<String>>,
+    creating: Mutex<std::collections::BTreeSet<String>>,
     /// Seals iterators and pagination tokens.
-    pub sealer: TokenSealer,
+    sealer: TokenSealer,
     /// Prometheus metrics served at `GET /metrics`.
-    pub metrics: Metrics,
+    metrics: Metrics,
     /// Control-plane TPS budgets.
-    pub control_plane: Mutex<ControlPlaneLimiter>,
+    control_plane: Mutex<ControlPlaneLimiter>,
     /// Faults injected before dispatch.
-    pub faults: FaultInjector,
+    faults: FaultInjector,
     /// Origin of the limiters' monotonic clock.
     started: Instant,
 }
@@ -147,6 +147,46 @@ impl Service {
             faults,
             started: Instant::now(),
         })
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The store that makes shard logs and keeps stream descriptions.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Streams by name.
+    pub fn streams(&self) -> &RwLock<BTreeMap<String, Arc<Stream>>> {
+        &self.streams
+    }
+
+    /// Names of streams whose CreateStream is making their shard logs.
+    pub fn creating(&self) -> &Mutex<std::collections::BTreeSet<String>> {
+        &self.creating
+    }
+
+    /// Seals iterators and pagination tokens.
+    pub fn sealer(&self) -> &TokenSealer {
+        &self.sealer
+    }
+
+    /// Prometheus metrics served at `GET /metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Control-plane TPS budgets.
+    pub fn control_plane(&self) -> &Mutex<ControlPlaneLimiter> {
+        &self.control_plane
+    }
+
+    /// Faults injected before dispatch.
+    pub fn faults(&self) -> &FaultInjector {
+        &self.faults
     }
 
     /// Now on the limiters' monotonic clock (time since the service started).

@@ -11,7 +11,7 @@ pub mod segment;
 
 pub use memory::MemoryLog;
 
-use crate::catalog::StreamRecord;
+use crate::stream_record::StreamRecord;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,19 +3,11 @@
 
 use kinesis_proto::KinesisError;
 
+pub use crate::name::{NAME_PATTERN, is_valid_name};
+
 /// Collects constraint violations of one request.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<String>);
-
-/// The name pattern shared by streams and consumers.
-pub const NAME_PATTERN: &str = "[a-zA-Z0-9_.-]+";
-
-/// Whether `s` matches `[a-zA-Z0-9_.-]+`.
-pub fn is_valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
-}
 
 impl Violations {
     /// No violations yet.

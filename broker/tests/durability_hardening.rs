@@ -853,7 +853,7 @@ async fn a_closed_shard_whose_records_all_expired_is_reclaimed() {
         !open_files().iter().any(|f| f.starts_with(&parent_dir)),
         "a descriptor of the expired shard is still open"
     );
-    let metrics = broker.service().metrics.gather_text();
+    let metrics = broker.service().metrics().gather_text();
     assert!(
         !metrics.contains(&format!("\"{parent}\"")),
         "the expired shard still has metrics"

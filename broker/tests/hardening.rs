@@ -393,7 +393,7 @@ async fn admin_and_metrics_need_credentials_under_auth() {
             401
         );
     }
-    assert!(broker.service().faults.plan().rules.is_empty());
+    assert!(broker.service().faults().plan().rules.is_empty());
     // A wrong token, an unlisted key, a tampered body: 403.
     let wrong = format!("Bearer {TOKEN}x");
     let a = http(
@@ -433,11 +433,11 @@ async fn admin_and_metrics_need_credentials_under_auth() {
     let tampered = SLOW_PLAN.replace("1.0", "0.5");
     let a = http(addr, "PUT", "/admin/faults", &listed, tampered.as_bytes()).await;
     assert_eq!(a.status, 403, "{a:?}");
-    assert!(broker.service().faults.plan().rules.is_empty());
+    assert!(broker.service().faults().plan().rules.is_empty());
     // A signed request from a listed key, or the token: accepted.
     let a = http(addr, "PUT", "/admin/faults", &listed, SLOW_PLAN.as_bytes()).await;
     assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(broker.service().faults.plan().rules.len(), 1);
+    assert_eq!(broker.service().faults().plan().rules.len(), 1);
     let bearer = format!("Bearer {TOKEN}");
     let a = http(
         addr,
@@ -448,7 +448,7 @@ async fn admin_and_metrics_need_credentials_under_auth() {
     )
     .await;
     assert_eq!(a.status, 200, "{a:?}");
-    assert!(broker.service().faults.plan().rules.is_empty());
+    assert!(broker.service().faults().plan().rules.is_empty());
     // /metrics likewise; /health stays open.
     assert_eq!(http(addr, "GET", "/metrics", &[], b"").await.status, 401);
     let a = http(
@@ -519,7 +519,7 @@ async fn fault_plans_cannot_park_calls_for_long() {
             "{a:?}"
         );
     }
-    assert!(broker.service().faults.plan().rules.is_empty());
+    assert!(broker.service().faults().plan().rules.is_empty());
     let ok = r#"{"rules": [{"operation": "GetRecords", "latency_ms": 30000, "jitter_ms": 20000}, {"latency_ms": 10000}]}"#;
     assert_eq!(
         http(addr, "PUT", "/admin/faults", &json, ok.as_bytes())
@@ -630,7 +630,7 @@ async fn connections_over_the_cap_are_closed_at_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(served, "a slot freed up");
-    let metrics = broker.service().metrics.gather_text();
+    let metrics = broker.service().metrics().gather_text();
     assert!(
         metrics.contains("kinesis_connections_cut_total{limit=\"max_connections\"}"),
         "{metrics}"
@@ -673,7 +673,7 @@ async fn silent_slow_and_idle_connections_are_closed() {
         closed_by_broker(&mut idle).await,
         "an idle kept-alive connection"
     );
-    let metrics = broker.service().metrics.gather_text();
+    let metrics = broker.service().metrics().gather_text();
     assert!(
         metrics.contains("kinesis_connections_cut_total{limit=\"header_read_timeout\"}"),
         "{metrics}"
@@ -714,7 +714,7 @@ async fn stalled_uploads_are_cut_off() {
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
     tcp.write_all(head.as_bytes()).await.expect("write");
     assert!(closed_by_broker(&mut tcp).await, "an idle upload");
-    let metrics = broker.service().metrics.gather_text();
+    let metrics = broker.service().metrics().gather_text();
     assert!(
         metrics.contains("kinesis_connections_cut_total{limit=\"idle_timeout\"} 1"),
         "{metrics}"
@@ -878,7 +878,7 @@ async fn tls_handshakes_must_finish_in_time() {
         closed_by_broker(&mut partial).await,
         "a partial ClientHello"
     );
-    let metrics = broker.service().metrics.gather_text();
+    let metrics = broker.service().metrics().gather_text();
     assert!(
         metrics.contains("kinesis_connections_cut_total{limit=\"tls_handshake_timeout\"} 2"),
         "{metrics}"

@@ -59,7 +59,8 @@ impl Service {
             .ok_or_else(|| {
                 KinesisError::not_found(format!(
                     "Consumer {name} under stream {} under account {} not found.",
-                    stream.name, self.config.account_id
+                    stream.name,
+                    self.config().account_id
                 ))
             })?;
         Ok((stream, entry))
@@ -90,7 +91,7 @@ impl Service {
                 }
             }
         };
-        let delay = self.config.consumer_delay;
+        let delay = self.config().consumer_delay;
         if delay.is_zero() {
             apply();
         } else {
@@ -125,13 +126,15 @@ impl Service {
             if m.consumers.contains_key(&name) {
                 return Err(KinesisError::in_use(format!(
                     "Consumer {name} under stream {} already exists for account {}.",
-                    stream.name, self.config.account_id
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             if m.consumers.len() >= MAX_CONSUMERS {
                 return Err(KinesisError::limit_exceeded(format!(
                     "Stream {} under account {} already has {MAX_CONSUMERS} registered consumers.",
-                    stream.name, self.config.account_id
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             if m.consumers
@@ -142,7 +145,8 @@ impl Service {
             {
                 return Err(KinesisError::limit_exceeded(format!(
                     "Stream {} under account {} already has {MAX_CREATING} consumers in CREATING state.",
-                    stream.name, self.config.account_id
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             // The ARN embeds the registration second; make it unique even for a
@@ -158,7 +162,7 @@ impl Service {
             let entry = ConsumerEntry {
                 arn: crate::arn::consumer_arn(&stream.arn, &name, secs),
                 name: name.clone(),
-                status: if self.config.consumer_delay.is_zero() {
+                status: if self.config().consumer_delay.is_zero() {
                     "ACTIVE"
                 } else {
                     "CREATING"
@@ -242,7 +246,7 @@ impl Service {
             .then(|| page.last())
             .flatten()
             .map(|last| {
-                self.sealer.seal_page(&PageToken {
+                self.sealer().seal_page(&PageToken {
                     scope: scope.clone(),
                     after: last.name.clone(),
                     issued_ms: now_ms(),

@@ -1,12 +1,16 @@
-//! One function per Kinesis operation, and the dispatch from an operation name
-//! and a decoded body to them.
+//! One function per Kinesis operation, the dispatch from an operation name
+//! and a decoded body to them, and the request pipeline ([`handle`]) every
+//! Kinesis call goes through.
 
 mod consumers;
+mod pipeline;
 mod records;
 mod reshard;
+mod stream_settings;
 mod streams;
 mod subscribe;
 
+pub use pipeline::handle;
 pub use records::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, StartAt};
 pub use streams::visible_shards;
 pub use subscribe::{
@@ -75,7 +79,7 @@ fn named_stream(svc: &Service, enc: Encoding, body: &[u8]) -> Option<String> {
                 .and_then(|(stream, _, _)| crate::arn::parse_stream_arn(stream))
                 .map(|(_, _, n)| n.to_string())
         })?;
-    svc.streams.read().contains_key(&name).then_some(name)
+    svc.streams().read().contains_key(&name).then_some(name)
 }
 
 /// Take one call from `op`'s control-plane TPS budget (docs/limits.md), or refuse
@@ -94,10 +98,10 @@ pub fn admit_control_plane(
         Scope::Account => None,
     };
     let now = svc.limiter_now();
-    svc.control_plane
+    svc.control_plane()
         .lock()
         .admit(op, stream.as_deref(), now)
-        .map_err(|_| control_plane_exceeded(op, stream.as_deref(), &svc.config.account_id))
+        .map_err(|_| control_plane_exceeded(op, stream.as_deref(), &svc.config().account_id))
 }
 
 /// SubscribeToShard on a request body: the event stream to send, or the
@@ -121,7 +125,7 @@ pub async fn dispatch_off_runtime(
     enc: Encoding,
     body: Bytes,
 ) -> Result<Bytes, KinesisError> {
-    if !svc.storage.persists() {
+    if !svc.storage().persists() {
         return dispatch(svc, op, enc, &body);
     }
     let svc = Arc::clone(svc);

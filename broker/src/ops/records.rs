@@ -142,7 +142,8 @@ impl Service {
         let missing = || {
             KinesisError::not_found(format!(
                 "Shard {id} in stream {} under account {} does not exist",
-                stream.name, self.config.account_id
+                stream.name,
+                self.config().account_id
             ))
         };
         let index = shard_id::parse(id).ok_or_else(missing)?;
@@ -176,7 +177,7 @@ impl Service {
             return Err(KinesisError::invalid(format!(
                 "ExclusiveMinimumSequenceNumber {s} used in PutRecord on stream {} under account {} is invalid.",
                 input.stream.stream_name.as_deref().unwrap_or_default(),
-                self.config.account_id
+                self.config().account_id
             )));
         }
         let stream = self.writable_stream(&input.stream)?;
@@ -199,7 +200,7 @@ impl Service {
             return Err(shard_throughput_exceeded(
                 &shard.id,
                 &stream.name,
-                &self.config.account_id,
+                &self.config().account_id,
             ));
         }
         let counters = shard
@@ -315,7 +316,7 @@ impl Service {
                         error_message: Some(shard_throughput_message(
                             &shard.id,
                             &stream.name,
-                            &self.config.account_id,
+                            &self.config().account_id,
                         )),
                         ..Default::default()
                     };
@@ -458,11 +459,11 @@ impl Service {
             return Err(shard_throughput_exceeded(
                 &shard.id,
                 &stream.name,
-                &self.config.account_id,
+                &self.config().account_id,
             ));
         }
         Ok(GetShardIteratorOutput {
-            shard_iterator: self.sealer.seal_iterator(&IteratorPosition {
+            shard_iterator: self.sealer().seal_iterator(&IteratorPosition {
                 stream: stream.name.clone(),
                 stream_created_ms: stream.created_ms,
                 shard: shard.index,
@@ -508,11 +509,11 @@ impl Service {
         v.finish()?;
         let token = input.shard_iterator.unwrap_or_default();
         let pos = self
-            .sealer
+            .sealer()
             .open_iterator(&token)
             .ok_or_else(|| KinesisError::invalid("Invalid ShardIterator."))?;
         let now = now_ms();
-        let ttl = self.config.iterator_ttl.as_millis() as i64;
+        let ttl = self.config().iterator_ttl.as_millis() as i64;
         if now - pos.issued_ms > ttl {
             return Err(KinesisError::new(
                 ErrorCode::ExpiredIterator,
@@ -568,7 +569,7 @@ impl Service {
             return Err(shard_throughput_exceeded(
                 &shard.id,
                 &stream.name,
-                &self.config.account_id,
+                &self.config().account_id,
             ));
         }
         let min = self.min_arrival_ms(retention, now);
@@ -617,7 +618,7 @@ impl Service {
         Ok(GetRecordsOutput {
             records,
             next_shard_iterator: (!at_end).then(|| {
-                self.sealer.seal_iterator(&IteratorPosition {
+                self.sealer().seal_iterator(&IteratorPosition {
                     from_counter: next_from,
                     issued_ms: now,
                     ..pos.clone()

@@ -26,7 +26,8 @@ impl Service {
                 kinesis_proto::ErrorCode::Validation,
                 format!(
                     "Stream {} under account {} is in ON_DEMAND mode; its shards are managed by the service.",
-                    stream.name, self.config.account_id
+                    stream.name,
+                    self.config().account_id
                 ),
             ));
         }
@@ -43,7 +44,8 @@ impl Service {
         let missing = || {
             KinesisError::not_found(format!(
                 "Could not find shard {id} in stream {} under account {}.",
-                stream.name, self.config.account_id
+                stream.name,
+                self.config().account_id
             ))
         };
         let idx = kinesis_proto::shard_id::parse(id).ok_or_else(missing)?;
@@ -51,7 +53,9 @@ impl Service {
         if !shard.is_open() {
             return Err(KinesisError::invalid(format!(
                 "Shard {} in stream {} under account {} has already been merged or split, and thus is not eligible for merging or splitting.",
-                shard.id, stream.name, self.config.account_id
+                shard.id,
+                stream.name,
+                self.config().account_id
             )));
         }
         Ok(shard)
@@ -59,11 +63,12 @@ impl Service {
 
     fn check_quota(&self, extra: usize) -> Result<(), KinesisError> {
         let open = self.open_shard_count();
-        let limit = self.config.shard_limit as usize;
+        let limit = self.config().shard_limit as usize;
         if open + extra > limit {
             return Err(KinesisError::limit_exceeded(format!(
                 "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {extra}.",
-                self.config.account_id, self.config.region
+                self.config().account_id,
+                self.config().region
             )));
         }
         Ok(())
@@ -89,11 +94,11 @@ impl Service {
                 stream,
                 StreamStatus::Updating,
                 StreamStatus::Active,
-                self.config.update_delay,
+                self.config().update_delay,
             );
             return Ok(());
         }
-        let delay = self.config.update_delay;
+        let delay = self.config().update_delay;
         if !delay.is_zero() {
             m.pending_reshard = Some(op);
             if let Err(e) = self.persist(stream, &m) {
@@ -140,7 +145,7 @@ impl Service {
     ) -> Result<(), KinesisError> {
         let made: Result<Vec<Box<dyn ShardLog>>, KinesisError> = (0..plan.children.len())
             .map(|i| {
-                self.storage
+                self.storage()
                     .create_log(&stream.name, stream.created_ms, plan.first_index + i as u32)
                     .map_err(storage_failure)
             })
@@ -184,7 +189,7 @@ impl Service {
     /// before the broker stopped. Called once at start-up, when the streams
     /// came back ACTIVE with their pending reshard.
     pub(crate) fn complete_pending_reshards(self: &Arc<Self>) {
-        let streams: Vec<Arc<Stream>> = self.streams.read().values().cloned().collect();
+        let streams: Vec<Arc<Stream>> = self.streams().read().values().cloned().collect();
         for stream in streams {
             let (plan, epoch) = {
                 let mut m = stream.meta.write();
@@ -227,7 +232,7 @@ impl Service {
         m: &mut StreamMeta,
         stage: Staging,
     ) -> Result<(), KinesisError> {
-        if self.storage.persists() {
+        if self.storage().persists() {
             let mut record = StreamRecord::capture(stream, m);
             for (shard, end) in &stage.closes {
                 if let Some(r) = record.shards.iter_mut().find(|r| r.index == shard.index) {
@@ -280,7 +285,9 @@ impl Service {
             if key <= s.saturating_add(1) || key >= e {
                 return Err(KinesisError::invalid(format!(
                     "NewStartingHashKey {key} used in SplitShard() on shard {} in stream {} under account {} is not both greater than one plus the shard's StartingHashKey {s} and less than the shard's EndingHashKey {e}.",
-                    parent.id, stream.name, self.config.account_id
+                    parent.id,
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             let op = PendingReshard::Split {
@@ -314,7 +321,10 @@ impl Service {
             if !a.range.is_adjacent_below(&b.range) {
                 return Err(KinesisError::invalid(format!(
                     "Shards {} and {} in stream {} under account {} are not an adjacent pair of shards eligible for merging",
-                    a.id, b.id, stream.name, self.config.account_id
+                    a.id,
+                    b.id,
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             let op = PendingReshard::Merge {

@@ -1,6 +1,7 @@
-//! Stream administration: create, delete, describe, list, retention, tags,
-//! monitoring, mode, encryption, limits, and shard listing.
+//! Stream administration: create, delete, describe, list, and shard listing.
+//! Changing a stream's settings is [`super::stream_settings`]'s.
 
+use super::stream_settings::{MAX_TAGS, check_tag_chars};
 use crate::counter::StreamCounter;
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
@@ -15,49 +16,7 @@ use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-const MAX_TAGS: usize = 50;
 const ON_DEMAND_SHARDS: u32 = 4;
-const SHARD_METRICS: [&str; 7] = [
-    "IncomingBytes",
-    "IncomingRecords",
-    "OutgoingBytes",
-    "OutgoingRecords",
-    "WriteProvisionedThroughputExceeded",
-    "ReadProvisionedThroughputExceeded",
-    "IteratorAgeMilliseconds",
-];
-
-/// Whether a tag key or value has only the characters the service takes:
-/// letters, digits, the space and `_ . / = + - % @` (docs/validation.md).
-fn valid_tag_chars(s: &str) -> bool {
-    s.chars().all(|c| {
-        c.is_ascii_alphanumeric()
-            || matches!(c, '_' | '.' | '/' | '=' | '+' | '-' | ' ' | '@' | '%')
-            || ('\u{C0}'..='\u{1FFF}').contains(&c)
-            || ('\u{2C00}'..='\u{D7FF}').contains(&c)
-    })
-}
-
-/// The service's answer to tag keys or values with characters it refuses;
-/// `%` is listed as valid but refused on its own, in other words.
-fn check_tag_chars<'a>(
-    mut texts: impl Iterator<Item = &'a str> + Clone,
-    action: &str,
-    stream: &str,
-    account: &str,
-) -> Result<(), KinesisError> {
-    if !texts.clone().all(valid_tag_chars) {
-        return Err(KinesisError::invalid(
-            "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.",
-        ));
-    }
-    if texts.any(|t| t.contains('%')) {
-        return Err(KinesisError::invalid(format!(
-            "Failed to {action} stream {stream} under account {account} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'."
-        )));
-    }
-    Ok(())
-}
 
 /// Shards still listed: open ones, and closed ones whose records have not all expired.
 pub fn visible_shards(svc: &Service, m: &StreamMeta, now: i64) -> Vec<Arc<Shard>> {
@@ -81,10 +40,10 @@ struct NameClaim<'a> {
 
 impl<'a> NameClaim<'a> {
     fn take(svc: &'a Service, name: &str) -> Result<Self, KinesisError> {
-        if !svc.creating.lock().insert(name.to_string()) {
+        if !svc.creating().lock().insert(name.to_string()) {
             return Err(KinesisError::in_use(format!(
                 "Stream {name} under account {} already exists.",
-                svc.config.account_id
+                svc.config().account_id
             )));
         }
         Ok(NameClaim {
@@ -96,7 +55,7 @@ impl<'a> NameClaim<'a> {
     /// Release the claim after a failed creation of the stream made at
     /// `created_ms`, deleting whatever the store made of it.
     fn abandon(self, created_ms: i64) {
-        if let Err(e) = self.svc.storage.remove_stream(&self.name, created_ms) {
+        if let Err(e) = self.svc.storage().remove_stream(&self.name, created_ms) {
             tracing::warn!(stream = %self.name, error = %e, "cannot remove a stream whose creation failed");
         }
     }
@@ -104,7 +63,7 @@ impl<'a> NameClaim<'a> {
 
 impl Drop for NameClaim<'_> {
     fn drop(&mut self) {
-        self.svc.creating.lock().remove(&self.name);
+        self.svc.creating().lock().remove(&self.name);
     }
 }
 
@@ -144,27 +103,28 @@ impl Service {
             tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]),
             "create stream with tags on",
             &name,
-            &self.config.account_id,
+            &self.config().account_id,
         )?;
         let now = now_ms();
         let admissible = |all: &BTreeMap<String, Arc<Stream>>| -> Result<(), KinesisError> {
             if all.contains_key(&name) {
                 return Err(KinesisError::in_use(format!(
                     "Stream {name} under account {} already exists.",
-                    self.config.account_id
+                    self.config().account_id
                 )));
             }
             let open: usize = all.values().map(|s| s.meta.read().open.len()).sum();
-            let limit = self.config.shard_limit as usize;
+            let limit = self.config().shard_limit as usize;
             if open + shard_count as usize > limit {
                 return Err(KinesisError::limit_exceeded(format!(
                     "This request would exceed the shard limit for the account {} in {}. Current shard count for the account: {open}. Limit: {limit}. Number of additional shards that would have resulted from this request: {shard_count}.",
-                    self.config.account_id, self.config.region
+                    self.config().account_id,
+                    self.config().region
                 )));
             }
             Ok(())
         };
-        admissible(&self.streams.read())?;
+        admissible(&self.streams().read())?;
         // The shard logs are made (directories, fsyncs) holding only a claim on
         // the name, not the lock every request takes to find its stream.
         let claim = NameClaim::take(self, &name)?;
@@ -176,7 +136,7 @@ impl Service {
             }
         };
         {
-            let mut all = self.streams.write();
+            let mut all = self.streams().write();
             if let Err(e) = admissible(&all) {
                 drop(all);
                 claim.abandon(now);
@@ -189,7 +149,7 @@ impl Service {
             &stream,
             StreamStatus::Creating,
             StreamStatus::Active,
-            self.config.create_delay,
+            self.config().create_delay,
         );
         Ok(Empty {})
     }
@@ -203,14 +163,14 @@ impl Service {
         mode: StreamMode,
         tags: BTreeMap<String, String>,
     ) -> Result<Arc<Stream>, KinesisError> {
-        let counter = StreamCounter::on_storage(&self.storage, name, now, 0, 0);
+        let counter = StreamCounter::on_storage(self.storage(), name, now, 0, 0);
         let mut shards = Vec::with_capacity(shard_count as usize);
         for (i, range) in even_split(shard_count).into_iter().enumerate() {
             let start = counter
                 .take(1)
                 .map_err(|e| KinesisError::internal(e.to_string()))?;
             let log = self
-                .storage
+                .storage()
                 .create_log(name, now, i as u32)
                 .map_err(|e| KinesisError::internal(e.to_string()))?;
             shards.push(Arc::new(Shard::new(
@@ -259,7 +219,8 @@ impl Service {
             if !m.consumers.is_empty() && input.enforce_consumer_deletion != Some(true) {
                 return Err(KinesisError::in_use(format!(
                     "Stream {} under account {} has registered consumers. Deregister them or set EnforceConsumerDeletion.",
-                    stream.name, self.config.account_id
+                    stream.name,
+                    self.config().account_id
                 )));
             }
             m.consumers.clear();
@@ -271,7 +232,7 @@ impl Service {
             std::time::Duration::ZERO,
         );
         self.persist_stream(&stream)?;
-        self.remove_after(&stream, self.config.delete_delay);
+        self.remove_after(&stream, self.config().delete_delay);
         Ok(Empty {})
     }
 
@@ -355,7 +316,7 @@ impl Service {
             Some(t) => Some(self.open_page_token(t, "streams")?),
             None => input.exclusive_start_stream_name.clone(),
         };
-        let all = self.streams.read();
+        let all = self.streams().read();
         let page: Vec<&Arc<Stream>> = all
             .values()
             .filter(|s| after.as_deref().is_none_or(|a| s.name.as_str() > a))
@@ -364,7 +325,7 @@ impl Service {
         let has_more = page.len() > limit;
         let page = &page[..page.len().min(limit)];
         let next_token = match (has_more, page.last()) {
-            (true, Some(last)) => Some(self.sealer.seal_page(&PageToken {
+            (true, Some(last)) => Some(self.sealer().seal_page(&PageToken {
                 scope: "streams".into(),
                 after: last.name.clone(),
                 issued_ms: now_ms(),
@@ -394,12 +355,12 @@ impl Service {
     /// Open a pagination token of `scope`, checking its age.
     pub fn open_page_token(&self, token: &str, scope: &str) -> Result<String, KinesisError> {
         let p = self
-            .sealer
+            .sealer()
             .open_page(token)
             .filter(|p| p.scope == scope)
             .ok_or_else(|| KinesisError::invalid(format!("Invalid NextToken: {token}")))?;
         let age = now_ms() - p.issued_ms;
-        if age > self.config.next_token_ttl.as_millis() as i64 {
+        if age > self.config().next_token_ttl.as_millis() as i64 {
             return Err(KinesisError::new(
                 ErrorCode::ExpiredNextToken,
                 format!("The NextToken {token} has expired."),
@@ -542,7 +503,7 @@ impl Service {
                     ),
                     None => Default::default(),
                 };
-                self.sealer.seal_page(&PageToken {
+                self.sealer().seal_page(&PageToken {
                     scope: "shards".into(),
                     after: format!("{}|{kind}|{ts}|{fshard}|{}", stream.name, last.index),
                     issued_ms: now,
@@ -555,246 +516,5 @@ impl Service {
             shards: page.iter().map(|s| s.describe()).collect(),
             next_token,
         })
-    }
-
-    fn active_stream(&self, r: &StreamRef) -> Result<Arc<Stream>, KinesisError> {
-        let s = self.stream(r)?;
-        let status = s.meta.read().status;
-        if status != StreamStatus::Active {
-            return Err(self.not_active(&s, status));
-        }
-        Ok(s)
-    }
-
-    fn retention(
-        &self,
-        input: RetentionPeriodInput,
-        increase: bool,
-    ) -> Result<Empty, KinesisError> {
-        let hours = input.retention_period_hours.unwrap_or(24);
-        let stream = self.active_stream(&input.stream)?;
-        if hours < 24 {
-            return Err(KinesisError::invalid(format!(
-                "Minimum allowed retention period is 24 hours. Requested retention period ({hours} hours) is too short."
-            )));
-        }
-        if hours > 8760 {
-            return Err(KinesisError::invalid(format!(
-                "Maximum allowed retention period is 8760 hours. Requested retention period ({hours} hours) is too long."
-            )));
-        }
-        let mut m = stream.meta.write();
-        let current = i64::from(m.retention_hours);
-        if increase && hours < current {
-            return Err(KinesisError::invalid(format!(
-                "Requested retention period ({hours} hours) for stream {} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API.",
-                stream.name
-            )));
-        }
-        if !increase && hours > current {
-            return Err(KinesisError::invalid(format!(
-                "Requested retention period ({hours} hours) for stream {} can not be longer than existing retention period ({current} hours). Use IncreaseRetentionPeriod API.",
-                stream.name
-            )));
-        }
-        if hours > current {
-            // What already expired stays expired: fix the cut-off before the
-            // longer period would bring those records back into view.
-            let cutoff = self.min_arrival_ms(m.retention_hours, now_ms());
-            for shard in &m.shards {
-                shard.trim(cutoff);
-            }
-        }
-        m.retention_hours = hours as u32;
-        self.persist(&stream, &m)?;
-        Ok(Empty {})
-    }
-
-    /// IncreaseStreamRetentionPeriod.
-    pub fn increase_retention(&self, input: RetentionPeriodInput) -> Result<Empty, KinesisError> {
-        self.retention(input, true)
-    }
-
-    /// DecreaseStreamRetentionPeriod.
-    pub fn decrease_retention(&self, input: RetentionPeriodInput) -> Result<Empty, KinesisError> {
-        self.retention(input, false)
-    }
-
-    /// AddTagsToStream.
-    pub fn add_tags(&self, input: AddTagsToStreamInput) -> Result<Empty, KinesisError> {
-        let tags = input.tags.unwrap_or_default();
-        let stream = self.active_stream(&input.stream)?;
-        check_tag_chars(
-            tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]),
-            "add tags to",
-            &stream.name,
-            &self.config.account_id,
-        )?;
-        let mut m = stream.meta.write();
-        let total = m
-            .tags
-            .keys()
-            .chain(tags.keys())
-            .collect::<BTreeSet<_>>()
-            .len();
-        if total > MAX_TAGS {
-            return Err(KinesisError::invalid(format!(
-                "Failed to add tags to stream {} under account {} because a given stream cannot have more than {MAX_TAGS} tags associated with it.",
-                stream.name, self.config.account_id
-            )));
-        }
-        m.tags.extend(tags);
-        self.persist(&stream, &m)?;
-        Ok(Empty {})
-    }
-
-    /// RemoveTagsFromStream.
-    pub fn remove_tags(&self, input: RemoveTagsFromStreamInput) -> Result<Empty, KinesisError> {
-        let keys = input.tag_keys.unwrap_or_default();
-        let stream = self.active_stream(&input.stream)?;
-        check_tag_chars(
-            keys.iter().map(String::as_str),
-            "remove tags from",
-            &stream.name,
-            &self.config.account_id,
-        )?;
-        let mut m = stream.meta.write();
-        for k in keys {
-            m.tags.remove(&k);
-        }
-        self.persist(&stream, &m)?;
-        Ok(Empty {})
-    }
-
-    /// ListTagsForStream.
-    pub fn list_tags(
-        &self,
-        input: ListTagsForStreamInput,
-    ) -> Result<ListTagsForStreamOutput, KinesisError> {
-        let stream = self.stream(&input.stream)?;
-        let m = stream.meta.read();
-        let limit = input.limit.unwrap_or(50) as usize;
-        let rest: Vec<(&String, &String)> = m
-            .tags
-            .iter()
-            .filter(|(k, _)| {
-                input
-                    .exclusive_start_tag_key
-                    .as_ref()
-                    .is_none_or(|a| *k > a)
-            })
-            .collect();
-        Ok(ListTagsForStreamOutput {
-            has_more_tags: rest.len() > limit,
-            tags: rest
-                .into_iter()
-                .take(limit)
-                .map(|(k, v)| Tag {
-                    key: k.clone(),
-                    value: Some(v.clone()),
-                })
-                .collect(),
-        })
-    }
-
-    /// DescribeLimits.
-    pub fn describe_limits(&self) -> Result<DescribeLimitsOutput, KinesisError> {
-        let all = self.streams.read();
-        let open: usize = all.values().map(|s| s.meta.read().open.len()).sum();
-        let on_demand = all
-            .values()
-            .filter(|s| s.meta.read().mode == StreamMode::OnDemand)
-            .count();
-        Ok(DescribeLimitsOutput {
-            shard_limit: i64::from(self.config.shard_limit),
-            open_shard_count: open as i64,
-            on_demand_stream_count: on_demand as i64,
-            on_demand_stream_count_limit: 50,
-        })
-    }
-
-    /// Enable/DisableEnhancedMonitoring.
-    pub fn enhanced_monitoring(
-        &self,
-        input: EnhancedMonitoringInput,
-        enable: bool,
-    ) -> Result<EnhancedMonitoringOutput, KinesisError> {
-        let stream = self.active_stream(&input.stream)?;
-        let mut m = stream.meta.write();
-        let current: Vec<String> = m.shard_level_metrics.iter().cloned().collect();
-        let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for name in input.shard_level_metrics.unwrap_or_default() {
-            if name == "ALL" {
-                wanted.extend(SHARD_METRICS.iter().map(|s| s.to_string()));
-            } else {
-                wanted.insert(name);
-            }
-        }
-        if enable {
-            m.shard_level_metrics.extend(wanted);
-        } else {
-            m.shard_level_metrics.retain(|x| !wanted.contains(x));
-        }
-        self.persist(&stream, &m)?;
-        Ok(EnhancedMonitoringOutput {
-            stream_name: stream.name.clone(),
-            current_shard_level_metrics: current,
-            desired_shard_level_metrics: m.shard_level_metrics.iter().cloned().collect(),
-            stream_arn: Some(stream.arn.clone()),
-        })
-    }
-
-    /// UpdateStreamMode.
-    pub fn update_stream_mode(
-        self: &Arc<Self>,
-        input: UpdateStreamModeInput,
-    ) -> Result<Empty, KinesisError> {
-        let stream = self.active_stream(&StreamRef {
-            stream_name: None,
-            stream_arn: input.stream_arn,
-        })?;
-        let mode = match input.stream_mode_details.map(|d| d.stream_mode) {
-            Some(m) if m == "ON_DEMAND" => StreamMode::OnDemand,
-            _ => StreamMode::Provisioned,
-        };
-        stream.meta.write().mode = mode;
-        self.persist_stream(&stream)?;
-        self.transition(
-            &stream,
-            StreamStatus::Updating,
-            StreamStatus::Active,
-            self.config.update_delay,
-        );
-        Ok(Empty {})
-    }
-
-    /// Start/StopStreamEncryption.
-    pub fn stream_encryption(
-        self: &Arc<Self>,
-        input: StreamEncryptionInput,
-        start: bool,
-    ) -> Result<Empty, KinesisError> {
-        let stream = self.active_stream(&input.stream)?;
-        {
-            let mut m = stream.meta.write();
-            // Appends take their counters under the meta lock held for reading,
-            // so none is under way while this one is held for writing.
-            let before = (m.encryption_switches.clone(), m.kms_key.clone());
-            m.switch_encryption(stream.counter.peek(), start);
-            m.kms_key = if start { input.key_id } else { None };
-            // Saved under the lock, so no record is written with a setting a
-            // restart would not know; a failed save changes nothing.
-            if let Err(e) = self.persist(&stream, &m) {
-                (m.encryption_switches, m.kms_key) = before;
-                return Err(e);
-            }
-        }
-        self.transition(
-            &stream,
-            StreamStatus::Updating,
-            StreamStatus::Active,
-            self.config.update_delay,
-        );
-        Ok(Empty {})
     }
 }

@@ -150,18 +150,18 @@ impl Service {
             position.timestamp,
         )?;
         let next = self.start_counter(&stream, &shard, &start)?;
-        let limits = self.config.limits.for_stream(&stream.name);
+        let limits = self.config().limits.for_stream(&stream.name);
         let lease = shard
             .subscriptions()
             .subscribe(
                 &consumer_arn,
                 &limits,
-                self.config.subscription_takeover,
+                self.config().subscription_takeover,
                 self.limiter_now(),
             )
             .map_err(|r| r.to_error(&consumer_arn, &shard_id))?;
-        let metrics = self.config.metrics.then(|| {
-            self.metrics
+        let metrics = self.config().metrics.then(|| {
+            self.metrics()
                 .consumer_shard(&stream.name, &shard.id, &consumer.name)
         });
         if let Some(m) = &metrics {
@@ -177,7 +177,7 @@ impl Service {
             metrics,
             next,
             phase: Phase::Start,
-            deadline: now + self.config.subscription_lifetime,
+            deadline: now + self.config().subscription_lifetime,
             last_event: now,
         })
     }
@@ -222,7 +222,7 @@ impl SubscribeToShardStream {
                 self.last_event = Instant::now();
                 return Some(chunk.freeze());
             }
-            let heartbeat_at = self.last_event + self.svc.config.subscription_heartbeat;
+            let heartbeat_at = self.last_event + self.svc.config().subscription_heartbeat;
             let timer = heartbeat_at.min(self.deadline);
             let pace = (fill == Fill::Paced).then(|| {
                 self.lease
@@ -247,7 +247,7 @@ impl SubscribeToShardStream {
     }
 
     /// The response body: the chunks as HTTP body frames.
-    pub fn into_body(self) -> crate::server::Body {
+    pub fn into_body(self) -> crate::response::Body {
         use http_body_util::BodyExt;
         let chunks = futures::stream::unfold(self, |mut s| async move {
             let chunk = s.next_chunk().await?;
@@ -262,7 +262,7 @@ impl SubscribeToShardStream {
     fn fill_off_runtime(&mut self, chunk: &mut BytesMut) -> Fill {
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if multi_thread && self.svc.storage.persists() {
+        if multi_thread && self.svc.storage().persists() {
             tokio::task::block_in_place(|| self.fill(chunk))
         } else {
             self.fill(chunk)
