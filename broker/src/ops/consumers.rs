@@ -1,7 +1,7 @@
 //! Enhanced fan-out consumer registration: Register, Deregister, Describe, List.
 
 use crate::service::{Service, now_ms};
-use crate::stream::{ConsumerEntry, Stream};
+use crate::stream::{ConsumerEntry, ConsumerStatus, Stream};
 use crate::token::PageToken;
 use crate::validation::Violations;
 use kinesis_proto::KinesisError;
@@ -71,7 +71,7 @@ impl Service {
         stream: &Arc<Stream>,
         name: String,
         arn: String,
-        to: Option<&'static str>,
+        to: Option<ConsumerStatus>,
     ) {
         let apply = {
             let stream = Arc::clone(stream);
@@ -139,7 +139,7 @@ impl Service {
             }
             if m.consumers
                 .values()
-                .filter(|c| c.status == "CREATING")
+                .filter(|c| c.status == ConsumerStatus::Creating)
                 .count()
                 >= MAX_CREATING
             {
@@ -163,9 +163,9 @@ impl Service {
                 arn: crate::arn::consumer_arn(&stream.arn, &name, secs),
                 name: name.clone(),
                 status: if self.config().consumer_delay.is_zero() {
-                    "ACTIVE"
+                    ConsumerStatus::Active
                 } else {
-                    "CREATING"
+                    ConsumerStatus::Creating
                 },
                 created_ms: now,
             };
@@ -173,12 +173,17 @@ impl Service {
             self.persist(&stream, &m)?;
             entry
         };
-        self.set_consumer_status_later(&stream, name, entry.arn.clone(), Some("ACTIVE"));
+        self.set_consumer_status_later(
+            &stream,
+            name,
+            entry.arn.clone(),
+            Some(ConsumerStatus::Active),
+        );
         Ok(RegisterStreamConsumerOutput {
             consumer: Consumer {
                 consumer_name: entry.name,
                 consumer_arn: entry.arn,
-                consumer_status: entry.status.to_string(),
+                consumer_status: entry.status.as_str().to_string(),
                 consumer_creation_timestamp: Timestamp(entry.created_ms),
             },
         })
@@ -191,7 +196,7 @@ impl Service {
     ) -> Result<Empty, KinesisError> {
         let (stream, entry) = self.resolve_consumer(&input)?;
         if let Some(c) = stream.meta.write().consumers.get_mut(&entry.name) {
-            c.status = "DELETING";
+            c.status = ConsumerStatus::Deleting;
         }
         self.persist_stream(&stream)?;
         self.set_consumer_status_later(&stream, entry.name, entry.arn, None);
@@ -208,7 +213,7 @@ impl Service {
             consumer_description: ConsumerDescription {
                 consumer_name: e.name,
                 consumer_arn: e.arn,
-                consumer_status: e.status.to_string(),
+                consumer_status: e.status.as_str().to_string(),
                 consumer_creation_timestamp: Timestamp(e.created_ms),
                 stream_arn: stream.arn.clone(),
             },
@@ -258,7 +263,7 @@ impl Service {
                 .map(|e| Consumer {
                     consumer_name: e.name.clone(),
                     consumer_arn: e.arn.clone(),
-                    consumer_status: e.status.to_string(),
+                    consumer_status: e.status.as_str().to_string(),
                     consumer_creation_timestamp: Timestamp(e.created_ms),
                 })
                 .collect(),
