@@ -1,5 +1,6 @@
 //! Enhanced fan-out consumer registration: Register, Deregister, Describe, List.
 
+use crate::deadline::Due;
 use crate::service::{Service, now_ms};
 use crate::stream::{ConsumerEntry, ConsumerStatus, Stream};
 use crate::token::PageToken;
@@ -66,6 +67,8 @@ impl Service {
         Ok((stream, entry))
     }
 
+    /// Move the consumer `name` (if still the one with `arn`) to `to`, or
+    /// remove it with `None`, once the consumer delay has passed.
     fn set_consumer_status_later(
         self: &Arc<Self>,
         stream: &Arc<Stream>,
@@ -73,33 +76,13 @@ impl Service {
         arn: String,
         to: Option<ConsumerStatus>,
     ) {
-        let apply = {
-            let stream = Arc::clone(stream);
-            move || {
-                let mut m = stream.meta.write();
-                match to {
-                    Some(status) => {
-                        if let Some(c) = m.consumers.get_mut(&name).filter(|c| c.arn == arn) {
-                            c.status = status;
-                        }
-                    }
-                    None => {
-                        if m.consumers.get(&name).is_some_and(|c| c.arn == arn) {
-                            m.consumers.remove(&name);
-                        }
-                    }
-                }
-            }
+        let due = Due::Consumer {
+            stream: Arc::clone(stream),
+            name,
+            arn,
+            to,
         };
-        let delay = self.config().consumer_delay;
-        if delay.is_zero() {
-            apply();
-        } else {
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                apply();
-            });
-        }
+        self.schedule(self.config().consumer_delay, due);
     }
 
     /// RegisterStreamConsumer.
