@@ -50,12 +50,16 @@ pub enum Due {
     },
 }
 
+/// Deadlines by when they pass, then by order of scheduling, with the next
+/// scheduling number.
+type Queue = (BTreeMap<(Instant, u64), Due>, u64);
+
 /// Deadlines not yet passed, in the order they pass.
 #[derive(Default)]
 pub struct Deadlines {
     /// By deadline, then by order of scheduling (which keeps deadlines at the
     /// same instant apart), with the next scheduling number.
-    queue: Mutex<(BTreeMap<(Instant, u64), Due>, u64)>,
+    queue: Mutex<Queue>,
 }
 
 impl Deadlines {

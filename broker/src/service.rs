@@ -100,6 +100,40 @@ impl Service {
         self.persist_record(stream, &StreamRecord::capture(stream, m))
     }
 
+    /// Change a stream's description and save it, both under its meta write
+    /// lock, so the rule [`persist`](Self::persist) states holds by
+    /// construction. `change` checks first and fails before changing anything;
+    /// if the save fails, the description is put back as it was.
+    pub fn mutate_and_persist<R>(
+        &self,
+        stream: &Stream,
+        change: impl FnOnce(&mut StreamMeta) -> Result<R, KinesisError>,
+    ) -> Result<R, KinesisError> {
+        let mut m = stream.meta.write();
+        self.mutate_locked(stream, &mut m, change)
+    }
+
+    /// [`mutate_and_persist`](Self::mutate_and_persist) with the stream's
+    /// meta write lock already held (`m`), for a caller that planned the
+    /// change under it.
+    pub fn mutate_locked<R>(
+        &self,
+        stream: &Stream,
+        m: &mut StreamMeta,
+        change: impl FnOnce(&mut StreamMeta) -> Result<R, KinesisError>,
+    ) -> Result<R, KinesisError> {
+        if !self.storage.persists() {
+            return change(m);
+        }
+        let before = m.clone();
+        let out = change(m)?;
+        if let Err(e) = self.persist(stream, m) {
+            *m = before;
+            return Err(e);
+        }
+        Ok(out)
+    }
+
     /// Save `record` as `stream`'s description (a no-op unless the store
     /// persists them); the same ordering rules as [`persist`](Self::persist).
     pub fn persist_record(
@@ -114,15 +148,6 @@ impl Service {
             tracing::error!(stream = %stream.name, error = %e, "cannot save the stream");
             KinesisError::internal(format!("Cannot save stream {}: {e}", stream.name))
         })
-    }
-
-    /// [`persist`](Self::persist) taking the stream's meta lock itself.
-    pub fn persist_stream(&self, stream: &Stream) -> Result<(), KinesisError> {
-        if !self.storage.persists() {
-            return Ok(());
-        }
-        let m = stream.meta.read();
-        self.persist(stream, &m)
     }
 
     /// A ticket for the writes made so far, to await before answering a

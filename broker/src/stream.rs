@@ -95,7 +95,9 @@ pub struct ConsumerEntry {
     pub created_ms: i64,
 }
 
-/// A stream's mutable settings and shard set.
+/// A stream's mutable settings and shard set. A clone shares the shards (an
+/// `Arc` each): it is a snapshot to restore if saving a change fails.
+#[derive(Clone)]
 pub struct StreamMeta {
     /// Status.
     pub status: StreamStatus,

@@ -104,8 +104,7 @@ impl Service {
         let stream = self.stream_for_arn(input.stream_arn.as_deref().unwrap_or_default())?;
         let name = input.consumer_name.unwrap_or_default();
         let now = now_ms();
-        let entry = {
-            let mut m = stream.meta.write();
+        let entry = self.mutate_and_persist(&stream, |m| {
             if m.consumers.contains_key(&name) {
                 return Err(KinesisError::in_use(format!(
                     "Consumer {name} under stream {} already exists for account {}.",
@@ -153,9 +152,8 @@ impl Service {
                 created_ms: now,
             };
             m.consumers.insert(name.clone(), entry.clone());
-            self.persist(&stream, &m)?;
-            entry
-        };
+            Ok(entry)
+        })?;
         self.set_consumer_status_later(
             &stream,
             name,
@@ -178,10 +176,12 @@ impl Service {
         input: ConsumerRef,
     ) -> Result<Empty, KinesisError> {
         let (stream, entry) = self.resolve_consumer(&input)?;
-        if let Some(c) = stream.meta.write().consumers.get_mut(&entry.name) {
-            c.status = ConsumerStatus::Deleting;
-        }
-        self.persist_stream(&stream)?;
+        self.mutate_and_persist(&stream, |m| {
+            if let Some(c) = m.consumers.get_mut(&entry.name) {
+                c.status = ConsumerStatus::Deleting;
+            }
+            Ok(())
+        })?;
         self.set_consumer_status_later(&stream, entry.name, entry.arn, None);
         Ok(Empty {})
     }

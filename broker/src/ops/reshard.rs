@@ -101,11 +101,10 @@ impl Service {
         }
         let delay = self.config().update_delay;
         if !delay.is_zero() {
-            m.pending_reshard = Some(op);
-            if let Err(e) = self.persist(stream, &m) {
-                m.pending_reshard = None;
-                return Err(e);
-            }
+            self.mutate_locked(stream, &mut m, |m| {
+                m.pending_reshard = Some(op);
+                Ok(())
+            })?;
         }
         m.status = StreamStatus::Updating;
         m.status_epoch += 1;
