@@ -6,7 +6,7 @@
 use crate::counter::StreamCounter;
 use crate::shard::Shard;
 use crate::store::{ShardLog, Storage, StoreError};
-use crate::stream::{ConsumerEntry, Stream, StreamMeta, StreamMode, StreamStatus};
+use crate::stream::{ConsumerEntry, ConsumerStatus, Stream, StreamMeta, StreamMode, StreamStatus};
 pub use crate::stream_record::{ConsumerRecord, FORMAT, ShardRecord, StreamRecord};
 use kinesis_proto::hash_key::HashRange;
 use parking_lot::RwLock;
@@ -57,7 +57,7 @@ impl StreamRecord {
                 .map(|c| ConsumerRecord {
                     name: c.name.clone(),
                     arn: c.arn.clone(),
-                    status: c.status.to_string(),
+                    status: c.status.as_str().to_string(),
                     created_ms: c.created_ms,
                 })
                 .collect(),
@@ -135,12 +135,12 @@ impl StreamRecord {
         let consumers = self
             .consumers
             .into_iter()
-            .filter(|c| c.status != "DELETING")
+            .filter(|c| c.status != ConsumerStatus::Deleting.as_str())
             .map(|c| {
                 let entry = ConsumerEntry {
                     name: c.name.clone(),
                     arn: c.arn,
-                    status: "ACTIVE",
+                    status: ConsumerStatus::Active,
                     created_ms: c.created_ms,
                 };
                 (c.name, entry)

@@ -467,7 +467,7 @@ fn stream_detail(svc: &Service, s: &Stream) -> Value {
             json!({
                 "name": cons.name,
                 "arn": cons.arn,
-                "status": cons.status,
+                "status": cons.status.as_str(),
                 "created_ms": cons.created_ms,
                 "subscriptions": subs,
             })

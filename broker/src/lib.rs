@@ -24,6 +24,7 @@ pub mod config;
 pub mod connection;
 pub mod console;
 pub mod counter;
+pub mod deadline;
 pub mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -81,15 +82,17 @@ impl Broker {
             tls.clone(),
             rx.clone(),
         ));
-        let trimmer = {
+        let ticker = {
             let svc = Arc::clone(&svc);
             let mut rx = rx;
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let mut trim = tokio::time::interval(Duration::from_secs(1));
+                let mut due = tokio::time::interval(deadline::TICK);
+                due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = rx.changed() => break,
-                        _ = tick.tick() => {
+                        _ = trim.tick() => {
                             // Deleting segment files blocks: keep it off the async workers.
                             let svc = Arc::clone(&svc);
                             let trimmed = tokio::task::spawn_blocking(move || {
@@ -97,6 +100,18 @@ impl Broker {
                             });
                             if let Err(e) = trimmed.await {
                                 tracing::error!(error = %e, "retention trimming failed");
+                            }
+                        }
+                        _ = due.tick() => {
+                            let now = std::time::Instant::now();
+                            if !svc.any_due(now) {
+                                continue;
+                            }
+                            // Removing a stream and resharding block on the disk too.
+                            let svc = Arc::clone(&svc);
+                            let applied = tokio::task::spawn_blocking(move || svc.apply_due(now));
+                            if let Err(e) = applied.await {
+                                tracing::error!(error = %e, "a delayed status change failed");
                             }
                         }
                     }
@@ -108,7 +123,7 @@ impl Broker {
             tls: tls.is_some(),
             service: svc,
             shutdown: tx,
-            tasks: vec![serve, trimmer],
+            tasks: vec![serve, ticker],
         })
     }
 }

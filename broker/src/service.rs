@@ -3,6 +3,7 @@
 
 use crate::catalog::StreamRecord;
 use crate::config::BrokerConfig;
+use crate::deadline::{Deadlines, Due};
 use crate::fault::FaultInjector;
 use crate::limiter::{ControlPlaneLimiter, Nanos, ShardLimits};
 use crate::metrics::{Metrics, ShardMetrics};
@@ -39,6 +40,8 @@ pub struct Service {
     faults: FaultInjector,
     /// Origin of the limiters' monotonic clock.
     started: Instant,
+    /// Delayed status changes, applied by the background tick.
+    deadlines: Deadlines,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -97,6 +100,40 @@ impl Service {
         self.persist_record(stream, &StreamRecord::capture(stream, m))
     }
 
+    /// Change a stream's description and save it, both under its meta write
+    /// lock, so the rule [`persist`](Self::persist) states holds by
+    /// construction. `change` checks first and fails before changing anything;
+    /// if the save fails, the description is put back as it was.
+    pub fn mutate_and_persist<R>(
+        &self,
+        stream: &Stream,
+        change: impl FnOnce(&mut StreamMeta) -> Result<R, KinesisError>,
+    ) -> Result<R, KinesisError> {
+        let mut m = stream.meta.write();
+        self.mutate_locked(stream, &mut m, change)
+    }
+
+    /// [`mutate_and_persist`](Self::mutate_and_persist) with the stream's
+    /// meta write lock already held (`m`), for a caller that planned the
+    /// change under it.
+    pub fn mutate_locked<R>(
+        &self,
+        stream: &Stream,
+        m: &mut StreamMeta,
+        change: impl FnOnce(&mut StreamMeta) -> Result<R, KinesisError>,
+    ) -> Result<R, KinesisError> {
+        if !self.storage.persists() {
+            return change(m);
+        }
+        let before = m.clone();
+        let out = change(m)?;
+        if let Err(e) = self.persist(stream, m) {
+            *m = before;
+            return Err(e);
+        }
+        Ok(out)
+    }
+
     /// Save `record` as `stream`'s description (a no-op unless the store
     /// persists them); the same ordering rules as [`persist`](Self::persist).
     pub fn persist_record(
@@ -111,15 +148,6 @@ impl Service {
             tracing::error!(stream = %stream.name, error = %e, "cannot save the stream");
             KinesisError::internal(format!("Cannot save stream {}: {e}", stream.name))
         })
-    }
-
-    /// [`persist`](Self::persist) taking the stream's meta lock itself.
-    pub fn persist_stream(&self, stream: &Stream) -> Result<(), KinesisError> {
-        if !self.storage.persists() {
-            return Ok(());
-        }
-        let m = stream.meta.read();
-        self.persist(stream, &m)
     }
 
     /// A ticket for the writes made so far, to await before answering a
@@ -146,6 +174,7 @@ impl Service {
             control_plane,
             faults,
             started: Instant::now(),
+            deadlines: Deadlines::new(),
         })
     }
 
@@ -324,63 +353,124 @@ impl Service {
     /// Move a stream to `status` now, and to `then` after `delay` unless
     /// something else changed its status first.
     pub fn transition(
-        self: &Arc<Self>,
+        &self,
         stream: &Arc<Stream>,
         status: StreamStatus,
         then: StreamStatus,
         delay: Duration,
     ) {
-        let epoch = {
-            let mut m = stream.meta.write();
-            m.status = status;
+        let mut m = stream.meta.write();
+        m.status = status;
+        m.status_epoch += 1;
+        if delay.is_zero() {
+            m.status = then;
             m.status_epoch += 1;
-            if delay.is_zero() {
-                m.status = then;
-                m.status_epoch += 1;
-                return;
-            }
-            m.status_epoch
-        };
-        let stream = Arc::clone(stream);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let mut m = stream.meta.write();
-            if m.status_epoch == epoch {
-                m.status = then;
-                m.status_epoch += 1;
-            }
-        });
+            return;
+        }
+        let epoch = m.status_epoch;
+        drop(m);
+        self.deadlines.schedule(
+            delay,
+            Due::Status {
+                stream: Arc::clone(stream),
+                epoch,
+                then,
+            },
+        );
     }
 
     /// Remove a DELETING stream after `delay`.
-    pub fn remove_after(self: &Arc<Self>, stream: &Arc<Stream>, delay: Duration) {
-        let svc = Arc::clone(self);
-        let stream = Arc::clone(stream);
-        let remove = move || {
-            let mut all = svc.streams.write();
-            if all
-                .get(&stream.name)
-                .is_some_and(|s| Arc::ptr_eq(s, &stream))
-            {
-                all.remove(&stream.name);
-                drop(all);
-                if let Err(e) = svc.storage.remove_stream(&stream.name, stream.created_ms) {
-                    tracing::error!(stream = %stream.name, error = %e, "cannot remove the stream's data");
-                }
-                // A stream re-created under the same name starts from zero.
-                svc.control_plane.lock().forget_stream(&stream.name);
-                for shard in &stream.meta.read().shards {
-                    svc.metrics.forget_shard(&stream.name, &shard.id);
+    pub fn remove_after(&self, stream: &Arc<Stream>, delay: Duration) {
+        if delay.is_zero() {
+            self.remove(stream);
+        } else {
+            self.deadlines.schedule(
+                delay,
+                Due::Remove {
+                    stream: Arc::clone(stream),
+                },
+            );
+        }
+    }
+
+    /// Apply `due` after `delay`, or now when `delay` is zero.
+    pub fn schedule(self: &Arc<Self>, delay: Duration, due: Due) {
+        if delay.is_zero() {
+            self.apply(due);
+        } else {
+            self.deadlines.schedule(delay, due);
+        }
+    }
+
+    /// Whether some delayed status change is due by `now`.
+    pub fn any_due(&self, now: Instant) -> bool {
+        self.deadlines.any_due(now)
+    }
+
+    /// Apply every delayed status change due by `now`. Removing a stream and
+    /// carrying out a reshard block on the disk: call it off the async runtime.
+    pub fn apply_due(self: &Arc<Self>, now: Instant) {
+        for due in self.deadlines.take_due(now) {
+            self.apply(due);
+        }
+    }
+
+    /// Apply one delayed status change.
+    fn apply(self: &Arc<Self>, due: Due) {
+        match due {
+            Due::Status {
+                stream,
+                epoch,
+                then,
+            } => {
+                let mut m = stream.meta.write();
+                if m.status_epoch == epoch {
+                    m.status = then;
+                    m.status_epoch += 1;
                 }
             }
-        };
-        if delay.is_zero() {
-            remove();
-        } else {
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                remove();
-            });
+            Due::Remove { stream } => self.remove(&stream),
+            Due::Consumer {
+                stream,
+                name,
+                arn,
+                to,
+            } => {
+                let mut m = stream.meta.write();
+                match to {
+                    Some(status) => {
+                        if let Some(c) = m.consumers.get_mut(&name).filter(|c| c.arn == arn) {
+                            c.status = status;
+                        }
+                    }
+                    None => {
+                        if m.consumers.get(&name).is_some_and(|c| c.arn == arn) {
+                            m.consumers.remove(&name);
+                        }
+                    }
+                }
+            }
+            Due::Reshard { stream, epoch } => self.reshard_due(&stream, epoch),
+        }
+    }
+
+    /// Remove a DELETING stream now, if it is still the one by its name.
+    fn remove(&self, stream: &Arc<Stream>) {
+        let mut all = self.streams.write();
+        if all
+            .get(&stream.name)
+            .is_some_and(|s| Arc::ptr_eq(s, stream))
+        {
+            all.remove(&stream.name);
+            drop(all);
+            if let Err(e) = self.storage.remove_stream(&stream.name, stream.created_ms) {
+                tracing::error!(stream = %stream.name, error = %e, "cannot remove the stream's data");
+            }
+            // A stream re-created under the same name starts from zero.
+            self.control_plane.lock().forget_stream(&stream.name);
+            for shard in &stream.meta.read().shards {
+                self.metrics.forget_shard(&stream.name, &shard.id);
+            }
         }
     }
 

@@ -60,6 +60,28 @@ impl StreamMode {
     }
 }
 
+/// CREATING, ACTIVE or DELETING: an enhanced fan-out consumer's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerStatus {
+    /// Just registered.
+    Creating,
+    /// Ready for SubscribeToShard.
+    Active,
+    /// Being deregistered.
+    Deleting,
+}
+
+impl ConsumerStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerStatus::Creating => "CREATING",
+            ConsumerStatus::Active => "ACTIVE",
+            ConsumerStatus::Deleting => "DELETING",
+        }
+    }
+}
+
 /// An enhanced fan-out consumer registered on a stream.
 #[derive(Debug, Clone)]
 pub struct ConsumerEntry {
@@ -68,12 +90,14 @@ pub struct ConsumerEntry {
     /// ARN.
     pub arn: String,
     /// CREATING, ACTIVE or DELETING.
-    pub status: &'static str,
+    pub status: ConsumerStatus,
     /// Registration time, epoch ms.
     pub created_ms: i64,
 }
 
-/// A stream's mutable settings and shard set.
+/// A stream's mutable settings and shard set. A clone shares the shards (an
+/// `Arc` each): it is a snapshot to restore if saving a change fails.
+#[derive(Clone)]
 pub struct StreamMeta {
     /// Status.
     pub status: StreamStatus,

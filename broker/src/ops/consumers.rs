@@ -1,7 +1,8 @@
 //! Enhanced fan-out consumer registration: Register, Deregister, Describe, List.
 
+use crate::deadline::Due;
 use crate::service::{Service, now_ms};
-use crate::stream::{ConsumerEntry, Stream};
+use crate::stream::{ConsumerEntry, ConsumerStatus, Stream};
 use crate::token::PageToken;
 use crate::validation::Violations;
 use kinesis_proto::KinesisError;
@@ -66,40 +67,22 @@ impl Service {
         Ok((stream, entry))
     }
 
+    /// Move the consumer `name` (if still the one with `arn`) to `to`, or
+    /// remove it with `None`, once the consumer delay has passed.
     fn set_consumer_status_later(
         self: &Arc<Self>,
         stream: &Arc<Stream>,
         name: String,
         arn: String,
-        to: Option<&'static str>,
+        to: Option<ConsumerStatus>,
     ) {
-        let apply = {
-            let stream = Arc::clone(stream);
-            move || {
-                let mut m = stream.meta.write();
-                match to {
-                    Some(status) => {
-                        if let Some(c) = m.consumers.get_mut(&name).filter(|c| c.arn == arn) {
-                            c.status = status;
-                        }
-                    }
-                    None => {
-                        if m.consumers.get(&name).is_some_and(|c| c.arn == arn) {
-                            m.consumers.remove(&name);
-                        }
-                    }
-                }
-            }
+        let due = Due::Consumer {
+            stream: Arc::clone(stream),
+            name,
+            arn,
+            to,
         };
-        let delay = self.config().consumer_delay;
-        if delay.is_zero() {
-            apply();
-        } else {
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                apply();
-            });
-        }
+        self.schedule(self.config().consumer_delay, due);
     }
 
     /// RegisterStreamConsumer.
@@ -121,8 +104,7 @@ impl Service {
         let stream = self.stream_for_arn(input.stream_arn.as_deref().unwrap_or_default())?;
         let name = input.consumer_name.unwrap_or_default();
         let now = now_ms();
-        let entry = {
-            let mut m = stream.meta.write();
+        let entry = self.mutate_and_persist(&stream, |m| {
             if m.consumers.contains_key(&name) {
                 return Err(KinesisError::in_use(format!(
                     "Consumer {name} under stream {} already exists for account {}.",
@@ -139,7 +121,7 @@ impl Service {
             }
             if m.consumers
                 .values()
-                .filter(|c| c.status == "CREATING")
+                .filter(|c| c.status == ConsumerStatus::Creating)
                 .count()
                 >= MAX_CREATING
             {
@@ -163,22 +145,26 @@ impl Service {
                 arn: crate::arn::consumer_arn(&stream.arn, &name, secs),
                 name: name.clone(),
                 status: if self.config().consumer_delay.is_zero() {
-                    "ACTIVE"
+                    ConsumerStatus::Active
                 } else {
-                    "CREATING"
+                    ConsumerStatus::Creating
                 },
                 created_ms: now,
             };
             m.consumers.insert(name.clone(), entry.clone());
-            self.persist(&stream, &m)?;
-            entry
-        };
-        self.set_consumer_status_later(&stream, name, entry.arn.clone(), Some("ACTIVE"));
+            Ok(entry)
+        })?;
+        self.set_consumer_status_later(
+            &stream,
+            name,
+            entry.arn.clone(),
+            Some(ConsumerStatus::Active),
+        );
         Ok(RegisterStreamConsumerOutput {
             consumer: Consumer {
                 consumer_name: entry.name,
                 consumer_arn: entry.arn,
-                consumer_status: entry.status.to_string(),
+                consumer_status: entry.status.as_str().to_string(),
                 consumer_creation_timestamp: Timestamp(entry.created_ms),
             },
         })
@@ -190,10 +176,12 @@ impl Service {
         input: ConsumerRef,
     ) -> Result<Empty, KinesisError> {
         let (stream, entry) = self.resolve_consumer(&input)?;
-        if let Some(c) = stream.meta.write().consumers.get_mut(&entry.name) {
-            c.status = "DELETING";
-        }
-        self.persist_stream(&stream)?;
+        self.mutate_and_persist(&stream, |m| {
+            if let Some(c) = m.consumers.get_mut(&entry.name) {
+                c.status = ConsumerStatus::Deleting;
+            }
+            Ok(())
+        })?;
         self.set_consumer_status_later(&stream, entry.name, entry.arn, None);
         Ok(Empty {})
     }
@@ -208,7 +196,7 @@ impl Service {
             consumer_description: ConsumerDescription {
                 consumer_name: e.name,
                 consumer_arn: e.arn,
-                consumer_status: e.status.to_string(),
+                consumer_status: e.status.as_str().to_string(),
                 consumer_creation_timestamp: Timestamp(e.created_ms),
                 stream_arn: stream.arn.clone(),
             },
@@ -258,7 +246,7 @@ impl Service {
                 .map(|e| Consumer {
                     consumer_name: e.name.clone(),
                     consumer_arn: e.arn.clone(),
-                    consumer_status: e.status.to_string(),
+                    consumer_status: e.status.as_str().to_string(),
                     consumer_creation_timestamp: Timestamp(e.created_ms),
                 })
                 .collect(),

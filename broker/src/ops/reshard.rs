@@ -2,6 +2,7 @@
 //! done as real splits and merges, so every child names its parents).
 
 use crate::catalog::{ShardRecord, StreamRecord};
+use crate::deadline::Due;
 use crate::pending_reshard::PendingReshard;
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
@@ -100,11 +101,10 @@ impl Service {
         }
         let delay = self.config().update_delay;
         if !delay.is_zero() {
-            m.pending_reshard = Some(op);
-            if let Err(e) = self.persist(stream, &m) {
-                m.pending_reshard = None;
-                return Err(e);
-            }
+            self.mutate_locked(stream, &mut m, |m| {
+                m.pending_reshard = Some(op);
+                Ok(())
+            })?;
         }
         m.status = StreamStatus::Updating;
         m.status_epoch += 1;
@@ -115,23 +115,46 @@ impl Service {
         }
         // As on the service, the shards stay as they were while the stream is
         // UPDATING; the parents close and the children appear when the update
-        // completes (docs/validation.md).
-        let svc = Arc::clone(self);
-        let stream = Arc::clone(stream);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let name = stream.name.clone();
-            let done =
-                tokio::task::spawn_blocking(move || svc.apply_reshard(&stream, plan, epoch)).await;
-            match done {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(stream = %name, error = %e, "a reshard did not complete")
-                }
-                Err(e) => tracing::error!(stream = %name, error = %e, "a reshard task failed"),
-            }
-        });
+        // completes (docs/validation.md). Then the saved `op` is planned again:
+        // nothing changes the shards while the stream is UPDATING.
+        drop(plan);
+        self.schedule(
+            delay,
+            Due::Reshard {
+                stream: Arc::clone(stream),
+                epoch,
+            },
+        );
         Ok(())
+    }
+
+    /// Carry out `stream`'s saved pending reshard once its delay has passed,
+    /// unless its status changed since `epoch` (it was deleted meanwhile).
+    pub(crate) fn reshard_due(self: &Arc<Self>, stream: &Arc<Stream>, epoch: u64) {
+        let plan = {
+            let mut m = stream.meta.write();
+            if m.status_epoch != epoch {
+                return;
+            }
+            match m.pending_reshard.clone().and_then(|op| plan_of(&m, &op)) {
+                Some(plan) => plan,
+                None => {
+                    // Only a description edited meanwhile gets here.
+                    tracing::error!(stream = %stream.name, "a pending reshard no longer fits the stream's shards; dropped");
+                    m.status = StreamStatus::Active;
+                    m.status_epoch += 1;
+                    if m.pending_reshard.take().is_some()
+                        && let Err(e) = self.persist(stream, &m)
+                    {
+                        tracing::warn!(stream = %stream.name, error = %e, "cannot save the stream");
+                    }
+                    return;
+                }
+            }
+        };
+        if let Err(e) = self.apply_reshard(stream, plan, epoch) {
+            tracing::warn!(stream = %stream.name, error = %e, "a reshard did not complete");
+        }
     }
 
     /// Make the children of `plan`, switch the stream to them and end its

@@ -81,30 +81,31 @@ impl Service {
                 "Maximum allowed retention period is 8760 hours. Requested retention period ({hours} hours) is too long."
             )));
         }
-        let mut m = stream.meta.write();
-        let current = i64::from(m.retention_hours);
-        if increase && hours < current {
-            return Err(KinesisError::invalid(format!(
-                "Requested retention period ({hours} hours) for stream {} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API.",
-                stream.name
-            )));
-        }
-        if !increase && hours > current {
-            return Err(KinesisError::invalid(format!(
-                "Requested retention period ({hours} hours) for stream {} can not be longer than existing retention period ({current} hours). Use IncreaseRetentionPeriod API.",
-                stream.name
-            )));
-        }
-        if hours > current {
-            // What already expired stays expired: fix the cut-off before the
-            // longer period would bring those records back into view.
-            let cutoff = self.min_arrival_ms(m.retention_hours, now_ms());
-            for shard in &m.shards {
-                shard.trim(cutoff);
+        self.mutate_and_persist(&stream, |m| {
+            let current = i64::from(m.retention_hours);
+            if increase && hours < current {
+                return Err(KinesisError::invalid(format!(
+                    "Requested retention period ({hours} hours) for stream {} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API.",
+                    stream.name
+                )));
             }
-        }
-        m.retention_hours = hours as u32;
-        self.persist(&stream, &m)?;
+            if !increase && hours > current {
+                return Err(KinesisError::invalid(format!(
+                    "Requested retention period ({hours} hours) for stream {} can not be longer than existing retention period ({current} hours). Use IncreaseRetentionPeriod API.",
+                    stream.name
+                )));
+            }
+            if hours > current {
+                // What already expired stays expired: fix the cut-off before the
+                // longer period would bring those records back into view.
+                let cutoff = self.min_arrival_ms(m.retention_hours, now_ms());
+                for shard in &m.shards {
+                    shard.trim(cutoff);
+                }
+            }
+            m.retention_hours = hours as u32;
+            Ok(())
+        })?;
         Ok(Empty {})
     }
 
@@ -128,22 +129,23 @@ impl Service {
             &stream.name,
             &self.config().account_id,
         )?;
-        let mut m = stream.meta.write();
-        let total = m
-            .tags
-            .keys()
-            .chain(tags.keys())
-            .collect::<BTreeSet<_>>()
-            .len();
-        if total > MAX_TAGS {
-            return Err(KinesisError::invalid(format!(
-                "Failed to add tags to stream {} under account {} because a given stream cannot have more than {MAX_TAGS} tags associated with it.",
-                stream.name,
-                self.config().account_id
-            )));
-        }
-        m.tags.extend(tags);
-        self.persist(&stream, &m)?;
+        self.mutate_and_persist(&stream, |m| {
+            let total = m
+                .tags
+                .keys()
+                .chain(tags.keys())
+                .collect::<BTreeSet<_>>()
+                .len();
+            if total > MAX_TAGS {
+                return Err(KinesisError::invalid(format!(
+                    "Failed to add tags to stream {} under account {} because a given stream cannot have more than {MAX_TAGS} tags associated with it.",
+                    stream.name,
+                    self.config().account_id
+                )));
+            }
+            m.tags.extend(tags);
+            Ok(())
+        })?;
         Ok(Empty {})
     }
 
@@ -157,11 +159,12 @@ impl Service {
             &stream.name,
             &self.config().account_id,
         )?;
-        let mut m = stream.meta.write();
-        for k in keys {
-            m.tags.remove(&k);
-        }
-        self.persist(&stream, &m)?;
+        self.mutate_and_persist(&stream, |m| {
+            for k in keys {
+                m.tags.remove(&k);
+            }
+            Ok(())
+        })?;
         Ok(Empty {})
     }
 
@@ -219,8 +222,6 @@ impl Service {
         enable: bool,
     ) -> Result<EnhancedMonitoringOutput, KinesisError> {
         let stream = self.active_stream(&input.stream)?;
-        let mut m = stream.meta.write();
-        let current: Vec<String> = m.shard_level_metrics.iter().cloned().collect();
         let mut wanted: BTreeSet<String> = BTreeSet::new();
         for name in input.shard_level_metrics.unwrap_or_default() {
             if name == "ALL" {
@@ -229,16 +230,19 @@ impl Service {
                 wanted.insert(name);
             }
         }
-        if enable {
-            m.shard_level_metrics.extend(wanted);
-        } else {
-            m.shard_level_metrics.retain(|x| !wanted.contains(x));
-        }
-        self.persist(&stream, &m)?;
+        let (current, desired) = self.mutate_and_persist(&stream, |m| {
+            let current: Vec<String> = m.shard_level_metrics.iter().cloned().collect();
+            if enable {
+                m.shard_level_metrics.extend(wanted);
+            } else {
+                m.shard_level_metrics.retain(|x| !wanted.contains(x));
+            }
+            Ok((current, m.shard_level_metrics.iter().cloned().collect()))
+        })?;
         Ok(EnhancedMonitoringOutput {
             stream_name: stream.name.clone(),
             current_shard_level_metrics: current,
-            desired_shard_level_metrics: m.shard_level_metrics.iter().cloned().collect(),
+            desired_shard_level_metrics: desired,
             stream_arn: Some(stream.arn.clone()),
         })
     }
@@ -256,8 +260,10 @@ impl Service {
             Some(m) if m == "ON_DEMAND" => StreamMode::OnDemand,
             _ => StreamMode::Provisioned,
         };
-        stream.meta.write().mode = mode;
-        self.persist_stream(&stream)?;
+        self.mutate_and_persist(&stream, |m| {
+            m.mode = mode;
+            Ok(())
+        })?;
         self.transition(
             &stream,
             StreamStatus::Updating,
@@ -274,20 +280,15 @@ impl Service {
         start: bool,
     ) -> Result<Empty, KinesisError> {
         let stream = self.active_stream(&input.stream)?;
-        {
-            let mut m = stream.meta.write();
-            // Appends take their counters under the meta lock held for reading,
-            // so none is under way while this one is held for writing.
-            let before = (m.encryption_switches.clone(), m.kms_key.clone());
+        // Appends take their counters under the meta lock held for reading,
+        // so none is under way while this one is held for writing; saved under
+        // the lock, so no record is written with a setting a restart would not
+        // know, and a failed save changes nothing.
+        self.mutate_and_persist(&stream, |m| {
             m.switch_encryption(stream.counter.peek(), start);
             m.kms_key = if start { input.key_id } else { None };
-            // Saved under the lock, so no record is written with a setting a
-            // restart would not know; a failed save changes nothing.
-            if let Err(e) = self.persist(&stream, &m) {
-                (m.encryption_switches, m.kms_key) = before;
-                return Err(e);
-            }
-        }
+            Ok(())
+        })?;
         self.transition(
             &stream,
             StreamStatus::Updating,

@@ -210,11 +210,14 @@ impl Service {
         input: DeleteStreamInput,
     ) -> Result<Empty, KinesisError> {
         let stream = self.stream(&input.stream)?;
-        {
-            let mut m = stream.meta.write();
+        // Checked first too, so that a repeated DeleteStream saves nothing.
+        if stream.meta.read().status == StreamStatus::Deleting {
+            return Ok(Empty {});
+        }
+        let deleting = self.mutate_and_persist(&stream, |m| {
             // The service deletes a stream still CREATING as well.
             if m.status == StreamStatus::Deleting {
-                return Ok(Empty {});
+                return Ok(false);
             }
             if !m.consumers.is_empty() && input.enforce_consumer_deletion != Some(true) {
                 return Err(KinesisError::in_use(format!(
@@ -224,14 +227,13 @@ impl Service {
                 )));
             }
             m.consumers.clear();
+            m.status = StreamStatus::Deleting;
+            m.status_epoch += 1;
+            Ok(true)
+        })?;
+        if !deleting {
+            return Ok(Empty {});
         }
-        self.transition(
-            &stream,
-            StreamStatus::Deleting,
-            StreamStatus::Deleting,
-            std::time::Duration::ZERO,
-        );
-        self.persist_stream(&stream)?;
         self.remove_after(&stream, self.config().delete_delay);
         Ok(Empty {})
     }

@@ -12,7 +12,7 @@ use crate::ops::StartAt;
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
 use crate::store::LogRecord;
-use crate::stream::{Stream, StreamStatus};
+use crate::stream::{ConsumerStatus, Stream, StreamStatus};
 use crate::subscription::Lease;
 use crate::validation::Violations;
 use base64::Engine as _;
@@ -137,10 +137,10 @@ impl Service {
         if stream.meta.read().status == StreamStatus::Creating {
             return Err(self.not_found(&stream.name));
         }
-        if consumer.status != "ACTIVE" {
+        if consumer.status != ConsumerStatus::Active {
             return Err(KinesisError::in_use(format!(
                 "Consumer {consumer_arn} is not ACTIVE, instead in state {}.",
-                consumer.status
+                consumer.status.as_str()
             )));
         }
         let shard = self.shard_of(&stream, &shard_id)?;
@@ -410,10 +410,9 @@ impl SubscribeToShardStream {
     /// The error that ends the stream when its consumer or stream went away.
     fn consumer_gone(&self) -> Option<KinesisError> {
         let m = self.stream.meta.read();
-        let registered = m
-            .consumers
-            .get(&self.consumer_name)
-            .is_some_and(|c| c.status == "ACTIVE" && self.lease.consumer_arn() == c.arn);
+        let registered = m.consumers.get(&self.consumer_name).is_some_and(|c| {
+            c.status == ConsumerStatus::Active && self.lease.consumer_arn() == c.arn
+        });
         let stream_alive = m.status != StreamStatus::Deleting;
         (!registered || !stream_alive).then(|| {
             KinesisError::not_found(format!(
