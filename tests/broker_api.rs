@@ -2103,7 +2103,7 @@ mod e_validation_errors {
                 (Operation::ListStreams, serde_json::json!("not a structure")),
             ] {
                 let err = client
-                    .call::<_, serde_json::Value>(op, &body)
+                    .call_untyped::<_, serde_json::Value>(op, &body)
                     .await
                     .expect_err("malformed");
                 assert!(
@@ -2115,7 +2115,7 @@ mod e_validation_errors {
         // Bad base64 in JSON, and bytes that are not JSON at all.
         let client = proto_client(&broker.endpoint(), Encoding::Json);
         let err = client
-            .call::<_, serde_json::Value>(
+            .call_untyped::<_, serde_json::Value>(
                 Operation::PutRecord,
                 &serde_json::json!({"StreamName": "ser", "PartitionKey": "k", "Data": "!!not base64"}),
             )

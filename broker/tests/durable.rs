@@ -282,7 +282,7 @@ async fn writer(
                 partition_key: Some(format!("{label}-{n}")),
                 ..Default::default()
             };
-            match client.call_once(Operation::PutRecord, &input).await {
+            match client.call_once(&input).await {
                 Ok(PutRecordOutput {
                     shard_id,
                     sequence_number,
@@ -306,10 +306,7 @@ async fn writer(
                         .collect(),
                 ),
             };
-            match client
-                .call_once::<_, PutRecordsOutput>(Operation::PutRecords, &input)
-                .await
-            {
+            match client.call_once(&input).await {
                 Ok(out) => out
                     .records
                     .into_iter()

@@ -14,7 +14,7 @@ use crate::record::{Record, Rejected, UserRecord};
 use crate::retrier::{self, Verdicts};
 use kinesis_proto::aggregation::Aggregator;
 use kinesis_proto::client::{Client, ClientConfig};
-use kinesis_proto::model::{Operation, PutRecordsInput, PutRecordsOutput, Shard, StreamRef};
+use kinesis_proto::model::{PutRecordsInput, Shard, StreamRef};
 use parking_lot::Mutex;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -514,9 +514,7 @@ async fn send_batch(
         stream: StreamRef::name(&*name),
     };
     let start = Instant::now();
-    let response = client
-        .call_once::<_, PutRecordsOutput>(Operation::PutRecords, &input)
-        .await;
+    let response = client.call_once(&input).await;
     let end = Instant::now();
     drop(input);
     if let Err(e) = &response {

@@ -67,6 +67,7 @@ pub use subscribe_to_shard::SubscribeToShardStream;
 use crate::codec::Encoding;
 use crate::error::{ErrorBody, KinesisError};
 use crate::model::*;
+use crate::operation_types::{OperationInput, OperationOutput};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
@@ -74,7 +75,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use signing::Signer;
 use std::fmt;
@@ -263,40 +263,45 @@ impl Client {
         self.inner.retry
     }
 
-    /// Call any operation with the standard retry policy (see [`RetryPolicy`]).
+    /// Call the operation `input` is for, with the standard retry policy
+    /// (see [`RetryPolicy`]).
     ///
     /// An empty success body decodes as `{}`.
-    pub async fn call<I: Serialize, O: DeserializeOwned>(
-        &self,
-        op: Operation,
-        input: &I,
-    ) -> Result<O, ClientError> {
-        self.call_with_policy(op, input, self.inner.retry).await
+    pub async fn call<I: OperationInput>(&self, input: &I) -> Result<I::Output, ClientError> {
+        self.call_with_policy(input, self.inner.retry).await
     }
 
-    /// Call any operation exactly once, without retries (the producer does its own).
-    pub async fn call_once<I: Serialize, O: DeserializeOwned>(
-        &self,
-        op: Operation,
-        input: &I,
-    ) -> Result<O, ClientError> {
+    /// Call the operation `input` is for exactly once, without retries (the
+    /// producer does its own).
+    pub async fn call_once<I: OperationInput>(&self, input: &I) -> Result<I::Output, ClientError> {
         let once = RetryPolicy {
             max_attempts: 1,
             ..self.inner.retry
         };
-        self.call_with_policy(op, input, once).await
+        self.call_with_policy(input, once).await
     }
 
-    /// Call any operation with an explicit retry policy.
-    pub async fn call_with_policy<I: Serialize, O: DeserializeOwned>(
+    /// Call the operation `input` is for with an explicit retry policy.
+    pub async fn call_with_policy<I: OperationInput>(
         &self,
-        op: Operation,
         input: &I,
         policy: RetryPolicy,
-    ) -> Result<O, ClientError> {
+    ) -> Result<I::Output, ClientError> {
         // Serialized once: every attempt signs and sends these same bytes.
         let body = self.inner.config.encoding.encode(input);
-        let (headers, bytes) = self.send_with_retries(op, body, policy).await?;
+        let (headers, bytes) = self.send_with_retries(I::OPERATION, body, policy).await?;
+        decode_output(&headers, &bytes, self.inner.config.encoding)
+    }
+
+    /// Call `op` with a body no input type models (a deliberately malformed
+    /// request, an operation newer than this crate), with the standard retry policy.
+    pub async fn call_untyped<B: serde::Serialize, O: serde::de::DeserializeOwned>(
+        &self,
+        op: Operation,
+        body: &B,
+    ) -> Result<O, ClientError> {
+        let body = self.inner.config.encoding.encode(body);
+        let (headers, bytes) = self.send_with_retries(op, body, self.inner.retry).await?;
         decode_output(&headers, &bytes, self.inner.config.encoding)
     }
 
@@ -445,102 +450,103 @@ impl Client {
         *req.headers_mut() = headers;
         Ok(req)
     }
-
-    async fn call_unit<I: Serialize>(&self, op: Operation, input: &I) -> Result<(), ClientError> {
-        self.call::<I, Empty>(op, input).await.map(|_| ())
-    }
 }
 
+/// The named method of each operation: a thin wrapper over [`Client::call`],
+/// for inputs shared by two operations wrapping them into the operation's own.
 macro_rules! operations {
-    ($( $(#[$doc:meta])* $method:ident: $op:ident($input:ty) -> $output:ty; )*) => {
+    ($( $(#[$doc:meta])* $method:ident($input:ty) -> $output:ty = |$i:ident| $typed:expr; )*) => {
         impl Client {
             $(
                 $(#[$doc])*
                 pub async fn $method(&self, input: &$input) -> Result<$output, ClientError> {
-                    self.call(Operation::$op, input).await
+                    let $i = input;
+                    let output = self.call($typed).await?;
+                    Ok(output.into_return())
                 }
             )*
         }
     };
 }
 
-macro_rules! unit_operations {
-    ($( $(#[$doc:meta])* $method:ident: $op:ident($input:ty); )*) => {
-        impl Client {
-            $(
-                $(#[$doc])*
-                pub async fn $method(&self, input: &$input) -> Result<(), ClientError> {
-                    self.call_unit(Operation::$op, input).await
-                }
-            )*
-        }
-    };
+/// Converts an operation's output into what its named method returns: `()`
+/// for operations without output members, the output itself otherwise.
+trait IntoReturn<R> {
+    /// The value the named method returns.
+    fn into_return(self) -> R;
+}
+
+impl<O: OperationOutput> IntoReturn<O> for O {
+    fn into_return(self) -> O {
+        self
+    }
+}
+
+impl IntoReturn<()> for Empty {
+    fn into_return(self) {}
 }
 
 operations! {
-    /// DescribeStream (legacy; prefer ListShards and DescribeStreamSummary).
-    describe_stream: DescribeStream(DescribeStreamInput) -> DescribeStreamOutput;
-    /// DescribeStreamConsumer.
-    describe_stream_consumer: DescribeStreamConsumer(ConsumerRef) -> DescribeStreamConsumerOutput;
-    /// DescribeStreamSummary.
-    describe_stream_summary: DescribeStreamSummary(DescribeStreamSummaryInput) -> DescribeStreamSummaryOutput;
-    /// DisableEnhancedMonitoring.
-    disable_enhanced_monitoring: DisableEnhancedMonitoring(EnhancedMonitoringInput) -> EnhancedMonitoringOutput;
-    /// EnableEnhancedMonitoring.
-    enable_enhanced_monitoring: EnableEnhancedMonitoring(EnhancedMonitoringInput) -> EnhancedMonitoringOutput;
-    /// GetRecords.
-    get_records: GetRecords(GetRecordsInput) -> GetRecordsOutput;
-    /// GetShardIterator.
-    get_shard_iterator: GetShardIterator(GetShardIteratorInput) -> GetShardIteratorOutput;
-    /// ListShards (one page).
-    list_shards: ListShards(ListShardsInput) -> ListShardsOutput;
-    /// ListStreamConsumers (one page).
-    list_stream_consumers: ListStreamConsumers(ListStreamConsumersInput) -> ListStreamConsumersOutput;
-    /// ListStreams (one page).
-    list_streams: ListStreams(ListStreamsInput) -> ListStreamsOutput;
-    /// ListTagsForStream (one page).
-    list_tags_for_stream: ListTagsForStream(ListTagsForStreamInput) -> ListTagsForStreamOutput;
-    /// PutRecord; see [`RetryPolicy`] on duplicates.
-    put_record: PutRecord(PutRecordInput) -> PutRecordOutput;
-    /// PutRecords; per-record failures are in the output, not an error. See [`RetryPolicy`] on duplicates.
-    put_records: PutRecords(PutRecordsInput) -> PutRecordsOutput;
-    /// RegisterStreamConsumer.
-    register_stream_consumer: RegisterStreamConsumer(RegisterStreamConsumerInput) -> RegisterStreamConsumerOutput;
-    /// UpdateShardCount.
-    update_shard_count: UpdateShardCount(UpdateShardCountInput) -> UpdateShardCountOutput;
-}
-
-unit_operations! {
     /// AddTagsToStream.
-    add_tags_to_stream: AddTagsToStream(AddTagsToStreamInput);
+    add_tags_to_stream(AddTagsToStreamInput) -> () = |i| i;
     /// CreateStream.
-    create_stream: CreateStream(CreateStreamInput);
+    create_stream(CreateStreamInput) -> () = |i| i;
     /// DecreaseStreamRetentionPeriod.
-    decrease_stream_retention_period: DecreaseStreamRetentionPeriod(RetentionPeriodInput);
+    decrease_stream_retention_period(RetentionPeriodInput) -> () = |i| &DecreaseStreamRetentionPeriodInput(i.clone());
     /// DeleteStream.
-    delete_stream: DeleteStream(DeleteStreamInput);
+    delete_stream(DeleteStreamInput) -> () = |i| i;
     /// DeregisterStreamConsumer.
-    deregister_stream_consumer: DeregisterStreamConsumer(ConsumerRef);
+    deregister_stream_consumer(ConsumerRef) -> () = |i| &DeregisterStreamConsumerInput(i.clone());
+    /// DescribeStream (legacy; prefer ListShards and DescribeStreamSummary).
+    describe_stream(DescribeStreamInput) -> DescribeStreamOutput = |i| i;
+    /// DescribeStreamConsumer.
+    describe_stream_consumer(ConsumerRef) -> DescribeStreamConsumerOutput = |i| &DescribeStreamConsumerInput(i.clone());
+    /// DescribeStreamSummary.
+    describe_stream_summary(DescribeStreamSummaryInput) -> DescribeStreamSummaryOutput = |i| i;
+    /// DisableEnhancedMonitoring.
+    disable_enhanced_monitoring(EnhancedMonitoringInput) -> EnhancedMonitoringOutput = |i| &DisableEnhancedMonitoringInput(i.clone());
+    /// EnableEnhancedMonitoring.
+    enable_enhanced_monitoring(EnhancedMonitoringInput) -> EnhancedMonitoringOutput = |i| &EnableEnhancedMonitoringInput(i.clone());
+    /// GetRecords.
+    get_records(GetRecordsInput) -> GetRecordsOutput = |i| i;
+    /// GetShardIterator.
+    get_shard_iterator(GetShardIteratorInput) -> GetShardIteratorOutput = |i| i;
     /// IncreaseStreamRetentionPeriod.
-    increase_stream_retention_period: IncreaseStreamRetentionPeriod(RetentionPeriodInput);
+    increase_stream_retention_period(RetentionPeriodInput) -> () = |i| &IncreaseStreamRetentionPeriodInput(i.clone());
+    /// ListShards (one page).
+    list_shards(ListShardsInput) -> ListShardsOutput = |i| i;
+    /// ListStreamConsumers (one page).
+    list_stream_consumers(ListStreamConsumersInput) -> ListStreamConsumersOutput = |i| i;
+    /// ListStreams (one page).
+    list_streams(ListStreamsInput) -> ListStreamsOutput = |i| i;
+    /// ListTagsForStream (one page).
+    list_tags_for_stream(ListTagsForStreamInput) -> ListTagsForStreamOutput = |i| i;
     /// MergeShards.
-    merge_shards: MergeShards(MergeShardsInput);
+    merge_shards(MergeShardsInput) -> () = |i| i;
+    /// PutRecord; see [`RetryPolicy`] on duplicates.
+    put_record(PutRecordInput) -> PutRecordOutput = |i| i;
+    /// PutRecords; per-record failures are in the output, not an error. See [`RetryPolicy`] on duplicates.
+    put_records(PutRecordsInput) -> PutRecordsOutput = |i| i;
+    /// RegisterStreamConsumer.
+    register_stream_consumer(RegisterStreamConsumerInput) -> RegisterStreamConsumerOutput = |i| i;
     /// RemoveTagsFromStream.
-    remove_tags_from_stream: RemoveTagsFromStream(RemoveTagsFromStreamInput);
+    remove_tags_from_stream(RemoveTagsFromStreamInput) -> () = |i| i;
     /// SplitShard.
-    split_shard: SplitShard(SplitShardInput);
+    split_shard(SplitShardInput) -> () = |i| i;
     /// StartStreamEncryption.
-    start_stream_encryption: StartStreamEncryption(StreamEncryptionInput);
+    start_stream_encryption(StreamEncryptionInput) -> () = |i| &StartStreamEncryptionInput(i.clone());
     /// StopStreamEncryption.
-    stop_stream_encryption: StopStreamEncryption(StreamEncryptionInput);
+    stop_stream_encryption(StreamEncryptionInput) -> () = |i| &StopStreamEncryptionInput(i.clone());
+    /// UpdateShardCount.
+    update_shard_count(UpdateShardCountInput) -> UpdateShardCountOutput = |i| i;
     /// UpdateStreamMode.
-    update_stream_mode: UpdateStreamMode(UpdateStreamModeInput);
+    update_stream_mode(UpdateStreamModeInput) -> () = |i| i;
 }
 
 impl Client {
     /// DescribeLimits (no input members; sends `{}`).
     pub async fn describe_limits(&self) -> Result<DescribeLimitsOutput, ClientError> {
-        self.call(Operation::DescribeLimits, &Empty {}).await
+        self.call(&DescribeLimitsInput {}).await
     }
 }
 

@@ -20,6 +20,7 @@ pub mod fuzzing;
 pub mod hash_key;
 pub mod limits;
 pub mod model;
+pub mod operation_types;
 pub mod sequence;
 pub mod shape;
 pub mod shard_id;

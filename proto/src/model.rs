@@ -107,7 +107,7 @@ impl Operation {
     ];
 
     /// The operation's name, as in `X-Amz-Target: Kinesis_20131202.<name>`.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Operation::AddTagsToStream => "AddTagsToStream",
             Operation::CreateStream => "CreateStream",
@@ -1021,6 +1021,48 @@ pub struct SubscribeToShardEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_shards: Option<Vec<ChildShard>>,
 }
+
+/// Wraps an input shared by two operations into a type of its own, so that
+/// each operation's input names it (see [`crate::operation_types`]).
+macro_rules! operation_specific_inputs {
+    ($( $(#[$doc:meta])* $name:ident($shared:ty); )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+            #[serde(transparent)]
+            pub struct $name(pub $shared);
+
+            impl From<$shared> for $name {
+                fn from(input: $shared) -> Self {
+                    $name(input)
+                }
+            }
+        )*
+    };
+}
+
+operation_specific_inputs! {
+    /// IncreaseStreamRetentionPeriod input.
+    IncreaseStreamRetentionPeriodInput(RetentionPeriodInput);
+    /// DecreaseStreamRetentionPeriod input.
+    DecreaseStreamRetentionPeriodInput(RetentionPeriodInput);
+    /// EnableEnhancedMonitoring input.
+    EnableEnhancedMonitoringInput(EnhancedMonitoringInput);
+    /// DisableEnhancedMonitoring input.
+    DisableEnhancedMonitoringInput(EnhancedMonitoringInput);
+    /// StartStreamEncryption input.
+    StartStreamEncryptionInput(StreamEncryptionInput);
+    /// StopStreamEncryption input.
+    StopStreamEncryptionInput(StreamEncryptionInput);
+    /// DeregisterStreamConsumer input.
+    DeregisterStreamConsumerInput(ConsumerRef);
+    /// DescribeStreamConsumer input.
+    DescribeStreamConsumerInput(ConsumerRef);
+}
+
+/// DescribeLimits input (no members; sent as `{}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DescribeLimitsInput {}
 
 /// An output with no members (answered as an empty body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -23,24 +23,26 @@ use crate::service::Service;
 use bytes::Bytes;
 use kinesis_proto::KinesisError;
 use kinesis_proto::codec::Encoding;
-use kinesis_proto::model::{Empty, Operation};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use kinesis_proto::model::{
+    DecreaseStreamRetentionPeriodInput, DeregisterStreamConsumerInput, DescribeLimitsInput,
+    DescribeStreamConsumerInput, DisableEnhancedMonitoringInput, EnableEnhancedMonitoringInput,
+    IncreaseStreamRetentionPeriodInput, Operation, StartStreamEncryptionInput,
+    StopStreamEncryptionInput,
+};
+use kinesis_proto::operation_types::{OperationInput, OperationOutput};
+use serde::Deserialize;
 use std::sync::Arc;
 
-fn run<I, O>(
+/// Decode `I`, run its operation's handler and encode the output.
+fn run<I: OperationInput>(
     enc: Encoding,
     body: &[u8],
-    f: impl FnOnce(I) -> Result<O, KinesisError>,
-) -> Result<Bytes, KinesisError>
-where
-    I: DeserializeOwned,
-    O: Serialize + 'static,
-{
+    f: impl FnOnce(I) -> Result<I::Output, KinesisError>,
+) -> Result<Bytes, KinesisError> {
     let input: I = enc.decode(body)?;
     let out = f(input)?;
     // Operations without output members answer with an empty body.
-    if std::any::TypeId::of::<O>() == std::any::TypeId::of::<Empty>() {
+    if !<I::Output as OperationOutput>::HAS_MEMBERS {
         return Ok(Bytes::new());
     }
     Ok(enc.encode(&out))
@@ -160,20 +162,40 @@ pub fn dispatch(
         O::SplitShard => run(enc, body, |i| svc.split_shard(i)),
         O::MergeShards => run(enc, body, |i| svc.merge_shards(i)),
         O::UpdateShardCount => run(enc, body, |i| svc.update_shard_count(i)),
-        O::IncreaseStreamRetentionPeriod => run(enc, body, |i| svc.increase_retention(i)),
-        O::DecreaseStreamRetentionPeriod => run(enc, body, |i| svc.decrease_retention(i)),
+        O::IncreaseStreamRetentionPeriod => {
+            run(enc, body, |i: IncreaseStreamRetentionPeriodInput| {
+                svc.increase_retention(i.0)
+            })
+        }
+        O::DecreaseStreamRetentionPeriod => {
+            run(enc, body, |i: DecreaseStreamRetentionPeriodInput| {
+                svc.decrease_retention(i.0)
+            })
+        }
         O::AddTagsToStream => run(enc, body, |i| svc.add_tags(i)),
         O::RemoveTagsFromStream => run(enc, body, |i| svc.remove_tags(i)),
         O::ListTagsForStream => run(enc, body, |i| svc.list_tags(i)),
-        O::DescribeLimits => run(enc, body, |_: Empty| svc.describe_limits()),
-        O::EnableEnhancedMonitoring => run(enc, body, |i| svc.enhanced_monitoring(i, true)),
-        O::DisableEnhancedMonitoring => run(enc, body, |i| svc.enhanced_monitoring(i, false)),
+        O::DescribeLimits => run(enc, body, |_: DescribeLimitsInput| svc.describe_limits()),
+        O::EnableEnhancedMonitoring => run(enc, body, |i: EnableEnhancedMonitoringInput| {
+            svc.enhanced_monitoring(i.0, true)
+        }),
+        O::DisableEnhancedMonitoring => run(enc, body, |i: DisableEnhancedMonitoringInput| {
+            svc.enhanced_monitoring(i.0, false)
+        }),
         O::UpdateStreamMode => run(enc, body, |i| svc.update_stream_mode(i)),
-        O::StartStreamEncryption => run(enc, body, |i| svc.stream_encryption(i, true)),
-        O::StopStreamEncryption => run(enc, body, |i| svc.stream_encryption(i, false)),
+        O::StartStreamEncryption => run(enc, body, |i: StartStreamEncryptionInput| {
+            svc.stream_encryption(i.0, true)
+        }),
+        O::StopStreamEncryption => run(enc, body, |i: StopStreamEncryptionInput| {
+            svc.stream_encryption(i.0, false)
+        }),
         O::RegisterStreamConsumer => run(enc, body, |i| svc.register_consumer(i)),
-        O::DeregisterStreamConsumer => run(enc, body, |i| svc.deregister_consumer(i)),
-        O::DescribeStreamConsumer => run(enc, body, |i| svc.describe_consumer(i)),
+        O::DeregisterStreamConsumer => run(enc, body, |i: DeregisterStreamConsumerInput| {
+            svc.deregister_consumer(i.0)
+        }),
+        O::DescribeStreamConsumer => run(enc, body, |i: DescribeStreamConsumerInput| {
+            svc.describe_consumer(i.0)
+        }),
         O::ListStreamConsumers => run(enc, body, |i| svc.list_consumers(i)),
         // SubscribeToShard streams its response; the HTTP layer handles it.
         _ => Err(KinesisError::new(

@@ -287,7 +287,7 @@ fn call_futures_are_send() {
     let c = client("http://127.0.0.1:1");
     let input = PutRecordsInput::default();
     assert_send(c.put_records(&input));
-    assert_send(c.call_once::<_, Empty>(Operation::PutRecords, &input));
+    assert_send(c.call_once(&input));
     assert_send(c.describe_limits());
     fn assert_sync<T: Send + Sync + Clone + 'static>() {}
     assert_sync::<Client>();
@@ -728,10 +728,7 @@ async fn e2e_throttling_is_retried_until_success() {
         .unwrap_err();
     assert!(err.is_throttling());
     assert_eq!(server.state.seen().len(), 3);
-    let err = c
-        .call_once::<_, PutRecordsOutput>(Operation::PutRecords, &put_records_input(1))
-        .await
-        .unwrap_err();
+    let err = c.call_once(&put_records_input(1)).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::LimitExceeded));
     assert_eq!(server.state.seen().len(), 4);
 }
@@ -848,10 +845,7 @@ async fn e2e_max_connections_bounds_requests_in_flight() {
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let c = c.clone();
-            tokio::spawn(async move {
-                c.call::<_, Empty>(Operation::AddTagsToStream, &Empty {})
-                    .await
-            })
+            tokio::spawn(async move { c.call(&AddTagsToStreamInput::default()).await })
         })
         .collect();
     for call in calls {
