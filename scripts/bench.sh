@@ -124,6 +124,42 @@ for broker in $BROKERS; do
     done
 done
 
+# The scale curve (ours only): how throughput and CPU per record grow with the shard count
+# and with the record size. PutRecords carries at most 500 records and 5 MiB, so large records
+# go in smaller batches; a record's data and key together stay within 1 MiB.
+if [[ " $BROKERS " == *" ours "* ]] && [ "${SCALE:-1}" != 0 ]; then
+    mkdir -p "$OUT/scale"
+    rm -f "$OUT/scale"/*.json
+    SCALE_DURATION=${SCALE_DURATION:-5}
+    scale_run() { # name, then loadtest arguments
+        local name=$1
+        shift
+        start_broker ours || return 1
+        echo "== ours / scale $name"
+        if ! timeout 180 "$LOADTEST" --endpoint "$ENDPOINT" --broker-pid "$BROKER_PID" \
+            --broker-name ours --name "ours-$name" --stream "scale-$name" \
+            --duration "$SCALE_DURATION" --limits off --out "$OUT/scale" --quiet --produce raw \
+            --consume none --producers 4 "$@"; then
+            echo "ours: scale $name failed" >>"$OUT/skipped.txt"
+        fi
+        stop_broker
+    }
+    for shards in 1 4 16 64 256 1024; do
+        scale_run "shards-$shards" --shards "$shards" --batch 500 --record-size 100
+    done
+    for size in 100 1024 10240 102400 1048000; do
+        batch=$((5 * 1024 * 1024 / (size + 64)))
+        [ "$batch" -gt 500 ] && batch=500
+        scale_run "size-$size" --shards 4 --batch "$batch" --record-size "$size"
+    done
+fi
+
+# Enhanced fan-out at 1,000 subscriptions (in process: 250 consumers x 4 shards, 1 MiB/s).
+if [ "${SCALE:-1}" != 0 ]; then
+    cargo bench --bench fan_out_scale 2>/dev/null >"$OUT/fan_out_scale.txt" ||
+        echo "fan_out_scale bench failed" >>"$OUT/skipped.txt"
+fi
+
 # The broker's append path in process (no HTTP), for the CPU-per-record target.
 cargo bench -p kinesis-broker --bench put_records_overhead 2>/dev/null >"$OUT/put_records_overhead.txt" ||
     echo "put_records_overhead bench failed" >>"$OUT/skipped.txt"

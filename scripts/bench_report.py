@@ -168,6 +168,56 @@ if os.path.exists(sampler):
     w("record in 8.")
     w("")
 
+scale_dir = os.path.join(results, "scale")
+scale = {}
+if os.path.isdir(scale_dir):
+    for f in sorted(os.listdir(scale_dir)):
+        if f.endswith(".json"):
+            with open(os.path.join(scale_dir, f)) as fh:
+                r = json.load(fh)
+            scale[r["name"][len("ours-"):]] = r
+
+
+def scale_table(title, prefix, label, fmt):
+    keys = sorted((k for k in scale if k.startswith(prefix)), key=lambda k: int(k[len(prefix):]))
+    if not keys:
+        return
+    w(title)
+    w("")
+    w(f"| {label} | records/s | MB/s | put p50 ms | put p99 ms | broker CPU µs/record | broker CPU ns/byte | peak RSS MiB |")
+    w("|---|---|---|---|---|---|---|---|")
+    for k in keys:
+        r = scale[k]
+        cpu = usage(r, "cpu_secs")
+        data = r["put_records"] * r["params"]["record_size"]
+        per_byte = (cpu * 1e9 / data) if cpu is not None and data else None
+        w(f"| {fmt(int(k[len(prefix):]))} | {r['put_records_per_sec']:,.0f} | {r['put_mb_per_sec']:.2f}"
+          f" | {lat(r, 'put_latency', 'p50_ms')} | {lat(r, 'put_latency', 'p99_ms')}"
+          f" | {num(usage(r, 'cpu_us_per_record'), '{:.2f}')} | {num(per_byte, '{:.2f}')}"
+          f" | {num(usage(r, 'peak_rss_mib'), '{:.0f}')} |")
+    w("")
+
+
+if scale:
+    w("### Scale curve (ours)")
+    w("")
+    w("Raw PutRecords from 4 producers as fast as possible, limits off, a fresh broker per row.")
+    w("Large records go in batches of at most 5 MiB (`docs/limits.md`). CPU per byte counts the")
+    w("records' data bytes.")
+    w("")
+    scale_table("By shard count (100 B records, batches of 500):", "shards-", "shards", lambda v: f"{v:,}")
+    scale_table("By record size (4 shards):", "size-", "record size", lambda v: f"{v:,} B")
+
+fan = os.path.join(results, "fan_out_scale.txt")
+if os.path.exists(fan):
+    w("### Enhanced fan-out at 1,000 subscriptions (`cargo bench --bench fan_out_scale`)")
+    w("")
+    with open(fan) as fh:
+        text = fh.read().strip()
+    # The bench prints its own heading and table; keep the table only.
+    w("\n".join(l for l in text.splitlines() if not l.startswith("## ")).strip())
+    w("")
+
 w("## Notes")
 w("")
 w("- A peer that cannot keep up with the poll scenario's 2,000 records/s puts fewer records, so its")

@@ -1,0 +1,195 @@
+//! The broker's read path over HTTP: broker CPU per record returned by
+//! GetRecords. `READ_RECORDS` records of 100 B (default 1,000,000) are written
+//! to a 4-shard stream, then read back from TRIM_HORIZON with GetRecords of
+//! `READ_LIMIT` records (default 10,000, the service's maximum) until every
+//! shard is drained, by one reader per shard over HTTP/1.1 JSON.
+//!
+//! The broker runs in this process on a runtime of its own whose threads are
+//! named `broker`; its CPU is the sum over those threads (`/proc/self/task`),
+//! so the readers' decoding is not counted. Writes happen before the measured
+//! window. Limits are off: this measures the cost of a read, not the pacing.
+//!
+//! ```sh
+//! cargo bench --bench get_records_http
+//! READ_RECORDS=200000 cargo bench --bench get_records_http
+//! ```
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kinesis_broker::limiter::{LimitProfile, LimitsConfig};
+use kinesis_broker::{Broker, BrokerConfig};
+use kinesis_proto::client::{Client, ClientConfig};
+use kinesis_proto::codec::Blob;
+use kinesis_proto::model::*;
+
+const SHARDS: usize = 4;
+const RECORD: usize = 100;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU seconds of this process's threads named `broker`.
+fn broker_cpu_secs() -> f64 {
+    let mut total = 0.0;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with("broker") {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        if let (Some(u), Some(s)) = (tick(11), tick(12)) {
+            total += (u + s) / 100.0;
+        }
+    }
+    total
+}
+
+fn client(endpoint: &str) -> Client {
+    Client::new(
+        ClientConfig::builder()
+            .endpoint(endpoint)
+            .max_attempts(3)
+            .build(),
+    )
+    .expect("client")
+}
+
+/// Reads `shard` from its start to the last record written; returns records read.
+async fn drain(c: Client, shard: String, want: u64, limit: i64) -> u64 {
+    let mut iterator = c
+        .get_shard_iterator(&GetShardIteratorInput {
+            stream: StreamRef::name("reads"),
+            shard_id: Some(shard),
+            shard_iterator_type: Some("TRIM_HORIZON".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("iterator")
+        .shard_iterator;
+    let mut read = 0u64;
+    while read < want {
+        let out = c
+            .get_records(&GetRecordsInput {
+                shard_iterator: iterator.clone(),
+                limit: Some(limit),
+                stream_arn: None,
+            })
+            .await
+            .expect("get records");
+        read += out.records.len() as u64;
+        iterator = out.next_shard_iterator;
+        if out.records.is_empty() {
+            break;
+        }
+    }
+    read
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let records = env_or("READ_RECORDS", 1_000_000);
+    let limit = env_or("READ_LIMIT", 10_000) as i64;
+    let broker_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("broker")
+        .enable_all()
+        .build()
+        .expect("broker runtime");
+    let broker = broker_rt
+        .block_on(Broker::start(
+            BrokerConfig::builder()
+                .port(0)
+                .state_delays(Duration::ZERO)
+                .limits(LimitsConfig::uniform(LimitProfile::Off))
+                .build(),
+        ))
+        .expect("broker");
+    let endpoint = broker.endpoint();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("readers")
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    rt.block_on(async move {
+        let admin = client(&endpoint);
+        admin
+            .create_stream(&CreateStreamInput {
+                stream_name: Some("reads".into()),
+                shard_count: Some(SHARDS as i64),
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        // Explicit hash keys spread the records evenly: each shard holds a quarter.
+        let data = Bytes::from(vec![b'r'; RECORD]);
+        let per_shard = records / SHARDS as u64;
+        for shard in 0..SHARDS as u128 {
+            let hash = (u128::MAX / SHARDS as u128) * shard + 1;
+            let mut left = per_shard;
+            while left > 0 {
+                let n = left.min(500);
+                let batch: Vec<PutRecordsRequestEntry> = (0..n)
+                    .map(|i| PutRecordsRequestEntry {
+                        data: Some(Blob(data.clone())),
+                        partition_key: Some(format!("k{i}")),
+                        explicit_hash_key: Some(hash.to_string()),
+                    })
+                    .collect();
+                let out = admin
+                    .put_records(&PutRecordsInput {
+                        stream: StreamRef::name("reads"),
+                        records: Some(batch),
+                    })
+                    .await
+                    .expect("put");
+                assert_eq!(out.failed_record_count, 0, "a write failed");
+                left -= n;
+            }
+        }
+        let cpu_before = broker_cpu_secs();
+        let started = Instant::now();
+        let readers: Vec<_> = (0..SHARDS)
+            .map(|i| {
+                tokio::spawn(drain(
+                    client(&endpoint),
+                    format!("shardId-{i:012}"),
+                    per_shard,
+                    limit,
+                ))
+            })
+            .collect();
+        let mut read = 0u64;
+        for r in readers {
+            read += r.await.expect("reader");
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = broker_cpu_secs() - cpu_before;
+        assert_eq!(read, per_shard * SHARDS as u64, "every record read back");
+        println!(
+            "GetRecords over HTTP (JSON), {SHARDS} shards x {per_shard} records of {RECORD} B, pages of {limit}:"
+        );
+        println!(
+            "  read {read} records in {elapsed:.2} s ({:.0} records/s); broker CPU {cpu:.2} s = {:.0} ns per record returned",
+            read as f64 / elapsed,
+            cpu * 1e9 / read as f64
+        );
+    });
+    drop(broker);
+}
