@@ -182,10 +182,39 @@ impl BrokerConfigBuilder {
         self
     }
 
-    /// Listen on this port (0 = any free port).
-    pub fn port(mut self, port: u16) -> Self {
-        self.config.port = port;
-        self
+    kinesis_proto::config_setters! {
+        /// Listen on this port (0 = any free port).
+        port(port: u16);
+        /// Serve `/metrics` only to requests `/admin/faults` would accept.
+        protect_metrics(on: bool);
+        /// Bound connections, body bytes and timeouts this way.
+        connection_limits(limits: ConnectionLimits);
+        /// How long a new stream stays CREATING.
+        create_delay(d: Duration);
+        /// How long a resharded stream stays UPDATING.
+        update_delay(d: Duration);
+        /// How long a deleted stream stays DELETING.
+        delete_delay(d: Duration);
+        /// Shard iterator lifetime.
+        iterator_ttl(d: Duration);
+        /// Pagination token lifetime.
+        next_token_ttl(d: Duration);
+        /// The length of one hour of retention (tests shrink it).
+        retention_hour(d: Duration);
+        /// Open-shard quota.
+        shard_limit(n: u32);
+        /// Largest request body accepted.
+        max_body_bytes(n: usize);
+        /// Enforce these limits (default `aws`).
+        limits(limits: LimitsConfig);
+        /// Keep Prometheus metrics (default true).
+        metrics(on: bool);
+        /// How long one SubscribeToShard response lasts (tests shrink it).
+        subscription_lifetime(d: Duration);
+        /// How long a running subscription is protected from takeover.
+        subscription_takeover(d: Duration);
+        /// Longest quiet time before an event without records is sent.
+        subscription_heartbeat(d: Duration);
     }
 
     /// Accept only requests signed with these keys.
@@ -197,18 +226,6 @@ impl BrokerConfigBuilder {
     /// Open `/admin/faults` (and a protected `/metrics`) to this bearer token.
     pub fn admin_token(mut self, token: crate::admin_token::AdminToken) -> Self {
         self.config.admin_token = Some(token);
-        self
-    }
-
-    /// Serve `/metrics` only to requests `/admin/faults` would accept.
-    pub fn protect_metrics(mut self, on: bool) -> Self {
-        self.config.protect_metrics = on;
-        self
-    }
-
-    /// Bound connections, body bytes and timeouts this way.
-    pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
-        self.config.connection_limits = limits;
         self
     }
 
@@ -227,42 +244,6 @@ impl BrokerConfigBuilder {
         self
     }
 
-    /// How long a new stream stays CREATING.
-    pub fn create_delay(mut self, d: Duration) -> Self {
-        self.config.create_delay = d;
-        self
-    }
-
-    /// How long a resharded stream stays UPDATING.
-    pub fn update_delay(mut self, d: Duration) -> Self {
-        self.config.update_delay = d;
-        self
-    }
-
-    /// How long a deleted stream stays DELETING.
-    pub fn delete_delay(mut self, d: Duration) -> Self {
-        self.config.delete_delay = d;
-        self
-    }
-
-    /// Shard iterator lifetime.
-    pub fn iterator_ttl(mut self, d: Duration) -> Self {
-        self.config.iterator_ttl = d;
-        self
-    }
-
-    /// Pagination token lifetime.
-    pub fn next_token_ttl(mut self, d: Duration) -> Self {
-        self.config.next_token_ttl = d;
-        self
-    }
-
-    /// The length of one hour of retention (tests shrink it).
-    pub fn retention_hour(mut self, d: Duration) -> Self {
-        self.config.retention_hour = d;
-        self
-    }
-
     /// Region used in ARNs.
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.config.region = region.into();
@@ -272,24 +253,6 @@ impl BrokerConfigBuilder {
     /// Account id used in ARNs.
     pub fn account_id(mut self, id: impl Into<String>) -> Self {
         self.config.account_id = id.into();
-        self
-    }
-
-    /// Open-shard quota.
-    pub fn shard_limit(mut self, n: u32) -> Self {
-        self.config.shard_limit = n;
-        self
-    }
-
-    /// Largest request body accepted.
-    pub fn max_body_bytes(mut self, n: usize) -> Self {
-        self.config.max_body_bytes = n;
-        self
-    }
-
-    /// Enforce these limits (default `aws`).
-    pub fn limits(mut self, limits: LimitsConfig) -> Self {
-        self.config.limits = limits;
         self
     }
 
@@ -308,30 +271,6 @@ impl BrokerConfigBuilder {
     /// Inject the faults of a JSON plan file (the `--faults FILE` flag).
     pub fn faults_file(self, path: &Path) -> Result<Self, FaultPlanError> {
         Ok(self.faults(FaultPlan::from_file(path)?))
-    }
-
-    /// Keep Prometheus metrics (default true).
-    pub fn metrics(mut self, on: bool) -> Self {
-        self.config.metrics = on;
-        self
-    }
-
-    /// How long one SubscribeToShard response lasts (tests shrink it).
-    pub fn subscription_lifetime(mut self, d: Duration) -> Self {
-        self.config.subscription_lifetime = d;
-        self
-    }
-
-    /// How long a running subscription is protected from takeover.
-    pub fn subscription_takeover(mut self, d: Duration) -> Self {
-        self.config.subscription_takeover = d;
-        self
-    }
-
-    /// Longest quiet time before an event without records is sent.
-    pub fn subscription_heartbeat(mut self, d: Duration) -> Self {
-        self.config.subscription_heartbeat = d;
-        self
     }
 
     /// Keep streams and records on disk as `durable` says.

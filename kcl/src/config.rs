@@ -209,20 +209,8 @@ pub struct ConfigBuilder {
     config: Config,
 }
 
-macro_rules! setters {
-    ($( $(#[$doc:meta])* $name:ident: $ty:ty; )*) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: $ty) -> Self {
-                self.config.$name = value;
-                self
-            }
-        )*
-    };
-}
-
 impl ConfigBuilder {
-    setters! {
+    kinesis_proto::config_setters! {
         /// Set [`Config::initial_position_in_stream`].
         initial_position_in_stream: InitialPositionInStream;
         /// Set [`Config::lease`].
@@ -247,6 +235,20 @@ impl ConfigBuilder {
         retrieval: Retrieval;
         /// Set [`Config::coordination`].
         coordination: Coordination;
+        /// Set `failoverTimeMillis` ([`LeaseConfig::failover_time`]).
+        failover_time(failover: Duration) => lease.failover_time;
+        /// Set `maxLeasesForWorker` ([`LeaseConfig::max_leases_for_worker`]).
+        max_leases_for_worker(n: usize) => lease.max_leases_for_worker;
+        /// Set `maxLeasesToStealAtOneTime` ([`LeaseConfig::max_leases_to_steal_at_one_time`]).
+        max_leases_to_steal_at_one_time(n: usize) => lease.max_leases_to_steal_at_one_time;
+        /// Set `gracefulLeaseHandoffTimeoutMillis` ([`LeaseConfig::graceful_lease_handoff_timeout`]).
+        graceful_lease_handoff_timeout(timeout: Duration) => lease.graceful_lease_handoff_timeout;
+        /// Set `workerMetricsReporterFreqInMillis` ([`LeaseConfig::worker_metrics_reporter_interval`]).
+        worker_metrics_reporter_interval(interval: Duration) => lease.worker_metrics_reporter_interval;
+        /// Set `maxRecords` ([`PollingConfig::max_records`]).
+        max_records(n: u32) => polling.max_records;
+        /// Set `idleTimeBetweenReadsInMillis` ([`PollingConfig::idle_time_between_reads`]).
+        idle_time_between_reads(idle: Duration) => polling.idle_time_between_reads;
     }
 
     /// Read with enhanced fan-out as consumer `consumer_name` ([`Retrieval::FanOut`]).
@@ -269,54 +271,12 @@ impl ConfigBuilder {
         self
     }
 
-    /// Set `failoverTimeMillis` ([`LeaseConfig::failover_time`]).
-    pub fn failover_time(mut self, failover: Duration) -> Self {
-        self.config.lease.failover_time = failover;
-        self
-    }
-
-    /// Set `maxLeasesForWorker` ([`LeaseConfig::max_leases_for_worker`]).
-    pub fn max_leases_for_worker(mut self, n: usize) -> Self {
-        self.config.lease.max_leases_for_worker = n;
-        self
-    }
-
-    /// Set `maxLeasesToStealAtOneTime` ([`LeaseConfig::max_leases_to_steal_at_one_time`]).
-    pub fn max_leases_to_steal_at_one_time(mut self, n: usize) -> Self {
-        self.config.lease.max_leases_to_steal_at_one_time = n;
-        self
-    }
-
-    /// Set `gracefulLeaseHandoffTimeoutMillis` ([`LeaseConfig::graceful_lease_handoff_timeout`]).
-    pub fn graceful_lease_handoff_timeout(mut self, timeout: Duration) -> Self {
-        self.config.lease.graceful_lease_handoff_timeout = timeout;
-        self
-    }
-
     /// Set `dynamoDbLockBasedLeaderLeaseDurationInMillis` and
     /// `dynamoDbLockBasedLeaderHeartbeatPeriodInMillis` ([`LeaseConfig::leader_lease_duration`],
     /// [`LeaseConfig::leader_heartbeat_period`]).
     pub fn leader_lock(mut self, lease_duration: Duration, heartbeat_period: Duration) -> Self {
         self.config.lease.leader_lease_duration = lease_duration;
         self.config.lease.leader_heartbeat_period = heartbeat_period;
-        self
-    }
-
-    /// Set `workerMetricsReporterFreqInMillis` ([`LeaseConfig::worker_metrics_reporter_interval`]).
-    pub fn worker_metrics_reporter_interval(mut self, interval: Duration) -> Self {
-        self.config.lease.worker_metrics_reporter_interval = interval;
-        self
-    }
-
-    /// Set `maxRecords` ([`PollingConfig::max_records`]).
-    pub fn max_records(mut self, n: u32) -> Self {
-        self.config.polling.max_records = n;
-        self
-    }
-
-    /// Set `idleTimeBetweenReadsInMillis` ([`PollingConfig::idle_time_between_reads`]).
-    pub fn idle_time_between_reads(mut self, idle: Duration) -> Self {
-        self.config.polling.idle_time_between_reads = idle;
         self
     }
 

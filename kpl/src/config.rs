@@ -263,18 +263,6 @@ pub struct ConfigBuilder {
     config: Config,
 }
 
-macro_rules! setters {
-    ($( $(#[$doc:meta])* $name:ident: $ty:ty; )*) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: $ty) -> Self {
-                self.config.$name = value;
-                self
-            }
-        )*
-    };
-}
-
 impl ConfigBuilder {
     /// Set [`Config::endpoint`].
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
@@ -312,7 +300,7 @@ impl ConfigBuilder {
         self
     }
 
-    setters! {
+    kinesis_proto::config_setters! {
         /// Set [`Config::aggregation_enabled`].
         aggregation_enabled: bool;
         /// Set [`Config::aggregation_max_count`].

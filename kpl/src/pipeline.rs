@@ -8,22 +8,28 @@
 //! driven by a timer heap and a dirty list, so a poll touches only the shards that changed or
 //! are due, never every shard.
 //!
-//! Per-key ordering ([`Ordering::PerPartitionKey`]): each shard has at most one Kinesis record
-//! between its buffer and the answer (in the collector or in flight); a failed one goes back to
-//! the front of its shard's buffer, which waits for its retry delay; and a new shard map is
-//! applied only when the stream has nothing in flight, so that records of one key never travel
-//! to two shards at once.
+//! Per-key ordering ([`Ordering::PerPartitionKey`](crate::config::Ordering::PerPartitionKey)):
+//! each shard has at most one Kinesis record between its buffer and the answer (in the
+//! collector or in flight); a failed one goes back to the front of its shard's buffer, which
+//! waits for its retry delay; and a new shard map is applied only when the stream has nothing
+//! in flight, so that records of one key never travel to two shards at once.
+
+mod answers;
+mod maps;
+mod poll;
+mod retries;
+mod schedule;
 
 use crate::aggregator::{KinesisRecord, ShardBuffer};
 use crate::collector::Collector;
-use crate::config::{Config, Ordering};
+use crate::config::Config;
 use crate::error::RecordFailure;
 use crate::handle::PutResult;
 use crate::limiter::ShardLimiter;
 use crate::record::UserRecord;
-use crate::retrier::{Backoff, Decision, confirm_aggregates, expired};
+use crate::retrier::Backoff;
 use crate::shard_map::{ShardMap, ShardMapState};
-use kinesis_proto::model::Shard as WireShard;
+use schedule::{Schedule, Target, UNROUTED};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -75,52 +81,6 @@ pub(crate) struct Actions {
     pub(crate) confirmed: Vec<(UserRecord, PutResult)>,
     /// Landing shards of records a newer map showed on the wrong shard (retried).
     pub(crate) wrong_shard: Vec<(Arc<str>, Arc<str>)>,
-}
-
-/// Something with its own schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Target {
-    /// A shard buffer: `slot` indexes the stream's shards, [`UNROUTED`] is the no-map buffer;
-    /// `generation` ties it to one map.
-    Shard {
-        stream: u32,
-        slot: u32,
-        generation: u32,
-    },
-    Collector(u32),
-    Retry(u32),
-    Refresh(u32),
-}
-
-/// The slot of the buffer for records no map routes.
-const UNROUTED: u32 = u32::MAX;
-
-/// One target's timer and dirty flag; the heap may hold stale entries, which are skipped.
-#[derive(Debug, Default)]
-struct Schedule {
-    at: Option<Instant>,
-    dirty: bool,
-}
-
-impl Schedule {
-    /// Whether a heap entry for `t` must be pushed (nothing earlier is scheduled).
-    fn want(&mut self, t: Instant) -> bool {
-        if self.at.is_some_and(|at| at <= t) {
-            return false;
-        }
-        self.at = Some(t);
-        true
-    }
-
-    /// Whether the heap entry for `t` is the live one; if so it is consumed.
-    fn fire(&mut self, t: Instant) -> bool {
-        if self.at == Some(t) {
-            self.at = None;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -328,227 +288,6 @@ impl Pipeline {
         flushed
     }
 
-    /// A `ListShards` for stream `stream` answered (`Err`: it failed).
-    pub(crate) fn on_map(
-        &mut self,
-        stream: usize,
-        shards: Result<Vec<WireShard>, String>,
-        now: Instant,
-    ) {
-        self.next_map_version += 1;
-        let version = self.next_map_version;
-        let map = shards.and_then(|s| ShardMap::from_shards(version, &s));
-        let st = &mut self.streams[stream];
-        match map {
-            Ok(map) => {
-                let map = Arc::new(map);
-                st.map.refreshed(Arc::clone(&map));
-                // Under per-key ordering even the first map waits: records sent unrouted
-                // before it may still be retried.
-                if self.config.ordering == Ordering::PerPartitionKey {
-                    st.pending_map = Some(map);
-                    self.try_apply_pending(stream, now);
-                } else {
-                    self.apply_map(stream, map, now);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(stream = %st.name, error = %e, "ListShards failed");
-                st.map.refresh_failed(now);
-                // Without a newer map, landings on unknown shards cannot be confirmed.
-                let undecided = std::mem::take(&mut st.undecided);
-                self.decide(stream, undecided, None, now);
-                self.mark_shard(stream, UNROUTED);
-            }
-        }
-        self.mark(Target::Refresh(stream as u32));
-    }
-
-    /// A request's outcome came back.
-    pub(crate) fn on_done(&mut self, done: Done, now: Instant) {
-        let stream = done.stream;
-        self.in_flight -= 1;
-        self.streams[stream].in_flight -= 1;
-        if let Some(version) = done.invalidate {
-            self.streams[stream].map.invalidate(version, now);
-            self.mark(Target::Refresh(stream as u32));
-        }
-        self.feed_limiters(stream, &done.shards, &done.throttled, now);
-        let ordered = self.config.ordering == Ordering::PerPartitionKey;
-        if ordered {
-            for shard in done.shards {
-                self.release(stream, shard.as_deref());
-            }
-        }
-        if !done.undecided.is_empty() {
-            let st = &mut self.streams[stream];
-            let current = st.routing.as_ref().map_or(0, |m| m.version());
-            if done.invalidate.is_some_and(|v| current > v) {
-                // A newer map arrived while the request was in flight: decide now.
-                let map = st.routing.clone();
-                self.decide(stream, done.undecided, map.as_deref(), now);
-            } else {
-                st.undecided.extend(done.undecided);
-            }
-        }
-        self.schedule_retries(stream, done.retries, now);
-        if ordered {
-            self.try_apply_pending(stream, now);
-        }
-    }
-
-    /// Tells each shard's limiter what its Kinesis records met.
-    fn feed_limiters(
-        &mut self,
-        stream: usize,
-        shards: &[Option<Arc<str>>],
-        throttled: &[Option<bool>],
-        now: Instant,
-    ) {
-        let st = &mut self.streams[stream];
-        for (shard, throttled) in shards.iter().zip(throttled) {
-            let (Some(id), Some(throttled)) = (shard, throttled) else {
-                continue;
-            };
-            if let Some(limiter) = st
-                .shards
-                .iter_mut()
-                .find(|s| s.id.as_deref() == Some(&**id))
-                .and_then(|s| s.limiter.as_mut())
-            {
-                limiter.observe(*throttled, now);
-            }
-        }
-    }
-
-    /// Confirms undecided records with `map`, retrying those on the wrong shard.
-    fn decide(
-        &mut self,
-        stream: usize,
-        undecided: Vec<(UserRecord, PutResult)>,
-        map: Option<&ShardMap>,
-        now: Instant,
-    ) {
-        let mut retries = Vec::new();
-        for decision in confirm_aggregates(undecided, map) {
-            match decision {
-                Decision::Put(rec, result) => self.confirmed.push((rec, result)),
-                Decision::WrongShard(rec, shard) => {
-                    self.wrong_shard.push((Arc::clone(&rec.stream), shard));
-                    retries.push(rec);
-                }
-            }
-        }
-        self.schedule_retries(stream, retries, now);
-    }
-
-    /// Sends `retries` again after their backoff.
-    fn schedule_retries(&mut self, stream: usize, retries: Vec<UserRecord>, now: Instant) {
-        let ordered = self.config.ordering == Ordering::PerPartitionKey;
-        if !retries.is_empty() {
-            let mut by_slot: HashMap<u32, Vec<UserRecord>> = HashMap::new();
-            for mut rec in retries {
-                let n = rec.attempts.len() as u32;
-                let ready = (now + self.backoff.delay(n)).min(rec.expiration);
-                rec.not_before = ready;
-                rec.deadline = ready;
-                if ordered {
-                    let slot = self.route(stream, rec.hash_key);
-                    by_slot.entry(slot).or_default().push(rec);
-                } else {
-                    self.streams[stream]
-                        .retries
-                        .push(Reverse(Waiting(ready, rec)));
-                }
-            }
-            for (slot, mut recs) in by_slot {
-                recs.sort_by_key(|r| r.seq);
-                self.shard_mut(stream, slot).buffer.merge_front(recs);
-                self.mark_shard(stream, slot);
-            }
-            self.mark(Target::Retry(stream as u32));
-        }
-    }
-
-    /// Reopens the gate of the shard with this id (per-key ordering).
-    fn release(&mut self, stream: usize, shard: Option<&str>) {
-        let st = &self.streams[stream];
-        let slot = match shard {
-            None => UNROUTED,
-            Some(id) => match st.shards.iter().position(|s| s.id.as_deref() == Some(id)) {
-                Some(i) => i as u32,
-                None => return,
-            },
-        };
-        self.shard_mut(stream, slot).busy = false;
-        self.mark_shard(stream, slot);
-    }
-
-    fn try_apply_pending(&mut self, stream: usize, now: Instant) {
-        let st = &self.streams[stream];
-        if st.in_flight == 0
-            && st.collector.is_empty()
-            && let Some(map) = self.streams[stream].pending_map.take()
-        {
-            self.apply_map(stream, map, now);
-        }
-    }
-
-    /// Routes with `map` from now on, moving the records of shards that closed.
-    fn apply_map(&mut self, stream: usize, map: Arc<ShardMap>, now: Instant) {
-        let rate_limit = self.config.rate_limit;
-        let st = &mut self.streams[stream];
-        let previous = st.routing.take();
-        let mut old: HashMap<Arc<str>, ShardState> = st
-            .shards
-            .drain(..)
-            .filter_map(|s| Some((s.id.clone()?, s)))
-            .collect();
-        let mut displaced = st.unrouted.buffer.drain();
-        let mut shards = Vec::with_capacity(map.shards().len());
-        for m in map.shards() {
-            // A shard is kept only if it still owns the same keys (ids are never reused, but
-            // an emulator might).
-            let same = previous.as_ref().and_then(|p| p.range_of(&m.id)) == Some(m.range);
-            match old.remove(&m.id) {
-                Some(mut kept) if same => {
-                    kept.schedule = Schedule::default();
-                    shards.push(kept);
-                    continue;
-                }
-                Some(mut gone) => displaced.extend(gone.buffer.drain()),
-                None => {}
-            }
-            let limiter = if self.config.adaptive_rate {
-                ShardLimiter::adaptive(rate_limit, now)
-            } else {
-                ShardLimiter::new(rate_limit, now)
-            };
-            shards.push(ShardState::new(Some(Arc::clone(&m.id)), Some(limiter)));
-        }
-        st.shards = shards;
-        for (_, mut gone) in old {
-            displaced.extend(gone.buffer.drain());
-        }
-        st.routing = Some(Arc::clone(&map));
-        st.generation = st.generation.wrapping_add(1);
-        let undecided = std::mem::take(&mut st.undecided);
-        displaced.sort_by_key(|r| r.seq);
-        let mut by_slot: HashMap<u32, Vec<UserRecord>> = HashMap::new();
-        for rec in displaced {
-            let slot = self.route(stream, rec.hash_key);
-            by_slot.entry(slot).or_default().push(rec);
-        }
-        for (slot, recs) in by_slot {
-            self.shard_mut(stream, slot).buffer.merge_front(recs);
-        }
-        for slot in 0..self.streams[stream].shards.len() {
-            self.mark_shard(stream, slot as u32);
-        }
-        self.mark_shard(stream, UNROUTED);
-        self.decide(stream, undecided, Some(&map), now);
-    }
-
     fn route(&self, stream: usize, hash_key: u128) -> u32 {
         self.streams[stream]
             .routing
@@ -609,230 +348,17 @@ impl Pipeline {
             self.dirty.push(target);
         }
     }
-
-    /// Does everything due at `now`.
-    pub(crate) fn poll(&mut self, now: Instant, out: &mut Actions) {
-        while let Some(Reverse((t, target))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
-            if self.schedule_of(target).is_some_and(|s| s.fire(t)) {
-                self.mark(target);
-            }
-        }
-        // Retries and maps first, so that retries reach their buffers before the shards run;
-        // shards feed collectors, so collectors marked while shards run are handled too.
-        self.dirty.sort_by_key(|t| match t {
-            Target::Refresh(_) | Target::Retry(_) => 0,
-            Target::Shard { .. } => 1,
-            Target::Collector(_) => 2,
-        });
-        let mut i = 0;
-        while i < self.dirty.len() {
-            let target = self.dirty[i];
-            i += 1;
-            let Some(sched) = self.schedule_of(target) else {
-                continue;
-            };
-            sched.dirty = false;
-            let next = match target {
-                Target::Shard { stream, slot, .. } => {
-                    self.poll_shard(stream as usize, slot, now, out)
-                }
-                Target::Collector(s) => {
-                    let st = &mut self.streams[s as usize];
-                    st.collector.poll(now, self.flush_seq);
-                    st.collector.next_due()
-                }
-                Target::Retry(s) => self.poll_retries(s as usize, now),
-                Target::Refresh(s) => {
-                    let st = &mut self.streams[s as usize];
-                    if st.map.start_refresh(now) {
-                        out.refresh.push((s as usize, Arc::clone(&st.name)));
-                    }
-                    st.map.next_refresh()
-                }
-            };
-            if let Some(t) = next
-                && let Some(sched) = self.schedule_of(target)
-                && sched.want(t)
-            {
-                self.timers.push(Reverse((t, target)));
-            }
-        }
-        self.dirty.clear();
-        out.confirmed.append(&mut self.confirmed);
-        out.wrong_shard.append(&mut self.wrong_shard);
-        self.dispatch(now, out);
-    }
-
-    fn poll_shard(
-        &mut self,
-        stream: usize,
-        slot: u32,
-        now: Instant,
-        out: &mut Actions,
-    ) -> Option<Instant> {
-        let config = Arc::clone(&self.config);
-        let ordered = config.ordering == Ordering::PerPartitionKey;
-        let flush_seq = self.flush_seq;
-        // Without a map records are held until their deadline (the map may arrive meanwhile)
-        // and then sent unaggregated, as the KPL does.
-        let unrouted = slot == UNROUTED;
-        let hold = unrouted || config.aggregation_enabled;
-        let aggregate = !unrouted && config.aggregation_enabled;
-        let st = &mut self.streams[stream];
-        let blocked = ordered && st.pending_map.is_some();
-        // While the first map is being fetched, even a flush waits for it (up to the records'
-        // deadline), so that the first records are aggregated too.
-        let flush_seq = if unrouted && st.routing.is_none() && st.map.is_fetching() {
-            0
-        } else {
-            flush_seq
-        };
-        let sh = if unrouted {
-            &mut st.unrouted
-        } else {
-            &mut st.shards[slot as usize]
-        };
-        let mut expired_now = Vec::new();
-        sh.buffer.expire_front(now, &mut expired_now);
-        for mut rec in expired_now {
-            let last = rec.attempts.last().and_then(|a| a.error_code.clone());
-            let failure = expired(&mut rec, last.as_deref());
-            out.expired.push((rec, failure));
-        }
-        let mut emitted = false;
-        let mut next = None;
-        loop {
-            if (ordered && sh.busy) || blocked {
-                break;
-            }
-            if !sh.buffer.is_due(now, flush_seq, hold, &config) {
-                next = sh.buffer.next_due(flush_seq, hold, &config);
-                break;
-            }
-            if let Some(limiter) = &mut sh.limiter {
-                let wait = limiter.wait(now);
-                if !wait.is_zero() {
-                    next = sh.buffer.front().map(|f| (now + wait).min(f.expiration));
-                    break;
-                }
-            }
-            let Some(kr) = sh.buffer.take(aggregate, sh.id.clone(), now, &config) else {
-                break;
-            };
-            if let Some(limiter) = &mut sh.limiter {
-                limiter.take(kr.size, now);
-            }
-            sh.busy = ordered;
-            st.collector.add(kr);
-            emitted = true;
-        }
-        if emitted {
-            self.mark(Target::Collector(stream as u32));
-        }
-        next
-    }
-
-    fn poll_retries(&mut self, stream: usize, now: Instant) -> Option<Instant> {
-        let mut by_slot: HashMap<u32, Vec<UserRecord>> = HashMap::new();
-        loop {
-            let st = &mut self.streams[stream];
-            match st.retries.peek() {
-                Some(Reverse(Waiting(t, _))) if *t <= now => {}
-                Some(Reverse(Waiting(t, _))) => {
-                    let t = *t;
-                    self.merge_retries(stream, by_slot);
-                    return Some(t);
-                }
-                None => break,
-            }
-            if let Some(Reverse(Waiting(_, rec))) = st.retries.pop() {
-                let slot = self.route(stream, rec.hash_key);
-                by_slot.entry(slot).or_default().push(rec);
-            }
-        }
-        self.merge_retries(stream, by_slot);
-        None
-    }
-
-    fn merge_retries(&mut self, stream: usize, by_slot: HashMap<u32, Vec<UserRecord>>) {
-        for (slot, mut recs) in by_slot {
-            recs.sort_by_key(|r| r.seq);
-            self.shard_mut(stream, slot).buffer.merge_front(recs);
-            self.mark_shard(stream, slot);
-        }
-    }
-
-    /// Hands out sealed requests while connections are free, streams taking turns; records
-    /// that expired on the way are failed rather than sent.
-    fn dispatch(&mut self, now: Instant, out: &mut Actions) {
-        let n = self.streams.len();
-        let mut idle_streams = 0;
-        while self.in_flight < self.config.max_connections && idle_streams < n {
-            let s = self.round_robin % n.max(1);
-            self.round_robin = self.round_robin.wrapping_add(1);
-            let Some(records) = self.streams[s].collector.pop_ready() else {
-                idle_streams += 1;
-                continue;
-            };
-            idle_streams = 0;
-            let mut kept = Vec::with_capacity(records.len());
-            for kr in records {
-                if kr.records.iter().all(|r| r.expiration > now) {
-                    kept.push(kr);
-                    continue;
-                }
-                let predicted = kr.predicted.clone();
-                let mut live = Vec::with_capacity(kr.records.len());
-                for mut rec in kr.records {
-                    if rec.expiration > now {
-                        live.push(rec);
-                    } else {
-                        let last = rec.attempts.last().and_then(|a| a.error_code.clone());
-                        let failure = expired(&mut rec, last.as_deref());
-                        out.expired.push((rec, failure));
-                    }
-                }
-                if live.is_empty() {
-                    if self.config.ordering == Ordering::PerPartitionKey {
-                        self.release(s, predicted.as_deref());
-                    }
-                } else {
-                    kept.push(KinesisRecord::new(live, predicted));
-                }
-            }
-            if kept.is_empty() {
-                continue;
-            }
-            let st = &mut self.streams[s];
-            st.in_flight += 1;
-            self.in_flight += 1;
-            self.next_batch += 1;
-            out.batches.push(Batch {
-                id: self.next_batch,
-                stream: s,
-                name: Arc::clone(&st.name),
-                records: kept,
-                map: st.routing.clone(),
-            });
-        }
-        // Releases above may have made shards due again.
-        if !self.dirty.is_empty() {
-            self.poll(now, out);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Ordering;
     use crate::handle::PutHandle;
     use crate::record::test_support::user_record;
     use kinesis_proto::hash_key::{HashRange, even_split, hash_key_for_partition_key};
     use kinesis_proto::model::SequenceNumberRange;
+    use kinesis_proto::model::Shard as WireShard;
     use std::time::Duration;
 
     fn ms(n: u64) -> Duration {

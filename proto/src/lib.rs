@@ -13,6 +13,7 @@ pub mod aggregation;
 pub mod aws_date;
 pub mod client;
 pub mod codec;
+mod config_setters;
 pub mod error;
 pub mod event_stream;
 #[doc(hidden)]

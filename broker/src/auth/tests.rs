@@ -1,5 +1,11 @@
+use super::canonical::canonical_query;
 use super::*;
+use kinesis_proto::aws_date::{format_amz_date, parse_amz_date, parse_http_date};
 use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+use std::io;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
 
 const AKID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";

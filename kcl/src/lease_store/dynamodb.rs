@@ -17,41 +17,32 @@
 //! believe a write of theirs won, since each write still needs the counter its
 //! writer saw.
 
+mod call;
 mod config;
 mod coordinator;
+mod fenced_write;
 mod item;
+mod table;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode as SdkBillingMode, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ProvisionedThroughput, ReturnValue,
-    ScalarAttributeType, TableStatus,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+use call::Conditional;
 pub use config::{BillingMode, DynamoDbConfig, DynamoDbConfigBuilder};
 use item::{Item, n, s};
+pub use table::LEASE_OWNER_INDEX;
 
 use super::{LeaseStore, StoreFuture};
 use crate::checkpoint::CheckpointUpdate;
 use crate::error::Error;
 use crate::lease::Lease;
-
-/// The KCL 3.x index of leases by owner (`leaseOwner` HASH, `leaseKey` RANGE, keys only).
-pub const LEASE_OWNER_INDEX: &str = "LeaseOwnerToLeaseKeyIndex";
-
-/// The owner as the writer must find it: the actual owner (docs/kcl3-coordination.md).
-const ACTUAL_OWNER: &str = "(attribute_not_exists(checkpointOwner) AND leaseOwner = :owner) \
-     OR checkpointOwner = :owner";
 
 /// A lease table in DynamoDB; clones share one client and one set of call counters.
 #[derive(Debug, Clone)]
@@ -61,83 +52,6 @@ pub struct DynamoDbLeaseStore {
     calls: Arc<AtomicU64>,
     /// Set once the KCL 3.x side tables are known to exist.
     side_tables: Arc<tokio::sync::OnceCell<()>>,
-}
-
-/// How one request attempt ended, for the retry loop.
-enum Failure {
-    /// The condition was refused: final.
-    Condition,
-    /// Worth another attempt; `maybe_applied` when the request may have taken effect.
-    Retry { maybe_applied: bool, error: String },
-    /// Not worth another attempt.
-    Fatal(CallError),
-}
-
-/// A call that failed for good: DynamoDB's error code (if it answered) and its words.
-#[derive(Debug)]
-struct CallError {
-    code: Option<String>,
-    message: String,
-}
-
-fn classify<E, R>(error: &SdkError<E, R>) -> Failure
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let message = aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string();
-    match error {
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or_default();
-            match code {
-                "ConditionalCheckFailedException" => Failure::Condition,
-                "ProvisionedThroughputExceededException"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "LimitExceededException" => Failure::Retry {
-                    maybe_applied: false,
-                    error: message,
-                },
-                "InternalServerError" | "ServiceUnavailable" | "InternalFailure" => {
-                    Failure::Retry {
-                        maybe_applied: true,
-                        error: message,
-                    }
-                }
-                _ => Failure::Fatal(CallError {
-                    code: Some(code.to_string()),
-                    message,
-                }),
-            }
-        }
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) | SdkError::DispatchFailure(_) => {
-            Failure::Retry {
-                maybe_applied: true,
-                error: message,
-            }
-        }
-        _ => Failure::Fatal(CallError {
-            code: None,
-            message,
-        }),
-    }
-}
-
-/// The answer of a conditional call once the retries are over.
-enum Conditional<T> {
-    Applied(T),
-    /// Refused; `after_ambiguous` when an earlier attempt may have been applied.
-    Refused {
-        after_ambiguous: bool,
-    },
-}
-
-/// A store error that keeps DynamoDB's own words.
-#[derive(Debug, thiserror::Error)]
-#[error("DynamoDB {table}: {message}")]
-struct DynamoDbError {
-    table: String,
-    message: String,
 }
 
 impl DynamoDbLeaseStore {
@@ -198,326 +112,6 @@ impl DynamoDbLeaseStore {
     /// DynamoDB requests sent so far by this store and its clones (every attempt counts).
     pub fn request_count(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
-    }
-
-    fn fatal(&self, operation: &'static str, e: CallError) -> Error {
-        let message = match e.code {
-            Some(code) => format!("{code}: {}", e.message),
-            None => e.message,
-        };
-        self.failed(operation, message)
-    }
-
-    fn failed(&self, operation: &'static str, message: impl Into<String>) -> Error {
-        Error::store(
-            operation,
-            DynamoDbError {
-                table: self.config.table_name.clone(),
-                message: message.into(),
-            },
-        )
-    }
-
-    /// Backoff before retry number `retry` (1-based): full jitter under a doubling ceiling.
-    fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .config
-            .backoff_base
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-            .min(self.config.backoff_cap);
-        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::random::<u64>() % millis.saturating_add(1))
-    }
-
-    /// Send `attempt` until it answers, is refused, fails for good, or the attempts run out.
-    async fn call<T, E, R, F, Fut>(
-        &self,
-        operation: &'static str,
-        mut attempt: F,
-    ) -> Result<Conditional<T>, CallError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E, R>>>,
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        let mut maybe_applied = false;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            let error = match attempt().await {
-                Ok(out) => return Ok(Conditional::Applied(out)),
-                Err(e) => e,
-            };
-            match classify(&error) {
-                Failure::Condition => {
-                    return Ok(Conditional::Refused {
-                        after_ambiguous: maybe_applied,
-                    });
-                }
-                Failure::Fatal(e) => return Err(e),
-                Failure::Retry {
-                    maybe_applied: this_one,
-                    error,
-                } => {
-                    maybe_applied |= this_one;
-                    if tries >= self.config.max_attempts {
-                        return Err(CallError {
-                            code: None,
-                            message: format!("{operation} gave up after {tries} attempts: {error}"),
-                        });
-                    }
-                    tracing::debug!(operation, tries, %error, "DynamoDB call retried");
-                    tokio::time::sleep(self.backoff(tries)).await;
-                }
-            }
-        }
-    }
-
-    async fn describe_status(&self) -> Result<Option<TableStatus>, Error> {
-        let table = self.config.table_name.clone();
-        let answer = self
-            .call("describe_table", || {
-                self.client.describe_table().table_name(&table).send()
-            })
-            .await;
-        match answer {
-            Ok(Conditional::Applied(out)) => {
-                Ok(out.table().and_then(|t| t.table_status()).cloned())
-            }
-            Ok(Conditional::Refused { .. }) => Ok(None),
-            Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(self.fatal("describe_table", e)),
-        }
-    }
-
-    /// Create the table if absent and wait (bounded) until it is ACTIVE.
-    async fn ensure_table(&self) -> Result<(), Error> {
-        let deadline = Instant::now() + self.config.table_active_timeout;
-        let mut created = false;
-        loop {
-            match self.describe_status().await? {
-                Some(TableStatus::Active | TableStatus::Updating) => return Ok(()),
-                Some(_) => {}
-                None if !created => {
-                    self.create_table().await?;
-                    created = true;
-                    continue;
-                }
-                None => {}
-            }
-            if Instant::now() >= deadline {
-                return Err(self.failed(
-                    "open",
-                    format!(
-                        "the table did not become ACTIVE within {:?}",
-                        self.config.table_active_timeout
-                    ),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn create_table(&self) -> Result<(), Error> {
-        let build =
-            |e: aws_sdk_dynamodb::error::BuildError| self.failed("create_table", e.to_string());
-        let key_element = |name: &str, key_type: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(key_type)
-                .build()
-                .map_err(build)
-        };
-        let string_attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(build)
-        };
-        let throughput = match self.config.billing_mode {
-            BillingMode::OnDemand => None,
-            BillingMode::Provisioned {
-                read_capacity,
-                write_capacity,
-            } => Some(
-                ProvisionedThroughput::builder()
-                    .read_capacity_units(read_capacity)
-                    .write_capacity_units(write_capacity)
-                    .build()
-                    .map_err(build)?,
-            ),
-        };
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(LEASE_OWNER_INDEX)
-            .key_schema(key_element(item::LEASE_OWNER, KeyType::Hash)?)
-            .key_schema(key_element(item::LEASE_KEY, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::KeysOnly)
-                    .build(),
-            )
-            .set_provisioned_throughput(throughput.clone())
-            .build()
-            .map_err(build)?;
-        let billing = match self.config.billing_mode {
-            BillingMode::OnDemand => SdkBillingMode::PayPerRequest,
-            BillingMode::Provisioned { .. } => SdkBillingMode::Provisioned,
-        };
-        let request = self
-            .client
-            .create_table()
-            .table_name(&self.config.table_name)
-            .attribute_definitions(string_attribute(item::LEASE_KEY)?)
-            .attribute_definitions(string_attribute(item::LEASE_OWNER)?)
-            .key_schema(key_element(item::LEASE_KEY, KeyType::Hash)?)
-            .global_secondary_indexes(index)
-            .billing_mode(billing)
-            .set_provisioned_throughput(throughput);
-        match self.call("create_table", || request.clone().send()).await {
-            Ok(_) => {
-                tracing::info!(table = %self.config.table_name, "lease table created");
-                Ok(())
-            }
-            // Another worker created it first: wait for it like for ours.
-            Err(e) if e.code.as_deref() == Some("ResourceInUseException") => Ok(()),
-            Err(e) => Err(self.fatal("create_table", e)),
-        }
-    }
-
-    /// A consistent read of one item.
-    async fn get_item(&self, lease_key: &str) -> Result<Option<Lease>, Error> {
-        let answer = self
-            .call("get", || {
-                self.client
-                    .get_item()
-                    .table_name(&self.config.table_name)
-                    .set_key(Some(item::key(lease_key)))
-                    .consistent_read(true)
-                    .send()
-            })
-            .await
-            .map_err(|e| self.fatal("get", e))?;
-        match answer {
-            Conditional::Applied(out) => out.item().map(item::lease_from_item).transpose(),
-            Conditional::Refused { .. } => Err(self.failed("get", "a read was refused")),
-        }
-    }
-
-    /// A fenced `UpdateItem`: `update` plus the counter bump, iff the counter is
-    /// `expected_counter` and `condition` (beyond that) holds. `mine` tells, on a refusal
-    /// after an ambiguous attempt, whether the stored lease is exactly our write.
-    #[allow(clippy::too_many_arguments)]
-    async fn update(
-        &self,
-        operation: &'static str,
-        lease_key: &str,
-        expected_counter: u64,
-        condition: &str,
-        update: &str,
-        values: Vec<(&'static str, AttributeValue)>,
-        mine: impl Fn(&Lease) -> bool,
-    ) -> Result<Result<Lease, ()>, Error> {
-        self.update_item(
-            operation,
-            lease_key,
-            Some(expected_counter),
-            condition,
-            update,
-            values,
-            mine,
-        )
-        .await
-    }
-
-    /// An `UpdateItem` iff `condition` holds and, when given, the counter is
-    /// `expected_counter`; see [`update`](Self::update).
-    #[allow(clippy::too_many_arguments)]
-    async fn update_item(
-        &self,
-        operation: &'static str,
-        lease_key: &str,
-        expected_counter: Option<u64>,
-        condition: &str,
-        update: &str,
-        values: Vec<(&'static str, AttributeValue)>,
-        mine: impl Fn(&Lease) -> bool,
-    ) -> Result<Result<Lease, ()>, Error> {
-        let mut expression_values: Item = values
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
-        let mut clauses = Vec::new();
-        if let Some(expected) = expected_counter {
-            expression_values.insert(":expected".into(), n(expected));
-            clauses.push("leaseCounter = :expected".to_string());
-        }
-        if !condition.is_empty() {
-            clauses.push(format!("({condition})"));
-        }
-        let condition = clauses.join(" AND ");
-        if update.contains("{COUNTER}") {
-            expression_values.insert(":one".into(), n(1));
-        }
-        let update = update.replace("{COUNTER}", "leaseCounter = leaseCounter + :one");
-        let answer = self
-            .call(operation, || {
-                self.client
-                    .update_item()
-                    .table_name(&self.config.table_name)
-                    .set_key(Some(item::key(lease_key)))
-                    .condition_expression(&condition)
-                    .update_expression(&update)
-                    .set_expression_attribute_values(Some(expression_values.clone()))
-                    .return_values(ReturnValue::AllNew)
-                    .send()
-            })
-            .await
-            .map_err(|e| self.fatal(operation, e))?;
-        match answer {
-            Conditional::Applied(out) => match out.attributes() {
-                Some(attributes) => item::lease_from_item(attributes).map(Ok),
-                None => Err(self.failed(operation, "UpdateItem returned no attributes")),
-            },
-            Conditional::Refused { after_ambiguous } => {
-                if after_ambiguous
-                    && let Some(stored) = self.get_item(lease_key).await?
-                    && expected_counter.is_none_or(|c| stored.lease_counter == c.saturating_add(1))
-                    && mine(&stored)
-                {
-                    return Ok(Ok(stored));
-                }
-                Ok(Err(()))
-            }
-        }
-    }
-
-    /// [`update`](Self::update) for the owner's own writes: refused means lease lost.
-    #[allow(clippy::too_many_arguments)]
-    async fn owner_update(
-        &self,
-        operation: &'static str,
-        lease_key: &str,
-        owner: &str,
-        expected_counter: u64,
-        update: &str,
-        mut values: Vec<(&'static str, AttributeValue)>,
-        mine: impl Fn(&Lease) -> bool,
-    ) -> Result<Lease, Error> {
-        values.push((":owner", s(owner)));
-        self.update(
-            operation,
-            lease_key,
-            expected_counter,
-            ACTUAL_OWNER,
-            update,
-            values,
-            mine,
-        )
-        .await?
-        .map_err(|()| Error::conflict(lease_key))
     }
 }
 

@@ -10,31 +10,23 @@
 //! Calls run on tokio's blocking pool because a busy wait can last up to the
 //! busy timeout and must not stall the async runtime.
 
-use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+mod coordinator;
+mod row;
+mod schema;
 
-use kinesis_proto::hash_key::{HashRange, parse_hash_key};
+use std::sync::Arc;
+
 use parking_lot::Mutex;
-use rusqlite::{Connection, OptionalExtension, Row, ToSql, named_params};
+use rusqlite::{Connection, ToSql, named_params};
+
+use row::{COLUMNS, SqlValue, query_leases, shard_ids_json, sub_sequence_param};
 
 use super::{LeaseStore, StoreFuture};
 use crate::checkpoint::CheckpointUpdate;
 use crate::coordinator_store::CoordinatorStore;
 use crate::error::Error;
 use crate::extended_sequence::ExtendedSequenceNumber;
-use crate::leader_lock::LockItem;
 use crate::lease::Lease;
-use crate::worker_metrics::WorkerMetricStats;
-
-/// How long a write waits for another process's write lock before failing.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-const COLUMNS: &str = "leaseKey, leaseOwner, leaseCounter, checkpoint, checkpointSubSequenceNumber, \
-     pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState, \
-     ownerSwitchesSinceCheckpoint, parentShardId, childShardIds, startingHashKey, endingHashKey, \
-     checkpointOwner, throughputKBps, streamName, shardId";
 
 /// The owner as the writer must find it: the actual owner (docs/kcl3-coordination.md).
 const ACTUAL_OWNER: &str =
@@ -57,121 +49,6 @@ pub struct SqliteLeaseStore {
 }
 
 impl SqliteLeaseStore {
-    /// Open (creating if needed) the file and the application's table, off the async runtime.
-    pub async fn open(path: impl AsRef<Path>, application_name: &str) -> Result<Self, Error> {
-        let path = path.as_ref().to_path_buf();
-        let application_name = application_name.to_string();
-        tokio::task::spawn_blocking(move || Self::open_blocking(path, &application_name))
-            .await
-            .map_err(|e| Error::store("open", e))?
-    }
-
-    /// Open (creating if needed) the file and the application's table, blocking the caller.
-    pub fn open_blocking(path: impl AsRef<Path>, application_name: &str) -> Result<Self, Error> {
-        if application_name.is_empty() {
-            return Err(Error::InvalidConfig(
-                "the application name (lease table name) is empty".into(),
-            ));
-        }
-        let sql = |e| Error::store("open", e);
-        let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
-        // The pragma answers with the mode it ended up in; a file system without
-        // shared memory stays in rollback-journal mode, which is slower but still correct.
-        let _mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(sql)?;
-        // In WAL mode NORMAL loses at most the last commits on power loss, never
-        // on a process crash; a re-delivered batch is within at-least-once.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        let table = quote_identifier(application_name);
-        conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} (
-                leaseKey TEXT PRIMARY KEY NOT NULL,
-                leaseOwner TEXT,
-                leaseCounter INTEGER NOT NULL,
-                checkpoint TEXT NOT NULL,
-                checkpointSubSequenceNumber INTEGER NOT NULL,
-                pendingCheckpoint TEXT,
-                pendingCheckpointSubSequenceNumber INTEGER,
-                pendingCheckpointState BLOB,
-                ownerSwitchesSinceCheckpoint INTEGER NOT NULL,
-                parentShardId TEXT NOT NULL,
-                childShardIds TEXT NOT NULL,
-                startingHashKey TEXT,
-                endingHashKey TEXT,
-                checkpointOwner TEXT,
-                throughputKBps REAL,
-                streamName TEXT,
-                shardId TEXT
-            ) WITHOUT ROWID"
-        ))
-        .map_err(sql)?;
-        let has_column = |name: &str| -> Result<bool, Error> {
-            let n: i64 = conn
-                .query_row(
-                    &format!(
-                        "SELECT COUNT(*) FROM pragma_table_info({}) WHERE name = {}",
-                        quote_literal(application_name),
-                        quote_literal(name)
-                    ),
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(sql)?;
-            Ok(n > 0)
-        };
-        // Files from before the KCL 3.x attributes lack this column; adding a
-        // nullable column is atomic and leaves every row as it was.
-        for (column, column_type) in [
-            ("checkpointOwner", "TEXT"),
-            ("throughputKBps", "REAL"),
-            ("streamName", "TEXT"),
-            ("shardId", "TEXT"),
-        ] {
-            if !has_column(column)? {
-                conn.execute_batch(&format!(
-                    "ALTER TABLE {table} ADD COLUMN {column} {column_type}"
-                ))
-                .map_err(sql)?;
-            }
-        }
-        // Files written before the columns took the KCL's names call this one
-        // `parentShardIds`; rename it in place (atomic, and a no-op once done).
-        if has_column("parentShardIds")? {
-            conn.execute_batch(&format!(
-                "ALTER TABLE {table} RENAME COLUMN parentShardIds TO parentShardId"
-            ))
-            .map_err(sql)?;
-        }
-        // The KCL 3.x side tables live in the same file (docs/kcl3-coordination.md).
-        let coordinator_table = quote_identifier(&format!("{application_name}-CoordinatorState"));
-        let metrics_table = quote_identifier(&format!("{application_name}-WorkerMetricStats"));
-        conn.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {coordinator_table} (
-                key TEXT PRIMARY KEY NOT NULL,
-                ownerName TEXT NOT NULL,
-                leaseDuration TEXT NOT NULL,
-                recordVersionNumber TEXT NOT NULL,
-                isReleased INTEGER NOT NULL DEFAULT 0
-            ) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS {metrics_table} (
-                wid TEXT PRIMARY KEY NOT NULL,
-                lut INTEGER NOT NULL,
-                sts TEXT NOT NULL,
-                opr TEXT NOT NULL
-            ) WITHOUT ROWID"
-        ))
-        .map_err(sql)?;
-        Ok(SqliteLeaseStore {
-            conn: Arc::new(Mutex::new(conn)),
-            table: table.into(),
-            coordinator_table: coordinator_table.into(),
-            metrics_table: metrics_table.into(),
-        })
-    }
-
     /// Run `f` with the connection on the blocking pool.
     async fn run<T, F>(&self, operation: &'static str, f: F) -> Result<T, Error>
     where
@@ -225,166 +102,6 @@ impl SqliteLeaseStore {
             }
         })
         .await
-    }
-}
-
-/// An owned SQL parameter, so values can move to the blocking pool.
-#[derive(Debug)]
-enum SqlValue {
-    Text(String),
-    Int(i64),
-    OptBlob(Option<Vec<u8>>),
-    Real(f64),
-}
-
-impl ToSql for SqlValue {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        match self {
-            SqlValue::Text(s) => s.to_sql(),
-            SqlValue::Int(i) => i.to_sql(),
-            SqlValue::OptBlob(b) => b.to_sql(),
-            SqlValue::Real(r) => r.to_sql(),
-        }
-    }
-}
-
-/// Quote an application name as an SQL string literal.
-fn quote_literal(name: &str) -> String {
-    format!("'{}'", name.replace('\'', "''"))
-}
-
-/// Quote an application name as an SQL identifier, whatever characters it holds.
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn sub_sequence_param(position: &ExtendedSequenceNumber) -> Result<i64, Error> {
-    let sub = position.sub_sequence_number();
-    i64::try_from(sub).map_err(|_| Error::InvalidSubSequenceNumber(i128::from(sub)))
-}
-
-fn shard_ids_json(ids: &BTreeSet<String>) -> Result<String, Error> {
-    serde_json::to_string(ids).map_err(|e| Error::store("encode shard ids", e))
-}
-
-fn query_leases(
-    conn: &Connection,
-    sql: &str,
-    params: &[(&str, &dyn ToSql)],
-    operation: &'static str,
-) -> Result<Vec<Lease>, Error> {
-    let db = |e| Error::store(operation, e);
-    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-    let mut rows = stmt.query(params).map_err(db)?;
-    let mut raw = Vec::new();
-    while let Some(row) = rows.next().map_err(db)? {
-        raw.push(RawLease::from_row(row).map_err(db)?);
-    }
-    raw.into_iter().map(RawLease::into_lease).collect()
-}
-
-/// A row as SQLite holds it, before it is checked into a [`Lease`].
-struct RawLease {
-    lease_key: String,
-    lease_owner: Option<String>,
-    lease_counter: i64,
-    checkpoint: String,
-    checkpoint_sub: i64,
-    pending: Option<String>,
-    pending_sub: Option<i64>,
-    pending_state: Option<Vec<u8>>,
-    owner_switches: i64,
-    parents: String,
-    children: String,
-    starting_hash_key: Option<String>,
-    ending_hash_key: Option<String>,
-    checkpoint_owner: Option<String>,
-    throughput_kbps: Option<f64>,
-    stream_name: Option<String>,
-    shard_id: Option<String>,
-}
-
-impl RawLease {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(RawLease {
-            lease_key: row.get(0)?,
-            lease_owner: row.get(1)?,
-            lease_counter: row.get(2)?,
-            checkpoint: row.get(3)?,
-            checkpoint_sub: row.get(4)?,
-            pending: row.get(5)?,
-            pending_sub: row.get(6)?,
-            pending_state: row.get(7)?,
-            owner_switches: row.get(8)?,
-            parents: row.get(9)?,
-            children: row.get(10)?,
-            starting_hash_key: row.get(11)?,
-            ending_hash_key: row.get(12)?,
-            checkpoint_owner: row.get(13)?,
-            throughput_kbps: row.get(14)?,
-            stream_name: row.get(15)?,
-            shard_id: row.get(16)?,
-        })
-    }
-
-    fn into_lease(self) -> Result<Lease, Error> {
-        let key = self.lease_key.as_str();
-        let unsigned = |v: i64, what: &str| {
-            u64::try_from(v).map_err(|_| Error::corrupt(key, format!("{what} is negative ({v})")))
-        };
-        let position = |checkpoint: &str, sub: i64, what: &str| {
-            ExtendedSequenceNumber::parse(checkpoint, unsigned(sub, what)?)
-                .map_err(|e| Error::corrupt(key, format!("{what}: {e}")))
-        };
-        let shard_ids = |json: &str, what: &str| {
-            serde_json::from_str::<BTreeSet<String>>(json)
-                .map_err(|e| Error::corrupt(key, format!("{what} is not a JSON string array: {e}")))
-        };
-        let hash_key = |s: &str| {
-            parse_hash_key(s).ok_or_else(|| Error::corrupt(key, format!("{s:?} is not a hash key")))
-        };
-        let hash_key_range = match (&self.starting_hash_key, &self.ending_hash_key) {
-            (Some(start), Some(end)) => Some(HashRange::new(hash_key(start)?, hash_key(end)?)),
-            (None, None) => None,
-            _ => {
-                return Err(Error::corrupt(
-                    key,
-                    "only one end of the hash-key range is set",
-                ));
-            }
-        };
-        let pending_checkpoint = match &self.pending {
-            Some(p) => Some(position(
-                p,
-                self.pending_sub.unwrap_or(0),
-                "pendingCheckpoint",
-            )?),
-            None => None,
-        };
-        Ok(Lease {
-            lease_owner: self.lease_owner,
-            checkpoint_owner: self.checkpoint_owner,
-            throughput_kbps: self.throughput_kbps.filter(|v| v.is_finite()),
-            multi_stream: match (self.stream_name, self.shard_id) {
-                (Some(stream_identifier), Some(shard_id)) => Some(crate::lease::MultiStreamIds {
-                    stream_identifier,
-                    shard_id,
-                }),
-                _ => None,
-            },
-            lease_counter: unsigned(self.lease_counter, "leaseCounter")?,
-            checkpoint: position(&self.checkpoint, self.checkpoint_sub, "checkpoint")?,
-            pending_checkpoint,
-            pending_checkpoint_state: self.pending_state,
-            owner_switches_since_checkpoint: unsigned(
-                self.owner_switches,
-                "ownerSwitchesSinceCheckpoint",
-            )?,
-            parent_shard_ids: shard_ids(&self.parents, "parentShardIds")?,
-            child_shard_ids: shard_ids(&self.children, "childShardIds")?,
-            hash_key_range,
-            lease_key: self.lease_key,
-        })
     }
 }
 
@@ -673,163 +390,11 @@ impl LeaseStore for SqliteLeaseStore {
     }
 }
 
-impl CoordinatorStore for SqliteLeaseStore {
-    fn get_lock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<LockItem>> {
-        let table = Arc::clone(&self.coordinator_table);
-        let key = key.to_string();
-        Box::pin(self.run("get_lock", move |conn, _| {
-            let sql = format!(
-                "SELECT ownerName, leaseDuration, recordVersionNumber, isReleased FROM {table} WHERE key = ?1"
-            );
-            let row = conn
-                .query_row(&sql, [&key], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, bool>(3)?,
-                    ))
-                })
-                .optional()
-                .map_err(|e| Error::store("get_lock", e))?;
-            row.map(|(owner_name, duration, record_version_number, released)| {
-                let lease_duration_ms = duration
-                    .parse()
-                    .map_err(|_| Error::corrupt(&key, format!("leaseDuration {duration:?}")))?;
-                Ok(LockItem {
-                    owner_name,
-                    lease_duration_ms,
-                    record_version_number,
-                    released,
-                })
-            })
-            .transpose()
-        }))
-    }
-
-    fn put_lock<'a>(
-        &'a self,
-        key: &'a str,
-        item: &'a LockItem,
-        expected: Option<&'a str>,
-    ) -> StoreFuture<'a, bool> {
-        let table = Arc::clone(&self.coordinator_table);
-        let key = key.to_string();
-        let item = item.clone();
-        let expected = expected.map(str::to_string);
-        Box::pin(self.run("put_lock", move |conn, _| {
-            let sql = |e| Error::store("put_lock", e);
-            let values = rusqlite::params![
-                key,
-                item.owner_name,
-                item.lease_duration_ms.to_string(),
-                item.record_version_number,
-                item.released
-            ];
-            let changed = match &expected {
-                None => conn
-                    .execute(
-                        &format!(
-                            "INSERT INTO {table} (key, ownerName, leaseDuration, recordVersionNumber, isReleased) \
-                             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO NOTHING"
-                        ),
-                        values,
-                    )
-                    .map_err(sql)?,
-                Some(version) => conn
-                    .execute(
-                        &format!(
-                            "UPDATE {table} SET ownerName = ?2, leaseDuration = ?3, recordVersionNumber = ?4, \
-                             isReleased = ?5 WHERE key = ?1 AND recordVersionNumber = ?6"
-                        ),
-                        rusqlite::params![
-                            key,
-                            item.owner_name,
-                            item.lease_duration_ms.to_string(),
-                            item.record_version_number,
-                            item.released,
-                            version
-                        ],
-                    )
-                    .map_err(sql)?,
-            };
-            Ok(changed == 1)
-        }))
-    }
-
-    fn delete_lock<'a>(&'a self, key: &'a str, version: &'a str) -> StoreFuture<'a, bool> {
-        let table = Arc::clone(&self.coordinator_table);
-        let key = key.to_string();
-        let version = version.to_string();
-        Box::pin(self.run("delete_lock", move |conn, _| {
-            let changed = conn
-                .execute(
-                    &format!("DELETE FROM {table} WHERE key = ?1 AND recordVersionNumber = ?2"),
-                    [&key, &version],
-                )
-                .map_err(|e| Error::store("delete_lock", e))?;
-            Ok(changed == 1)
-        }))
-    }
-
-    fn put_worker_metrics<'a>(&'a self, stats: &'a WorkerMetricStats) -> StoreFuture<'a, ()> {
-        let table = Arc::clone(&self.metrics_table);
-        let stats = stats.clone();
-        Box::pin(self.run("put_worker_metrics", move |conn, _| {
-            let json = |e| Error::store("put_worker_metrics", e);
-            let sts = serde_json::to_string(&stats.metric_stats).map_err(json)?;
-            let opr = serde_json::to_string(&stats.operating_range).map_err(json)?;
-            let lut = i64::try_from(stats.last_update_time).unwrap_or(i64::MAX);
-            conn.execute(
-                &format!(
-                    "INSERT INTO {table} (wid, lut, sts, opr) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT(wid) DO UPDATE SET lut = excluded.lut, sts = excluded.sts, opr = excluded.opr"
-                ),
-                rusqlite::params![stats.worker_id, lut, sts, opr],
-            )
-            .map_err(|e| Error::store("put_worker_metrics", e))?;
-            Ok(())
-        }))
-    }
-
-    fn list_worker_metrics(&self) -> StoreFuture<'_, Vec<WorkerMetricStats>> {
-        let table = Arc::clone(&self.metrics_table);
-        Box::pin(self.run("list_worker_metrics", move |conn, _| {
-            let sql = |e| Error::store("list_worker_metrics", e);
-            let mut statement = conn
-                .prepare(&format!(
-                    "SELECT wid, lut, sts, opr FROM {table} ORDER BY wid"
-                ))
-                .map_err(sql)?;
-            let rows = statement
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })
-                .map_err(sql)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (wid, lut, sts, opr) = row.map_err(sql)?;
-                let corrupt = |what: &str| Error::corrupt(&wid, format!("worker metrics {what}"));
-                out.push(WorkerMetricStats {
-                    last_update_time: u64::try_from(lut).map_err(|_| corrupt("lut"))?,
-                    metric_stats: serde_json::from_str(&sts).map_err(|_| corrupt("sts"))?,
-                    operating_range: serde_json::from_str(&opr).map_err(|_| corrupt("opr"))?,
-                    worker_id: wid,
-                });
-            }
-            Ok(out)
-        }))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::schema::quote_identifier;
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn identifiers_are_quoted() {

@@ -164,34 +164,21 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Set [`ClientConfig::encoding`].
-    pub fn encoding(mut self, encoding: Encoding) -> Self {
-        self.config.encoding = encoding;
-        self
-    }
-
-    /// Set [`ClientConfig::request_timeout`].
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.config.request_timeout = timeout;
-        self
-    }
-
-    /// Set [`ClientConfig::connect_timeout`].
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout = timeout;
-        self
-    }
-
-    /// Set [`ClientConfig::max_connections`].
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.config.max_connections = n;
-        self
-    }
-
-    /// Set [`ClientConfig::max_attempts`].
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.config.max_attempts = n;
-        self
+    crate::config_setters! {
+        /// Set [`ClientConfig::encoding`].
+        encoding(encoding: Encoding);
+        /// Set [`ClientConfig::request_timeout`].
+        request_timeout(timeout: Duration);
+        /// Set [`ClientConfig::connect_timeout`].
+        connect_timeout(timeout: Duration);
+        /// Set [`ClientConfig::max_connections`].
+        max_connections(n: usize);
+        /// Set [`ClientConfig::max_attempts`].
+        max_attempts(n: u32);
+        /// Set [`ClientConfig::http2`].
+        http2(on: bool);
+        /// Set [`ClientConfig::subscribe_read_timeout`].
+        subscribe_read_timeout(timeout: Duration);
     }
 
     /// Set [`ClientConfig::backoff_base`] and [`ClientConfig::backoff_cap`].
@@ -204,18 +191,6 @@ impl ClientConfigBuilder {
     /// Set [`ClientConfig::custom_ca`].
     pub fn custom_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.config.custom_ca = Some(pem.into());
-        self
-    }
-
-    /// Set [`ClientConfig::http2`].
-    pub fn http2(mut self, on: bool) -> Self {
-        self.config.http2 = on;
-        self
-    }
-
-    /// Set [`ClientConfig::subscribe_read_timeout`].
-    pub fn subscribe_read_timeout(mut self, timeout: Duration) -> Self {
-        self.config.subscribe_read_timeout = timeout;
         self
     }
 

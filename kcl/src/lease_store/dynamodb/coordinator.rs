@@ -11,7 +11,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus,
 };
 
-use super::{Conditional, DynamoDbLeaseStore, item};
+use super::call::Conditional;
+use super::{DynamoDbLeaseStore, item};
 use crate::coordinator_store::CoordinatorStore;
 use crate::error::Error;
 use crate::leader_lock::LockItem;
