@@ -70,7 +70,7 @@ fn client(endpoint: &str) -> Client {
 
 /// Reads `shard` from its start to the last record written; returns records read.
 async fn drain(c: Client, shard: String, want: u64, limit: i64) -> u64 {
-    let mut iterator = c
+    let iterator = c
         .get_shard_iterator(&GetShardIteratorInput {
             stream: StreamRef::name("reads"),
             shard_id: Some(shard),
@@ -80,6 +80,7 @@ async fn drain(c: Client, shard: String, want: u64, limit: i64) -> u64 {
         .await
         .expect("iterator")
         .shard_iterator;
+    let mut iterator = Some(iterator);
     let mut read = 0u64;
     while read < want {
         let out = c
@@ -92,7 +93,7 @@ async fn drain(c: Client, shard: String, want: u64, limit: i64) -> u64 {
             .expect("get records");
         read += out.records.len() as u64;
         iterator = out.next_shard_iterator;
-        if out.records.is_empty() {
+        if out.records.is_empty() || iterator.is_none() {
             break;
         }
     }
@@ -141,7 +142,7 @@ fn main() {
         let data = Bytes::from(vec![b'r'; RECORD]);
         let per_shard = records / SHARDS as u64;
         for shard in 0..SHARDS as u128 {
-            let hash = (u128::MAX / SHARDS as u128) * shard + 1;
+            let hash = (u128::MAX / SHARDS as u128 + 1) * shard;
             let mut left = per_shard;
             while left > 0 {
                 let n = left.min(500);
@@ -160,8 +161,19 @@ fn main() {
                     .await
                     .expect("put");
                 assert_eq!(out.failed_record_count, 0, "a write failed");
+                let want = format!("shardId-{shard:012}");
+                assert!(
+                    out.records.iter().all(|r| r.shard_id.as_deref() == Some(want.as_str())),
+                    "a record missed {want}: {:?}",
+                    out.records.first()
+                );
                 left -= n;
             }
+        }
+        // A profiler attached now sees the reads only (`perf record -p`).
+        eprintln!("written; reading (pid {})", std::process::id());
+        if let Some(pause) = std::env::var("READ_PAUSE_SECS").ok().and_then(|v| v.parse().ok()) {
+            tokio::time::sleep(Duration::from_secs(pause)).await;
         }
         let cpu_before = broker_cpu_secs();
         let started = Instant::now();

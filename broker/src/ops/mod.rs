@@ -3,6 +3,7 @@
 //! Kinesis call goes through.
 
 mod consumers;
+mod get_records_json;
 mod pipeline;
 mod records;
 mod reshard;
@@ -10,6 +11,7 @@ mod stream_settings;
 mod streams;
 mod subscribe;
 
+pub use get_records_json::write_get_records_json;
 pub use pipeline::handle;
 pub use records::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, StartAt};
 pub use streams::visible_shards;
@@ -158,6 +160,12 @@ pub fn dispatch(
         O::PutRecord => run(enc, body, |i| svc.put_record(i)),
         O::PutRecords => run(enc, body, |i| svc.put_records(i)),
         O::GetShardIterator => run(enc, body, |i| svc.get_shard_iterator(i)),
+        O::GetRecords if enc == Encoding::Json => {
+            let out = svc.get_records(enc.decode(body)?)?;
+            let mut json = Vec::new();
+            write_get_records_json(&mut json, &out);
+            Ok(Bytes::from(json))
+        }
         O::GetRecords => run(enc, body, |i| svc.get_records(i)),
         O::SplitShard => run(enc, body, |i| svc.split_shard(i)),
         O::MergeShards => run(enc, body, |i| svc.merge_shards(i)),
