@@ -774,6 +774,60 @@ async fn lease_owners(
         .collect()
 }
 
+/// What a stuck KCL 3.x fleet looks like: each lease (owner, hand-off target,
+/// `throughputKBps`), the leader lock's holder and every worker-metrics item.
+async fn coordination_state(store: &kinesis_kcl::lease_store::DynamoDbLeaseStore) -> String {
+    use kinesis_kcl::lease_store::LeaseStore;
+    use std::fmt::Write;
+    let mut out = String::new();
+    match store.list().await {
+        Ok(leases) => {
+            for l in leases {
+                let _ = writeln!(
+                    out,
+                    "lease {}: owner {:?}, checkpoint owner {:?}, throughputKBps {:?}",
+                    l.lease_key, l.lease_owner, l.checkpoint_owner, l.throughput_kbps
+                );
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "leases: {e}");
+        }
+    }
+    let Some(coordinator) = store.coordinator_store() else {
+        return out;
+    };
+    match coordinator
+        .get_lock(kinesis_kcl::leader_lock::LEADER_KEY)
+        .await
+    {
+        Ok(lock) => {
+            let _ = writeln!(out, "leader lock: {lock:?}");
+        }
+        Err(e) => {
+            let _ = writeln!(out, "leader lock: {e}");
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match coordinator.list_worker_metrics().await {
+        Ok(stats) => {
+            for m in stats {
+                let _ = writeln!(
+                    out,
+                    "worker metrics (written {} s ago): {m:?}",
+                    now.saturating_sub(m.last_update_time)
+                );
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "worker metrics: {e}");
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_java_kcl_worker_and_two_kcl_workers_share_one_lease_table() {
     // The KCL 3.x in its 2.x-compatible mode: lease taking, as kcl's Kcl2.
@@ -924,7 +978,8 @@ async fn mixed_fleet(java_mode: &str, coordination: kinesis_kcl::config::Coordin
                 .cloned()
                 .collect();
             panic!(
-                "the three workers never shared the leases: {owners:?}\nthe Java worker's last lines, newest first:\n{}",
+                "the three workers never shared the leases: {owners:?}\n{}the Java worker's last lines, newest first:\n{}",
+                coordination_state(&observer).await,
                 tail.join("\n")
             );
         }

@@ -162,6 +162,29 @@ impl LeaseCoordinator {
         self.throughput.lock().record(key, bytes, now);
     }
 
+    /// Start measuring a lease this worker has just come to hold (taken, claimed) from the
+    /// `throughputKBps` last written for it, as the KCL's renewer does when it adds a lease
+    /// (`DynamoDBLeaseRenewer.addLeasesToRenew` records the stored rate × 1 024 as bytes
+    /// delivered now). The next renewal writes that over the window, and with nothing
+    /// delivered later ones halve it until it rounds to 0. Without the seed an idle lease
+    /// would keep its previous owner's last value for good: the leader would balance by a
+    /// load that no longer exists, and never fall back to lease counts.
+    fn seed_throughput(&self, lease: &Lease, now_ms: u64) {
+        if self.coordination != Coordination::Kcl3 {
+            return;
+        }
+        let Some(kbps) = lease
+            .throughput_kbps
+            .filter(|kbps| kbps.is_finite() && *kbps >= 0.0)
+        else {
+            return;
+        };
+        let mut throughput = self.throughput.lock();
+        throughput.forget(&lease.lease_key);
+        // `as` saturates, far beyond any real rate (2^64 bytes in one window).
+        throughput.record(&lease.lease_key, (kbps * 1024.0).round() as u64, now_ms);
+    }
+
     /// Record a lost lease (refused write or expiry) and wake the dispatcher.
     fn lose(&self, key: &str) {
         self.handoff.lock().finished(key);
@@ -263,5 +286,53 @@ impl LeaseCoordinator {
     /// The renewer's period (`failover / 3 − epsilon`).
     pub(crate) fn renewer_interval(&self) -> Duration {
         self.config.renewer_interval()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extended_sequence::ExtendedSequenceNumber;
+    use crate::lease_store::InMemoryLeaseStore;
+
+    async fn stored_kbps(store: &dyn LeaseStore, key: &str) -> Option<f64> {
+        store
+            .list()
+            .await
+            .expect("list")
+            .into_iter()
+            .find(|l| l.lease_key == key)
+            .and_then(|l| l.throughput_kbps)
+    }
+
+    #[tokio::test]
+    async fn an_idle_lease_taken_starts_from_its_stored_throughput_and_decays() {
+        let store: Arc<dyn LeaseStore> = Arc::new(InMemoryLeaseStore::new());
+        let mut lease = Lease::new("s0", ExtendedSequenceNumber::TrimHorizon);
+        // As its previous owner last wrote it.
+        lease.throughput_kbps = Some(8.0);
+        assert!(store.create_if_absent(&lease).await.expect("create"));
+        // A renewer window of exactly one second.
+        let config = LeaseConfig {
+            failover_time: Duration::from_millis(3_000),
+            epsilon: Duration::ZERO,
+            ..LeaseConfig::default()
+        };
+        let coordinator = LeaseCoordinator::new(
+            Arc::clone(&store),
+            "w1",
+            config,
+            Coordination::Kcl3,
+            Metrics::new("w1").expect("metrics"),
+        );
+        coordinator.take_leases().await.expect("take");
+        assert_eq!(coordinator.held_lease_keys(), ["s0"]);
+        // Within the first window the seed counts as that window's bytes: 8 KiB in 1 s.
+        coordinator.renew_leases().await;
+        assert_eq!(stored_kbps(store.as_ref(), "s0").await, Some(8.0));
+        // Nothing delivered since: each window halves it, as under its measuring owner.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        coordinator.renew_leases().await;
+        assert_eq!(stored_kbps(store.as_ref(), "s0").await, Some(4.0));
     }
 }

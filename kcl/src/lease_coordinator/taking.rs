@@ -45,6 +45,7 @@ impl LeaseCoordinator {
                     tracing::warn!(worker = %self.worker_id, lease = key, "graceful hand-off timed out; lease taken");
                 }
                 self.taker.lock().record_taken(&acquired, sent_ms);
+                self.seed_throughput(&acquired, sent_ms);
                 self.renewer.lock().add(acquired, sent_ms);
                 self.metrics.leases_taken.inc();
                 true
@@ -164,6 +165,7 @@ impl LeaseCoordinator {
                     let stolen = plan.reason == TakeReason::Steal;
                     tracing::info!(worker = %self.worker_id, lease = key, stolen, "lease taken");
                     self.taker.lock().record_taken(&taken, sent_ms);
+                    self.seed_throughput(&taken, sent_ms);
                     self.renewer.lock().add(taken, sent_ms);
                     self.metrics.leases_taken.inc();
                     if stolen {

@@ -106,7 +106,12 @@ final class KclDriver {
                             .build());
             leases.workerUtilizationAwareAssignmentConfig()
                     .workerMetricsReporterFreqInMillis(1000)
-                    .inMemoryWorkerMetricsCaptureFrequencyMillis(250);
+                    .inMemoryWorkerMetricsCaptureFrequencyMillis(250)
+                    // Balance by lease throughput, as kcl workers (which report no CPU) are:
+                    // otherwise the worker reports CPU on EC2, ECS or EKS hosts (and probes the
+                    // instance metadata for it first), and a leader balances each metric only
+                    // among the workers reporting it, so a mixed fleet would depend on the host.
+                    .disableWorkerMetrics(true);
             Scheduler scheduler = new Scheduler(
                     cb.checkpointConfig(),
                     coordinator,
