@@ -153,6 +153,183 @@ impl Operation {
     }
 }
 
+/// A value of a wire enumeration that this crate does not know, kept as
+/// sent so that it round-trips and the broker can name it in its answer
+/// (as the AWS SDKs' `UnknownVariantValue`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UnknownValue(String);
+
+impl UnknownValue {
+    /// The value as it was sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Defines a wire enumeration: its known values, an `Unknown` catch-all, and
+/// the conversions to and from its wire string.
+macro_rules! wire_enum {
+    (
+        $(#[$doc:meta])*
+        $name:ident { $( $(#[$vdoc:meta])* $variant:ident = $wire:literal, )* }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vdoc])* $variant, )*
+            /// A value this crate does not know, kept as sent.
+            Unknown(UnknownValue),
+        }
+
+        impl $name {
+            /// The known wire values, in the order the service lists them.
+            pub const fn values() -> &'static [&'static str] {
+                &[$( $wire, )*]
+            }
+
+            /// The wire string.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( $name::$variant => $wire, )*
+                    $name::Unknown(v) => v.as_str(),
+                }
+            }
+
+            /// Whether the value is one this crate knows.
+            pub fn is_known(&self) -> bool {
+                !matches!(self, $name::Unknown(_))
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $( $wire => $name::$variant, )*
+                    other => $name::Unknown(UnknownValue(other.to_string())),
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match s.as_str() {
+                    $( $wire => $name::$variant, )*
+                    _ => $name::Unknown(UnknownValue(s)),
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::convert::Infallible;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Ok($name::from(s))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map($name::from)
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// Where a shard iterator or a subscription starts (`ShardIteratorType`,
+    /// also SubscribeToShard's `StartingPosition.Type`).
+    ShardIteratorType {
+        /// At the given sequence number.
+        AtSequenceNumber = "AT_SEQUENCE_NUMBER",
+        /// Just after the given sequence number.
+        AfterSequenceNumber = "AFTER_SEQUENCE_NUMBER",
+        /// At the oldest record kept.
+        TrimHorizon = "TRIM_HORIZON",
+        /// After the newest record.
+        Latest = "LATEST",
+        /// At the first record at or after the given time.
+        AtTimestamp = "AT_TIMESTAMP",
+    }
+}
+
+/// An absent type reads as the empty string, which the broker rejects by
+/// name like any unknown value.
+impl Default for ShardIteratorType {
+    fn default() -> Self {
+        ShardIteratorType::Unknown(UnknownValue(String::new()))
+    }
+}
+
+wire_enum! {
+    /// An enhanced fan-out consumer's status (`ConsumerStatus`).
+    ConsumerStatus {
+        /// Just registered.
+        Creating = "CREATING",
+        /// Being deregistered.
+        Deleting = "DELETING",
+        /// Ready for SubscribeToShard.
+        Active = "ACTIVE",
+    }
+}
+
+/// Needed by the outputs' `Default`; a consumer starts out CREATING.
+impl Default for ConsumerStatus {
+    fn default() -> Self {
+        ConsumerStatus::Creating
+    }
+}
+
+wire_enum! {
+    /// A stream's status (`StreamStatus`).
+    StreamStatus {
+        /// Just created.
+        Creating = "CREATING",
+        /// Being deleted.
+        Deleting = "DELETING",
+        /// Ready.
+        Active = "ACTIVE",
+        /// Resharding or changing settings.
+        Updating = "UPDATING",
+    }
+}
+
+/// Needed by the outputs' `Default`; a stream starts out CREATING.
+impl Default for StreamStatus {
+    fn default() -> Self {
+        StreamStatus::Creating
+    }
+}
+
 /// A stream's hash-key range on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -339,8 +516,8 @@ pub struct StreamDescription {
     /// ARN.
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
-    /// CREATING, ACTIVE, UPDATING or DELETING.
-    pub stream_status: String,
+    /// Its status.
+    pub stream_status: StreamStatus,
     /// Capacity mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_mode_details: Option<StreamModeDetails>,
@@ -389,7 +566,7 @@ pub struct StreamDescriptionSummary {
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
     /// Status.
-    pub stream_status: String,
+    pub stream_status: StreamStatus,
     /// Capacity mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_mode_details: Option<StreamModeDetails>,
@@ -445,7 +622,7 @@ pub struct StreamSummary {
     #[serde(rename = "StreamARN")]
     pub stream_arn: String,
     /// Status.
-    pub stream_status: String,
+    pub stream_status: StreamStatus,
     /// Capacity mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_mode_details: Option<StreamModeDetails>,
@@ -625,7 +802,7 @@ pub struct GetShardIteratorInput {
     pub shard_id: Option<String>,
     /// Where to start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard_iterator_type: Option<String>,
+    pub shard_iterator_type: Option<ShardIteratorType>,
     /// For AT_/AFTER_SEQUENCE_NUMBER.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starting_sequence_number: Option<String>,
@@ -872,8 +1049,8 @@ pub struct Consumer {
     /// ARN.
     #[serde(rename = "ConsumerARN")]
     pub consumer_arn: String,
-    /// CREATING, ACTIVE or DELETING.
-    pub consumer_status: String,
+    /// Its status.
+    pub consumer_status: ConsumerStatus,
     /// Registration time.
     pub consumer_creation_timestamp: Timestamp,
 }
@@ -888,7 +1065,7 @@ pub struct ConsumerDescription {
     #[serde(rename = "ConsumerARN")]
     pub consumer_arn: String,
     /// Status.
-    pub consumer_status: String,
+    pub consumer_status: ConsumerStatus,
     /// Registration time.
     pub consumer_creation_timestamp: Timestamp,
     /// The stream's ARN.
@@ -978,7 +1155,7 @@ pub struct ListStreamConsumersOutput {
 pub struct StartingPosition {
     /// The position type, as for GetShardIterator.
     #[serde(rename = "Type", default)]
-    pub position_type: String,
+    pub position_type: ShardIteratorType,
     /// For AT_/AFTER_SEQUENCE_NUMBER.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_number: Option<String>,
@@ -1099,6 +1276,28 @@ mod tests {
             json,
             r#"{"StreamARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s","ShardId":"shardId-000000000000","ShardIteratorType":"LATEST"}"#
         );
+    }
+
+    #[test]
+    fn wire_enums_keep_unknown_values_as_sent() {
+        let p: StartingPosition = Encoding::Json
+            .decode(br#"{"Type":"AT_TIMESTAMP","Timestamp":1700000000}"#)
+            .unwrap();
+        assert_eq!(p.position_type, ShardIteratorType::AtTimestamp);
+        let p: StartingPosition = Encoding::Json.decode(br#"{"Type":"NOPE"}"#).unwrap();
+        assert!(!p.position_type.is_known());
+        assert_eq!(p.position_type.as_str(), "NOPE");
+        assert_eq!(
+            Encoding::Json.encode(&p).to_vec(),
+            br#"{"Type":"NOPE"}"#.to_vec()
+        );
+        let p: StartingPosition = Encoding::Json.decode(b"{}").unwrap();
+        assert_eq!(p.position_type.as_str(), "");
+        for v in ShardIteratorType::values() {
+            assert_eq!(v.parse::<ShardIteratorType>().unwrap().as_str(), *v);
+        }
+        assert_eq!(ConsumerStatus::from("ACTIVE"), ConsumerStatus::Active);
+        assert_eq!(StreamStatus::Updating.to_string(), "UPDATING");
     }
 
     #[test]

@@ -24,14 +24,6 @@ pub const MAX_PUT_RECORDS_ENTRIES: usize = 500;
 /// Most bytes one GetRecords returns.
 pub const MAX_GET_RECORDS_BYTES: usize = 10 * 1024 * 1024;
 
-const ITERATOR_TYPES: [&str; 5] = [
-    "AT_SEQUENCE_NUMBER",
-    "AFTER_SEQUENCE_NUMBER",
-    "TRIM_HORIZON",
-    "LATEST",
-    "AT_TIMESTAMP",
-];
-
 fn hash_key_of(partition_key: &str, explicit: Option<&str>) -> Result<u128, KinesisError> {
     match explicit {
         None => Ok(hash_key_for_partition_key(partition_key)),
@@ -68,25 +60,26 @@ pub enum StartAt {
 impl StartAt {
     /// Parse a GetShardIterator/SubscribeToShard position, with the service's messages.
     pub fn parse(
-        kind: &str,
+        kind: &ShardIteratorType,
         seq: Option<String>,
         ts: Option<Timestamp>,
     ) -> Result<StartAt, KinesisError> {
+        use ShardIteratorType as T;
         match (kind, seq, ts) {
-            ("AT_SEQUENCE_NUMBER", Some(s), _) => Ok(StartAt::AtSequence(s)),
-            ("AFTER_SEQUENCE_NUMBER", Some(s), _) => Ok(StartAt::AfterSequence(s)),
-            ("AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER", None, _) => {
+            (T::AtSequenceNumber, Some(s), _) => Ok(StartAt::AtSequence(s)),
+            (T::AfterSequenceNumber, Some(s), _) => Ok(StartAt::AfterSequence(s)),
+            (T::AtSequenceNumber | T::AfterSequenceNumber, None, _) => {
                 Err(KinesisError::invalid(format!(
                     "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and no StartingSequenceNumber."
                 )))
             }
-            ("TRIM_HORIZON" | "LATEST", Some(_), _) => Err(KinesisError::invalid(format!(
+            (T::TrimHorizon | T::Latest, Some(_), _) => Err(KinesisError::invalid(format!(
                 "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and also a StartingSequenceNumber."
             ))),
-            ("TRIM_HORIZON", None, _) => Ok(StartAt::TrimHorizon),
-            ("LATEST", None, _) => Ok(StartAt::Latest),
-            ("AT_TIMESTAMP", _, Some(t)) => Ok(StartAt::AtTimestamp(t)),
-            ("AT_TIMESTAMP", _, None) => Err(KinesisError::invalid(
+            (T::TrimHorizon, None, _) => Ok(StartAt::TrimHorizon),
+            (T::Latest, None, _) => Ok(StartAt::Latest),
+            (T::AtTimestamp, _, Some(t)) => Ok(StartAt::AtTimestamp(t)),
+            (T::AtTimestamp, _, None) => Err(KinesisError::invalid(
                 "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.",
             )),
             (other, _, _) => Err(KinesisError::invalid(format!(
@@ -437,15 +430,19 @@ impl Service {
         if v.required("shardIteratorType", &input.shard_iterator_type) {
             v.one_of(
                 "shardIteratorType",
-                input.shard_iterator_type.as_deref().unwrap_or_default(),
-                &ITERATOR_TYPES,
+                input
+                    .shard_iterator_type
+                    .as_ref()
+                    .map(ShardIteratorType::as_str)
+                    .unwrap_or_default(),
+                ShardIteratorType::values(),
             );
         }
         v.finish()?;
         let stream = self.readable_stream(&input.stream)?;
         let shard = self.shard_of(&stream, input.shard_id.as_deref().unwrap_or_default())?;
         let start = StartAt::parse(
-            input.shard_iterator_type.as_deref().unwrap_or_default(),
+            &input.shard_iterator_type.unwrap_or_default(),
             input.starting_sequence_number,
             input.timestamp,
         )?;
