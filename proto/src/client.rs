@@ -59,7 +59,7 @@ pub use credentials::{
     DefaultChain, Env, EnvironmentProvider, InstanceMetadataProvider, ProfileProvider,
     StaticProvider, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, WebIdentityProvider,
 };
-pub use error::ClientError;
+pub use error::{ClientError, Detail, Origin, ServiceError, Source};
 pub use retry::{Jitter, RetryPolicy};
 pub use signing::sign_headers;
 pub use subscribe_to_shard::SubscribeToShardStream;
@@ -289,8 +289,12 @@ impl Client {
     ) -> Result<I::Output, ClientError> {
         // Serialized once: every attempt signs and sends these same bytes.
         let body = self.inner.config.encoding.encode(input);
-        let (headers, bytes) = self.send_with_retries(I::OPERATION, body, policy).await?;
-        decode_output(&headers, &bytes, self.inner.config.encoding)
+        self.send_with_retries(I::OPERATION, body, policy)
+            .await
+            .and_then(|(headers, bytes)| {
+                decode_output(&headers, &bytes, self.inner.config.encoding)
+            })
+            .map_err(|e| e.in_call(I::NAME, input.stream()))
     }
 
     /// Call `op` with a body no input type models (a deliberately malformed
@@ -301,8 +305,12 @@ impl Client {
         body: &B,
     ) -> Result<O, ClientError> {
         let body = self.inner.config.encoding.encode(body);
-        let (headers, bytes) = self.send_with_retries(op, body, self.inner.retry).await?;
-        decode_output(&headers, &bytes, self.inner.config.encoding)
+        self.send_with_retries(op, body, self.inner.retry)
+            .await
+            .and_then(|(headers, bytes)| {
+                decode_output(&headers, &bytes, self.inner.config.encoding)
+            })
+            .map_err(|e| e.in_call(op.name(), None))
     }
 
     // Not generic, so the retry and transport code is compiled once.
@@ -355,13 +363,13 @@ impl Client {
             let bytes = incoming
                 .collect()
                 .await
-                .map_err(|e| ClientError::Transport(error_chain(&e)))?
+                .map_err(|e| ClientError::Transport(Detail::caused_by(e)))?
                 .to_bytes();
             Ok::<_, ClientError>((parts, bytes))
         };
         let (parts, bytes) = tokio::time::timeout(timeout, exchange)
             .await
-            .map_err(|_| ClientError::Timeout { after: timeout })??;
+            .map_err(|elapsed| ClientError::timeout(timeout, elapsed))??;
         if parts.status.is_success() {
             Ok((parts.headers, bytes))
         } else {
@@ -574,6 +582,7 @@ impl Client {
         input: &SubscribeToShardInput,
     ) -> Result<SubscribeToShardStream, ClientError> {
         let inner = &*self.inner;
+        let stream = input.stream().map(str::to_string);
         let body = Encoding::Json.encode(input);
         let _permit = inner
             .limiter
@@ -601,7 +610,7 @@ impl Client {
                 let bytes = incoming
                     .collect()
                     .await
-                    .map_err(|e| ClientError::Transport(error_chain(&e)))?
+                    .map_err(|e| ClientError::Transport(Detail::caused_by(e)))?
                     .to_bytes();
                 return Err(parse_error_response(
                     parts.status.as_u16(),
@@ -614,9 +623,12 @@ impl Client {
                 let ct = ct.to_str().unwrap_or("");
                 let base = ct.split(';').next().unwrap_or("").trim();
                 if !base.eq_ignore_ascii_case(crate::event_stream::CONTENT_TYPE) {
-                    return Err(ClientError::Decode(format!(
-                        "SubscribeToShard answered with content type {ct:?}, not an event stream"
-                    )));
+                    return Err(ClientError::Decode(
+                        format!(
+                            "SubscribeToShard answered with content type {ct:?}, not an event stream"
+                        )
+                        .into(),
+                    ));
                 }
             }
             let request_id = parts
@@ -624,14 +636,21 @@ impl Client {
                 .get("x-amzn-requestid")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let mut stream =
-                SubscribeToShardStream::new(incoming, parts.version, request_id, read_timeout);
+            let mut stream = SubscribeToShardStream::new(
+                incoming,
+                parts.version,
+                request_id,
+                read_timeout,
+                stream.clone(),
+            );
             stream.read_initial_response().await?;
             Ok(stream)
         };
         tokio::time::timeout(timeout, handshake)
             .await
-            .map_err(|_| ClientError::Timeout { after: timeout })?
+            .map_err(|elapsed| ClientError::timeout(timeout, elapsed))
+            .and_then(|r| r)
+            .map_err(|e| e.in_call(Operation::SubscribeToShard.name(), stream.as_deref()))
     }
 }
 
@@ -724,7 +743,7 @@ fn decode_output<O: DeserializeOwned>(
     } else {
         response_encoding(headers).unwrap_or(fallback).decode(body)
     };
-    result.map_err(|e| ClientError::Decode(e.message))
+    result.map_err(|e| ClientError::Decode(Detail::with_source(e.message.clone(), e)))
 }
 
 /// Turn a non-success response into an error: the `x-amzn-ErrorType` header
@@ -764,7 +783,7 @@ fn parse_error_response(
         None => (None, None),
     };
     match header_type.map(str::to_string).or(body_type) {
-        Some(error_type) => ClientError::Service(KinesisError::from_body(
+        Some(error_type) => ClientError::from(KinesisError::from_body(
             status,
             &ErrorBody {
                 error_type,
@@ -776,6 +795,7 @@ fn parse_error_response(
             ClientError::Http {
                 status,
                 body: String::from_utf8_lossy(&body[..end]).into_owned(),
+                origin: Origin::default(),
             }
         }
     }
@@ -785,21 +805,10 @@ fn classify_send_error(e: hyper_util::client::legacy::Error) -> ClientError {
     // hyper-util reports "never connected" (DNS, TCP, TLS) as connect errors;
     // everything after that may have reached the server.
     if e.is_connect() {
-        ClientError::Connect(error_chain(&e))
+        ClientError::Connect(Detail::caused_by(e))
     } else {
-        ClientError::Transport(error_chain(&e))
+        ClientError::Transport(Detail::caused_by(e))
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! SubscribeToShard: one signed request whose response is an event stream
 //! (`docs/event-stream.md` §3–§4), read frame by frame as the body arrives.
 
-use super::{ClientError, error_chain};
+use super::{ClientError, Detail};
 use crate::codec::Encoding;
 use crate::error::{ErrorBody, KinesisError};
 use crate::event_stream::{Decoder, Message};
+use crate::model::Operation;
 use crate::model::SubscribeToShardEvent;
 use hyper::body::{Body as _, Incoming};
 use std::future::Future;
@@ -34,6 +35,8 @@ pub struct SubscribeToShardStream {
     done: bool,
     /// A record event that arrived where `initial-response` belongs.
     pending: Option<Message>,
+    /// The stream subscribed to, which the stream's errors name.
+    stream: Option<String>,
 }
 
 impl SubscribeToShardStream {
@@ -42,6 +45,7 @@ impl SubscribeToShardStream {
         version: http::Version,
         request_id: Option<String>,
         read_timeout: Duration,
+        stream: Option<String>,
     ) -> Self {
         SubscribeToShardStream {
             body,
@@ -52,6 +56,7 @@ impl SubscribeToShardStream {
             request_id,
             done: false,
             pending: None,
+            stream,
         }
     }
 
@@ -84,9 +89,10 @@ impl SubscribeToShardStream {
                     Ok(())
                 }
                 Frame::Failure(e) => Err(e),
-                Frame::Event(other) => Err(ClientError::Decode(format!(
-                    "the first event-stream message was {other:?}, not initial-response"
-                ))),
+                Frame::Event(other) => Err(ClientError::Decode(
+                    format!("the first event-stream message was {other:?}, not initial-response")
+                        .into(),
+                )),
             },
             Ok(None) => Err(ClientError::Transport(
                 "the SubscribeToShard response ended before its initial-response".into(),
@@ -102,6 +108,14 @@ impl SubscribeToShardStream {
     /// Poll for the next event (the core of [`next_event`](Self::next_event)
     /// and of the `Stream` implementation).
     pub fn poll_next_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<SubscribeToShardEvent>, ClientError>> {
+        self.poll_event(cx)
+            .map_err(|e| e.in_call(Operation::SubscribeToShard.name(), self.stream.as_deref()))
+    }
+
+    fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<SubscribeToShardEvent>, ClientError>> {
@@ -136,9 +150,9 @@ impl SubscribeToShardStream {
                         Err(e) => {
                             // A skipped event would lose its records silently.
                             self.done = true;
-                            Err(ClientError::Decode(format!(
-                                "SubscribeToShardEvent payload: {}",
-                                e.message
+                            Err(ClientError::Decode(Detail::with_source(
+                                format!("SubscribeToShardEvent payload: {}", e.message),
+                                e,
                             )))
                         }
                     });
@@ -161,7 +175,10 @@ impl SubscribeToShardStream {
                 Ok(Some(m)) => return Poll::Ready(Ok(Some(m))),
                 Ok(None) => {}
                 Err(e) => {
-                    return Poll::Ready(Err(ClientError::Decode(format!("event stream: {e}"))));
+                    return Poll::Ready(Err(ClientError::Decode(Detail::with_source(
+                        format!("event stream: {e}"),
+                        e,
+                    ))));
                 }
             }
             match Pin::new(&mut self.body).poll_frame(cx) {
@@ -174,23 +191,26 @@ impl SubscribeToShardStream {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(Err(ClientError::Transport(error_chain(&e))));
+                    return Poll::Ready(Err(ClientError::Transport(Detail::caused_by(e))));
                 }
                 Poll::Ready(None) => {
                     let left = self.decoder.buffered_len();
                     return Poll::Ready(if left == 0 {
                         Ok(None)
                     } else {
-                        Err(ClientError::Transport(format!(
-                            "the event stream ended inside a frame ({left} bytes unread)"
-                        )))
+                        Err(ClientError::Transport(
+                            format!("the event stream ended inside a frame ({left} bytes unread)")
+                                .into(),
+                        ))
                     });
                 }
                 Poll::Pending => {
                     if self.idle.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Err(ClientError::Timeout {
-                            after: self.read_timeout,
-                        }));
+                        let idle = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no event-stream bytes arrived",
+                        );
+                        return Poll::Ready(Err(ClientError::timeout(self.read_timeout, idle)));
                     }
                     return Poll::Pending;
                 }
@@ -221,7 +241,7 @@ fn classify(m: &Message) -> Frame<'_> {
         Some("event") => Frame::Event(m.event_type().unwrap_or("")),
         Some("exception") => {
             let kind = m.exception_type().unwrap_or("InternalFailureException");
-            Frame::Failure(ClientError::Service(KinesisError::from_body(
+            Frame::Failure(ClientError::from(KinesisError::from_body(
                 400,
                 &ErrorBody {
                     error_type: kind.to_string(),
@@ -230,16 +250,16 @@ fn classify(m: &Message) -> Frame<'_> {
             )))
         }
         // Unmodelled errors are server faults (e.g. `InternalFailure`).
-        Some("error") => Frame::Failure(ClientError::Service(KinesisError::from_body(
+        Some("error") => Frame::Failure(ClientError::from(KinesisError::from_body(
             500,
             &ErrorBody {
                 error_type: m.error_code().unwrap_or("InternalFailure").to_string(),
                 message: m.error_message().map(str::to_string),
             },
         ))),
-        other => Frame::Failure(ClientError::Decode(format!(
-            "event-stream message with :message-type {other:?}"
-        ))),
+        other => Frame::Failure(ClientError::Decode(
+            format!("event-stream message with :message-type {other:?}").into(),
+        )),
     }
 }
 

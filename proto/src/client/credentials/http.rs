@@ -68,7 +68,7 @@ pub(super) async fn fetch(
         .map_err(|e| FetchError::Failed(format!("bad request to {url}: {e}")))?;
     let exchange = async {
         let resp = client.request(req).await.map_err(|e| {
-            let chain = super::super::error_chain(&e);
+            let chain = super::super::error::error_chain(&e);
             if e.is_connect() {
                 FetchError::Connect(chain)
             } else {
