@@ -1,12 +1,16 @@
 //! SubscribeToShard: one signed request whose response is an event stream
 //! (`docs/event-stream.md` §3–§4), read frame by frame as the body arrives.
 
-use super::{ClientError, Detail};
+use super::response::{classify_send_error, parse_error_response};
+use super::{Client, ClientError, Detail};
 use crate::codec::Encoding;
 use crate::error::{ErrorBody, KinesisError};
 use crate::event_stream::{Decoder, Message};
 use crate::model::Operation;
 use crate::model::SubscribeToShardEvent;
+use crate::model::SubscribeToShardInput;
+use http::header::{CONTENT_TYPE, HOST};
+use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use std::future::Future;
 use std::pin::Pin;
@@ -274,5 +278,101 @@ fn exception_message(payload: &[u8]) -> String {
     match serde_json::from_slice::<Payload>(payload) {
         Ok(Payload { message: Some(m) }) => m,
         _ => String::from_utf8_lossy(payload).into_owned(),
+    }
+}
+
+impl Client {
+    /// SubscribeToShard: open an event stream of the shard's records for a
+    /// registered, ACTIVE consumer.
+    ///
+    /// The request body is JSON. It goes over HTTP/2 when
+    /// [`ClientConfig::http2`] is set (h2c with prior knowledge on `http://`)
+    /// or when TLS ALPN selects `h2` on `https://`, else over HTTP/1.1 with a
+    /// chunked response. Errors before the stream (unknown consumer or shard,
+    /// a consumer not ACTIVE, a second call within 5 s) are
+    /// [`ClientError::Service`] as for other calls. Returns once the
+    /// `initial-response` event has arrived.
+    ///
+    /// [`ClientConfig::request_timeout`] bounds everything up to that event;
+    /// afterwards [`ClientConfig::subscribe_read_timeout`] bounds each wait
+    /// for more bytes. A slot of [`ClientConfig::max_connections`] is held
+    /// only until then, so long-lived subscriptions do not starve other
+    /// calls. Never retried: AWS allows one call a second per consumer and
+    /// shard, so the caller decides when to subscribe again (typically
+    /// `AFTER_SEQUENCE_NUMBER` the last `ContinuationSequenceNumber`).
+    pub async fn subscribe_to_shard(
+        &self,
+        input: &SubscribeToShardInput,
+    ) -> Result<SubscribeToShardStream, ClientError> {
+        let inner = &*self.inner;
+        let stream = input.stream().map(str::to_string);
+        let body = Encoding::Json.encode(input);
+        let _permit = inner
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| ClientError::Config("connection limiter closed".into()))?;
+        let mut req = self
+            .signed_request(Operation::SubscribeToShard, body, Encoding::Json)
+            .await?;
+        let http = match &inner.stream_http {
+            Some(negotiated) => {
+                // HTTP/2 carries the host as :authority; for HTTP/1.1 hyper
+                // adds the same Host from the URI.
+                req.headers_mut().remove(HOST);
+                negotiated
+            }
+            None => &inner.http,
+        };
+        let timeout = inner.config.request_timeout;
+        let read_timeout = inner.config.subscribe_read_timeout;
+        let handshake = async {
+            let resp = http.request(req).await.map_err(classify_send_error)?;
+            let (parts, incoming) = resp.into_parts();
+            if parts.status != http::StatusCode::OK {
+                let bytes = incoming
+                    .collect()
+                    .await
+                    .map_err(|e| ClientError::Transport(Detail::caused_by(e)))?
+                    .to_bytes();
+                return Err(parse_error_response(
+                    parts.status.as_u16(),
+                    &parts.headers,
+                    &bytes,
+                    Encoding::Json,
+                ));
+            }
+            if let Some(ct) = parts.headers.get(CONTENT_TYPE) {
+                let ct = ct.to_str().unwrap_or("");
+                let base = ct.split(';').next().unwrap_or("").trim();
+                if !base.eq_ignore_ascii_case(crate::event_stream::CONTENT_TYPE) {
+                    return Err(ClientError::Decode(
+                        format!(
+                            "SubscribeToShard answered with content type {ct:?}, not an event stream"
+                        )
+                        .into(),
+                    ));
+                }
+            }
+            let request_id = parts
+                .headers
+                .get("x-amzn-requestid")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut stream = SubscribeToShardStream::new(
+                incoming,
+                parts.version,
+                request_id,
+                read_timeout,
+                stream.clone(),
+            );
+            stream.read_initial_response().await?;
+            Ok(stream)
+        };
+        tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|elapsed| ClientError::timeout(timeout, elapsed))
+            .and_then(|r| r)
+            .map_err(|e| e.in_call(Operation::SubscribeToShard.name(), stream.as_deref()))
     }
 }

@@ -1,13 +1,15 @@
+use super::response::ERROR_SNIPPET;
 use super::*;
 use crate::codec::{Blob, CBOR_CONTENT_TYPE, JSON_CONTENT_TYPE};
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, KinesisError};
+use http::Uri;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 

@@ -48,7 +48,8 @@ pub(super) async fn fetch(
     body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, FetchError> {
-    let tls = super::super::tls_config(None).map_err(|e| FetchError::Failed(e.to_string()))?;
+    let tls = super::super::http_client::tls_config(None)
+        .map_err(|e| FetchError::Failed(e.to_string()))?;
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_connect_timeout(Some(timeout));
