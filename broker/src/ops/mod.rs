@@ -10,8 +10,9 @@ mod stream_settings;
 mod streams;
 mod subscribe;
 
+pub use kinesis_proto::limits::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES};
 pub use pipeline::handle;
-pub use records::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, StartAt};
+pub use records::StartAt;
 pub use streams::visible_shards;
 pub use subscribe::{
     EventParts, MAX_EVENT_BYTES, MAX_EVENT_RECORDS, SubscribeToShardStream, exception_message,

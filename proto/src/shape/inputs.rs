@@ -1,6 +1,7 @@
 //! Each operation's input shape as the service's model declares it.
 
 use super::pattern::Pattern;
+use crate::limits::{MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES};
 use crate::model::Operation;
 
 /// A member's type and constraints.
@@ -131,8 +132,10 @@ static CONSUMER_NAME: Shape = text(1, 128, Some(Pattern::Name));
 static CONSUMER_ARN: Shape = text(1, 2048, Some(Pattern::ConsumerArn));
 static HASH_KEY: Shape = pattern(Pattern::HashKey);
 static SEQUENCE_NUMBER: Shape = pattern(Pattern::SequenceNumber);
-static PARTITION_KEY: Shape = text(1, 256, None);
-static DATA: Shape = Shape::Blob { max: 1_048_576 };
+static PARTITION_KEY: Shape = text(1, MAX_PARTITION_KEY_CHARS, None);
+static DATA: Shape = Shape::Blob {
+    max: MAX_RECORD_BYTES,
+};
 static NEXT_TOKEN: Shape = text(1, 1_048_576, None);
 static SHARD_ITERATOR: Shape = text(1, 512, None);
 static TAG_KEY: Shape = text(1, 128, None);
