@@ -94,7 +94,7 @@ async fn subscribe(
 ) {
     let c = client(&endpoint);
     let mut position = StartingPosition {
-        position_type: "LATEST".into(),
+        position_type: ShardIteratorType::Latest,
         ..Default::default()
     };
     let mut first = true;
@@ -132,7 +132,7 @@ async fn subscribe(
             out.count.fetch_add(ev.records.len() as u64, Relaxed);
             if let Some(seq) = ev.continuation_sequence_number.filter(|s| !s.is_empty()) {
                 position = StartingPosition {
-                    position_type: "AFTER_SEQUENCE_NUMBER".into(),
+                    position_type: ShardIteratorType::AfterSequenceNumber,
                     sequence_number: Some(seq),
                     timestamp: None,
                 };

@@ -31,7 +31,7 @@ use kinesis_proto::client::{Client, ClientConfig};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::{
     CreateStreamInput, DescribeStreamSummaryInput, PutRecordsInput, PutRecordsRequestEntry,
-    StreamRef,
+    StreamRef, StreamStatus,
 };
 
 const RECORD: usize = 1_000;
@@ -85,7 +85,7 @@ async fn fill(endpoint: &str, stream: &str, mib: usize) -> (u64, u64) {
         .expect("describe")
         .stream_description_summary
         .stream_status
-        != "ACTIVE"
+        != StreamStatus::Active
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

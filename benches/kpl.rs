@@ -16,7 +16,9 @@ use kinesis_broker::limiter::LimitProfile;
 use kinesis_broker::{Broker, BrokerConfig, RunningBroker};
 use kinesis_kpl::{Config, Producer, Record};
 use kinesis_proto::client::{Client, ClientConfig};
-use kinesis_proto::model::{CreateStreamInput, DescribeStreamSummaryInput, StreamRef};
+use kinesis_proto::model::{
+    CreateStreamInput, DescribeStreamSummaryInput, StreamRef, StreamStatus,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
@@ -108,7 +110,7 @@ impl Bench {
                     })
                     .await
                     .expect("describe");
-                if s.stream_description_summary.stream_status == "ACTIVE" {
+                if s.stream_description_summary.stream_status == StreamStatus::Active {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;

@@ -25,7 +25,9 @@ use kinesis_kcl::shard_record_processor::{
     InitializationInput, ProcessRecordsInput, ShardRecordProcessor,
 };
 use kinesis_proto::client::{Client, ClientConfig};
-use kinesis_proto::model::{CreateStreamInput, DescribeStreamSummaryInput, StreamRef};
+use kinesis_proto::model::{
+    CreateStreamInput, DescribeStreamSummaryInput, StreamRef, StreamStatus,
+};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -139,7 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .stream_description_summary
         .stream_status
-        != "ACTIVE"
+        != StreamStatus::Active
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -234,7 +234,7 @@ async fn kpl_and_three_kcl_workers_survive_broker_kills_and_faults() {
             })
             .await
             .map(|s| s.stream_description_summary.stream_status);
-        if status.as_deref().ok() == Some("ACTIVE") {
+        if status.as_ref().ok().map(|s| s.as_str()) == Some("ACTIVE") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

@@ -12,7 +12,9 @@
 use kinesis_broker::limiter::LimitProfile;
 use kinesis_broker::{Broker, BrokerConfig};
 use kinesis_proto::client::{Client, ClientConfig};
-use kinesis_proto::model::{CreateStreamInput, DescribeStreamSummaryInput, StreamRef};
+use kinesis_proto::model::{
+    CreateStreamInput, DescribeStreamSummaryInput, StreamRef, StreamStatus,
+};
 use std::io::Write;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -94,7 +96,7 @@ async fn main() {
         .expect("describe")
         .stream_description_summary
         .stream_status
-        != "ACTIVE"
+        != StreamStatus::Active
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -10,7 +10,7 @@ use kinesis_broker::{BrokerConfig, Service};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::{
     CreateStreamInput, GetRecordsInput, GetShardIteratorInput, PutRecordsInput,
-    PutRecordsRequestEntry, StreamRef,
+    PutRecordsRequestEntry, ShardIteratorType, StreamRef,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,7 +62,7 @@ fn read_all(svc: &Service, limit: i64) -> f64 {
         .get_shard_iterator(GetShardIteratorInput {
             stream: stream(),
             shard_id: Some("shardId-000000000000".into()),
-            shard_iterator_type: Some("TRIM_HORIZON".into()),
+            shard_iterator_type: Some(ShardIteratorType::TrimHorizon),
             ..Default::default()
         })
         .expect("iterator")

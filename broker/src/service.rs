@@ -335,7 +335,7 @@ impl Service {
     }
 
     /// "Stream X under account N not ACTIVE, instead in state S".
-    pub fn not_active(&self, s: &Stream, status: StreamStatus) -> KinesisError {
+    pub fn not_active(&self, s: &Stream, status: &StreamStatus) -> KinesisError {
         KinesisError::in_use(format!(
             "Stream {} under account {} not ACTIVE, instead in state {}",
             s.name,

@@ -5,34 +5,10 @@ use crate::pending_reshard::PendingReshard;
 use crate::shard::Shard;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model;
+pub use kinesis_proto::model::{ConsumerStatus, StreamStatus};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-
-/// CREATING, ACTIVE, UPDATING or DELETING.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamStatus {
-    /// Just created.
-    Creating,
-    /// Ready.
-    Active,
-    /// Resharding or changing settings.
-    Updating,
-    /// Being deleted.
-    Deleting,
-}
-
-impl StreamStatus {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StreamStatus::Creating => "CREATING",
-            StreamStatus::Active => "ACTIVE",
-            StreamStatus::Updating => "UPDATING",
-            StreamStatus::Deleting => "DELETING",
-        }
-    }
-}
 
 /// PROVISIONED or ON_DEMAND.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,28 +32,6 @@ impl StreamMode {
     pub fn details(self) -> model::StreamModeDetails {
         model::StreamModeDetails {
             stream_mode: self.as_str().to_string(),
-        }
-    }
-}
-
-/// CREATING, ACTIVE or DELETING: an enhanced fan-out consumer's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsumerStatus {
-    /// Just registered.
-    Creating,
-    /// Ready for SubscribeToShard.
-    Active,
-    /// Being deregistered.
-    Deleting,
-}
-
-impl ConsumerStatus {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsumerStatus::Creating => "CREATING",
-            ConsumerStatus::Active => "ACTIVE",
-            ConsumerStatus::Deleting => "DELETING",
         }
     }
 }

@@ -784,7 +784,7 @@ async fn encryption_of_records(client: &Client, name: &str, shard: &str) -> Vec<
         .collect()
 }
 
-async fn status(client: &Client, name: &str) -> String {
+async fn status(client: &Client, name: &str) -> StreamStatus {
     client
         .describe_stream_summary(&DescribeStreamSummaryInput {
             stream: stream(name),

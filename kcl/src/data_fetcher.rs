@@ -19,7 +19,9 @@ use kinesis_proto::client::{Client, ClientError};
 use kinesis_proto::codec::Timestamp;
 use kinesis_proto::error::ErrorCode;
 use kinesis_proto::hash_key::HashRange;
-use kinesis_proto::model::{ChildShard, GetRecordsInput, GetShardIteratorInput, StreamRef};
+use kinesis_proto::model::{
+    ChildShard, GetRecordsInput, GetShardIteratorInput, ShardIteratorType, StreamRef,
+};
 
 use crate::deaggregation::{Deaggregated, deaggregate_records};
 use crate::error::Error;
@@ -126,25 +128,25 @@ impl DataFetcher {
             ..GetShardIteratorInput::default()
         };
         let (kind, sequence) = match (&self.last_fetched_sequence, &self.start) {
-            (Some(last), _) => ("AFTER_SEQUENCE_NUMBER", Some(last.clone())),
+            (Some(last), _) => (ShardIteratorType::AfterSequenceNumber, Some(last.clone())),
             (
                 None,
                 ExtendedSequenceNumber::Sequence {
                     sequence_number, ..
                 },
             ) => (
-                "AT_SEQUENCE_NUMBER",
+                ShardIteratorType::AtSequenceNumber,
                 Some(sequence_number.as_str().to_string()),
             ),
             (None, ExtendedSequenceNumber::AtTimestamp) => {
                 input.timestamp = Some(self.timestamp.unwrap_or(Timestamp::from_millis(0)));
-                ("AT_TIMESTAMP", None)
+                (ShardIteratorType::AtTimestamp, None)
             }
-            (None, ExtendedSequenceNumber::Latest) => ("LATEST", None),
+            (None, ExtendedSequenceNumber::Latest) => (ShardIteratorType::Latest, None),
             // SHARD_END never reaches here (fetch returns at once); TRIM_HORIZON is the rest.
-            (None, _) => ("TRIM_HORIZON", None),
+            (None, _) => (ShardIteratorType::TrimHorizon, None),
         };
-        input.shard_iterator_type = Some(kind.to_string());
+        input.shard_iterator_type = Some(kind);
         input.starting_sequence_number = sequence;
         input
     }

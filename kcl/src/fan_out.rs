@@ -14,8 +14,9 @@ use kinesis_proto::codec::Timestamp;
 use kinesis_proto::error::ErrorCode;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model::{
-    ConsumerRef, DescribeStreamSummaryInput, GetShardIteratorInput, RegisterStreamConsumerInput,
-    StartingPosition, StreamRef, SubscribeToShardEvent, SubscribeToShardInput,
+    ConsumerRef, ConsumerStatus, DescribeStreamSummaryInput, GetShardIteratorInput,
+    RegisterStreamConsumerInput, ShardIteratorType, StartingPosition, StreamRef,
+    SubscribeToShardEvent, SubscribeToShardInput,
 };
 use tokio::sync::mpsc;
 
@@ -54,8 +55,8 @@ pub enum RegistrationAnswer {
     Consumer {
         /// The consumer's ARN.
         arn: String,
-        /// `CREATING`, `ACTIVE` or `DELETING`.
-        status: String,
+        /// Its status.
+        status: ConsumerStatus,
     },
     /// `ResourceNotFoundException`.
     NotFound,
@@ -135,8 +136,11 @@ impl ConsumerRegistration {
             }
             (
                 C::DescribeStreamConsumer | C::RegisterStreamConsumer,
-                A::Consumer { arn, status },
-            ) if status == "ACTIVE" => RegistrationAction::Active(arn),
+                A::Consumer {
+                    arn,
+                    status: ConsumerStatus::Active,
+                },
+            ) => RegistrationAction::Active(arn),
             (C::RegisterStreamConsumer, A::Consumer { .. }) => {
                 self.registered = true;
                 self.call(C::DescribeStreamConsumer, REGISTRATION_BACKOFF)
@@ -289,27 +293,31 @@ impl Subscription {
     /// sub-sequence filter drops what was already processed) or its sentinel.
     pub fn starting_position(&self) -> StartingPosition {
         let (kind, sequence_number, timestamp) = match (&self.continuation, &self.start) {
-            (Some(c), _) => ("AFTER_SEQUENCE_NUMBER", Some(c.clone()), None),
+            (Some(c), _) => (
+                ShardIteratorType::AfterSequenceNumber,
+                Some(c.clone()),
+                None,
+            ),
             (
                 None,
                 ExtendedSequenceNumber::Sequence {
                     sequence_number, ..
                 },
             ) => (
-                "AT_SEQUENCE_NUMBER",
+                ShardIteratorType::AtSequenceNumber,
                 Some(sequence_number.as_str().to_string()),
                 None,
             ),
             (None, ExtendedSequenceNumber::AtTimestamp) => (
-                "AT_TIMESTAMP",
+                ShardIteratorType::AtTimestamp,
                 None,
                 Some(self.timestamp.unwrap_or(Timestamp::from_millis(0))),
             ),
-            (None, ExtendedSequenceNumber::Latest) => ("LATEST", None, None),
-            (None, _) => ("TRIM_HORIZON", None, None),
+            (None, ExtendedSequenceNumber::Latest) => (ShardIteratorType::Latest, None, None),
+            (None, _) => (ShardIteratorType::TrimHorizon, None, None),
         };
         StartingPosition {
-            position_type: kind.to_string(),
+            position_type: kind,
             sequence_number,
             timestamp,
         }
@@ -415,7 +423,7 @@ impl FanOutReader {
         let input = GetShardIteratorInput {
             stream: self.stream.clone(),
             shard_id: Some(self.shard_id.clone()),
-            shard_iterator_type: Some("TRIM_HORIZON".to_string()),
+            shard_iterator_type: Some(ShardIteratorType::TrimHorizon),
             ..GetShardIteratorInput::default()
         };
         match self.client.get_shard_iterator(&input).await {

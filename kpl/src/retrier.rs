@@ -501,7 +501,7 @@ mod tests {
         );
         assert_eq!(v.failed.len(), 1);
         assert_eq!(v.retry.len(), 1);
-        let whole = ClientError::Service(KinesisError::throughput_exceeded("slow down"));
+        let whole = ClientError::Service(KinesisError::throughput_exceeded("slow down").into());
         let v = classify(krs(&[&["a"]], "s0", t0, &c), None, Err(whole), t0, t0, &c);
         assert_eq!(v.failed.len(), 1);
     }
@@ -511,21 +511,28 @@ mod tests {
         let c = Config::default();
         let t0 = Instant::now();
         let cases = [
-            (ClientError::Timeout { after: ms(10) }, true, true),
+            (
+                ClientError::Timeout {
+                    after: ms(10),
+                    origin: Default::default(),
+                },
+                true,
+                true,
+            ),
             (ClientError::Transport("reset".into()), true, true),
             (ClientError::Connect("refused".into()), true, false),
             (
-                ClientError::Service(KinesisError::internal("boom")),
+                ClientError::Service(KinesisError::internal("boom").into()),
                 true,
                 true,
             ),
             (
-                ClientError::Service(KinesisError::throughput_exceeded("x")),
+                ClientError::Service(KinesisError::throughput_exceeded("x").into()),
                 true,
                 false,
             ),
             (
-                ClientError::Service(KinesisError::not_found("no stream")),
+                ClientError::Service(KinesisError::not_found("no stream").into()),
                 false,
                 false,
             ),

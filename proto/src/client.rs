@@ -47,7 +47,11 @@
 
 mod config;
 pub mod credentials;
+mod endpoint;
 mod error;
+mod http_client;
+mod operations;
+mod response;
 mod retry;
 mod shard_listing;
 mod signing;
@@ -59,27 +63,25 @@ pub use credentials::{
     DefaultChain, Env, EnvironmentProvider, InstanceMetadataProvider, ProfileProvider,
     StaticProvider, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, WebIdentityProvider,
 };
-pub use error::ClientError;
+pub use error::{ClientError, Detail, Origin, ServiceError, Source};
 pub use retry::{Jitter, RetryPolicy};
 pub use signing::sign_headers;
 pub use subscribe_to_shard::SubscribeToShardStream;
 
 use crate::codec::Encoding;
-use crate::error::{ErrorBody, KinesisError};
 use crate::model::*;
-use crate::operation_types::{OperationInput, OperationOutput};
+use crate::operation_types::OperationInput;
 use bytes::Bytes;
+use endpoint::Endpoint;
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Uri};
+use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use serde::de::DeserializeOwned;
+use http_client::{HttpClient, Versions, build_http_client};
+use response::{classify_send_error, decode_output, parse_error_response};
 use signing::Signer;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::Semaphore;
 
 /// The `User-Agent` every request carries.
@@ -88,19 +90,6 @@ pub const USER_AGENT: &str = concat!("kinesis-toolkit/", env!("CARGO_PKG_VERSION
 /// The SigV4 signing name of Kinesis.
 const SERVICE: &str = "kinesis";
 const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
-const X_AMZN_ERROR_TYPE: &str = "x-amzn-errortype";
-/// Below the 60 s idle timeout of AWS load balancers, so that a pooled
-/// connection is not reused just as the far end closes it (which would turn
-/// into a maybe-applied transport error).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
-/// HTTP/2 flow-control windows large enough for 10 MiB GetRecords pages
-/// (see the h2 note in the toolchain notes).
-const H2_STREAM_WINDOW: u32 = 8 << 20;
-const H2_CONNECTION_WINDOW: u32 = 16 << 20;
-/// How much of an unreadable error body is kept in [`ClientError::Http`].
-const ERROR_SNIPPET: usize = 256;
-
-type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A Kinesis client; cheap to clone (all clones share connections and limits).
 #[derive(Clone)]
@@ -121,53 +110,6 @@ struct Inner {
     content_type: HeaderValue,
     /// Bounds requests in flight; hyper-util's pool only bounds idle connections.
     limiter: Semaphore,
-}
-
-/// The endpoint, normalised once so that the signed `host` and the sent
-/// `Host`/`:authority` are byte-identical.
-#[derive(Debug, Clone, PartialEq)]
-struct Endpoint {
-    /// `scheme://host[:port]/` with a default port dropped.
-    uri: Uri,
-    uri_str: String,
-    /// `host[:port]` with a default port dropped.
-    host: String,
-    host_header: HeaderValue,
-}
-
-impl Endpoint {
-    fn parse(raw: &str) -> Result<Self, ClientError> {
-        let bad = |why: &str| ClientError::Config(format!("endpoint {raw:?}: {why}"));
-        let uri: Uri = raw.trim().parse().map_err(|e| bad(&format!("{e}")))?;
-        let default_port = match uri.scheme_str() {
-            Some("http") => 80,
-            Some("https") => 443,
-            _ => return Err(bad("scheme must be http or https")),
-        };
-        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(bad("user info is not supported"));
-        }
-        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-            return Err(bad("Kinesis endpoints have no path or query"));
-        }
-        let host = match authority.port_u16() {
-            Some(port) if port != default_port => format!("{}:{port}", authority.host()),
-            _ => authority.host().to_string(),
-        };
-        if authority.host().is_empty() {
-            return Err(bad("no host"));
-        }
-        let uri_str = format!("{}://{host}/", uri.scheme_str().unwrap_or("https"));
-        let uri: Uri = uri_str.parse().map_err(|e| bad(&format!("{e}")))?;
-        let host_header = HeaderValue::from_str(&host).map_err(|e| bad(&format!("{e}")))?;
-        Ok(Endpoint {
-            uri,
-            uri_str,
-            host,
-            host_header,
-        })
-    }
 }
 
 impl fmt::Debug for Client {
@@ -289,8 +231,12 @@ impl Client {
     ) -> Result<I::Output, ClientError> {
         // Serialized once: every attempt signs and sends these same bytes.
         let body = self.inner.config.encoding.encode(input);
-        let (headers, bytes) = self.send_with_retries(I::OPERATION, body, policy).await?;
-        decode_output(&headers, &bytes, self.inner.config.encoding)
+        self.send_with_retries(I::OPERATION, body, policy)
+            .await
+            .and_then(|(headers, bytes)| {
+                decode_output(&headers, &bytes, self.inner.config.encoding)
+            })
+            .map_err(|e| e.in_call(I::NAME, input.stream()))
     }
 
     /// Call `op` with a body no input type models (a deliberately malformed
@@ -301,8 +247,12 @@ impl Client {
         body: &B,
     ) -> Result<O, ClientError> {
         let body = self.inner.config.encoding.encode(body);
-        let (headers, bytes) = self.send_with_retries(op, body, self.inner.retry).await?;
-        decode_output(&headers, &bytes, self.inner.config.encoding)
+        self.send_with_retries(op, body, self.inner.retry)
+            .await
+            .and_then(|(headers, bytes)| {
+                decode_output(&headers, &bytes, self.inner.config.encoding)
+            })
+            .map_err(|e| e.in_call(op.name(), None))
     }
 
     // Not generic, so the retry and transport code is compiled once.
@@ -355,13 +305,13 @@ impl Client {
             let bytes = incoming
                 .collect()
                 .await
-                .map_err(|e| ClientError::Transport(error_chain(&e)))?
+                .map_err(|e| ClientError::Transport(Detail::caused_by(e)))?
                 .to_bytes();
             Ok::<_, ClientError>((parts, bytes))
         };
         let (parts, bytes) = tokio::time::timeout(timeout, exchange)
             .await
-            .map_err(|_| ClientError::Timeout { after: timeout })??;
+            .map_err(|elapsed| ClientError::timeout(timeout, elapsed))??;
         if parts.status.is_success() {
             Ok((parts.headers, bytes))
         } else {
@@ -450,356 +400,6 @@ impl Client {
         *req.headers_mut() = headers;
         Ok(req)
     }
-}
-
-/// The named method of each operation: a thin wrapper over [`Client::call`],
-/// for inputs shared by two operations wrapping them into the operation's own.
-macro_rules! operations {
-    ($( $(#[$doc:meta])* $method:ident($input:ty) -> $output:ty = |$i:ident| $typed:expr; )*) => {
-        impl Client {
-            $(
-                $(#[$doc])*
-                pub async fn $method(&self, input: &$input) -> Result<$output, ClientError> {
-                    let $i = input;
-                    let output = self.call($typed).await?;
-                    Ok(output.into_return())
-                }
-            )*
-        }
-    };
-}
-
-/// Converts an operation's output into what its named method returns: `()`
-/// for operations without output members, the output itself otherwise.
-trait IntoReturn<R> {
-    /// The value the named method returns.
-    fn into_return(self) -> R;
-}
-
-impl<O: OperationOutput> IntoReturn<O> for O {
-    fn into_return(self) -> O {
-        self
-    }
-}
-
-impl IntoReturn<()> for Empty {
-    fn into_return(self) {}
-}
-
-operations! {
-    /// AddTagsToStream.
-    add_tags_to_stream(AddTagsToStreamInput) -> () = |i| i;
-    /// CreateStream.
-    create_stream(CreateStreamInput) -> () = |i| i;
-    /// DecreaseStreamRetentionPeriod.
-    decrease_stream_retention_period(RetentionPeriodInput) -> () = |i| &DecreaseStreamRetentionPeriodInput(i.clone());
-    /// DeleteStream.
-    delete_stream(DeleteStreamInput) -> () = |i| i;
-    /// DeregisterStreamConsumer.
-    deregister_stream_consumer(ConsumerRef) -> () = |i| &DeregisterStreamConsumerInput(i.clone());
-    /// DescribeStream (legacy; prefer ListShards and DescribeStreamSummary).
-    describe_stream(DescribeStreamInput) -> DescribeStreamOutput = |i| i;
-    /// DescribeStreamConsumer.
-    describe_stream_consumer(ConsumerRef) -> DescribeStreamConsumerOutput = |i| &DescribeStreamConsumerInput(i.clone());
-    /// DescribeStreamSummary.
-    describe_stream_summary(DescribeStreamSummaryInput) -> DescribeStreamSummaryOutput = |i| i;
-    /// DisableEnhancedMonitoring.
-    disable_enhanced_monitoring(EnhancedMonitoringInput) -> EnhancedMonitoringOutput = |i| &DisableEnhancedMonitoringInput(i.clone());
-    /// EnableEnhancedMonitoring.
-    enable_enhanced_monitoring(EnhancedMonitoringInput) -> EnhancedMonitoringOutput = |i| &EnableEnhancedMonitoringInput(i.clone());
-    /// GetRecords.
-    get_records(GetRecordsInput) -> GetRecordsOutput = |i| i;
-    /// GetShardIterator.
-    get_shard_iterator(GetShardIteratorInput) -> GetShardIteratorOutput = |i| i;
-    /// IncreaseStreamRetentionPeriod.
-    increase_stream_retention_period(RetentionPeriodInput) -> () = |i| &IncreaseStreamRetentionPeriodInput(i.clone());
-    /// ListShards (one page).
-    list_shards(ListShardsInput) -> ListShardsOutput = |i| i;
-    /// ListStreamConsumers (one page).
-    list_stream_consumers(ListStreamConsumersInput) -> ListStreamConsumersOutput = |i| i;
-    /// ListStreams (one page).
-    list_streams(ListStreamsInput) -> ListStreamsOutput = |i| i;
-    /// ListTagsForStream (one page).
-    list_tags_for_stream(ListTagsForStreamInput) -> ListTagsForStreamOutput = |i| i;
-    /// MergeShards.
-    merge_shards(MergeShardsInput) -> () = |i| i;
-    /// PutRecord; see [`RetryPolicy`] on duplicates.
-    put_record(PutRecordInput) -> PutRecordOutput = |i| i;
-    /// PutRecords; per-record failures are in the output, not an error. See [`RetryPolicy`] on duplicates.
-    put_records(PutRecordsInput) -> PutRecordsOutput = |i| i;
-    /// RegisterStreamConsumer.
-    register_stream_consumer(RegisterStreamConsumerInput) -> RegisterStreamConsumerOutput = |i| i;
-    /// RemoveTagsFromStream.
-    remove_tags_from_stream(RemoveTagsFromStreamInput) -> () = |i| i;
-    /// SplitShard.
-    split_shard(SplitShardInput) -> () = |i| i;
-    /// StartStreamEncryption.
-    start_stream_encryption(StreamEncryptionInput) -> () = |i| &StartStreamEncryptionInput(i.clone());
-    /// StopStreamEncryption.
-    stop_stream_encryption(StreamEncryptionInput) -> () = |i| &StopStreamEncryptionInput(i.clone());
-    /// UpdateShardCount.
-    update_shard_count(UpdateShardCountInput) -> UpdateShardCountOutput = |i| i;
-    /// UpdateStreamMode.
-    update_stream_mode(UpdateStreamModeInput) -> () = |i| i;
-}
-
-impl Client {
-    /// DescribeLimits (no input members; sends `{}`).
-    pub async fn describe_limits(&self) -> Result<DescribeLimitsOutput, ClientError> {
-        self.call(&DescribeLimitsInput {}).await
-    }
-}
-
-impl Client {
-    /// SubscribeToShard: open an event stream of the shard's records for a
-    /// registered, ACTIVE consumer.
-    ///
-    /// The request body is JSON. It goes over HTTP/2 when
-    /// [`ClientConfig::http2`] is set (h2c with prior knowledge on `http://`)
-    /// or when TLS ALPN selects `h2` on `https://`, else over HTTP/1.1 with a
-    /// chunked response. Errors before the stream (unknown consumer or shard,
-    /// a consumer not ACTIVE, a second call within 5 s) are
-    /// [`ClientError::Service`] as for other calls. Returns once the
-    /// `initial-response` event has arrived.
-    ///
-    /// [`ClientConfig::request_timeout`] bounds everything up to that event;
-    /// afterwards [`ClientConfig::subscribe_read_timeout`] bounds each wait
-    /// for more bytes. A slot of [`ClientConfig::max_connections`] is held
-    /// only until then, so long-lived subscriptions do not starve other
-    /// calls. Never retried: AWS allows one call a second per consumer and
-    /// shard, so the caller decides when to subscribe again (typically
-    /// `AFTER_SEQUENCE_NUMBER` the last `ContinuationSequenceNumber`).
-    pub async fn subscribe_to_shard(
-        &self,
-        input: &SubscribeToShardInput,
-    ) -> Result<SubscribeToShardStream, ClientError> {
-        let inner = &*self.inner;
-        let body = Encoding::Json.encode(input);
-        let _permit = inner
-            .limiter
-            .acquire()
-            .await
-            .map_err(|_| ClientError::Config("connection limiter closed".into()))?;
-        let mut req = self
-            .signed_request(Operation::SubscribeToShard, body, Encoding::Json)
-            .await?;
-        let http = match &inner.stream_http {
-            Some(negotiated) => {
-                // HTTP/2 carries the host as :authority; for HTTP/1.1 hyper
-                // adds the same Host from the URI.
-                req.headers_mut().remove(HOST);
-                negotiated
-            }
-            None => &inner.http,
-        };
-        let timeout = inner.config.request_timeout;
-        let read_timeout = inner.config.subscribe_read_timeout;
-        let handshake = async {
-            let resp = http.request(req).await.map_err(classify_send_error)?;
-            let (parts, incoming) = resp.into_parts();
-            if parts.status != http::StatusCode::OK {
-                let bytes = incoming
-                    .collect()
-                    .await
-                    .map_err(|e| ClientError::Transport(error_chain(&e)))?
-                    .to_bytes();
-                return Err(parse_error_response(
-                    parts.status.as_u16(),
-                    &parts.headers,
-                    &bytes,
-                    Encoding::Json,
-                ));
-            }
-            if let Some(ct) = parts.headers.get(CONTENT_TYPE) {
-                let ct = ct.to_str().unwrap_or("");
-                let base = ct.split(';').next().unwrap_or("").trim();
-                if !base.eq_ignore_ascii_case(crate::event_stream::CONTENT_TYPE) {
-                    return Err(ClientError::Decode(format!(
-                        "SubscribeToShard answered with content type {ct:?}, not an event stream"
-                    )));
-                }
-            }
-            let request_id = parts
-                .headers
-                .get("x-amzn-requestid")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let mut stream =
-                SubscribeToShardStream::new(incoming, parts.version, request_id, read_timeout);
-            stream.read_initial_response().await?;
-            Ok(stream)
-        };
-        tokio::time::timeout(timeout, handshake)
-            .await
-            .map_err(|_| ClientError::Timeout { after: timeout })?
-    }
-}
-
-/// Which HTTP versions a connection pool speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Versions {
-    /// As [`ClientConfig::http2`] says: HTTP/2 only, or HTTP/1.1 only.
-    Configured,
-    /// Whatever TLS ALPN picks, `h2` preferred (for event streams on `https://`).
-    Negotiated,
-}
-
-fn build_http_client(config: &ClientConfig, versions: Versions) -> Result<HttpClient, ClientError> {
-    let tls = tls_config(config.custom_ca.as_deref())?;
-    let mut tcp = HttpConnector::new();
-    tcp.enforce_http(false);
-    // Requests are small and latency-bound; Nagle would hold the body back.
-    tcp.set_nodelay(true);
-    tcp.set_connect_timeout(Some(config.connect_timeout));
-    let tls = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http();
-    let connector = match versions {
-        Versions::Negotiated => tls.enable_all_versions().wrap_connector(tcp),
-        Versions::Configured if config.http2 => tls.enable_http2().wrap_connector(tcp),
-        Versions::Configured => tls.enable_http1().wrap_connector(tcp),
-    };
-    let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
-    builder
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(config.max_connections);
-    if config.http2 || versions == Versions::Negotiated {
-        builder
-            .http2_only(config.http2)
-            .timer(TokioTimer::new())
-            .http2_initial_stream_window_size(H2_STREAM_WINDOW)
-            .http2_initial_connection_window_size(H2_CONNECTION_WINDOW);
-    }
-    Ok(builder.build(connector))
-}
-
-/// The TLS settings, built once per client: Mozilla's roots plus `custom_ca`.
-fn tls_config(custom_ca: Option<&[u8]>) -> Result<rustls::ClientConfig, ClientError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    if let Some(pem) = custom_ca {
-        let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| ClientError::Config(format!("custom_ca: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| ClientError::Config(format!("custom_ca: {e}")))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(ClientError::Config(
-                "custom_ca holds no PEM certificate".into(),
-            ));
-        }
-    }
-    // An explicit provider: with several rustls backends in one build the
-    // process-wide default is ambiguous and `builder()` would panic.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Config(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-fn response_encoding(headers: &HeaderMap) -> Option<Encoding> {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Encoding::from_content_type)
-}
-
-/// Decode a success body; empty means `{}` (emulators send nothing for empty outputs).
-fn decode_output<O: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &[u8],
-    fallback: Encoding,
-) -> Result<O, ClientError> {
-    let result = if body.is_empty() {
-        Encoding::Json.decode(b"{}")
-    } else {
-        response_encoding(headers).unwrap_or(fallback).decode(body)
-    };
-    result.map_err(|e| ClientError::Decode(e.message))
-}
-
-/// Turn a non-success response into an error: the `x-amzn-ErrorType` header
-/// (smithy SDKs read it first) or the body's `__type`, plus the body's message.
-fn parse_error_response(
-    status: u16,
-    headers: &HeaderMap,
-    body: &[u8],
-    fallback: Encoding,
-) -> ClientError {
-    // `ErrorBody` requires `__type`; this accepts a message-only body too,
-    // as when the type travels in the header.
-    #[derive(serde::Deserialize)]
-    struct LenientErrorBody {
-        #[serde(rename = "__type", default)]
-        error_type: Option<String>,
-        #[serde(alias = "Message", default)]
-        message: Option<String>,
-    }
-    let header_type = headers
-        .get(X_AMZN_ERROR_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let parsed: Option<LenientErrorBody> = if body.is_empty() {
-        None
-    } else {
-        let encoding = response_encoding(headers).unwrap_or(if body.first() == Some(&b'{') {
-            Encoding::Json
-        } else {
-            fallback
-        });
-        encoding.decode(body).ok()
-    };
-    let (body_type, message) = match parsed {
-        Some(p) => (p.error_type.filter(|t| !t.is_empty()), p.message),
-        None => (None, None),
-    };
-    match header_type.map(str::to_string).or(body_type) {
-        Some(error_type) => ClientError::Service(KinesisError::from_body(
-            status,
-            &ErrorBody {
-                error_type,
-                message,
-            },
-        )),
-        None => {
-            let end = body.len().min(ERROR_SNIPPET);
-            ClientError::Http {
-                status,
-                body: String::from_utf8_lossy(&body[..end]).into_owned(),
-            }
-        }
-    }
-}
-
-fn classify_send_error(e: hyper_util::client::legacy::Error) -> ClientError {
-    // hyper-util reports "never connected" (DNS, TCP, TLS) as connect errors;
-    // everything after that may have reached the server.
-    if e.is_connect() {
-        ClientError::Connect(error_chain(&e))
-    } else {
-        ClientError::Transport(error_chain(&e))
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

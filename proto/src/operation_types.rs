@@ -36,6 +36,15 @@ impl StreamRef {
     }
 }
 
+impl SubscribeToShardInput {
+    /// The stream of the consumer subscribing: its ARN, the consumer ARN
+    /// up to `/consumer/` (SubscribeToShard names no stream of its own).
+    pub fn stream(&self) -> Option<&str> {
+        let arn = self.consumer_arn.as_deref()?;
+        arn.find("/consumer/").map(|end| &arn[..end])
+    }
+}
+
 /// Implements [`OperationInput`] for each `Input => Operation -> Output`,
 /// with how the input names its stream.
 macro_rules! operation_inputs {

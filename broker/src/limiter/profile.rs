@@ -1,6 +1,9 @@
 //! Which limits apply: the concrete numbers ([`Limits`]) and the `--limits`
 //! profiles that produce them, with per-stream overrides.
 
+use kinesis_proto::limits::{
+    SHARD_READ_BYTES_PER_SEC, SHARD_WRITE_BYTES_PER_SEC, SHARD_WRITE_RECORDS_PER_SEC,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -41,10 +44,10 @@ impl Limits {
     /// The service's numbers.
     pub fn aws() -> Limits {
         Limits {
-            write_bytes_per_sec: MIB as f64,
-            write_records_per_sec: 1000.0,
+            write_bytes_per_sec: SHARD_WRITE_BYTES_PER_SEC,
+            write_records_per_sec: SHARD_WRITE_RECORDS_PER_SEC,
             read_calls_per_sec: 5.0,
-            read_bytes_per_sec: (2 * MIB) as f64,
+            read_bytes_per_sec: SHARD_READ_BYTES_PER_SEC,
             get_shard_iterator_per_sec: 5.0,
             fanout_bytes_per_sec: (2 * MIB) as f64,
             subscribe_per_sec: 1.0,

@@ -164,7 +164,7 @@ impl Service {
             consumer: Consumer {
                 consumer_name: entry.name,
                 consumer_arn: entry.arn,
-                consumer_status: entry.status.as_str().to_string(),
+                consumer_status: entry.status.clone(),
                 consumer_creation_timestamp: Timestamp(entry.created_ms),
             },
         })
@@ -196,7 +196,7 @@ impl Service {
             consumer_description: ConsumerDescription {
                 consumer_name: e.name,
                 consumer_arn: e.arn,
-                consumer_status: e.status.as_str().to_string(),
+                consumer_status: e.status.clone(),
                 consumer_creation_timestamp: Timestamp(e.created_ms),
                 stream_arn: stream.arn.clone(),
             },
@@ -246,7 +246,7 @@ impl Service {
                 .map(|e| Consumer {
                     consumer_name: e.name.clone(),
                     consumer_arn: e.arn.clone(),
-                    consumer_status: e.status.as_str().to_string(),
+                    consumer_status: e.status.clone(),
                     consumer_creation_timestamp: Timestamp(e.created_ms),
                 })
                 .collect(),

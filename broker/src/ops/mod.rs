@@ -12,8 +12,9 @@ mod streams;
 mod subscribe;
 
 pub use get_records_json::write_get_records_json;
+pub use kinesis_proto::limits::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES};
 pub use pipeline::handle;
-pub use records::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, StartAt};
+pub use records::StartAt;
 pub use streams::visible_shards;
 pub use subscribe::{
     EventParts, MAX_EVENT_BYTES, MAX_EVENT_RECORDS, SubscribeToShardStream, exception_message,

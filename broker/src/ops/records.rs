@@ -11,26 +11,13 @@ use kinesis_proto::KinesisError;
 use kinesis_proto::codec::{Blob, Timestamp};
 use kinesis_proto::error::ErrorCode;
 use kinesis_proto::hash_key::{hash_key_for_partition_key, parse_hash_key};
+use kinesis_proto::limits::{
+    MAX_GET_RECORDS_BYTES, MAX_GET_RECORDS_LIMIT, MAX_PARTITION_KEY_CHARS, MAX_PUT_RECORDS_BYTES,
+    MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES,
+};
 use kinesis_proto::model::*;
 use kinesis_proto::{sequence, shard_id};
 use std::sync::Arc;
-
-/// Largest record: data plus partition key.
-pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-/// Largest PutRecords request: data plus partition keys.
-pub const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
-/// Most entries in one PutRecords.
-pub const MAX_PUT_RECORDS_ENTRIES: usize = 500;
-/// Most bytes one GetRecords returns.
-pub const MAX_GET_RECORDS_BYTES: usize = 10 * 1024 * 1024;
-
-const ITERATOR_TYPES: [&str; 5] = [
-    "AT_SEQUENCE_NUMBER",
-    "AFTER_SEQUENCE_NUMBER",
-    "TRIM_HORIZON",
-    "LATEST",
-    "AT_TIMESTAMP",
-];
 
 fn hash_key_of(partition_key: &str, explicit: Option<&str>) -> Result<u128, KinesisError> {
     match explicit {
@@ -68,25 +55,26 @@ pub enum StartAt {
 impl StartAt {
     /// Parse a GetShardIterator/SubscribeToShard position, with the service's messages.
     pub fn parse(
-        kind: &str,
+        kind: &ShardIteratorType,
         seq: Option<String>,
         ts: Option<Timestamp>,
     ) -> Result<StartAt, KinesisError> {
+        use ShardIteratorType as T;
         match (kind, seq, ts) {
-            ("AT_SEQUENCE_NUMBER", Some(s), _) => Ok(StartAt::AtSequence(s)),
-            ("AFTER_SEQUENCE_NUMBER", Some(s), _) => Ok(StartAt::AfterSequence(s)),
-            ("AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER", None, _) => {
+            (T::AtSequenceNumber, Some(s), _) => Ok(StartAt::AtSequence(s)),
+            (T::AfterSequenceNumber, Some(s), _) => Ok(StartAt::AfterSequence(s)),
+            (T::AtSequenceNumber | T::AfterSequenceNumber, None, _) => {
                 Err(KinesisError::invalid(format!(
                     "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and no StartingSequenceNumber."
                 )))
             }
-            ("TRIM_HORIZON" | "LATEST", Some(_), _) => Err(KinesisError::invalid(format!(
+            (T::TrimHorizon | T::Latest, Some(_), _) => Err(KinesisError::invalid(format!(
                 "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {kind} and also a StartingSequenceNumber."
             ))),
-            ("TRIM_HORIZON", None, _) => Ok(StartAt::TrimHorizon),
-            ("LATEST", None, _) => Ok(StartAt::Latest),
-            ("AT_TIMESTAMP", _, Some(t)) => Ok(StartAt::AtTimestamp(t)),
-            ("AT_TIMESTAMP", _, None) => Err(KinesisError::invalid(
+            (T::TrimHorizon, None, _) => Ok(StartAt::TrimHorizon),
+            (T::Latest, None, _) => Ok(StartAt::Latest),
+            (T::AtTimestamp, _, Some(t)) => Ok(StartAt::AtTimestamp(t)),
+            (T::AtTimestamp, _, None) => Err(KinesisError::invalid(
                 "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.",
             )),
             (other, _, _) => Err(KinesisError::invalid(format!(
@@ -101,9 +89,11 @@ impl Service {
     /// without building any of the violation texts).
     fn record_is_valid(data: &Option<Blob>, pk: &Option<String>) -> bool {
         data.as_ref().is_some_and(|d| d.len() <= MAX_RECORD_BYTES)
-            && pk
-                .as_deref()
-                .is_some_and(|k| !k.is_empty() && (k.len() <= 256 || k.chars().count() <= 256))
+            && pk.as_deref().is_some_and(|k| {
+                !k.is_empty()
+                    && (k.len() <= MAX_PARTITION_KEY_CHARS
+                        || k.chars().count() <= MAX_PARTITION_KEY_CHARS)
+            })
     }
 
     fn put_validation(v: &mut Violations, prefix: &str, data: &Option<Blob>, pk: &Option<String>) {
@@ -128,7 +118,7 @@ impl Service {
                 &format!("{prefix}partitionKey"),
                 pk.as_deref().unwrap_or_default(),
                 1,
-                256,
+                MAX_PARTITION_KEY_CHARS,
             );
         }
     }
@@ -437,15 +427,19 @@ impl Service {
         if v.required("shardIteratorType", &input.shard_iterator_type) {
             v.one_of(
                 "shardIteratorType",
-                input.shard_iterator_type.as_deref().unwrap_or_default(),
-                &ITERATOR_TYPES,
+                input
+                    .shard_iterator_type
+                    .as_ref()
+                    .map(ShardIteratorType::as_str)
+                    .unwrap_or_default(),
+                ShardIteratorType::values(),
             );
         }
         v.finish()?;
         let stream = self.readable_stream(&input.stream)?;
         let shard = self.shard_of(&stream, input.shard_id.as_deref().unwrap_or_default())?;
         let start = StartAt::parse(
-            input.shard_iterator_type.as_deref().unwrap_or_default(),
+            &input.shard_iterator_type.unwrap_or_default(),
             input.starting_sequence_number,
             input.timestamp,
         )?;
@@ -504,7 +498,7 @@ impl Service {
             );
         }
         if let Some(l) = input.limit {
-            v.range("limit", l, 1, 10_000);
+            v.range("limit", l, 1, i64::from(MAX_GET_RECORDS_LIMIT));
         }
         v.finish()?;
         let token = input.shard_iterator.unwrap_or_default();
@@ -573,7 +567,7 @@ impl Service {
             ));
         }
         let min = self.min_arrival_ms(retention, now);
-        let limit = input.limit.unwrap_or(10_000) as usize;
+        let limit = input.limit.unwrap_or(i64::from(MAX_GET_RECORDS_LIMIT)) as usize;
         let (batch, status) = shard
             .try_read(pos.from_counter, min, limit, MAX_GET_RECORDS_BYTES)
             .map_err(|e| KinesisError::internal(e.to_string()))?;

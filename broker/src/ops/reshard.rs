@@ -20,7 +20,7 @@ impl Service {
         let stream = self.stream(r)?;
         let m = stream.meta.read();
         if m.status != StreamStatus::Active {
-            return Err(self.not_active(&stream, m.status));
+            return Err(self.not_active(&stream, &m.status));
         }
         if m.mode == StreamMode::OnDemand {
             return Err(KinesisError::new(
@@ -177,7 +177,7 @@ impl Service {
             let mut m = stream.meta.write();
             if m.status_epoch != epoch {
                 // Deleted meanwhile: the stream is not ours to change any more.
-                return Err(self.not_active(stream, m.status));
+                return Err(self.not_active(stream, &m.status));
             }
             let stage = plan.apply(stream, logs, now_ms())?;
             // Saved before the lock is released: no write reaches a new shard
@@ -299,7 +299,7 @@ impl Service {
         self.check_quota(1)?;
         let m = stream.meta.write();
         if m.status != StreamStatus::Active {
-            return Err(self.not_active(&stream, m.status));
+            return Err(self.not_active(&stream, &m.status));
         }
         {
             let id = input.shard_to_split.unwrap_or_default();
@@ -333,7 +333,7 @@ impl Service {
         let stream = self.reshardable(&input.stream)?;
         let m = stream.meta.write();
         if m.status != StreamStatus::Active {
-            return Err(self.not_active(&stream, m.status));
+            return Err(self.not_active(&stream, &m.status));
         }
         {
             let a_id = input.shard_to_merge.unwrap_or_default();
@@ -394,7 +394,7 @@ impl Service {
         let current = {
             let m = stream.meta.write();
             if m.status != StreamStatus::Active {
-                return Err(self.not_active(&stream, m.status));
+                return Err(self.not_active(&stream, &m.status));
             }
             let current = m.open.len();
             if target > current * 2 {

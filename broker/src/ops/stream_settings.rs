@@ -57,9 +57,9 @@ pub(super) fn check_tag_chars<'a>(
 impl Service {
     fn active_stream(&self, r: &StreamRef) -> Result<Arc<Stream>, KinesisError> {
         let s = self.stream(r)?;
-        let status = s.meta.read().status;
+        let status = s.meta.read().status.clone();
         if status != StreamStatus::Active {
-            return Err(self.not_active(&s, status));
+            return Err(self.not_active(&s, &status));
         }
         Ok(s)
     }

@@ -266,7 +266,7 @@ impl Service {
             stream_description: StreamDescription {
                 stream_name: stream.name.clone(),
                 stream_arn: stream.arn.clone(),
-                stream_status: m.status.as_str().to_string(),
+                stream_status: m.status.clone(),
                 stream_mode_details: Some(m.mode.details()),
                 shards: shards.iter().take(limit).map(|s| s.describe()).collect(),
                 has_more_shards: has_more,
@@ -292,7 +292,7 @@ impl Service {
             stream_description_summary: StreamDescriptionSummary {
                 stream_name: stream.name.clone(),
                 stream_arn: stream.arn.clone(),
-                stream_status: m.status.as_str().to_string(),
+                stream_status: m.status.clone(),
                 stream_mode_details: Some(m.mode.details()),
                 retention_period_hours: i64::from(m.retention_hours),
                 stream_creation_timestamp: Timestamp(stream.created_ms),
@@ -345,7 +345,7 @@ impl Service {
                     StreamSummary {
                         stream_name: s.name.clone(),
                         stream_arn: s.arn.clone(),
-                        stream_status: m.status.as_str().to_string(),
+                        stream_status: m.status.clone(),
                         stream_mode_details: Some(m.mode.details()),
                         stream_creation_timestamp: Some(Timestamp(s.created_ms)),
                     }
@@ -428,7 +428,7 @@ impl Service {
         let now = now_ms();
         let m = stream.meta.read();
         if m.status == StreamStatus::Creating {
-            return Err(self.not_active(&stream, m.status));
+            return Err(self.not_active(&stream, &m.status));
         }
         let visible = visible_shards(self, &m, now);
         let horizon = self.min_arrival_ms(m.retention_hours, now);

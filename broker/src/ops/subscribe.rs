@@ -19,7 +19,7 @@ use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use kinesis_proto::codec::Timestamp;
 use kinesis_proto::event_stream::{self, Message};
-use kinesis_proto::model::{ChildShard, ConsumerRef, SubscribeToShardInput};
+use kinesis_proto::model::{ChildShard, ConsumerRef, ShardIteratorType, SubscribeToShardInput};
 use kinesis_proto::{ErrorCode, KinesisError, sequence};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,14 +35,6 @@ const CHUNK_TARGET: usize = 1024 * 1024;
 /// A paced subscription waits until this much budget has refilled (or the
 /// bucket is full, if smaller) so events stay reasonably large.
 const PACE_QUANTUM: u64 = 64 * 1024;
-
-const POSITION_TYPES: [&str; 5] = [
-    "AT_SEQUENCE_NUMBER",
-    "AFTER_SEQUENCE_NUMBER",
-    "TRIM_HORIZON",
-    "LATEST",
-    "AT_TIMESTAMP",
-];
 
 /// Where the event stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +116,11 @@ impl Service {
         if v.required("startingPosition", &input.starting_position)
             && let Some(p) = &input.starting_position
         {
-            v.one_of("startingPosition.type", &p.position_type, &POSITION_TYPES);
+            v.one_of(
+                "startingPosition.type",
+                p.position_type.as_str(),
+                ShardIteratorType::values(),
+            );
         }
         v.finish()?;
         let consumer_arn = input.consumer_arn.unwrap_or_default();

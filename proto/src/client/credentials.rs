@@ -303,20 +303,23 @@ impl CredentialsProvider for ChainProvider {
             for p in &self.providers {
                 match p.credentials().await {
                     Ok(c) => return Ok(c),
-                    Err(ClientError::NoCredentials(why)) => tried.push(why),
+                    Err(ClientError::NoCredentials(why)) => tried.push(why.message().to_string()),
                     Err(e) => return Err(e),
                 }
             }
-            Err(ClientError::NoCredentials(format!(
-                "no AWS credentials found (tried {}); set AWS_ACCESS_KEY_ID and \
+            Err(ClientError::NoCredentials(
+                format!(
+                    "no AWS credentials found (tried {}); set AWS_ACCESS_KEY_ID and \
                  AWS_SECRET_ACCESS_KEY, configure a profile in ~/.aws/credentials, \
                  or pass credentials to the client",
-                if tried.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    tried.join("; ")
-                }
-            )))
+                    if tried.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        tried.join("; ")
+                    }
+                )
+                .into(),
+            ))
         })
     }
 }
@@ -606,27 +609,27 @@ fn credentials_from_json(source: &str, body: &[u8]) -> Result<Credentials, Clien
         token: Option<String>,
         expiration: Option<String>,
     }
-    let doc: Doc = serde_json::from_slice(body)
-        .map_err(|e| ClientError::Credentials(format!("{source}: unreadable answer: {e}")))?;
+    let doc: Doc = serde_json::from_slice(body).map_err(|e| {
+        ClientError::Credentials(format!("{source}: unreadable answer: {e}").into())
+    })?;
     if let Some(code) = doc.code.filter(|c| c != "Success") {
-        return Err(ClientError::Credentials(format!(
-            "{source}: {code}: {}",
-            doc.message.unwrap_or_default()
-        )));
+        return Err(ClientError::Credentials(
+            format!("{source}: {code}: {}", doc.message.unwrap_or_default()).into(),
+        ));
     }
     let (Some(id), Some(secret)) = (
         doc.access_key_id.filter(|s| !s.is_empty()),
         doc.secret_access_key.filter(|s| !s.is_empty()),
     ) else {
-        return Err(ClientError::Credentials(format!(
-            "{source}: the answer has no AccessKeyId or SecretAccessKey"
-        )));
+        return Err(ClientError::Credentials(
+            format!("{source}: the answer has no AccessKeyId or SecretAccessKey").into(),
+        ));
     };
     let mut c = Credentials::new(id, secret);
     c.session_token = doc.token.filter(|t| !t.is_empty());
     if let Some(exp) = doc.expiration {
         c.expires_at = Some(parse_rfc3339(&exp).ok_or_else(|| {
-            ClientError::Credentials(format!("{source}: unreadable Expiration {exp:?}"))
+            ClientError::Credentials(format!("{source}: unreadable Expiration {exp:?}").into())
         })?);
     }
     Ok(c)

@@ -156,7 +156,7 @@ mod tests {
     use crate::error::{ErrorCode, KinesisError};
 
     fn svc(code: ErrorCode) -> ClientError {
-        ClientError::Service(KinesisError::new(code, "m"))
+        ClientError::Service(KinesisError::new(code, "m").into())
     }
 
     #[test]
@@ -222,6 +222,7 @@ mod tests {
         let p = RetryPolicy::default();
         let timeout = ClientError::Timeout {
             after: Duration::from_secs(6),
+            origin: crate::client::Origin::default(),
         };
         let reset = ClientError::Transport("connection reset".into());
         let refused = ClientError::Connect("connection refused".into());

@@ -34,8 +34,8 @@ impl Client {
                 _ => return Ok(shards),
             }
         }
-        Err(ClientError::Decode(format!(
-            "ListShards did not stop paginating after {MAX_PAGES} pages"
-        )))
+        Err(ClientError::Decode(
+            format!("ListShards did not stop paginating after {MAX_PAGES} pages").into(),
+        ))
     }
 }

@@ -1,11 +1,16 @@
 //! SubscribeToShard: one signed request whose response is an event stream
 //! (`docs/event-stream.md` §3–§4), read frame by frame as the body arrives.
 
-use super::{ClientError, error_chain};
+use super::response::{classify_send_error, parse_error_response};
+use super::{Client, ClientError, Detail};
 use crate::codec::Encoding;
 use crate::error::{ErrorBody, KinesisError};
 use crate::event_stream::{Decoder, Message};
+use crate::model::Operation;
 use crate::model::SubscribeToShardEvent;
+use crate::model::SubscribeToShardInput;
+use http::header::{CONTENT_TYPE, HOST};
+use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use std::future::Future;
 use std::pin::Pin;
@@ -34,6 +39,8 @@ pub struct SubscribeToShardStream {
     done: bool,
     /// A record event that arrived where `initial-response` belongs.
     pending: Option<Message>,
+    /// The stream subscribed to, which the stream's errors name.
+    stream: Option<String>,
 }
 
 impl SubscribeToShardStream {
@@ -42,6 +49,7 @@ impl SubscribeToShardStream {
         version: http::Version,
         request_id: Option<String>,
         read_timeout: Duration,
+        stream: Option<String>,
     ) -> Self {
         SubscribeToShardStream {
             body,
@@ -52,6 +60,7 @@ impl SubscribeToShardStream {
             request_id,
             done: false,
             pending: None,
+            stream,
         }
     }
 
@@ -84,9 +93,10 @@ impl SubscribeToShardStream {
                     Ok(())
                 }
                 Frame::Failure(e) => Err(e),
-                Frame::Event(other) => Err(ClientError::Decode(format!(
-                    "the first event-stream message was {other:?}, not initial-response"
-                ))),
+                Frame::Event(other) => Err(ClientError::Decode(
+                    format!("the first event-stream message was {other:?}, not initial-response")
+                        .into(),
+                )),
             },
             Ok(None) => Err(ClientError::Transport(
                 "the SubscribeToShard response ended before its initial-response".into(),
@@ -102,6 +112,14 @@ impl SubscribeToShardStream {
     /// Poll for the next event (the core of [`next_event`](Self::next_event)
     /// and of the `Stream` implementation).
     pub fn poll_next_event(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<SubscribeToShardEvent>, ClientError>> {
+        self.poll_event(cx)
+            .map_err(|e| e.in_call(Operation::SubscribeToShard.name(), self.stream.as_deref()))
+    }
+
+    fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<SubscribeToShardEvent>, ClientError>> {
@@ -136,9 +154,9 @@ impl SubscribeToShardStream {
                         Err(e) => {
                             // A skipped event would lose its records silently.
                             self.done = true;
-                            Err(ClientError::Decode(format!(
-                                "SubscribeToShardEvent payload: {}",
-                                e.message
+                            Err(ClientError::Decode(Detail::with_source(
+                                format!("SubscribeToShardEvent payload: {}", e.message),
+                                e,
                             )))
                         }
                     });
@@ -161,7 +179,10 @@ impl SubscribeToShardStream {
                 Ok(Some(m)) => return Poll::Ready(Ok(Some(m))),
                 Ok(None) => {}
                 Err(e) => {
-                    return Poll::Ready(Err(ClientError::Decode(format!("event stream: {e}"))));
+                    return Poll::Ready(Err(ClientError::Decode(Detail::with_source(
+                        format!("event stream: {e}"),
+                        e,
+                    ))));
                 }
             }
             match Pin::new(&mut self.body).poll_frame(cx) {
@@ -174,23 +195,26 @@ impl SubscribeToShardStream {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(Err(ClientError::Transport(error_chain(&e))));
+                    return Poll::Ready(Err(ClientError::Transport(Detail::caused_by(e))));
                 }
                 Poll::Ready(None) => {
                     let left = self.decoder.buffered_len();
                     return Poll::Ready(if left == 0 {
                         Ok(None)
                     } else {
-                        Err(ClientError::Transport(format!(
-                            "the event stream ended inside a frame ({left} bytes unread)"
-                        )))
+                        Err(ClientError::Transport(
+                            format!("the event stream ended inside a frame ({left} bytes unread)")
+                                .into(),
+                        ))
                     });
                 }
                 Poll::Pending => {
                     if self.idle.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Err(ClientError::Timeout {
-                            after: self.read_timeout,
-                        }));
+                        let idle = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no event-stream bytes arrived",
+                        );
+                        return Poll::Ready(Err(ClientError::timeout(self.read_timeout, idle)));
                     }
                     return Poll::Pending;
                 }
@@ -221,7 +245,7 @@ fn classify(m: &Message) -> Frame<'_> {
         Some("event") => Frame::Event(m.event_type().unwrap_or("")),
         Some("exception") => {
             let kind = m.exception_type().unwrap_or("InternalFailureException");
-            Frame::Failure(ClientError::Service(KinesisError::from_body(
+            Frame::Failure(ClientError::from(KinesisError::from_body(
                 400,
                 &ErrorBody {
                     error_type: kind.to_string(),
@@ -230,16 +254,16 @@ fn classify(m: &Message) -> Frame<'_> {
             )))
         }
         // Unmodelled errors are server faults (e.g. `InternalFailure`).
-        Some("error") => Frame::Failure(ClientError::Service(KinesisError::from_body(
+        Some("error") => Frame::Failure(ClientError::from(KinesisError::from_body(
             500,
             &ErrorBody {
                 error_type: m.error_code().unwrap_or("InternalFailure").to_string(),
                 message: m.error_message().map(str::to_string),
             },
         ))),
-        other => Frame::Failure(ClientError::Decode(format!(
-            "event-stream message with :message-type {other:?}"
-        ))),
+        other => Frame::Failure(ClientError::Decode(
+            format!("event-stream message with :message-type {other:?}").into(),
+        )),
     }
 }
 
@@ -254,5 +278,101 @@ fn exception_message(payload: &[u8]) -> String {
     match serde_json::from_slice::<Payload>(payload) {
         Ok(Payload { message: Some(m) }) => m,
         _ => String::from_utf8_lossy(payload).into_owned(),
+    }
+}
+
+impl Client {
+    /// SubscribeToShard: open an event stream of the shard's records for a
+    /// registered, ACTIVE consumer.
+    ///
+    /// The request body is JSON. It goes over HTTP/2 when
+    /// [`ClientConfig::http2`] is set (h2c with prior knowledge on `http://`)
+    /// or when TLS ALPN selects `h2` on `https://`, else over HTTP/1.1 with a
+    /// chunked response. Errors before the stream (unknown consumer or shard,
+    /// a consumer not ACTIVE, a second call within 5 s) are
+    /// [`ClientError::Service`] as for other calls. Returns once the
+    /// `initial-response` event has arrived.
+    ///
+    /// [`ClientConfig::request_timeout`] bounds everything up to that event;
+    /// afterwards [`ClientConfig::subscribe_read_timeout`] bounds each wait
+    /// for more bytes. A slot of [`ClientConfig::max_connections`] is held
+    /// only until then, so long-lived subscriptions do not starve other
+    /// calls. Never retried: AWS allows one call a second per consumer and
+    /// shard, so the caller decides when to subscribe again (typically
+    /// `AFTER_SEQUENCE_NUMBER` the last `ContinuationSequenceNumber`).
+    pub async fn subscribe_to_shard(
+        &self,
+        input: &SubscribeToShardInput,
+    ) -> Result<SubscribeToShardStream, ClientError> {
+        let inner = &*self.inner;
+        let stream = input.stream().map(str::to_string);
+        let body = Encoding::Json.encode(input);
+        let _permit = inner
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| ClientError::Config("connection limiter closed".into()))?;
+        let mut req = self
+            .signed_request(Operation::SubscribeToShard, body, Encoding::Json)
+            .await?;
+        let http = match &inner.stream_http {
+            Some(negotiated) => {
+                // HTTP/2 carries the host as :authority; for HTTP/1.1 hyper
+                // adds the same Host from the URI.
+                req.headers_mut().remove(HOST);
+                negotiated
+            }
+            None => &inner.http,
+        };
+        let timeout = inner.config.request_timeout;
+        let read_timeout = inner.config.subscribe_read_timeout;
+        let handshake = async {
+            let resp = http.request(req).await.map_err(classify_send_error)?;
+            let (parts, incoming) = resp.into_parts();
+            if parts.status != http::StatusCode::OK {
+                let bytes = incoming
+                    .collect()
+                    .await
+                    .map_err(|e| ClientError::Transport(Detail::caused_by(e)))?
+                    .to_bytes();
+                return Err(parse_error_response(
+                    parts.status.as_u16(),
+                    &parts.headers,
+                    &bytes,
+                    Encoding::Json,
+                ));
+            }
+            if let Some(ct) = parts.headers.get(CONTENT_TYPE) {
+                let ct = ct.to_str().unwrap_or("");
+                let base = ct.split(';').next().unwrap_or("").trim();
+                if !base.eq_ignore_ascii_case(crate::event_stream::CONTENT_TYPE) {
+                    return Err(ClientError::Decode(
+                        format!(
+                            "SubscribeToShard answered with content type {ct:?}, not an event stream"
+                        )
+                        .into(),
+                    ));
+                }
+            }
+            let request_id = parts
+                .headers
+                .get("x-amzn-requestid")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut stream = SubscribeToShardStream::new(
+                incoming,
+                parts.version,
+                request_id,
+                read_timeout,
+                stream.clone(),
+            );
+            stream.read_initial_response().await?;
+            Ok(stream)
+        };
+        tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|elapsed| ClientError::timeout(timeout, elapsed))
+            .and_then(|r| r)
+            .map_err(|e| e.in_call(Operation::SubscribeToShard.name(), stream.as_deref()))
     }
 }

@@ -8,7 +8,8 @@ use hdrhistogram::Histogram;
 use kinesis_proto::aggregation::deaggregate;
 use kinesis_proto::client::Client;
 use kinesis_proto::model::{
-    GetRecordsInput, GetShardIteratorInput, StartingPosition, SubscribeToShardInput,
+    GetRecordsInput, GetShardIteratorInput, ShardIteratorType, StartingPosition,
+    SubscribeToShardInput,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -57,7 +58,7 @@ pub(crate) async fn fan_out_shard(
     stats: Arc<Stats>,
 ) {
     let mut position = StartingPosition {
-        position_type: "TRIM_HORIZON".into(),
+        position_type: ShardIteratorType::TrimHorizon,
         ..Default::default()
     };
     let mut local = local_hist();
@@ -83,7 +84,7 @@ pub(crate) async fn fan_out_shard(
                         match ev.continuation_sequence_number {
                             Some(seq) if !seq.is_empty() => {
                                 position = StartingPosition {
-                                    position_type: "AFTER_SEQUENCE_NUMBER".into(),
+                                    position_type: ShardIteratorType::AfterSequenceNumber,
                                     sequence_number: Some(seq),
                                     timestamp: None,
                                 };
@@ -126,7 +127,7 @@ pub(crate) async fn poll_consumer(
             .get_shard_iterator(&GetShardIteratorInput {
                 stream: stream_ref(&stream),
                 shard_id: Some(s.clone()),
-                shard_iterator_type: Some("TRIM_HORIZON".into()),
+                shard_iterator_type: Some(ShardIteratorType::TrimHorizon),
                 ..Default::default()
             })
             .await

@@ -1,7 +1,9 @@
 //! The endpoint and stream under test: clients, and the stream created and waited for.
 
 use kinesis_proto::client::{Client, ClientConfig, ClientError, Credentials};
-use kinesis_proto::model::{CreateStreamInput, DescribeStreamSummaryInput, StreamRef};
+use kinesis_proto::model::{
+    CreateStreamInput, DescribeStreamSummaryInput, StreamRef, StreamStatus,
+};
 use std::time::Duration;
 
 /// A client for the endpoint with up to `connections` connections.
@@ -50,7 +52,7 @@ pub(crate) async fn prepare_stream(
             })
             .await
             .map_err(|e| format!("DescribeStreamSummary: {e}"))?;
-        if d.stream_description_summary.stream_status == "ACTIVE" {
+        if d.stream_description_summary.stream_status == StreamStatus::Active {
             let shards = c
                 .list_all_shards(&stream_ref(name))
                 .await

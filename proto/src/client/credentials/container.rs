@@ -43,18 +43,21 @@ impl ContainerProvider {
         };
         let full = full.trim().to_string();
         let uri: Uri = full.parse().map_err(|e| {
-            ClientError::Credentials(format!(
-                "container: AWS_CONTAINER_CREDENTIALS_FULL_URI {full:?}: {e}"
-            ))
+            ClientError::Credentials(
+                format!("container: AWS_CONTAINER_CREDENTIALS_FULL_URI {full:?}: {e}").into(),
+            )
         })?;
         match uri.scheme_str() {
             Some("https") => {}
             Some("http") if uri.host().is_some_and(allowed_http_host) => {}
             _ => {
-                return Err(ClientError::Credentials(format!(
-                    "container: AWS_CONTAINER_CREDENTIALS_FULL_URI {full:?} must be https, \
+                return Err(ClientError::Credentials(
+                    format!(
+                        "container: AWS_CONTAINER_CREDENTIALS_FULL_URI {full:?} must be https, \
                      or http to a loopback address or the ECS/EKS agent"
-                )));
+                    )
+                    .into(),
+                ));
             }
         }
         Ok(Some(full))
@@ -62,11 +65,12 @@ impl ContainerProvider {
 
     async fn token(&self) -> Result<Option<String>, ClientError> {
         if let Some(path) = self.env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
-            let token = tokio::fs::read_to_string(&path).await.map_err(|e| {
-                ClientError::Credentials(format!(
+            let token =
+                tokio::fs::read_to_string(&path).await.map_err(|e| {
+                    ClientError::Credentials(format!(
                     "container: cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {path}: {e}"
-                ))
-            })?;
+                ).into())
+                })?;
             return Ok(Some(token.trim().to_string()));
         }
         Ok(self.env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
@@ -90,13 +94,18 @@ impl ContainerProvider {
         }
         let answer = fetch(Method::GET, &url, &headers, Bytes::new(), TIMEOUT)
             .await
-            .map_err(|e: FetchError| ClientError::Credentials(format!("container: {url}: {e}")))?;
+            .map_err(|e: FetchError| {
+                ClientError::Credentials(format!("container: {url}: {e}").into())
+            })?;
         if answer.status != 200 {
-            return Err(ClientError::Credentials(format!(
-                "container: {url} answered HTTP {}: {}",
-                answer.status,
-                String::from_utf8_lossy(&answer.body[..answer.body.len().min(256)])
-            )));
+            return Err(ClientError::Credentials(
+                format!(
+                    "container: {url} answered HTTP {}: {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body[..answer.body.len().min(256)])
+                )
+                .into(),
+            ));
         }
         credentials_from_json("container", &answer.body)
     }

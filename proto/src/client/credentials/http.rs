@@ -48,7 +48,8 @@ pub(super) async fn fetch(
     body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, FetchError> {
-    let tls = super::super::tls_config(None).map_err(|e| FetchError::Failed(e.to_string()))?;
+    let tls = super::super::http_client::tls_config(None)
+        .map_err(|e| FetchError::Failed(e.to_string()))?;
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_connect_timeout(Some(timeout));
@@ -68,7 +69,7 @@ pub(super) async fn fetch(
         .map_err(|e| FetchError::Failed(format!("bad request to {url}: {e}")))?;
     let exchange = async {
         let resp = client.request(req).await.map_err(|e| {
-            let chain = super::super::error_chain(&e);
+            let chain = super::super::error::error_chain(&e);
             if e.is_connect() {
                 FetchError::Connect(chain)
             } else {

@@ -57,11 +57,11 @@ impl InstanceMetadataProvider {
         }
         let base = self.endpoint();
         let unreachable = |e: FetchError| match e {
-            FetchError::Connect(_) | FetchError::Timeout => {
-                ClientError::NoCredentials(format!("instance metadata: no service at {base} ({e})"))
-            }
+            FetchError::Connect(_) | FetchError::Timeout => ClientError::NoCredentials(
+                format!("instance metadata: no service at {base} ({e})").into(),
+            ),
             FetchError::Failed(_) => {
-                ClientError::Credentials(format!("instance metadata: {base}: {e}"))
+                ClientError::Credentials(format!("instance metadata: {base}: {e}").into())
             }
         };
         let token = fetch(
@@ -74,10 +74,13 @@ impl InstanceMetadataProvider {
         .await
         .map_err(unreachable)?;
         if token.status != 200 {
-            return Err(ClientError::Credentials(format!(
-                "instance metadata: the IMDSv2 token request answered HTTP {}",
-                token.status
-            )));
+            return Err(ClientError::Credentials(
+                format!(
+                    "instance metadata: the IMDSv2 token request answered HTTP {}",
+                    token.status
+                )
+                .into(),
+            ));
         }
         let token = String::from_utf8_lossy(&token.body).trim().to_string();
         let headers = [("x-aws-ec2-metadata-token", token.as_str())];
@@ -96,10 +99,13 @@ impl InstanceMetadataProvider {
             ));
         }
         if roles.status != 200 {
-            return Err(ClientError::Credentials(format!(
-                "instance metadata: listing roles answered HTTP {}",
-                roles.status
-            )));
+            return Err(ClientError::Credentials(
+                format!(
+                    "instance metadata: listing roles answered HTTP {}",
+                    roles.status
+                )
+                .into(),
+            ));
         }
         let roles = String::from_utf8_lossy(&roles.body);
         let Some(role) = roles.lines().map(str::trim).find(|l| !l.is_empty()) else {
@@ -108,9 +114,9 @@ impl InstanceMetadataProvider {
             ));
         };
         if role.contains(['/', '?', '#']) {
-            return Err(ClientError::Credentials(format!(
-                "instance metadata: unexpected role name {role:?}"
-            )));
+            return Err(ClientError::Credentials(
+                format!("instance metadata: unexpected role name {role:?}").into(),
+            ));
         }
         let creds = fetch(
             Method::GET,
@@ -122,10 +128,13 @@ impl InstanceMetadataProvider {
         .await
         .map_err(unreachable)?;
         if creds.status != 200 {
-            return Err(ClientError::Credentials(format!(
-                "instance metadata: credentials of role {role} answered HTTP {}",
-                creds.status
-            )));
+            return Err(ClientError::Credentials(
+                format!(
+                    "instance metadata: credentials of role {role} answered HTTP {}",
+                    creds.status
+                )
+                .into(),
+            ));
         }
         credentials_from_json("instance metadata", &creds.body)
     }

@@ -34,15 +34,20 @@ impl ProcessProvider {
             cmd.stdin(std::process::Stdio::null()).output()
         })
         .await
-        .map_err(|e| ClientError::Credentials(format!("credential_process: {e}")))?
-        .map_err(|e| ClientError::Credentials(format!("credential_process: cannot run: {e}")))?;
+        .map_err(|e| ClientError::Credentials(format!("credential_process: {e}").into()))?
+        .map_err(|e| {
+            ClientError::Credentials(format!("credential_process: cannot run: {e}").into())
+        })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(ClientError::Credentials(format!(
-                "credential_process exited with {}: {}",
-                output.status,
-                stderr.trim()
-            )));
+            return Err(ClientError::Credentials(
+                format!(
+                    "credential_process exited with {}: {}",
+                    output.status,
+                    stderr.trim()
+                )
+                .into(),
+            ));
         }
         #[derive(serde::Deserialize)]
         struct Version {
@@ -50,7 +55,7 @@ impl ProcessProvider {
             version: Option<u64>,
         }
         let v: Version = serde_json::from_slice(&output.stdout).map_err(|e| {
-            ClientError::Credentials(format!("credential_process: unreadable output: {e}"))
+            ClientError::Credentials(format!("credential_process: unreadable output: {e}").into())
         })?;
         if v.version != Some(1) {
             return Err(ClientError::Credentials(

@@ -100,22 +100,23 @@ impl ProfileProvider {
         };
         // A profile asked for by name must exist; the implicit `default` may not.
         if explicit {
-            Err(ClientError::Credentials(why))
+            Err(ClientError::Credentials(why.into()))
         } else {
-            Err(ClientError::NoCredentials(why))
+            Err(ClientError::NoCredentials(why.into()))
         }
     }
 
     async fn load(&self) -> Result<Credentials, ClientError> {
         let (name, p) = self.properties().await?;
         let get = |k: &str| p.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let unsupported = |what: &str| {
-            Err(ClientError::Credentials(format!(
+        let unsupported =
+            |what: &str| {
+                Err(ClientError::Credentials(format!(
                 "profile `{name}`: {what} is not supported by kinesis-proto; export temporary \
                  credentials (e.g. `aws configure export-credentials --format env`) or use a \
                  profile with keys"
-            )))
-        };
+            ).into()))
+            };
         if let Some(role_arn) = get("role_arn") {
             if let Some(token_file) = get("web_identity_token_file") {
                 let mut web = WebIdentityProvider::from_settings(
@@ -143,12 +144,12 @@ impl ProfileProvider {
                 c.session_token = get("aws_session_token").map(str::to_string);
                 Ok(c)
             }
-            (Some(_), None) => Err(ClientError::Credentials(format!(
-                "profile `{name}`: aws_access_key_id without aws_secret_access_key"
-            ))),
-            _ => Err(ClientError::NoCredentials(format!(
-                "profile `{name}`: no credentials in it"
-            ))),
+            (Some(_), None) => Err(ClientError::Credentials(
+                format!("profile `{name}`: aws_access_key_id without aws_secret_access_key").into(),
+            )),
+            _ => Err(ClientError::NoCredentials(
+                format!("profile `{name}`: no credentials in it").into(),
+            )),
         }
     }
 }
@@ -178,13 +179,12 @@ async fn read(path: Option<&Path>, kind: FileKind) -> Result<Option<ProfileFile>
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(ClientError::Credentials(format!(
-                "profile: cannot read {}: {e}",
-                path.display()
-            )));
+            return Err(ClientError::Credentials(
+                format!("profile: cannot read {}: {e}", path.display()).into(),
+            ));
         }
     };
     parse(&text, kind)
         .map(Some)
-        .map_err(|e| ClientError::Credentials(format!("profile: {}: {e}", path.display())))
+        .map_err(|e| ClientError::Credentials(format!("profile: {}: {e}", path.display()).into()))
 }

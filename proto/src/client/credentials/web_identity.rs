@@ -98,7 +98,9 @@ impl WebIdentityProvider {
     async fn load(&self) -> Result<Credentials, ClientError> {
         let (file, role_arn, session) = self.settings()?;
         let token = tokio::fs::read_to_string(&file).await.map_err(|e| {
-            ClientError::Credentials(format!("web identity: cannot read token file {file}: {e}"))
+            ClientError::Credentials(
+                format!("web identity: cannot read token file {file}: {e}").into(),
+            )
         })?;
         let session = session.unwrap_or_else(|| {
             let ms = SystemTime::now()
@@ -120,7 +122,7 @@ impl WebIdentityProvider {
             TIMEOUT,
         )
         .await
-        .map_err(|e| ClientError::Credentials(format!("web identity: STS {url}: {e}")))?;
+        .map_err(|e| ClientError::Credentials(format!("web identity: STS {url}: {e}").into()))?;
         let text = String::from_utf8_lossy(&answer.body);
         if answer.status != 200 {
             let code = xml_text(&text, "Code").unwrap_or_default();
@@ -128,7 +130,7 @@ impl WebIdentityProvider {
             return Err(ClientError::Credentials(format!(
                 "web identity: STS AssumeRoleWithWebIdentity answered HTTP {}: {code}: {message}",
                 answer.status
-            )));
+            ).into()));
         }
         parse_assume_role_answer(&text)
     }
@@ -172,14 +174,14 @@ fn form_encode(s: &str) -> String {
 fn parse_assume_role_answer(xml: &str) -> Result<Credentials, ClientError> {
     let field = |tag: &str| {
         xml_text(xml, tag).ok_or_else(|| {
-            ClientError::Credentials(format!("web identity: the STS answer has no <{tag}>"))
+            ClientError::Credentials(format!("web identity: the STS answer has no <{tag}>").into())
         })
     };
     let mut c = Credentials::new(field("AccessKeyId")?, field("SecretAccessKey")?)
         .with_session_token(field("SessionToken")?);
     let exp = field("Expiration")?;
     c.expires_at = Some(parse_rfc3339(&exp).ok_or_else(|| {
-        ClientError::Credentials(format!("web identity: unreadable Expiration {exp:?}"))
+        ClientError::Credentials(format!("web identity: unreadable Expiration {exp:?}").into())
     })?);
     Ok(c)
 }
