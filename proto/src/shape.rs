@@ -10,11 +10,13 @@ mod check;
 mod inputs;
 mod node;
 mod pattern;
+mod typed;
 
 pub use check::{check, check_node, is_structure};
 pub use inputs::{Member, Shape, input_shape};
 pub use node::Node;
 pub use pattern::Pattern;
+pub use typed::{put_record_satisfies, put_records_satisfies};
 
 #[cfg(test)]
 mod tests {

@@ -29,8 +29,8 @@ use kinesis_proto::codec::Encoding;
 use kinesis_proto::model::{
     DecreaseStreamRetentionPeriodInput, DeregisterStreamConsumerInput, DescribeLimitsInput,
     DescribeStreamConsumerInput, DisableEnhancedMonitoringInput, EnableEnhancedMonitoringInput,
-    IncreaseStreamRetentionPeriodInput, Operation, StartStreamEncryptionInput,
-    StopStreamEncryptionInput,
+    IncreaseStreamRetentionPeriodInput, Operation, PutRecordInput, PutRecordsInput,
+    StartStreamEncryptionInput, StopStreamEncryptionInput,
 };
 use kinesis_proto::operation_types::{OperationInput, OperationOutput};
 use serde::Deserialize;
@@ -147,6 +147,28 @@ pub fn dispatch(
     body: &[u8],
 ) -> Result<Bytes, KinesisError> {
     use Operation as O;
+    // The hot writes decode once when the input is valid: the typed check
+    // says yes only where the generic one would (kinesis_proto::shape::typed).
+    // Anything else takes the generic path below, which words the error.
+    if enc == Encoding::Json {
+        match op {
+            O::PutRecords => {
+                if let Ok(input) = enc.decode::<PutRecordsInput>(body)
+                    && kinesis_proto::shape::put_records_satisfies(&input)
+                {
+                    return Ok(enc.encode(&svc.put_records(input)?));
+                }
+            }
+            O::PutRecord => {
+                if let Ok(input) = enc.decode::<PutRecordInput>(body)
+                    && kinesis_proto::shape::put_record_satisfies(&input)
+                {
+                    return Ok(enc.encode(&svc.put_record(input)?));
+                }
+            }
+            _ => {}
+        }
+    }
     // The input model's constraints come first, as on the service
     // (docs/validation.md); handlers see only inputs that satisfy them.
     kinesis_proto::shape::check(op, enc, body)?;

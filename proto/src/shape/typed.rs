@@ -1,0 +1,211 @@
+//! The same constraints checked on an input already decoded into its model,
+//! for the hot write operations. A valid PutRecords or PutRecord then costs
+//! one parse instead of two (the generic check reads the body into a tree of
+//! [`Node`](super::Node)s first). Only a "yes" is trusted: any input this
+//! refuses goes through the generic [`check`](super::check), which writes
+//! the service's message.
+
+use super::inputs::{Member, Shape, input_shape};
+use crate::model::{Operation, PutRecordInput, PutRecordsInput, StreamRef};
+
+/// Whether `input` satisfies PutRecords' input model, so the generic check
+/// of its body would pass.
+pub fn put_records_satisfies(input: &PutRecordsInput) -> bool {
+    let members = input_shape(Operation::PutRecords);
+    let Some(records) = &input.records else {
+        return false;
+    };
+    let Some(Member {
+        shape:
+            Shape::List {
+                member: Shape::Struct(entry),
+                min,
+                max,
+                member_len: None,
+                ..
+            },
+        ..
+    }) = find(members, "Records")
+    else {
+        return false;
+    };
+    if min.is_some_and(|m| records.len() < m) || max.is_some_and(|m| records.len() > m) {
+        return false;
+    }
+    stream_satisfies(members, &input.stream)
+        && records.iter().all(|r| {
+            text(entry, "PartitionKey", r.partition_key.as_deref())
+                && text(entry, "ExplicitHashKey", r.explicit_hash_key.as_deref())
+                && blob(entry, "Data", r.data.as_ref().map(|d| d.0.len()))
+        })
+}
+
+/// Whether `input` satisfies PutRecord's input model.
+pub fn put_record_satisfies(input: &PutRecordInput) -> bool {
+    let members = input_shape(Operation::PutRecord);
+    stream_satisfies(members, &input.stream)
+        && text(members, "PartitionKey", input.partition_key.as_deref())
+        && text(
+            members,
+            "ExplicitHashKey",
+            input.explicit_hash_key.as_deref(),
+        )
+        && text(
+            members,
+            "SequenceNumberForOrdering",
+            input.sequence_number_for_ordering.as_deref(),
+        )
+        && blob(members, "Data", input.data.as_ref().map(|d| d.0.len()))
+}
+
+fn stream_satisfies(members: &[Member], s: &StreamRef) -> bool {
+    text(members, "StreamName", s.stream_name.as_deref())
+        && text(members, "StreamARN", s.stream_arn.as_deref())
+}
+
+fn find<'m>(members: &'m [Member], name: &str) -> Option<&'m Member> {
+    members.iter().find(|m| m.name == name)
+}
+
+/// A text member: absent only if optional, else within its length, pattern and values.
+fn text(members: &[Member], name: &str, v: Option<&str>) -> bool {
+    let Some(mem) = find(members, name) else {
+        return false;
+    };
+    let Some(s) = v else {
+        return !mem.required;
+    };
+    let Shape::Str {
+        min,
+        max,
+        pattern,
+        values,
+    } = mem.shape
+    else {
+        return false;
+    };
+    let n = s.chars().count();
+    pattern.is_none_or(|p| p.matches(s))
+        && (values.is_empty() || values.contains(&s))
+        && min.is_none_or(|m| n >= m)
+        && max.is_none_or(|m| n <= m)
+}
+
+/// A binary member of `len` bytes: absent only if optional, else within its size.
+fn blob(members: &[Member], name: &str, len: Option<usize>) -> bool {
+    let Some(mem) = find(members, name) else {
+        return false;
+    };
+    match (len, mem.shape) {
+        (None, _) => !mem.required,
+        (Some(n), Shape::Blob { max }) => n <= *max,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Blob, Encoding};
+    use crate::model::PutRecordsRequestEntry;
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(prop_oneof![
+            Just(String::new()),
+            "[a-z]{1,20}",
+            "(?s).{250,260}",
+        ])
+    }
+
+    fn hash_key() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(prop_oneof![
+            Just("0".to_string()),
+            "[1-9][0-9]{0,38}",
+            "0[0-9]{1,3}",
+            "[0-9]{40,41}",
+            Just(String::new()),
+            "[a-z ]{1,5}",
+        ])
+    }
+
+    fn data() -> impl Strategy<Value = Option<usize>> {
+        proptest::option::of(prop_oneof![0usize..200, Just(1_048_576), Just(1_048_577)])
+    }
+
+    fn entry() -> impl Strategy<Value = PutRecordsRequestEntry> {
+        entry_with(data())
+    }
+
+    /// Entries of a few bytes, for lists at the 500-record bound (a debug
+    /// build would spend minutes on 500 megabyte-sized records).
+    fn small_entry() -> impl Strategy<Value = PutRecordsRequestEntry> {
+        entry_with(proptest::option::of(0usize..8))
+    }
+
+    fn entry_with(
+        data: impl Strategy<Value = Option<usize>>,
+    ) -> impl Strategy<Value = PutRecordsRequestEntry> {
+        (key(), hash_key(), data).prop_map(|(k, h, d)| PutRecordsRequestEntry {
+            data: d.map(|n| Blob(Bytes::from(vec![7u8; n]))),
+            partition_key: k,
+            explicit_hash_key: h,
+        })
+    }
+
+    fn stream() -> impl Strategy<Value = StreamRef> {
+        (
+            proptest::option::of(prop_oneof![
+                "[a-zA-Z0-9_.-]{1,20}",
+                Just(String::new()),
+                "[a-z]{1,3} [a-z]{1,3}",
+                "[a-z]{129,130}"
+            ]),
+            proptest::option::of(prop_oneof![
+                Just("arn:aws:kinesis:us-east-1:000000000000:stream/s".to_string()),
+                Just("not-an-arn".to_string()),
+            ]),
+        )
+            .prop_map(|(stream_name, stream_arn)| StreamRef {
+                stream_name,
+                stream_arn,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn put_records_agrees_with_the_generic_check(
+            records in proptest::option::of(prop_oneof![
+                proptest::collection::vec(entry(), 0..4),
+                proptest::collection::vec(small_entry(), 499..502),
+            ]),
+            stream in stream(),
+        ) {
+            let input = PutRecordsInput { records, stream };
+            let body = serde_json::to_vec(&input).expect("serializes");
+            let generic = super::super::check(Operation::PutRecords, Encoding::Json, &body);
+            prop_assert_eq!(put_records_satisfies(&input), generic.is_ok(), "{:?}", generic);
+        }
+
+        #[test]
+        fn put_record_agrees_with_the_generic_check(
+            e in entry(),
+            seq in proptest::option::of(prop_oneof!["[0-9]{1,20}", Just(String::new()), "[a-z]{1,3}"]),
+            stream in stream(),
+        ) {
+            let input = PutRecordInput {
+                stream,
+                data: e.data,
+                partition_key: e.partition_key,
+                explicit_hash_key: e.explicit_hash_key,
+                sequence_number_for_ordering: seq,
+            };
+            let body = serde_json::to_vec(&input).expect("serializes");
+            let generic = super::super::check(Operation::PutRecord, Encoding::Json, &body);
+            prop_assert_eq!(put_record_satisfies(&input), generic.is_ok(), "{:?}", generic);
+        }
+    }
+}
