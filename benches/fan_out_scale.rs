@@ -17,6 +17,9 @@
 //! FANOUT_CONSUMERS=25 FANOUT_SECS=10 cargo bench --bench fan_out_scale
 //! ```
 
+#[path = "support/in_process.rs"]
+mod in_process;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -24,7 +27,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kinesis_broker::limiter::{LimitProfile, LimitsConfig};
 use kinesis_broker::{Broker, BrokerConfig};
-use kinesis_proto::client::{Client, ClientConfig};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::*;
 use parking_lot::Mutex;
@@ -33,48 +35,6 @@ const SHARDS: usize = 4;
 const RECORD: usize = 1024;
 /// The service's quota of registered consumers per stream.
 const CONSUMERS_PER_STREAM: usize = 20;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// CPU seconds of this process's threads named `broker`.
-fn broker_cpu_secs() -> f64 {
-    let mut total = 0.0;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    for t in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with("broker") {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-        if let (Some(u), Some(s)) = (tick(11), tick(12)) {
-            total += (u + s) / 100.0;
-        }
-    }
-    total
-}
-
-fn client(endpoint: &str) -> Client {
-    Client::new(
-        ClientConfig::builder()
-            .endpoint(endpoint)
-            .max_attempts(3)
-            .build(),
-    )
-    .expect("client")
-}
 
 /// Latencies in microseconds, from every subscriber.
 #[derive(Default)]
@@ -92,7 +52,7 @@ async fn subscribe(
     ready: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) {
-    let c = client(&endpoint);
+    let c = in_process::client(&endpoint);
     let mut position = StartingPosition {
         position_type: ShardIteratorType::Latest,
         ..Default::default()
@@ -154,14 +114,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let consumers = env_or("FANOUT_CONSUMERS", 250) as usize;
-    let secs = env_or("FANOUT_SECS", 20);
-    let broker_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("broker")
-        .enable_all()
-        .build()
-        .expect("broker runtime");
+    let consumers = in_process::env_or("FANOUT_CONSUMERS", 250) as usize;
+    let secs = in_process::env_or("FANOUT_SECS", 20);
+    let broker_rt = in_process::broker_runtime();
     let broker = broker_rt
         .block_on(Broker::start(
             BrokerConfig::builder()
@@ -179,7 +134,7 @@ fn main() {
         .build()
         .expect("client runtime");
     rt.block_on(async move {
-        let admin = client(&endpoint);
+        let admin = in_process::client(&endpoint);
         let streams = consumers.div_ceil(CONSUMERS_PER_STREAM).max(1);
         let names: Vec<String> = (0..streams).map(|i| format!("fanout-{i}")).collect();
         let mut arns = Vec::new();
@@ -250,7 +205,7 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
 
         // 1 MiB/s: ten 1 KiB records every 10 ms, keys over every shard.
-        let cpu_before = broker_cpu_secs();
+        let cpu_before = in_process::cpu_time(Some("broker")).as_secs_f64();
         let started = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         let mut written = 0u64;
@@ -286,7 +241,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let cpu = broker_cpu_secs() - cpu_before;
+        let cpu = in_process::cpu_time(Some("broker")).as_secs_f64() - cpu_before;
         stop.store(true, Relaxed);
         for t in tasks {
             let _ = t.await;

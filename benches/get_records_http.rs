@@ -14,59 +14,20 @@
 //! READ_RECORDS=200000 cargo bench --bench get_records_http
 //! ```
 
+#[path = "support/in_process.rs"]
+mod in_process;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kinesis_broker::limiter::{LimitProfile, LimitsConfig};
 use kinesis_broker::{Broker, BrokerConfig};
-use kinesis_proto::client::{Client, ClientConfig};
+use kinesis_proto::client::Client;
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::*;
 
 const SHARDS: usize = 4;
 const RECORD: usize = 100;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// CPU seconds of this process's threads named `broker`.
-fn broker_cpu_secs() -> f64 {
-    let mut total = 0.0;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    for t in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with("broker") {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-        if let (Some(u), Some(s)) = (tick(11), tick(12)) {
-            total += (u + s) / 100.0;
-        }
-    }
-    total
-}
-
-fn client(endpoint: &str) -> Client {
-    Client::new(
-        ClientConfig::builder()
-            .endpoint(endpoint)
-            .max_attempts(3)
-            .build(),
-    )
-    .expect("client")
-}
 
 /// Reads `shard` from its start to the last record written; returns records read.
 async fn drain(c: Client, shard: String, want: u64, limit: i64) -> u64 {
@@ -104,14 +65,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let records = env_or("READ_RECORDS", 1_000_000);
-    let limit = env_or("READ_LIMIT", 10_000) as i64;
-    let broker_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("broker")
-        .enable_all()
-        .build()
-        .expect("broker runtime");
+    let records = in_process::env_or("READ_RECORDS", 1_000_000);
+    let limit = in_process::env_or("READ_LIMIT", 10_000) as i64;
+    let broker_rt = in_process::broker_runtime();
     let broker = broker_rt
         .block_on(Broker::start(
             BrokerConfig::builder()
@@ -129,7 +85,7 @@ fn main() {
         .build()
         .expect("client runtime");
     rt.block_on(async move {
-        let admin = client(&endpoint);
+        let admin = in_process::client(&endpoint);
         admin
             .create_stream(&CreateStreamInput {
                 stream_name: Some("reads".into()),
@@ -175,12 +131,12 @@ fn main() {
         if let Some(pause) = std::env::var("READ_PAUSE_SECS").ok().and_then(|v| v.parse().ok()) {
             tokio::time::sleep(Duration::from_secs(pause)).await;
         }
-        let cpu_before = broker_cpu_secs();
+        let cpu_before = in_process::cpu_time(Some("broker")).as_secs_f64();
         let started = Instant::now();
         let readers: Vec<_> = (0..SHARDS)
             .map(|i| {
                 tokio::spawn(drain(
-                    client(&endpoint),
+                    in_process::client(&endpoint),
                     format!("shardId-{i:012}"),
                     per_shard,
                     limit,
@@ -192,7 +148,7 @@ fn main() {
             read += r.await.expect("reader");
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let cpu = broker_cpu_secs() - cpu_before;
+        let cpu = in_process::cpu_time(Some("broker")).as_secs_f64() - cpu_before;
         assert_eq!(read, per_shard * SHARDS as u64, "every record read back");
         println!(
             "GetRecords over HTTP (JSON), {SHARDS} shards x {per_shard} records of {RECORD} B, pages of {limit}:"

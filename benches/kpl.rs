@@ -10,6 +10,11 @@
 //! between the producer (its runtime and the thread calling `put`) and the broker (its own
 //! runtime), and the aggregated/unaggregated ratios.
 
+// This bench reads no settings from the environment and makes its own client.
+#[allow(dead_code)]
+#[path = "support/in_process.rs"]
+mod in_process;
+
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use kinesis_broker::limiter::LimitProfile;
@@ -25,36 +30,6 @@ use tokio::runtime::Runtime;
 
 const SHARDS: i64 = 4;
 const KEYS: usize = 10_000;
-
-/// CPU time (user + system) of this process's threads, all of them or only those whose name
-/// starts with `prefix`, from `/proc/self/task/*/stat` (clock ticks of 10 ms).
-fn cpu_time(prefix: Option<&str>) -> Duration {
-    let mut ticks = 0;
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        // The thread name is in parentheses; fields after it start after the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if prefix.is_some_and(|p| !stat[open + 1..close].starts_with(p)) {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        let field = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        ticks += field(11) + field(12);
-    }
-    Duration::from_millis(ticks * 10)
-}
 
 struct Bench {
     rt: Runtime,
@@ -73,12 +48,7 @@ impl Bench {
             .enable_all()
             .build()
             .expect("runtime");
-        let broker_rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("broker")
-            .enable_all()
-            .build()
-            .expect("broker runtime");
+        let broker_rt = in_process::broker_runtime();
         let broker = broker_rt.block_on(async {
             Broker::start(
                 BrokerConfig::builder()
@@ -171,10 +141,15 @@ fn summary(bench: &Bench) {
         let n = records_for(aggregated);
         // Warm up connections and allocations, then measure.
         bench.produce(aggregated, n / 10);
-        let (all0, broker0) = (cpu_time(None), cpu_time(Some("broker")));
+        let (all0, broker0) = (
+            in_process::cpu_time(None),
+            in_process::cpu_time(Some("broker")),
+        );
         let wall = bench.produce(aggregated, n);
-        let broker = cpu_time(Some("broker")).saturating_sub(broker0);
-        let producer = cpu_time(None).saturating_sub(all0).saturating_sub(broker);
+        let broker = in_process::cpu_time(Some("broker")).saturating_sub(broker0);
+        let producer = in_process::cpu_time(None)
+            .saturating_sub(all0)
+            .saturating_sub(broker);
         let rate = n as f64 / wall.as_secs_f64();
         let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
         println!(

@@ -185,11 +185,17 @@ impl LeaseCoordinator {
         throughput.record(&lease.lease_key, (kbps * 1024.0).round() as u64, now_ms);
     }
 
-    /// Record a lost lease (refused write or expiry) and wake the dispatcher.
-    fn lose(&self, key: &str) {
+    /// Drop every local trace of a lease this worker no longer holds (its
+    /// hand-off, its throughput, its renewal); the lease it was renewing, if any.
+    fn forget_lease(&self, key: &str) -> Option<Lease> {
         self.handoff.lock().finished(key);
         self.throughput.lock().forget(key);
-        let removed = self.renewer.lock().remove(key);
+        self.renewer.lock().remove(key)
+    }
+
+    /// Record a lost lease (refused write or expiry) and wake the dispatcher.
+    fn lose(&self, key: &str) {
+        let removed = self.forget_lease(key);
         if removed
             .as_ref()
             .is_some_and(|l| l.checkpoint.is_shard_end())

@@ -1,11 +1,7 @@
 //! GetRecords' JSON answer written by hand, byte for byte what serializing
-//! `model::GetRecordsOutput` gives. The generic serializer base64-encodes a
-//! record's data in small pieces and scans every piece for characters to
-//! escape; base64 text has none, and the data is most of the answer, so the
-//! read path spends much of its time there (BENCHMARKS.md, "GetRecords over
-//! HTTP").
+//! `model::GetRecordsOutput` gives (`json_out` says why).
 
-use base64::Engine as _;
+use super::json_out::{append_base64, append_json, append_member};
 use kinesis_proto::model::{GetRecordsOutput, Record};
 
 /// Append `o`'s JSON to `out`.
@@ -22,48 +18,31 @@ pub fn write_get_records_json(out: &mut Vec<u8>, o: &GetRecordsOutput) {
     }
     out.push(b']');
     if let Some(it) = &o.next_shard_iterator {
-        out.extend_from_slice(b",\"NextShardIterator\":");
-        write_json(out, it);
+        append_member(out, b",\"NextShardIterator\":", it);
     }
     if let Some(ms) = o.millis_behind_latest {
-        out.extend_from_slice(b",\"MillisBehindLatest\":");
-        write_json(out, &ms);
+        append_member(out, b",\"MillisBehindLatest\":", &ms);
     }
     if let Some(children) = &o.child_shards {
-        out.extend_from_slice(b",\"ChildShards\":");
-        write_json(out, children);
+        append_member(out, b",\"ChildShards\":", children);
     }
     out.push(b'}');
 }
 
 /// One record, its members in the order `model::Record` declares them.
 fn write_record(out: &mut Vec<u8>, r: &Record) {
-    out.extend_from_slice(b"{\"SequenceNumber\":");
-    write_json(out, &r.sequence_number);
+    append_member(out, b"{\"SequenceNumber\":", &r.sequence_number);
     if let Some(t) = &r.approximate_arrival_timestamp {
-        out.extend_from_slice(b",\"ApproximateArrivalTimestamp\":");
-        write_json(out, t);
+        append_member(out, b",\"ApproximateArrivalTimestamp\":", t);
     }
     out.extend_from_slice(b",\"Data\":\"");
-    let start = out.len();
-    let len = base64::encoded_len(r.data.0.len(), true).unwrap_or(0);
-    out.resize(start + len, 0);
-    let written = base64::engine::general_purpose::STANDARD
-        .encode_slice(&r.data.0, &mut out[start..])
-        .unwrap_or(0);
-    out.truncate(start + written);
+    append_base64(out, &r.data.0);
     out.extend_from_slice(b"\",\"PartitionKey\":");
-    write_json(out, &r.partition_key);
+    append_json(out, &r.partition_key);
     if let Some(e) = &r.encryption_type {
-        out.extend_from_slice(b",\"EncryptionType\":");
-        write_json(out, e);
+        append_member(out, b",\"EncryptionType\":", e);
     }
     out.push(b'}');
-}
-
-fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-    // Writing plain values into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod consumers;
 mod get_records_json;
+mod json_out;
 mod pipeline;
 mod records;
 mod reshard;
@@ -11,7 +12,6 @@ mod stream_settings;
 mod streams;
 mod subscribe;
 
-pub use get_records_json::write_get_records_json;
 pub use kinesis_proto::limits::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES};
 pub use pipeline::handle;
 pub use records::StartAt;
@@ -24,6 +24,7 @@ pub use subscribe::{
 use crate::limiter::{Scope, control_plane_exceeded, control_plane_rate};
 use crate::service::Service;
 use bytes::Bytes;
+use get_records_json::write_get_records_json;
 use kinesis_proto::KinesisError;
 use kinesis_proto::codec::Encoding;
 use kinesis_proto::model::{

@@ -7,6 +7,7 @@
 //! Each chunk is one or more whole event frames, batched so that a consumer
 //! catching up gets few large DATA frames rather than many tiny ones.
 
+use super::json_out::{append_base64, append_member};
 use crate::metrics::ConsumerShardMetrics;
 use crate::ops::StartAt;
 use crate::service::{Service, now_ms};
@@ -15,7 +16,6 @@ use crate::store::LogRecord;
 use crate::stream::{ConsumerStatus, Stream, StreamStatus};
 use crate::subscription::Lease;
 use crate::validation::Violations;
-use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use kinesis_proto::codec::Timestamp;
 use kinesis_proto::event_stream::{self, Message};
@@ -471,7 +471,6 @@ pub struct EventParts<'a> {
 /// straight into `out`: the generic serializer escapes it byte by byte, which
 /// dominates the cost of pushing 2 MiB/s to every consumer.
 pub fn write_event_json(out: &mut Vec<u8>, e: &EventParts<'_>) {
-    let b64 = base64::engine::general_purpose::STANDARD;
     out.extend_from_slice(b"{\"Records\":[");
     for (i, r) in e.records.iter().enumerate() {
         if i > 0 {
@@ -479,40 +478,30 @@ pub fn write_event_json(out: &mut Vec<u8>, e: &EventParts<'_>) {
         }
         out.extend_from_slice(b"{\"SequenceNumber\":\"");
         out.extend_from_slice(sequence::layout::encode(r.counter, e.shard_index).as_bytes());
-        out.extend_from_slice(b"\",\"ApproximateArrivalTimestamp\":");
-        write_json(out, &Timestamp(r.arrival_ms));
-        out.extend_from_slice(b",\"Data\":\"");
-        // A zeroed allocation and a copy: filling `out` in place with
-        // `resize` is a byte-at-a-time loop in unoptimized test builds.
-        let mut text = vec![0u8; base64::encoded_len(r.data.len(), true).unwrap_or(0)];
-        let written = b64.encode_slice(&r.data, &mut text).unwrap_or(0);
-        out.extend_from_slice(&text[..written]);
-        out.extend_from_slice(b"\",\"PartitionKey\":");
-        write_json(out, &*r.partition_key);
-        out.extend_from_slice(b",\"EncryptionType\":");
-        write_json(
+        append_member(
             out,
+            b"\",\"ApproximateArrivalTimestamp\":",
+            &Timestamp(r.arrival_ms),
+        );
+        out.extend_from_slice(b",\"Data\":\"");
+        append_base64(out, &r.data);
+        append_member(out, b"\",\"PartitionKey\":", &*r.partition_key);
+        append_member(
+            out,
+            b",\"EncryptionType\":",
             crate::stream::encryption_at(e.switches, e.encryption, r.counter),
         );
         out.push(b'}');
     }
     out.push(b']');
     if let Some(c) = e.continuation {
-        out.extend_from_slice(b",\"ContinuationSequenceNumber\":");
-        write_json(out, c);
+        append_member(out, b",\"ContinuationSequenceNumber\":", c);
     }
-    out.extend_from_slice(b",\"MillisBehindLatest\":");
-    write_json(out, &e.millis_behind);
+    append_member(out, b",\"MillisBehindLatest\":", &e.millis_behind);
     if let Some(children) = e.child_shards {
-        out.extend_from_slice(b",\"ChildShards\":");
-        write_json(out, children);
+        append_member(out, b",\"ChildShards\":", children);
     }
     out.push(b'}');
-}
-
-fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-    // Writing plain values into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 #[cfg(test)]

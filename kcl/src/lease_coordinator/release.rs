@@ -18,10 +18,8 @@ impl LeaseCoordinator {
                 store.complete_handoff(key, &worker, counter).await
             })
             .await;
-        self.handoff.lock().finished(key);
-        self.throughput.lock().forget(key);
         // The stored lease names another worker, so record_write already dropped it.
-        if self.renewer.lock().remove(key).is_some() {
+        if self.forget_lease(key).is_some() {
             self.signal_change();
         }
         match &result {
@@ -49,9 +47,7 @@ impl LeaseCoordinator {
             .await;
         // The evicted lease names no owner (or the next one), so record_write already
         // dropped it; remove it anyway in case the write failed for another reason.
-        self.handoff.lock().finished(key);
-        self.throughput.lock().forget(key);
-        if self.renewer.lock().remove(key).is_some() {
+        if self.forget_lease(key).is_some() {
             self.signal_change();
         }
         if result.is_ok() {

@@ -32,11 +32,19 @@ pub fn put_records_satisfies(input: &PutRecordsInput) -> bool {
     if min.is_some_and(|m| records.len() < m) || max.is_some_and(|m| records.len() > m) {
         return false;
     }
+    // Looked up once, not once per record.
+    let (Some(key), Some(hash_key), Some(data)) = (
+        find(entry, "PartitionKey"),
+        find(entry, "ExplicitHashKey"),
+        find(entry, "Data"),
+    ) else {
+        return false;
+    };
     stream_satisfies(members, &input.stream)
         && records.iter().all(|r| {
-            text(entry, "PartitionKey", r.partition_key.as_deref())
-                && text(entry, "ExplicitHashKey", r.explicit_hash_key.as_deref())
-                && blob(entry, "Data", r.data.as_ref().map(|d| d.0.len()))
+            text_member(key, r.partition_key.as_deref())
+                && text_member(hash_key, r.explicit_hash_key.as_deref())
+                && blob_member(data, r.data.as_ref().map(|d| d.0.len()))
         })
 }
 
@@ -69,9 +77,10 @@ fn find<'m>(members: &'m [Member], name: &str) -> Option<&'m Member> {
 
 /// A text member: absent only if optional, else within its length, pattern and values.
 fn text(members: &[Member], name: &str, v: Option<&str>) -> bool {
-    let Some(mem) = find(members, name) else {
-        return false;
-    };
+    find(members, name).is_some_and(|mem| text_member(mem, v))
+}
+
+fn text_member(mem: &Member, v: Option<&str>) -> bool {
     let Some(s) = v else {
         return !mem.required;
     };
@@ -93,9 +102,10 @@ fn text(members: &[Member], name: &str, v: Option<&str>) -> bool {
 
 /// A binary member of `len` bytes: absent only if optional, else within its size.
 fn blob(members: &[Member], name: &str, len: Option<usize>) -> bool {
-    let Some(mem) = find(members, name) else {
-        return false;
-    };
+    find(members, name).is_some_and(|mem| blob_member(mem, len))
+}
+
+fn blob_member(mem: &Member, len: Option<usize>) -> bool {
     match (len, mem.shape) {
         (None, _) => !mem.required,
         (Some(n), Shape::Blob { max }) => n <= *max,
