@@ -76,12 +76,12 @@ fn fill_shard(broker: &RunningBroker, stream: &str, index: usize, n: usize, size
     let s = broker.service().stream_by_name(stream).expect("stream");
     let shard = Arc::clone(&s.meta.read().shards[index]);
     let data = Bytes::from(vec![b'x'; size]);
-    let pk: Arc<str> = Arc::from("k");
+    let pk = kinesis_broker::store::PartitionKey::from("k");
     shard
         .append(
             &s.counter,
             now_ms(),
-            (0..n).map(|_| (Arc::clone(&pk), data.clone())),
+            (0..n).map(|_| (pk.clone(), data.clone())),
         )
         .expect("append")
         .expect("shard open");

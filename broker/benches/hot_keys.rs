@@ -38,7 +38,7 @@ fn observe_cost(keys: &[Vec<Arc<str>>]) -> f64 {
         // 1 ms per call: buckets turn over as they do under load.
         now += 1;
         let batch = &keys[call % keys.len()];
-        h.observe(batch.iter().map(|k| (k, 100)), now);
+        h.observe(batch.iter().map(|k| (&**k, 100)), now);
     })
 }
 

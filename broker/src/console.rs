@@ -495,7 +495,7 @@ fn stream_detail(svc: &Service, s: &Stream) -> Value {
 
 /// One Kinesis operation with a JSON body, as a client would call it.
 fn call(svc: &Arc<Service>, op: Operation, input: &Value) -> Result<Bytes, KinesisError> {
-    crate::ops::dispatch(svc, op, Encoding::Json, input.to_string().as_bytes())
+    crate::ops::dispatch(svc, op, Encoding::Json, &Bytes::from(input.to_string()))
 }
 
 /// `POST /console/api/records`: a page of records. The body is either

@@ -74,7 +74,7 @@ impl Bucket {
         x.is_multiple_of(SAMPLE_EVERY)
     }
 
-    fn observe(&mut self, key: &Arc<str>, bytes: u64) {
+    fn observe(&mut self, key: &str, bytes: u64) {
         self.records += 1;
         self.bytes += bytes;
         let weight = if self.records <= EXACT_RECORDS {
@@ -85,19 +85,16 @@ impl Bucket {
             return;
         };
         let bytes = bytes * weight;
-        // Same Arc first (a batch repeats keys), then by content.
-        if let Some(s) = self
-            .slots
-            .iter_mut()
-            .find(|s| Arc::ptr_eq(&s.key, key) || *s.key == **key)
-        {
+        if let Some(s) = self.slots.iter_mut().find(|s| *s.key == *key) {
             s.records += weight;
             s.bytes += bytes;
             return;
         }
         if self.slots.len() < KEYS_PER_BUCKET {
             self.slots.push(Slot {
-                key: Arc::clone(key),
+                // A key is copied only when it takes a slot, so counting
+                // costs no allocation per record.
+                key: Arc::from(key),
                 records: weight,
                 bytes,
                 overcount: 0,
@@ -107,7 +104,7 @@ impl Bucket {
         if let Some(min) = self.slots.iter_mut().min_by_key(|s| s.records) {
             let inherited = min.records;
             *min = Slot {
-                key: Arc::clone(key),
+                key: Arc::from(key),
                 records: inherited + weight,
                 bytes: min.bytes + bytes,
                 overcount: inherited,
@@ -156,7 +153,7 @@ impl HotKeys {
     }
 
     /// Count records (partition key, size in bytes) stored at `now_ms`.
-    pub fn observe<'a>(&self, records: impl IntoIterator<Item = (&'a Arc<str>, u64)>, now_ms: i64) {
+    pub fn observe<'a>(&self, records: impl IntoIterator<Item = (&'a str, u64)>, now_ms: i64) {
         let epoch = now_ms.div_euclid(BUCKET_MS);
         let mut buckets = self.buckets.lock();
         if buckets.is_empty() {
@@ -231,9 +228,9 @@ mod tests {
         // (all counted: fewer than EXACT_RECORDS).
         let hot_key: Arc<str> = Arc::from("hot");
         for i in 0..3200 {
-            h.observe([(&hot[i % hot.len()], 10)], t);
+            h.observe([(&*hot[i % hot.len()], 10)], t);
             if i % 4 == 0 {
-                h.observe([(&hot_key, 100)], t);
+                h.observe([(&*hot_key, 100)], t);
             }
         }
         let r = h.report(3, t + 500);
@@ -249,8 +246,8 @@ mod tests {
     fn counts_are_exact_while_keys_fit() {
         let ks = keys(3);
         let h = HotKeys::new();
-        h.observe([(&ks[0], 5), (&ks[1], 5), (&ks[0], 5)], 0);
-        h.observe([(&ks[2], 1)], 0);
+        h.observe([(&*ks[0], 5), (&*ks[1], 5), (&*ks[0], 5)], 0);
+        h.observe([(&*ks[2], 1)], 0);
         let r = h.report(10, 0);
         assert_eq!(
             r.top
@@ -266,8 +263,8 @@ mod tests {
     fn old_buckets_leave_the_window() {
         let ks = keys(2);
         let h = HotKeys::new();
-        h.observe([(&ks[0], 1)], 0);
-        h.observe([(&ks[1], 1)], BUCKET_MS * 3);
+        h.observe([(&*ks[0], 1)], 0);
+        h.observe([(&*ks[1], 1)], BUCKET_MS * 3);
         let r = h.report(10, BUCKET_MS * 3);
         assert_eq!(r.records, 2);
         // Past the window the first bucket no longer counts.
@@ -275,7 +272,7 @@ mod tests {
         assert_eq!(r.records, 1);
         assert_eq!(r.top[0].key, "key-1");
         // Its slot is reused by a later bucket without leaking counts.
-        h.observe([(&ks[1], 1)], BUCKET_MS * BUCKETS as i64);
+        h.observe([(&*ks[1], 1)], BUCKET_MS * BUCKETS as i64);
         let r = h.report(10, BUCKET_MS * BUCKETS as i64);
         assert_eq!(r.records, 2);
         assert_eq!(r.top.len(), 1);
@@ -294,7 +291,7 @@ mod tests {
             } else {
                 &others[i % others.len()]
             };
-            h.observe([(k, 10)], 0);
+            h.observe([(&**k, 10)], 0);
         }
         let r = h.report(2, 0);
         assert_eq!(r.records, 40_000, "totals stay exact");
@@ -311,7 +308,7 @@ mod tests {
         let h = HotKeys::new();
         for i in 0..10_000 {
             let k: Arc<str> = Arc::from(format!("k{i}"));
-            h.observe([(&k, 1)], (i as i64) * 100);
+            h.observe([(&*k, 1)], (i as i64) * 100);
         }
         let b = h.buckets.lock();
         assert_eq!(b.len(), BUCKETS);

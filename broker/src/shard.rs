@@ -4,7 +4,7 @@ use crate::counter::StreamCounter;
 use crate::hot_keys::HotKeys;
 use crate::limiter::ShardLimits;
 use crate::metrics::ShardMetrics;
-use crate::store::{LogRecord, MemoryLog, ReadBatch, ShardLog, StoreError};
+use crate::store::{LogRecord, MemoryLog, PartitionKey, ReadBatch, ShardLog, StoreError};
 use crate::subscription::ShardSubscriptions;
 use kinesis_proto::hash_key::HashRange;
 use kinesis_proto::model;
@@ -156,7 +156,7 @@ impl Shard {
         records: I,
     ) -> Result<Option<Vec<u64>>, StoreError>
     where
-        I: IntoIterator<Item = (std::sync::Arc<str>, bytes::Bytes)>,
+        I: IntoIterator<Item = (PartitionKey, bytes::Bytes)>,
     {
         let mut inner = self.inner.write();
         if inner.end_counter.is_some() {
@@ -167,7 +167,7 @@ impl Shard {
         self.hot_keys.observe(
             records
                 .iter()
-                .map(|(key, data)| (key, (key.len() + data.len()) as u64)),
+                .map(|(key, data)| (&**key, (key.len() + data.len()) as u64)),
             now_ms,
         );
         let batch: Vec<LogRecord> = records
@@ -176,7 +176,7 @@ impl Shard {
             .map(|((partition_key, data), counter)| LogRecord {
                 counter,
                 arrival_ms: now_ms,
-                partition_key: partition_key.into(),
+                partition_key,
                 data,
             })
             .collect();

@@ -62,6 +62,14 @@ pub mod layout {
 
     /// The number for `counter` on shard `shard_index`.
     pub fn encode(counter: u64, shard_index: u32) -> String {
+        let digits = encode_digits(counter, shard_index);
+        std::str::from_utf8(&digits)
+            .map(str::to_owned)
+            .unwrap_or_default()
+    }
+
+    /// [`encode`]'s ASCII digits, for writers that need no string.
+    pub fn encode_digits(counter: u64, shard_index: u32) -> [u8; WIDTH] {
         // Every record read or written gets one of these: the formatter's
         // zero padding goes one character at a time, so the digits are
         // written here in three 19-digit groups instead.
@@ -79,9 +87,7 @@ pub mod layout {
         digits(&mut buf[WIDTH - 19..], (v % GROUP) as u64);
         digits(&mut buf[WIDTH - 38..WIDTH - 19], (v / GROUP % GROUP) as u64);
         digits(&mut buf[1..WIDTH - 38], (v / GROUP / GROUP) as u64);
-        std::str::from_utf8(&buf)
-            .map(str::to_owned)
-            .unwrap_or_default()
+        buf
     }
 
     /// The counter and shard index a broker-minted number carries; `None` for

@@ -16,7 +16,7 @@ pub use check::{check, check_node, is_structure};
 pub use inputs::{Member, Shape, input_shape};
 pub use node::Node;
 pub use pattern::Pattern;
-pub use typed::{put_record_satisfies, put_records_satisfies};
+pub use typed::{put_record_satisfies, put_records_satisfies, put_records_view_satisfies};
 
 #[cfg(test)]
 mod tests {

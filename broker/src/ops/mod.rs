@@ -6,6 +6,7 @@ mod consumers;
 mod get_records_json;
 mod json_out;
 mod pipeline;
+mod put_records_json;
 mod records;
 mod reshard;
 mod stream_settings;
@@ -14,7 +15,7 @@ mod subscribe;
 
 pub use kinesis_proto::limits::{MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES};
 pub use pipeline::handle;
-pub use records::StartAt;
+pub use records::{PutEntry, PutOutcome, PutResult, StartAt};
 pub use streams::visible_shards;
 pub use subscribe::{
     EventParts, MAX_EVENT_BYTES, MAX_EVENT_RECORDS, SubscribeToShardStream, exception_message,
@@ -23,6 +24,7 @@ pub use subscribe::{
 
 use crate::limiter::{Scope, control_plane_exceeded, control_plane_rate};
 use crate::service::Service;
+use crate::store::PartitionKey;
 use bytes::Bytes;
 use get_records_json::write_get_records_json;
 use kinesis_proto::KinesisError;
@@ -30,10 +32,12 @@ use kinesis_proto::codec::Encoding;
 use kinesis_proto::model::{
     DecreaseStreamRetentionPeriodInput, DeregisterStreamConsumerInput, DescribeLimitsInput,
     DescribeStreamConsumerInput, DisableEnhancedMonitoringInput, EnableEnhancedMonitoringInput,
-    IncreaseStreamRetentionPeriodInput, Operation, PutRecordInput, PutRecordsInput,
-    StartStreamEncryptionInput, StopStreamEncryptionInput,
+    IncreaseStreamRetentionPeriodInput, Operation, PutRecordInput, StartStreamEncryptionInput,
+    StopStreamEncryptionInput,
 };
 use kinesis_proto::operation_types::{OperationInput, OperationOutput};
+use kinesis_proto::put_records_view::PutRecordsView;
+use put_records_json::write_put_records_json;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -145,7 +149,7 @@ pub fn dispatch(
     svc: &Arc<Service>,
     op: Operation,
     enc: Encoding,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Bytes, KinesisError> {
     use Operation as O;
     // The hot writes decode once when the input is valid: the typed check
@@ -154,10 +158,24 @@ pub fn dispatch(
     if enc == Encoding::Json {
         match op {
             O::PutRecords => {
-                if let Ok(input) = enc.decode::<PutRecordsInput>(body)
-                    && kinesis_proto::shape::put_records_satisfies(&input)
+                if let Some(view) = PutRecordsView::read(body)
+                    && kinesis_proto::shape::put_records_view_satisfies(&view)
+                    && let Some(entries) = view
+                        .entries()
+                        .map(|e| {
+                            Some(PutEntry {
+                                // Keys stay in the request body, data in one buffer.
+                                partition_key: PartitionKey::from_utf8(e.partition_key_bytes()?)?,
+                                data: e.data().unwrap_or_default(),
+                                explicit_hash_key: e.explicit_hash_key(),
+                            })
+                        })
+                        .collect::<Option<Vec<_>>>()
                 {
-                    return Ok(enc.encode(&svc.put_records(input)?));
+                    let outcome = svc.put_entries(&view.stream_ref(), entries)?;
+                    let mut json = Vec::new();
+                    write_put_records_json(&mut json, &outcome);
+                    return Ok(Bytes::from(json));
                 }
             }
             O::PutRecord => {

@@ -3,6 +3,7 @@
 use crate::limiter::{record_cost, shard_throughput_exceeded, shard_throughput_message};
 use crate::service::{Service, now_ms};
 use crate::shard::Shard;
+use crate::store::PartitionKey;
 use crate::stream::{Stream, StreamStatus};
 use crate::token::IteratorPosition;
 use crate::validation::Violations;
@@ -33,8 +34,103 @@ fn hash_key_of(partition_key: &str, explicit: Option<&str>) -> Result<u128, Kine
 /// A record accepted for storage.
 struct Accepted {
     hash_key: u128,
-    partition_key: Arc<str>,
+    partition_key: PartitionKey,
     data: Bytes,
+}
+
+/// One PutRecords entry that satisfies the input model, ready to route.
+pub struct PutEntry<'a> {
+    /// The partition key.
+    pub partition_key: PartitionKey,
+    /// The data.
+    pub data: Bytes,
+    /// Routes by this hash key instead of the partition key's MD5.
+    pub explicit_hash_key: Option<&'a str>,
+}
+
+/// What became of one PutRecords entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutResult {
+    /// Stored on `shards[shard]` under `counter`.
+    Stored {
+        /// Index into [`PutOutcome::shards`].
+        shard: usize,
+        /// The stream-wide counter its sequence number encodes.
+        counter: u64,
+    },
+    /// Over `shards[shard]`'s write budget.
+    Throttled {
+        /// Index into [`PutOutcome::shards`].
+        shard: usize,
+    },
+    /// Not stored: the shard closed meanwhile or its log failed.
+    Internal,
+}
+
+/// What PutRecords did, before it is encoded: the JSON answer is written
+/// from this directly (no strings made per record), the model from
+/// [`PutOutcome::into_output`].
+pub struct PutOutcome {
+    /// Entries that were not stored.
+    pub failed_record_count: i64,
+    /// One per request entry, in order.
+    pub results: Vec<PutResult>,
+    /// The shards the results name.
+    pub shards: Vec<Arc<Shard>>,
+    /// The stream written, and its account, for throttled entries' messages.
+    pub stream: Arc<Stream>,
+    /// The account the stream belongs to.
+    pub account_id: String,
+    /// NONE or KMS.
+    pub encryption_type: &'static str,
+}
+
+/// Per-record error code and message for [`PutResult::Internal`]: the bare
+/// code, unlike the HTTP error's.
+pub const INTERNAL_FAILURE: (&str, &str) = ("InternalFailure", "Internal Service Failure");
+
+impl PutOutcome {
+    /// The service's message for an entry throttled on `shards[shard]`.
+    pub fn throttle_message(&self, shard: usize) -> String {
+        shard_throughput_message(&self.shards[shard].id, &self.stream.name, &self.account_id)
+    }
+
+    /// The model of the answer.
+    pub fn into_output(self) -> PutRecordsOutput {
+        let records = self
+            .results
+            .iter()
+            .map(|r| match *r {
+                PutResult::Stored { shard, counter } => {
+                    let shard = &self.shards[shard];
+                    PutRecordsResultEntry {
+                        sequence_number: Some(sequence::layout::encode(counter, shard.index)),
+                        shard_id: Some(shard.id.clone()),
+                        ..Default::default()
+                    }
+                }
+                PutResult::Throttled { shard } => PutRecordsResultEntry {
+                    error_code: Some(
+                        ErrorCode::ProvisionedThroughputExceeded
+                            .as_str()
+                            .to_string(),
+                    ),
+                    error_message: Some(self.throttle_message(shard)),
+                    ..Default::default()
+                },
+                PutResult::Internal => PutRecordsResultEntry {
+                    error_code: Some(INTERNAL_FAILURE.0.to_string()),
+                    error_message: Some(INTERNAL_FAILURE.1.to_string()),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        PutRecordsOutput {
+            failed_record_count: self.failed_record_count,
+            records,
+            encryption_type: Some(self.encryption_type.to_string()),
+        }
+    }
 }
 
 /// Where a request wants to start reading a shard.
@@ -194,7 +290,7 @@ impl Service {
             ));
         }
         let counters = shard
-            .append(&stream.counter, now_ms(), [(Arc::<str>::from(pk), data)])
+            .append(&stream.counter, now_ms(), [(PartitionKey::from(pk), data)])
             .map_err(|e| KinesisError::internal(e.to_string()))?
             .ok_or_else(|| KinesisError::internal("The shard closed while writing."))?;
         let counter = counters.first().copied().unwrap_or_default();
@@ -238,26 +334,43 @@ impl Service {
             }
         }
         v.finish()?;
-        let entries = input.records.unwrap_or_default();
+        let entries = input
+            .records
+            .iter()
+            .flatten()
+            .map(|e| PutEntry {
+                partition_key: PartitionKey::from(e.partition_key.as_deref().unwrap_or_default()),
+                data: e.data.as_ref().map(|d| d.0.clone()).unwrap_or_default(),
+                explicit_hash_key: e.explicit_hash_key.as_deref(),
+            })
+            .collect();
+        Ok(self.put_entries(&input.stream, entries)?.into_output())
+    }
+
+    /// PutRecords on entries that already satisfy the input model: each is
+    /// stored or fails on its own (throttled, or the shard closed), in order.
+    pub fn put_entries(
+        &self,
+        stream_ref: &StreamRef,
+        entries: Vec<PutEntry<'_>>,
+    ) -> Result<PutOutcome, KinesisError> {
         let mut total = 0usize;
         let mut accepted = Vec::with_capacity(entries.len());
         for (i, e) in entries.into_iter().enumerate() {
-            let data = e.data.unwrap_or_default().0;
-            let pk = e.partition_key.unwrap_or_default();
+            let size = e.data.len() + e.partition_key.len();
             // The same bound as PutRecord: one entry may not be a larger record.
-            if data.len() + pk.len() > MAX_RECORD_BYTES {
+            if size > MAX_RECORD_BYTES {
                 return Err(KinesisError::invalid(format!(
-                    "The size of record {} ({} bytes of data and partition key) exceeds the maximum of {MAX_RECORD_BYTES} bytes.",
+                    "The size of record {} ({size} bytes of data and partition key) exceeds the maximum of {MAX_RECORD_BYTES} bytes.",
                     i + 1,
-                    data.len() + pk.len()
                 )));
             }
-            total += data.len() + pk.len();
-            let hash_key = hash_key_of(&pk, e.explicit_hash_key.as_deref())?;
+            total += size;
+            let hash_key = hash_key_of(&e.partition_key, e.explicit_hash_key)?;
             accepted.push(Accepted {
                 hash_key,
-                partition_key: Arc::from(pk),
-                data,
+                partition_key: e.partition_key,
+                data: e.data,
             });
         }
         if total > MAX_PUT_RECORDS_BYTES {
@@ -265,51 +378,43 @@ impl Service {
                 "Records size ({total} bytes) exceeds the maximum PutRecords request size of {MAX_PUT_RECORDS_BYTES} bytes."
             )));
         }
-        let stream = self.writable_stream(&input.stream)?;
+        let stream = self.writable_stream(stream_ref)?;
         let m = stream.meta.read();
         // Group by shard so each shard's lock is taken once per request.
-        let mut by_shard: Vec<(Arc<Shard>, Vec<usize>)> = Vec::new();
+        let mut shards: Vec<Arc<Shard>> = Vec::new();
+        let mut by_shard: Vec<Vec<usize>> = Vec::new();
         for (i, a) in accepted.iter().enumerate() {
             let shard = m
                 .route(a.hash_key)
                 .ok_or_else(|| KinesisError::internal("No open shard owns the hash key."))?;
-            match by_shard.iter_mut().find(|(s, _)| Arc::ptr_eq(s, shard)) {
-                Some((_, idx)) => idx.push(i),
-                None => by_shard.push((Arc::clone(shard), vec![i])),
+            match shards.iter().position(|s| Arc::ptr_eq(s, shard)) {
+                Some(at) => by_shard[at].push(i),
+                None => {
+                    shards.push(Arc::clone(shard));
+                    by_shard.push(vec![i]);
+                }
             }
         }
         let now = now_ms();
-        let mut results = vec![PutRecordsResultEntry::default(); accepted.len()];
+        let mut results = vec![PutResult::Internal; accepted.len()];
         let mut failed = 0i64;
-        for (shard, mut idx) in by_shard {
+        for (at, (shard, mut idx)) in shards.iter().zip(by_shard).enumerate() {
             // Each record is admitted on its own, in request order, so only
             // the records over the shard's budget fail.
             let mut throttled = 0u64;
             {
-                let mut limits = self.shard_limits(&stream, &shard).lock();
-                let at = self.limiter_now();
+                let mut limits = self.shard_limits(&stream, shard).lock();
+                let limiter_now = self.limiter_now();
                 idx.retain(|&i| {
                     let a = &accepted[i];
                     if limits
                         .write
-                        .admit(record_cost(a.data.len(), &a.partition_key), at)
+                        .admit(record_cost(a.data.len(), &a.partition_key), limiter_now)
                     {
                         return true;
                     }
                     throttled += 1;
-                    results[i] = PutRecordsResultEntry {
-                        error_code: Some(
-                            ErrorCode::ProvisionedThroughputExceeded
-                                .as_str()
-                                .to_string(),
-                        ),
-                        error_message: Some(shard_throughput_message(
-                            &shard.id,
-                            &stream.name,
-                            &self.config().account_id,
-                        )),
-                        ..Default::default()
-                    };
+                    results[i] = PutResult::Throttled { shard: at };
                     false
                 });
             }
@@ -317,46 +422,33 @@ impl Service {
             let mut stored = 0u64;
             let mut stored_bytes = 0u64;
             let mut internal = 0u64;
-            let batch = idx.iter().map(|&i| {
-                (
-                    Arc::clone(&accepted[i].partition_key),
-                    accepted[i].data.clone(),
-                )
-            });
+            let batch = idx
+                .iter()
+                .map(|&i| (accepted[i].partition_key.clone(), accepted[i].data.clone()));
             match shard.append(&stream.counter, now, batch) {
                 Ok(Some(counters)) => {
-                    for (&i, c) in idx.iter().zip(counters) {
+                    for (&i, counter) in idx.iter().zip(counters) {
                         stored += 1;
                         stored_bytes +=
                             record_cost(accepted[i].data.len(), &accepted[i].partition_key);
-                        results[i] = PutRecordsResultEntry {
-                            sequence_number: Some(sequence::layout::encode(c, shard.index)),
-                            shard_id: Some(shard.id.clone()),
-                            ..Default::default()
-                        };
+                        results[i] = PutResult::Stored { shard: at, counter };
                     }
                 }
-                Ok(None) | Err(_) => {
-                    for &i in &idx {
-                        internal += 1;
-                        results[i] = PutRecordsResultEntry {
-                            // Per-record results use the bare code, unlike the HTTP error.
-                            error_code: Some("InternalFailure".to_string()),
-                            error_message: Some("Internal Service Failure".to_string()),
-                            ..Default::default()
-                        };
-                    }
-                }
+                // Left as Internal.
+                Ok(None) | Err(_) => internal += idx.len() as u64,
             }
             failed += internal as i64;
-            if let Some(metrics) = self.shard_metrics(&stream, &shard) {
+            if let Some(metrics) = self.shard_metrics(&stream, shard) {
                 metrics.put_records(stored, stored_bytes, internal, throttled);
             }
         }
-        Ok(PutRecordsOutput {
+        Ok(PutOutcome {
             failed_record_count: failed,
-            records: results,
-            encryption_type: Some(m.encryption_type().to_string()),
+            results,
+            shards,
+            encryption_type: m.encryption_type(),
+            stream: Arc::clone(&stream),
+            account_id: self.config().account_id.clone(),
         })
     }
 

@@ -642,8 +642,8 @@ mod tests {
                 &stream.counter,
                 now_ms(),
                 [
-                    (Arc::from("k"), Bytes::from_static(b"a")),
-                    (Arc::from("k"), Bytes::from_static(b"b")),
+                    ("k".into(), Bytes::from_static(b"a")),
+                    ("k".into(), Bytes::from_static(b"b")),
                 ],
             )
             .unwrap()

@@ -6,15 +6,50 @@
 //! the service's message.
 
 use super::inputs::{Member, Shape, input_shape};
-use crate::model::{Operation, PutRecordInput, PutRecordsInput, StreamRef};
+use crate::model::{Operation, PutRecordInput, PutRecordsInput};
+use crate::put_records_view::PutRecordsView;
 
 /// Whether `input` satisfies PutRecords' input model, so the generic check
 /// of its body would pass.
 pub fn put_records_satisfies(input: &PutRecordsInput) -> bool {
-    let members = input_shape(Operation::PutRecords);
     let Some(records) = &input.records else {
         return false;
     };
+    records_satisfy(
+        input.stream.stream_name.as_deref(),
+        input.stream.stream_arn.as_deref(),
+        records.len(),
+        records.iter().map(|r| {
+            (
+                r.partition_key.as_deref(),
+                r.explicit_hash_key.as_deref(),
+                r.data.as_ref().map(|d| d.0.len()),
+            )
+        }),
+    )
+}
+
+/// [`put_records_satisfies`] for a body read in place: the same answer as
+/// for [`PutRecordsView::to_input`].
+pub fn put_records_view_satisfies(view: &PutRecordsView) -> bool {
+    records_satisfy(
+        view.stream_name(),
+        view.stream_arn(),
+        view.entries().len(),
+        view.entries()
+            .map(|e| (e.partition_key(), e.explicit_hash_key(), e.data_len())),
+    )
+}
+
+/// PutRecords' constraints on its stream members and on `n` entries of
+/// (partition key, explicit hash key, data length).
+fn records_satisfy<'a>(
+    stream_name: Option<&str>,
+    stream_arn: Option<&str>,
+    n: usize,
+    entries: impl Iterator<Item = (Option<&'a str>, Option<&'a str>, Option<usize>)>,
+) -> bool {
+    let members = input_shape(Operation::PutRecords);
     let Some(Member {
         shape:
             Shape::List {
@@ -29,7 +64,7 @@ pub fn put_records_satisfies(input: &PutRecordsInput) -> bool {
     else {
         return false;
     };
-    if min.is_some_and(|m| records.len() < m) || max.is_some_and(|m| records.len() > m) {
+    if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
         return false;
     }
     // Looked up once, not once per record.
@@ -40,19 +75,19 @@ pub fn put_records_satisfies(input: &PutRecordsInput) -> bool {
     ) else {
         return false;
     };
-    stream_satisfies(members, &input.stream)
-        && records.iter().all(|r| {
-            text_member(key, r.partition_key.as_deref())
-                && text_member(hash_key, r.explicit_hash_key.as_deref())
-                && blob_member(data, r.data.as_ref().map(|d| d.0.len()))
-        })
+    stream_satisfies(members, stream_name, stream_arn) && { entries }.all(|(k, h, len)| {
+        text_member(key, k) && text_member(hash_key, h) && blob_member(data, len)
+    })
 }
 
 /// Whether `input` satisfies PutRecord's input model.
 pub fn put_record_satisfies(input: &PutRecordInput) -> bool {
     let members = input_shape(Operation::PutRecord);
-    stream_satisfies(members, &input.stream)
-        && text(members, "PartitionKey", input.partition_key.as_deref())
+    stream_satisfies(
+        members,
+        input.stream.stream_name.as_deref(),
+        input.stream.stream_arn.as_deref(),
+    ) && text(members, "PartitionKey", input.partition_key.as_deref())
         && text(
             members,
             "ExplicitHashKey",
@@ -66,9 +101,8 @@ pub fn put_record_satisfies(input: &PutRecordInput) -> bool {
         && blob(members, "Data", input.data.as_ref().map(|d| d.0.len()))
 }
 
-fn stream_satisfies(members: &[Member], s: &StreamRef) -> bool {
-    text(members, "StreamName", s.stream_name.as_deref())
-        && text(members, "StreamARN", s.stream_arn.as_deref())
+fn stream_satisfies(members: &[Member], name: Option<&str>, arn: Option<&str>) -> bool {
+    text(members, "StreamName", name) && text(members, "StreamARN", arn)
 }
 
 fn find<'m>(members: &'m [Member], name: &str) -> Option<&'m Member> {
@@ -117,7 +151,7 @@ fn blob_member(mem: &Member, len: Option<usize>) -> bool {
 mod tests {
     use super::*;
     use crate::codec::{Blob, Encoding};
-    use crate::model::PutRecordsRequestEntry;
+    use crate::model::{PutRecordsRequestEntry, StreamRef};
     use bytes::Bytes;
     use proptest::prelude::*;
 
@@ -198,6 +232,13 @@ mod tests {
             let body = serde_json::to_vec(&input).expect("serializes");
             let generic = super::super::check(Operation::PutRecords, Encoding::Json, &body);
             prop_assert_eq!(put_records_satisfies(&input), generic.is_ok(), "{:?}", generic);
+            // The same body read in place gets the same answer (a body
+            // without Records is left to the generic decoder).
+            let view = PutRecordsView::read(&Bytes::from(body));
+            prop_assert_eq!(view.is_some(), input.records.is_some());
+            if let Some(view) = view {
+                prop_assert_eq!(put_records_view_satisfies(&view), generic.is_ok());
+            }
         }
 
         #[test]
