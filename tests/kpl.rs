@@ -397,6 +397,83 @@ async fn the_budget_bounds_memory_and_try_put_hands_records_back() {
     broker.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_all_puts_a_batch_larger_than_the_budget_and_fails_only_the_invalid_record() {
+    let broker = broker(LimitProfile::Off).await;
+    let sdk = common::sdk_client(&broker.endpoint());
+    common::create_active_stream(&sdk, "batches", 2).await;
+    // A budget of 100 records: the batch of 1,001 goes in chunks, each waiting for room.
+    let p = producer(&broker.endpoint(), |c| c.max_buffered_records(100));
+    let stream: Arc<str> = "batches".into();
+    let records: Vec<Record> = (0..1001)
+        .map(|i| {
+            // Record 500 has no partition key, which Kinesis refuses.
+            let key = if i == 500 {
+                String::new()
+            } else {
+                format!("user-{i}")
+            };
+            Record::new(stream.clone(), key, format!("payload-{i}"))
+        })
+        .collect();
+    let handles = p.put_all(records).await;
+    assert_eq!(handles.len(), 1001, "one answer per record, in order");
+    let mut put = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h {
+            Err(Error::InvalidRecord(e)) if i == 500 => {
+                assert_eq!(e.code, kinesis_proto::ErrorCode::Validation);
+            }
+            Err(e) => panic!("record {i} refused: {e}"),
+            Ok(h) => put.push((i, h.await.expect("put"))),
+        }
+    }
+    assert_eq!(put.len(), 1000);
+    assert_eq!(p.outstanding_records(), 0);
+    // Every record is in the stream once, at the sequence number its handle gave.
+    let stored: HashMap<String, (String, String)> = read_all(&broker.endpoint(), "batches")
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                String::from_utf8(r.user.data.to_vec()).expect("utf-8"),
+                (r.shard_id, r.sequence_number),
+            )
+        })
+        .collect();
+    assert_eq!(stored.len(), 1000);
+    for (i, result) in &put {
+        let (shard, seq) = &stored[&format!("payload-{i}")];
+        assert_eq!(
+            (shard.as_str(), seq.as_str()),
+            (&*result.shard_id, &*result.sequence_number)
+        );
+    }
+    let report = p.shutdown().await;
+    assert_eq!((report.succeeded, report.failed), (1000, 0));
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn put_all_after_shutdown_refuses_every_record() {
+    let broker = broker(LimitProfile::Off).await;
+    let p = producer(&broker.endpoint(), |c| c);
+    let clone = p.clone();
+    let report = p.shutdown().await;
+    assert_eq!(report.succeeded, 0);
+    let stream: Arc<str> = "nowhere".into();
+    let answers = clone
+        .put_all(
+            (0..3)
+                .map(|i| Record::new(stream.clone(), format!("k{i}"), "x"))
+                .collect(),
+        )
+        .await;
+    assert_eq!(answers.len(), 3);
+    assert!(answers.iter().all(|a| matches!(a, Err(Error::ShutDown))));
+    broker.shutdown().await;
+}
+
 #[tokio::test]
 async fn shutdown_reports_failures_whose_handles_were_dropped() {
     let broker = broker(LimitProfile::Off).await;

@@ -37,9 +37,20 @@ impl Budget {
 
     /// Waits for room for one record of `cost` bytes (which must not exceed the byte budget).
     pub(crate) async fn acquire(&self, cost: usize) -> Result<(), Refused> {
+        self.acquire_many(1, cost).await
+    }
+
+    /// Waits for room for `records` records of `cost` bytes in all (neither may exceed its
+    /// budget): one wait for a whole batch of `put_all`.
+    pub(crate) async fn acquire_many(&self, records: usize, cost: usize) -> Result<(), Refused> {
+        let records = u32::try_from(records).map_err(|_| Refused::Closed)?;
         let cost = u32::try_from(cost).map_err(|_| Refused::Closed)?;
         // Held (not forgotten) until both are taken, so a cancelled `put` gives them back.
-        let record = self.records.acquire().await.map_err(|_| Refused::Closed)?;
+        let record = self
+            .records
+            .acquire_many(records)
+            .await
+            .map_err(|_| Refused::Closed)?;
         let bytes = self
             .bytes
             .acquire_many(cost)
@@ -80,6 +91,16 @@ impl Budget {
         self.bytes.close();
     }
 
+    /// Most records one `acquire_many` may ask for.
+    pub(crate) fn max_records(&self) -> usize {
+        self.max_records
+    }
+
+    /// Most bytes one `acquire_many` may ask for.
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Records taken and not given back.
     pub(crate) fn records_in_use(&self) -> usize {
         self.max_records
@@ -117,6 +138,21 @@ mod tests {
         b.close();
         assert_eq!(b.try_acquire(0), Err(Refused::Closed));
         assert_eq!(b.acquire(0).await, Err(Refused::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_batch_waits_until_all_of_it_fits() {
+        let b = std::sync::Arc::new(Budget::new(10, 1000));
+        b.acquire_many(7, 700).await.unwrap();
+        let waiter = {
+            let b = b.clone();
+            tokio::spawn(async move { b.acquire_many(5, 100).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "5 records do not fit beside 7 of 10");
+        b.release(2, 200);
+        waiter.await.unwrap().unwrap();
+        assert_eq!((b.records_in_use(), b.bytes_in_use()), (10, 600));
     }
 
     #[tokio::test]

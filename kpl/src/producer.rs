@@ -93,6 +93,7 @@ pub struct ShutdownReport {
 
 enum Msg {
     Put(UserRecord),
+    PutAll(Vec<UserRecord>),
     Done(Done),
     Map(usize, Result<Vec<Shard>, String>),
     Flush(oneshot::Sender<u64>),
@@ -184,6 +185,99 @@ impl Producer {
             .await
             .map_err(|_| Error::ShutDown)?;
         self.submit(record, hash_key, cost).map_err(|(_, e)| e)
+    }
+
+    /// Puts many records at once, in order: the same as calling [`put`](Self::put) on each,
+    /// with one wait for the memory budget and one message to the pipeline per batch that fits
+    /// the budget, instead of one per record. Gives each record's handle, or its error (an
+    /// invalid record fails alone; after shutdown every record fails with
+    /// [`Error::ShutDown`]).
+    ///
+    /// ```no_run
+    /// use kinesis_kpl::{Config, Producer, Record};
+    /// # async fn demo() -> Result<(), kinesis_kpl::Error> {
+    /// let producer = Producer::new(Config::builder().endpoint("http://127.0.0.1:4567").build())?;
+    /// let records = (0..500).map(|i| Record::new("orders", format!("customer-{i}"), "hello"));
+    /// for handle in producer.put_all(records.collect()).await {
+    ///     let put = handle?.await?;
+    ///     println!("{} {}", put.shard_id, put.sequence_number);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn put_all(&self, records: Vec<Record>) -> Vec<Result<PutHandle, Error>> {
+        let shared = &self.inner.shared;
+        let max_records = shared.budget.max_records();
+        let max_bytes = shared.budget.max_bytes().min(u32::MAX as usize);
+        let mut out = Vec::with_capacity(records.len());
+        // Valid records waiting for budget: (index in `out`, record, hash key, cost).
+        let mut chunk: Vec<(usize, Record, u128, usize)> = Vec::new();
+        let mut chunk_bytes = 0usize;
+        for record in records {
+            let hash_key = match record.validate(&shared.config) {
+                Ok(h) => h,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            let cost = record.cost();
+            if !chunk.is_empty() && (chunk.len() >= max_records || chunk_bytes + cost > max_bytes) {
+                self.submit_chunk(std::mem::take(&mut chunk), chunk_bytes, &mut out)
+                    .await;
+                chunk_bytes = 0;
+            }
+            chunk_bytes += cost;
+            chunk.push((out.len(), record, hash_key, cost));
+            // A placeholder, replaced once the chunk is submitted.
+            out.push(Err(Error::ShutDown));
+        }
+        if !chunk.is_empty() {
+            self.submit_chunk(chunk, chunk_bytes, &mut out).await;
+        }
+        out
+    }
+
+    /// Takes budget for `chunk` (`bytes` in all) and hands it to the pipeline as one message,
+    /// writing each record's handle into its slot of `out`.
+    async fn submit_chunk(
+        &self,
+        chunk: Vec<(usize, Record, u128, usize)>,
+        bytes: usize,
+        out: &mut [Result<PutHandle, Error>],
+    ) {
+        let shared = &self.inner.shared;
+        if shared
+            .budget
+            .acquire_many(chunk.len(), bytes)
+            .await
+            .is_err()
+        {
+            // Every slot of the chunk already holds `ShutDown`.
+            return;
+        }
+        let now = Instant::now();
+        let count = chunk.len();
+        let mut recs = Vec::with_capacity(count);
+        let mut slots = Vec::with_capacity(count);
+        for (slot, record, hash_key, _) in chunk {
+            let (completion, handle) = Completion::channel();
+            recs.push(UserRecord::new(
+                record,
+                hash_key,
+                now,
+                &shared.config,
+                completion,
+            ));
+            slots.push((slot, handle));
+        }
+        if self.inner.tx.send(Msg::PutAll(recs)).is_err() {
+            shared.budget.release(count, bytes);
+            return;
+        }
+        for (slot, handle) in slots {
+            out[slot] = Ok(handle);
+        }
     }
 
     /// Puts a record if the memory budget has room now; otherwise hands it back.
@@ -400,6 +494,15 @@ impl Engine {
                         let pipeline = &self.pipeline;
                         self.received
                             .count(&self.shared.metrics, stream, |i| pipeline.stream_name(i));
+                    }
+                    Msg::PutAll(recs) => {
+                        for rec in recs {
+                            let stream = self.pipeline.accept(rec, now);
+                            accepted.1 += 1;
+                            let pipeline = &self.pipeline;
+                            self.received
+                                .count(&self.shared.metrics, stream, |i| pipeline.stream_name(i));
+                        }
                     }
                     Msg::Done(done) => self.pipeline.on_done(done, now),
                     Msg::Map(stream, shards) => self.pipeline.on_map(stream, shards, now),

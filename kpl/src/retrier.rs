@@ -99,8 +99,15 @@ pub(crate) fn classify(
 ) -> Verdicts {
     let defer_unknown = config.ordering == Ordering::BestEffort;
     let mut v = Verdicts::default();
+    // Sized for the common answer, everything put: growing it record by record moved every
+    // record several times.
+    v.succeeded
+        .reserve_exact(records.iter().map(|kr| kr.records.len()).sum());
+    v.kinesis.reserve_exact(records.len());
     let duration = end.saturating_duration_since(start);
     let attempt = |rec: &mut UserRecord, failure: Option<&Failure>| {
+        // Most records are put at their first attempt: room for exactly that one.
+        rec.attempts.reserve_exact(1);
         rec.attempts.push(Attempt {
             delay: start.saturating_duration_since(rec.last_end),
             duration,

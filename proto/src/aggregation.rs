@@ -20,8 +20,9 @@
 //! assert_eq!(records[1].sub_sequence_number, 1);
 //! ```
 
+use foldhash::fast::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -147,7 +148,9 @@ pub struct Aggregator {
     explicit_hash_keys: KeyTable,
     records: Vec<u8>,
     count: u64,
-    // Keyed per aggregator so that crafted partition keys cannot force hash collisions.
+    // Keyed per aggregator so that crafted partition keys cannot force hash collisions; a
+    // fast keyed hash, since every user record's keys are hashed (SipHash cost about 6 % of
+    // the producer's CPU).
     hasher: RandomState,
 }
 
@@ -167,7 +170,7 @@ impl Aggregator {
             explicit_hash_keys: KeyTable::new(KEY_EXPLICIT_HASH_KEY_TABLE),
             records: Vec::new(),
             count: 0,
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 

@@ -230,7 +230,7 @@ impl Client {
         policy: RetryPolicy,
     ) -> Result<I::Output, ClientError> {
         // Serialized once: every attempt signs and sends these same bytes.
-        let body = self.inner.config.encoding.encode(input);
+        let body = input.body(self.inner.config.encoding);
         self.send_with_retries(I::OPERATION, body, policy)
             .await
             .and_then(|(headers, bytes)| {

@@ -22,6 +22,7 @@ pub mod hash_key;
 pub mod limits;
 pub mod model;
 pub mod operation_types;
+pub mod put_records_json;
 pub mod put_records_view;
 pub mod sequence;
 pub mod shape;

@@ -2,7 +2,9 @@
 //! so that callers and the broker's dispatch are typed by the input alone
 //! (as rskafka's `RequestBody` ties a request to its response).
 
+use crate::codec::Encoding;
 use crate::model::*;
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -17,6 +19,11 @@ pub trait OperationInput: Serialize + DeserializeOwned {
 
     /// The stream this input names (name, else ARN), for error messages.
     fn stream(&self) -> Option<&str>;
+
+    /// The request body in `encoding`.
+    fn body(&self, encoding: Encoding) -> Bytes {
+        encoding.encode(self)
+    }
 }
 
 /// An operation's output.
@@ -83,7 +90,6 @@ operation_inputs! {
     ListTagsForStreamInput => ListTagsForStream -> ListTagsForStreamOutput, |i| i.stream.label();
     MergeShardsInput => MergeShards -> Empty, |i| i.stream.label();
     PutRecordInput => PutRecord -> PutRecordOutput, |i| i.stream.label();
-    PutRecordsInput => PutRecords -> PutRecordsOutput, |i| i.stream.label();
     RegisterStreamConsumerInput => RegisterStreamConsumer -> RegisterStreamConsumerOutput, |i| i.stream_arn.as_deref();
     RemoveTagsFromStreamInput => RemoveTagsFromStream -> Empty, |i| i.stream.label();
     SplitShardInput => SplitShard -> Empty, |i| i.stream.label();
@@ -91,6 +97,22 @@ operation_inputs! {
     StopStreamEncryptionInput => StopStreamEncryption -> Empty, |i| i.0.stream.label();
     UpdateShardCountInput => UpdateShardCount -> UpdateShardCountOutput, |i| i.stream.label();
     UpdateStreamModeInput => UpdateStreamMode -> Empty, |i| i.stream_arn.as_deref();
+}
+
+impl OperationInput for PutRecordsInput {
+    type Output = PutRecordsOutput;
+    const OPERATION: Operation = Operation::PutRecords;
+    fn stream(&self) -> Option<&str> {
+        self.stream.label()
+    }
+
+    /// A producer's hottest request: its JSON is written by hand, as serde would.
+    fn body(&self, encoding: Encoding) -> Bytes {
+        match encoding {
+            Encoding::Json => Bytes::from(crate::put_records_json::to_vec(self)),
+            Encoding::Cbor => encoding.encode(self),
+        }
+    }
 }
 
 /// Implements [`OperationOutput`] for outputs with members.

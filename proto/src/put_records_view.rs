@@ -306,6 +306,9 @@ impl<'b> Reader<'b> {
         let start = self.at;
         let mut escaped = false;
         loop {
+            // Eight bytes at a time while none ends the string or needs a look: base64 data
+            // is long, and a byte at a time cost a quarter of the broker's ingest CPU.
+            self.at += plain_prefix(&self.body[self.at.min(self.body.len())..]);
             match *self.body.get(self.at)? {
                 b'"' => break,
                 b'\\' => {
@@ -342,6 +345,28 @@ impl<'b> Reader<'b> {
     fn expect(&mut self, want: u8) -> Option<()> {
         (self.next_byte()? == want).then_some(())
     }
+}
+
+/// How many leading whole 8-byte words of `bytes` hold no `"`, no `\\` and no control
+/// character (SWAR: each test sets a byte's high bit where it matches).
+fn plain_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut n = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Bytes below 0x20, or equal to a quote or a backslash.
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let special = has_zero(x ^ (ONES * b'"' as u64)) | has_zero(x ^ (ONES * b'\\' as u64));
+        if below_space | special != 0 {
+            break;
+        }
+        n += 8;
+    }
+    n
 }
 
 #[cfg(test)]
@@ -460,6 +485,21 @@ mod tests {
                 }
                 format!(" {{{}}}\n", members.join(","))
             })
+    }
+
+    proptest! {
+        #[test]
+        fn the_word_scan_stops_where_a_byte_scan_would(
+            bytes in proptest::collection::vec(prop_oneof![
+                4 => 0x20u8..=0x7f, 1 => any::<u8>(), 1 => Just(b'"'), 1 => Just(b'\\')
+            ], 0..80)
+        ) {
+            let first = bytes
+                .iter()
+                .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+                .unwrap_or(bytes.len());
+            prop_assert_eq!(plain_prefix(&bytes), first / 8 * 8);
+        }
     }
 
     proptest! {

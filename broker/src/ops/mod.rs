@@ -134,12 +134,13 @@ pub async fn dispatch_off_runtime(
     op: Operation,
     enc: Encoding,
     body: Bytes,
+    read: Option<PutRecordsView>,
 ) -> Result<Bytes, KinesisError> {
     if !svc.storage().persists() {
-        return dispatch(svc, op, enc, &body);
+        return dispatch_read(svc, op, enc, &body, read);
     }
     let svc = Arc::clone(svc);
-    tokio::task::spawn_blocking(move || dispatch(&svc, op, enc, &body))
+    tokio::task::spawn_blocking(move || dispatch_read(&svc, op, enc, &body, read))
         .await
         .unwrap_or_else(|e| Err(KinesisError::internal(format!("The request failed: {e}"))))
 }
@@ -151,6 +152,18 @@ pub fn dispatch(
     enc: Encoding,
     body: &Bytes,
 ) -> Result<Bytes, KinesisError> {
+    dispatch_read(svc, op, enc, body, None)
+}
+
+/// [`dispatch`], given the PutRecords view of `body` when the caller has read it already (the
+/// request path does, to learn that the body is a structure without a second pass).
+pub fn dispatch_read(
+    svc: &Arc<Service>,
+    op: Operation,
+    enc: Encoding,
+    body: &Bytes,
+    read: Option<PutRecordsView>,
+) -> Result<Bytes, KinesisError> {
     use Operation as O;
     // The hot writes decode once when the input is valid: the typed check
     // says yes only where the generic one would (kinesis_proto::shape::typed).
@@ -158,7 +171,7 @@ pub fn dispatch(
     if enc == Encoding::Json {
         match op {
             O::PutRecords => {
-                if let Some(view) = PutRecordsView::read(body)
+                if let Some(view) = read.or_else(|| PutRecordsView::read(body))
                     && kinesis_proto::shape::put_records_view_satisfies(&view)
                     && let Some(entries) = view
                         .entries()

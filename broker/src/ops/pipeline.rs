@@ -184,7 +184,12 @@ where
         return empty_body(op, encoding);
     }
     // Steps 4 and 5: a body that is not a structure, then the operation.
-    let structure = kinesis_proto::shape::is_structure(enc, &body);
+    // A PutRecords body in the plain form is read once, here: reading it shows it is a
+    // structure (without a second pass over megabytes of base64), and dispatch uses it.
+    let read = (enc == Encoding::Json && op == Some(Operation::PutRecords))
+        .then(|| kinesis_proto::put_records_view::PutRecordsView::read(&body))
+        .flatten();
+    let structure = read.is_some() || kinesis_proto::shape::is_structure(enc, &body);
     if legacy {
         // The legacy protocol goes no further than this.
         return if structure {
@@ -233,7 +238,7 @@ where
             }
         };
     }
-    match super::dispatch_off_runtime(svc, op, enc, body.clone()).await {
+    match super::dispatch_off_runtime(svc, op, enc, body.clone(), read).await {
         Ok(out) => {
             // With `--fsync always`, a write is answered only once it is on disk.
             if matches!(op, Operation::PutRecord | Operation::PutRecords)

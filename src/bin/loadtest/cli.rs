@@ -56,7 +56,7 @@ pub(crate) struct Args {
     /// Bytes per user record (at least 8: the first 8 carry the send time).
     #[arg(long, default_value_t = 100)]
     pub(crate) record_size: usize,
-    /// Records per PutRecords call (raw).
+    /// Records per PutRecords call (raw), or per `put_all` call (kpl; 1: `put` per record).
     #[arg(long, default_value_t = 500)]
     pub(crate) batch: usize,
     /// Target user records per second over all producers; 0 = as fast as possible.

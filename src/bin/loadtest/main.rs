@@ -10,6 +10,10 @@
 //! Writes `<out>/<name>.json` (summary and a per-second series) and `<out>/<name>.svg`
 //! (throughput and latency over time).
 
+// The load tool is an application, so it picks its allocator (the libraries do not).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod charts;
 mod cli;
 mod consume;

@@ -9,6 +9,8 @@ use kinesis_proto::client::{Client, Credentials};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::{PutRecordsInput, PutRecordsRequestEntry};
 use serde_json::json;
+use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -18,6 +20,15 @@ pub(crate) fn payload(stats: &Stats, size: usize) -> Bytes {
     let mut v = vec![b'x'; size.max(8)];
     v[..8].copy_from_slice(&stats.micros_since_epoch().to_le_bytes());
     Bytes::from(v)
+}
+
+/// `f`'s output if it is ready now, without waiting.
+fn ready_now<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(f).poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    }
 }
 
 /// Waits until `sent` records fit the target rate for one producer; no wait when unlimited.
@@ -138,7 +149,20 @@ pub(crate) async fn kpl_producer(
         .push(producer.metrics().clone());
     let stream: Arc<str> = stream.into();
     let rate = args.rate as f64 / args.producers as f64;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, kinesis_kpl::PutHandle)>(100_000);
+    // Handles travel to the collector a batch at a time, with when their batch was put.
+    // --batch 1 puts record by record; more hands the producer whole batches (put_all). Small
+    // batches at low rates keep the pacing smooth.
+    let batch = if rate > 0.0 {
+        args.batch.min(((rate / 100.0).ceil() as usize).max(1))
+    } else {
+        args.batch
+    }
+    .max(1);
+    // Up to 100,000 handles wait for the collector, however they are batched.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+        Instant,
+        Vec<Result<kinesis_kpl::PutHandle, kinesis_kpl::Error>>,
+    )>((100_000 / batch).max(1));
     let collector = {
         let stats = stats.clone();
         let size = args.record_size as u64;
@@ -146,18 +170,35 @@ pub(crate) async fn kpl_producer(
             let mut local = local_hist();
             let mut ok = 0u64;
             let mut total = 0u64;
-            while let Some((t0, h)) = rx.recv().await {
-                match h.await {
-                    Ok(_) => {
-                        total += 1;
-                        let _ = local.record((t0.elapsed().as_micros() as u64).max(1));
-                        ok += 1;
-                    }
-                    Err(e) => {
-                        if format!("{e}").contains("Throughput") {
-                            stats.throttled.fetch_add(1, Relaxed);
-                        } else {
-                            stats.errors.fetch_add(1, Relaxed);
+            while let Some((t0, handles)) = rx.recv().await {
+                // When each record was seen resolved: the clock is read again only after a
+                // wait, so a run of handles already resolved costs no clock read each.
+                let mut seen = Instant::now();
+                for h in handles {
+                    let outcome = match h {
+                        Ok(mut h) => match ready_now(&mut h) {
+                            Some(outcome) => outcome,
+                            None => {
+                                let outcome = h.await;
+                                seen = Instant::now();
+                                outcome
+                            }
+                        },
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
+                        Ok(_) => {
+                            total += 1;
+                            let micros = seen.saturating_duration_since(t0).as_micros() as u64;
+                            let _ = local.record(micros.max(1));
+                            ok += 1;
+                        }
+                        Err(e) => {
+                            if format!("{e}").contains("Throughput") {
+                                stats.throttled.fetch_add(1, Relaxed);
+                            } else {
+                                stats.errors.fetch_add(1, Relaxed);
+                            }
                         }
                     }
                 }
@@ -191,27 +232,31 @@ pub(crate) async fn kpl_producer(
     let mut sent = 0u64;
     let mut key = seed as u64 * 1_000_003;
     while !stats.stop_producing.load(Relaxed) {
-        if sent.is_multiple_of(100) {
-            pace(start, sent, rate).await;
-        }
-        key += 1;
-        let record = kinesis_kpl::Record::new(
-            stream.clone(),
-            format!("pk-{key}"),
-            payload(&stats, args.record_size),
-        );
+        pace(start, sent, rate).await;
         let t0 = Instant::now();
-        match producer.put(record).await {
-            Ok(h) => {
-                if tx.send((t0, h)).await.is_err() {
-                    break;
-                }
-            }
-            Err(_) => {
-                stats.errors.fetch_add(1, Relaxed);
-            }
+        // One payload per batch, shared: its records were all sent at the same time.
+        let data = payload(&stats, args.record_size);
+        let record = |key: u64| {
+            let mut partition_key = String::with_capacity(24);
+            let _ = write!(partition_key, "pk-{key}");
+            kinesis_kpl::Record::new(stream.clone(), partition_key, data.clone())
+        };
+        let handles = if batch == 1 {
+            key += 1;
+            vec![producer.put(record(key)).await]
+        } else {
+            let records = (0..batch)
+                .map(|_| {
+                    key += 1;
+                    record(key)
+                })
+                .collect();
+            producer.put_all(records).await
+        };
+        sent += handles.len() as u64;
+        if tx.send((t0, handles)).await.is_err() {
+            break;
         }
-        sent += 1;
     }
     drop(tx);
     let metrics = producer.metrics().clone();
