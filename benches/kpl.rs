@@ -1,4 +1,4 @@
-//! Producer throughput: 100-byte user records through `Producer::put` into an in-process broker
+//! Producer throughput: 100-byte user records through `Producer::put` (and `put_all`) into an in-process broker
 //! (limits off, 4 shards, the producer's rate limit lifted), with and without aggregation.
 //!
 //! ```sh
@@ -95,8 +95,9 @@ impl Bench {
         }
     }
 
-    /// Puts `n` records and waits for all of them; returns the wall time.
-    fn produce(&self, aggregated: bool, n: usize) -> Duration {
+    /// Puts `n` records (`batch` per `put_all` call, or one `put` each when 1) and waits for
+    /// all of them; returns the wall time.
+    fn produce(&self, aggregated: bool, batch: usize, n: usize) -> Duration {
         self.rt.block_on(async {
             let p = Producer::new(
                 Config::builder()
@@ -114,14 +115,25 @@ impl Bench {
             .expect("producer");
             let stream: Arc<str> = "bench".into();
             let start = Instant::now();
-            for i in 0..n {
-                let record = Record::new(
+            let record = |i: usize| {
+                Record::new(
                     stream.clone(),
                     self.keys[i % KEYS].clone(),
                     self.data.clone(),
-                );
-                // Handles are dropped; the shutdown report counts outcomes.
-                drop(p.put(record).await.expect("put"));
+                )
+            };
+            // Handles are dropped; the shutdown report counts outcomes.
+            if batch <= 1 {
+                for i in 0..n {
+                    drop(p.put(record(i)).await.expect("put"));
+                }
+            } else {
+                for start in (0..n).step_by(batch) {
+                    let records = (start..(start + batch).min(n)).map(record).collect();
+                    for handle in p.put_all(records).await {
+                        drop(handle.expect("put"));
+                    }
+                }
             }
             let report = p.shutdown().await;
             let elapsed = start.elapsed();
@@ -137,15 +149,16 @@ fn records_for(aggregated: bool) -> usize {
 
 fn summary(bench: &Bench) {
     let mut rates = Vec::new();
-    for aggregated in [true, false] {
+    // (aggregated, records per put_all call; 1: put per record)
+    for (aggregated, batch) in [(true, 1), (true, 500), (false, 1)] {
         let n = records_for(aggregated);
         // Warm up connections and allocations, then measure.
-        bench.produce(aggregated, n / 10);
+        bench.produce(aggregated, batch, n / 10);
         let (all0, broker0) = (
             in_process::cpu_time(None),
             in_process::cpu_time(Some("broker")),
         );
-        let wall = bench.produce(aggregated, n);
+        let wall = bench.produce(aggregated, batch, n);
         let broker = in_process::cpu_time(Some("broker")).saturating_sub(broker0);
         let producer = in_process::cpu_time(None)
             .saturating_sub(all0)
@@ -153,11 +166,16 @@ fn summary(bench: &Bench) {
         let rate = n as f64 / wall.as_secs_f64();
         let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
         println!(
-            "kpl {}: {n} x 100 B in {wall:.2?}: {rate:.0} user records/s; CPU per record: producer {:.2} us, broker {:.2} us",
+            "kpl {}, {}: {n} x 100 B in {wall:.2?}: {rate:.0} user records/s; CPU per record: producer {:.2} us, broker {:.2} us",
             if aggregated {
                 "aggregated"
             } else {
                 "unaggregated"
+            },
+            if batch > 1 {
+                format!("put_all of {batch}")
+            } else {
+                "put".to_string()
             },
             per(producer),
             per(broker),
@@ -165,9 +183,14 @@ fn summary(bench: &Bench) {
         rates.push((rate, per(producer)));
     }
     println!(
-        "kpl aggregated vs unaggregated: {:.1}x the records/s, {:.2}x the producer CPU per record",
-        rates[0].0 / rates[1].0,
-        rates[0].1 / rates[1].1
+        "kpl aggregated vs unaggregated (put): {:.1}x the records/s, {:.2}x the producer CPU per record",
+        rates[0].0 / rates[2].0,
+        rates[0].1 / rates[2].1
+    );
+    println!(
+        "kpl put_all of 500 vs put (aggregated): {:.2}x the records/s, {:.2}x the producer CPU per record",
+        rates[1].0 / rates[0].0,
+        rates[1].1 / rates[0].1
     );
 }
 
@@ -188,7 +211,7 @@ fn main() {
             "unaggregated"
         };
         group.bench_function(BenchmarkId::new(name, n), |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| bench.produce(aggregated, n)).sum())
+            b.iter_custom(|iters| (0..iters).map(|_| bench.produce(aggregated, 1, n)).sum())
         });
     }
     group.finish();

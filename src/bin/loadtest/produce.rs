@@ -158,11 +158,13 @@ pub(crate) async fn kpl_producer(
         args.batch
     }
     .max(1);
-    // Up to 100,000 handles wait for the collector, however they are batched.
+    // Up to 1,000,000 handles wait for the collector (the producer's default record budget),
+    // however they are batched: fewer would cap the records in flight below what the
+    // producer buffers and so cap throughput at that number over the put latency.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(
         Instant,
         Vec<Result<kinesis_kpl::PutHandle, kinesis_kpl::Error>>,
-    )>((100_000 / batch).max(1));
+    )>((1_000_000 / batch).max(1));
     let collector = {
         let stats = stats.clone();
         let size = args.record_size as u64;
