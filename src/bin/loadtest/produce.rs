@@ -230,37 +230,50 @@ pub(crate) async fn kpl_producer(
                 .merge(&local);
         })
     };
-    let start = Instant::now();
-    let mut sent = 0u64;
-    let mut key = seed as u64 * 1_000_003;
-    while !stats.stop_producing.load(Relaxed) {
-        pace(start, sent, rate).await;
-        let t0 = Instant::now();
-        // One payload per batch, shared: its records were all sent at the same time.
-        let data = payload(&stats, args.record_size);
-        let record = |key: u64| {
-            let mut partition_key = String::with_capacity(24);
-            let _ = write!(partition_key, "pk-{key}");
-            kinesis_kpl::Record::new(stream.clone(), partition_key, data.clone())
-        };
-        let handles = if batch == 1 {
-            key += 1;
-            vec![producer.put(record(key)).await]
-        } else {
-            let records = (0..batch)
-                .map(|_| {
-                    key += 1;
-                    record(key)
-                })
-                .collect();
-            producer.put_all(records).await
-        };
-        sent += handles.len() as u64;
-        if tx.send((t0, handles)).await.is_err() {
-            break;
-        }
-    }
-    drop(tx);
+    // The generator runs on a thread of its own, as an application's source of records would
+    // (a parser, a socket reader): on the runtime's workers it shared one worker with the
+    // producer's pipeline task and left the other half idle.
+    let generator = {
+        let producer = producer.clone();
+        let stats = stats.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            runtime.block_on(async move {
+                let start = Instant::now();
+                let mut sent = 0u64;
+                let mut key = seed as u64 * 1_000_003;
+                while !stats.stop_producing.load(Relaxed) {
+                    pace(start, sent, rate).await;
+                    let t0 = Instant::now();
+                    // One payload per batch, shared: its records were all sent at the same time.
+                    let data = payload(&stats, args.record_size);
+                    let record = |key: u64| {
+                        let mut partition_key = String::with_capacity(24);
+                        let _ = write!(partition_key, "pk-{key}");
+                        kinesis_kpl::Record::new(stream.clone(), partition_key, data.clone())
+                    };
+                    let handles = if batch == 1 {
+                        key += 1;
+                        vec![producer.put(record(key)).await]
+                    } else {
+                        let records = (0..batch)
+                            .map(|_| {
+                                key += 1;
+                                record(key)
+                            })
+                            .collect();
+                        producer.put_all(records).await
+                    };
+                    sent += handles.len() as u64;
+                    if tx.send((t0, handles)).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+    };
+    let _ = generator.await;
+    // The generator dropped its sender: the collector ends once it has every handle.
     let metrics = producer.metrics().clone();
     let report = producer.shutdown().await;
     let _ = report;
