@@ -191,7 +191,9 @@ impl Producer {
     /// with one wait for the memory budget and one message to the pipeline per batch that fits
     /// the budget, instead of one per record. Gives each record's handle, or its error (an
     /// invalid record fails alone; after shutdown every record fails with
-    /// [`Error::ShutDown`]).
+    /// [`Error::ShutDown`]). Dropping the future part-way leaves the chunks already handed
+    /// over in flight, as dropping their handles would (their outcomes still count in the
+    /// shutdown report); the rest are not put.
     ///
     /// ```no_run
     /// use kinesis_kpl::{Config, Producer, Record};
