@@ -470,6 +470,14 @@ struct Engine {
 }
 
 impl Engine {
+    /// Hands a freshly put record to the pipeline and counts it as received.
+    fn accept(&mut self, rec: UserRecord, now: Instant) {
+        let stream = self.pipeline.accept(rec, now);
+        let pipeline = &self.pipeline;
+        self.received
+            .count(&self.shared.metrics, stream, |i| pipeline.stream_name(i));
+    }
+
     async fn run(mut self) {
         let mut msgs = Vec::with_capacity(INTAKE_BATCH);
         let mut actions = Actions::default();
@@ -491,19 +499,13 @@ impl Engine {
             for msg in msgs.drain(..) {
                 match msg {
                     Msg::Put(rec) => {
-                        let stream = self.pipeline.accept(rec, now);
+                        self.accept(rec, now);
                         accepted.1 += 1;
-                        let pipeline = &self.pipeline;
-                        self.received
-                            .count(&self.shared.metrics, stream, |i| pipeline.stream_name(i));
                     }
                     Msg::PutAll(recs) => {
+                        accepted.1 += recs.len() as u64;
                         for rec in recs {
-                            let stream = self.pipeline.accept(rec, now);
-                            accepted.1 += 1;
-                            let pipeline = &self.pipeline;
-                            self.received
-                                .count(&self.shared.metrics, stream, |i| pipeline.stream_name(i));
+                            self.accept(rec, now);
                         }
                     }
                     Msg::Done(done) => self.pipeline.on_done(done, now),

@@ -19,6 +19,7 @@ pub mod event_stream;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hash_key;
+pub mod json_out;
 pub mod limits;
 pub mod model;
 pub mod operation_types;

@@ -2,32 +2,21 @@
 //!
 //! Through serde, every record's base64 text is formatted in small chunks and
 //! then scanned again for characters to escape, which cost the producer more
-//! than the rest of the body together. Base64 never needs escaping, so here it
-//! is encoded straight into the body; the other strings are escaped only when
-//! they hold a character that needs it. The bytes are exactly serde's
-//! (property-tested below), so a peer cannot tell the two apart.
+//! than the rest of the body together. Here it is encoded straight into the
+//! body (`json_out`); the short strings still go through serde. The bytes are
+//! exactly serde's (property-tested below), so a peer cannot tell the two apart.
 
+use crate::json_out::{append_base64, append_json};
 use crate::model::{PutRecordsInput, PutRecordsRequestEntry};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 
 /// The JSON body of `input`, byte for byte what `serde_json::to_vec` makes of it.
 pub fn to_vec(input: &PutRecordsInput) -> Vec<u8> {
     let entries = input.records.as_deref().unwrap_or_default();
     let size = entries.iter().map(entry_size).sum::<usize>() + 128;
     let mut out = Vec::with_capacity(size);
-    out.push(b'{');
-    let mut first = true;
-    let mut member = |out: &mut Vec<u8>, name: &str| {
-        if !std::mem::take(&mut first) {
-            out.push(b',');
-        }
-        out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":");
-    };
+    let mut object = Object::open(&mut out);
     if let Some(records) = &input.records {
-        member(&mut out, "Records");
+        object.member(&mut out, "Records");
         out.push(b'[');
         for (i, e) in records.iter().enumerate() {
             if i > 0 {
@@ -39,12 +28,12 @@ pub fn to_vec(input: &PutRecordsInput) -> Vec<u8> {
     }
     // The stream reference is flattened after the records, as serde orders it.
     if let Some(name) = &input.stream.stream_name {
-        member(&mut out, "StreamName");
-        write_str(&mut out, name);
+        object.member(&mut out, "StreamName");
+        append_json(&mut out, name);
     }
     if let Some(arn) = &input.stream.stream_arn {
-        member(&mut out, "StreamARN");
-        write_str(&mut out, arn);
+        object.member(&mut out, "StreamARN");
+        append_json(&mut out, arn);
     }
     out.push(b'}');
     out
@@ -59,51 +48,44 @@ fn entry_size(e: &PutRecordsRequestEntry) -> usize {
 }
 
 fn write_entry(out: &mut Vec<u8>, e: &PutRecordsRequestEntry) {
-    out.push(b'{');
-    let mut first = true;
-    let mut member = |out: &mut Vec<u8>, name: &str| {
-        if !std::mem::take(&mut first) {
+    let mut object = Object::open(out);
+    if let Some(data) = &e.data {
+        // Base64 never needs escaping: encoded straight into the body.
+        object.member(out, "Data");
+        out.push(b'"');
+        append_base64(out, &data.0);
+        out.push(b'"');
+    }
+    if let Some(ehk) = &e.explicit_hash_key {
+        object.member(out, "ExplicitHashKey");
+        append_json(out, ehk);
+    }
+    if let Some(key) = &e.partition_key {
+        object.member(out, "PartitionKey");
+        append_json(out, key);
+    }
+    out.push(b'}');
+}
+
+/// A JSON object being written: a comma goes before every member but the first.
+struct Object {
+    first: bool,
+}
+
+impl Object {
+    fn open(out: &mut Vec<u8>) -> Object {
+        out.push(b'{');
+        Object { first: true }
+    }
+
+    /// `"name":`, after a comma unless it is the first member.
+    fn member(&mut self, out: &mut Vec<u8>, name: &str) {
+        if !std::mem::take(&mut self.first) {
             out.push(b',');
         }
         out.push(b'"');
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
-    };
-    if let Some(data) = &e.data {
-        member(out, "Data");
-        out.push(b'"');
-        let start = out.len();
-        out.resize(
-            start + base64::encoded_len(data.0.len(), true).unwrap_or(0),
-            0,
-        );
-        // The slot was sized by `encoded_len`, so encoding into it cannot run short.
-        let written = STANDARD
-            .encode_slice(&data.0, &mut out[start..])
-            .unwrap_or(0);
-        out.truncate(start + written);
-        out.push(b'"');
-    }
-    if let Some(ehk) = &e.explicit_hash_key {
-        member(out, "ExplicitHashKey");
-        write_str(out, ehk);
-    }
-    if let Some(key) = &e.partition_key {
-        member(out, "PartitionKey");
-        write_str(out, key);
-    }
-    out.push(b'}');
-}
-
-/// A JSON string; serde escapes it when any character needs escaping.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        // Writing a string to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
     }
 }
 

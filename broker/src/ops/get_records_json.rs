@@ -1,7 +1,7 @@
 //! GetRecords' JSON answer written by hand, byte for byte what serializing
-//! `model::GetRecordsOutput` gives (`json_out` says why).
+//! `model::GetRecordsOutput` gives (`kinesis_proto::json_out` says why).
 
-use super::json_out::{append_base64, append_json, append_member};
+use kinesis_proto::json_out::{append_base64, append_json, append_member};
 use kinesis_proto::model::{GetRecordsOutput, Record};
 
 /// Append `o`'s JSON to `out`.

@@ -4,7 +4,6 @@
 
 mod consumers;
 mod get_records_json;
-mod json_out;
 mod pipeline;
 mod put_records_json;
 mod records;
@@ -152,11 +151,20 @@ pub fn dispatch(
     enc: Encoding,
     body: &Bytes,
 ) -> Result<Bytes, KinesisError> {
-    dispatch_read(svc, op, enc, body, None)
+    dispatch_read(svc, op, enc, body, read_put_records(op, enc, body))
 }
 
-/// [`dispatch`], given the PutRecords view of `body` when the caller has read it already (the
-/// request path does, to learn that the body is a structure without a second pass).
+/// A PutRecords JSON body in the plain form, read in place; `None` for any
+/// other operation, encoding or form.
+pub fn read_put_records(op: Operation, enc: Encoding, body: &Bytes) -> Option<PutRecordsView> {
+    (enc == Encoding::Json && op == Operation::PutRecords)
+        .then(|| PutRecordsView::read(body))
+        .flatten()
+}
+
+/// [`dispatch`], given what [`read_put_records`] made of `body` (the request
+/// path reads it first, to learn that the body is a structure without a
+/// second pass).
 pub fn dispatch_read(
     svc: &Arc<Service>,
     op: Operation,
@@ -171,7 +179,7 @@ pub fn dispatch_read(
     if enc == Encoding::Json {
         match op {
             O::PutRecords => {
-                if let Some(view) = read.or_else(|| PutRecordsView::read(body))
+                if let Some(view) = read
                     && kinesis_proto::shape::put_records_view_satisfies(&view)
                     && let Some(entries) = view
                         .entries()

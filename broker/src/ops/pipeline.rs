@@ -186,9 +186,7 @@ where
     // Steps 4 and 5: a body that is not a structure, then the operation.
     // A PutRecords body in the plain form is read once, here: reading it shows it is a
     // structure (without a second pass over megabytes of base64), and dispatch uses it.
-    let read = (enc == Encoding::Json && op == Some(Operation::PutRecords))
-        .then(|| kinesis_proto::put_records_view::PutRecordsView::read(&body))
-        .flatten();
+    let read = op.and_then(|op| super::read_put_records(op, enc, &body));
     let structure = read.is_some() || kinesis_proto::shape::is_structure(enc, &body);
     if legacy {
         // The legacy protocol goes no further than this.

@@ -4,9 +4,9 @@
 //! as much as storing the record. Byte for byte what serde writes for
 //! [`PutOutcome::into_output`] (tested below).
 
-use super::json_out::{append_json, append_member};
 use super::records::{INTERNAL_FAILURE, PutOutcome, PutResult};
 use kinesis_proto::error::ErrorCode;
+use kinesis_proto::json_out::{append_json, append_member};
 use kinesis_proto::sequence;
 
 /// Append `o`'s answer as JSON.

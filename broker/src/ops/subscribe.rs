@@ -7,7 +7,6 @@
 //! Each chunk is one or more whole event frames, batched so that a consumer
 //! catching up gets few large DATA frames rather than many tiny ones.
 
-use super::json_out::{append_base64, append_member};
 use crate::metrics::ConsumerShardMetrics;
 use crate::ops::StartAt;
 use crate::service::{Service, now_ms};
@@ -19,6 +18,7 @@ use crate::validation::Violations;
 use bytes::{Bytes, BytesMut};
 use kinesis_proto::codec::Timestamp;
 use kinesis_proto::event_stream::{self, Message};
+use kinesis_proto::json_out::{append_base64, append_member};
 use kinesis_proto::model::{ChildShard, ConsumerRef, ShardIteratorType, SubscribeToShardInput};
 use kinesis_proto::{ErrorCode, KinesisError, sequence};
 use std::sync::Arc;

@@ -1,18 +1,18 @@
-//! Pieces of the JSON answers the broker writes by hand (GetRecords' answer,
-//! SubscribeToShard's events): the generic serializer base64-encodes record
-//! data in small pieces and scans each for characters to escape, and the data
-//! is most of those answers.
+//! Pieces of the JSON bodies written by hand (the broker's GetRecords answer
+//! and SubscribeToShard events, a producer's PutRecords request): the generic
+//! serializer base64-encodes record data in small pieces and scans each for
+//! characters to escape, and the data is most of those bodies.
 
 use base64::Engine as _;
 
 /// Append `,"Name":` (as `key`) and `v` as JSON.
-pub(super) fn append_member<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, key: &[u8], v: &T) {
+pub fn append_member<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, key: &[u8], v: &T) {
     out.extend_from_slice(key);
     append_json(out, v);
 }
 
 /// Append `v` as JSON.
-pub(super) fn append_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+pub fn append_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     // Writing plain values into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, v);
 }
@@ -20,7 +20,7 @@ pub(super) fn append_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T
 /// Append `data` as base64 text (no quotes), encoded in place. The room is
 /// made by copying zeroes rather than with `resize`, which is a
 /// byte-at-a-time loop in unoptimized (test) builds.
-pub(super) fn append_base64(out: &mut Vec<u8>, data: &[u8]) {
+pub fn append_base64(out: &mut Vec<u8>, data: &[u8]) {
     const ZEROES: [u8; 4096] = [0; 4096];
     let start = out.len();
     let mut room = base64::encoded_len(data.len(), true).unwrap_or(0);
