@@ -379,8 +379,16 @@ impl Producer {
     }
 }
 
+/// A handle's answer, held until the budget and counters have moved.
+enum Answer {
+    Put(Completion, PutResult),
+    Failed(Completion, Record, RecordFailure),
+}
+
 impl Shared {
-    /// Resolves records, gives back their budget and counts them.
+    /// Resolves records, gives back their budget and counts them. The budget, the outstanding
+    /// count and the counters move before any handle resolves, so a caller that has awaited
+    /// every handle sees them settled.
     fn complete(
         &self,
         done: impl IntoIterator<Item = (UserRecord, Result<PutResult, RecordFailure>)>,
@@ -389,6 +397,8 @@ impl Shared {
         let (mut records, mut bytes, mut ok, mut failed) = (0usize, 0usize, 0u64, 0u64);
         let mut epochs: Vec<(u64, u64)> = Vec::new();
         let mut retries = RetriesPerRecord::new(&self.metrics);
+        let done = done.into_iter();
+        let mut answers = Vec::with_capacity(done.size_hint().0);
         for (rec, outcome) in done {
             records += 1;
             bytes += rec.cost;
@@ -407,7 +417,7 @@ impl Shared {
                 Ok(result) => {
                     ok += 1;
                     retries.observe(&stream, result.attempts.len().saturating_sub(1));
-                    let _ = completion.send(Ok(result));
+                    answers.push(Answer::Put(completion, result));
                 }
                 Err(failure) => {
                     failed += 1;
@@ -415,27 +425,13 @@ impl Shared {
                         &stream,
                         failure.attempts.len().max(attempts.len()).saturating_sub(1),
                     );
-                    let record = || Record {
-                        stream: Arc::clone(&stream),
-                        partition_key: inner.partition_key.clone(),
-                        explicit_hash_key: inner.explicit_hash_key.clone(),
-                        data: inner.data.clone(),
+                    let record = Record {
+                        stream,
+                        partition_key: inner.partition_key,
+                        explicit_hash_key: inner.explicit_hash_key,
+                        data: inner.data,
                     };
-                    let kept = draining.then(|| FailedRecord {
-                        record: record(),
-                        failure: failure.clone(),
-                    });
-                    let outcome: PutOutcome = Err(Error::RecordFailed(Box::new(failure)));
-                    match (completion.send(outcome), kept) {
-                        (_, Some(kept)) => self.failures.lock().push(kept),
-                        (Err(Err(Error::RecordFailed(failure))), None) => {
-                            self.keep_unseen(FailedRecord {
-                                record: record(),
-                                failure: *failure,
-                            })
-                        }
-                        _ => {}
-                    }
+                    answers.push(Answer::Failed(completion, record, failure));
                 }
             }
         }
@@ -445,6 +441,30 @@ impl Shared {
         }
         self.succeeded.fetch_add(ok, AtomicOrdering::SeqCst);
         self.failed.fetch_add(failed, AtomicOrdering::SeqCst);
+        for answer in answers {
+            match answer {
+                Answer::Put(completion, result) => {
+                    let _ = completion.send(Ok(result));
+                }
+                Answer::Failed(completion, record, failure) if draining => {
+                    let kept = FailedRecord {
+                        record,
+                        failure: failure.clone(),
+                    };
+                    let _ = completion.send(Err(Error::RecordFailed(Box::new(failure))));
+                    self.failures.lock().push(kept);
+                }
+                Answer::Failed(completion, record, failure) => {
+                    let outcome: PutOutcome = Err(Error::RecordFailed(Box::new(failure)));
+                    if let Err(Err(Error::RecordFailed(failure))) = completion.send(outcome) {
+                        self.keep_unseen(FailedRecord {
+                            record,
+                            failure: *failure,
+                        });
+                    }
+                }
+            }
+        }
     }
 
     fn keep_unseen(&self, failed: FailedRecord) {
