@@ -255,28 +255,14 @@ impl Metrics {
                 .with_label_values(&[stream, shard, WRONG_SHARD])
                 .inc_by(*n as u64);
         }
-        // Consecutive records share their Kinesis record's shard: hash only on a change.
-        let mut run: Option<(&Arc<str>, u64, u64)> = None;
-        for (rec, r) in &v.succeeded {
-            match &mut run {
-                Some((shard, n, bytes)) if Arc::ptr_eq(shard, &r.shard_id) => {
-                    *n += 1;
-                    *bytes += rec.inner.data.len() as u64;
-                }
-                _ => {
-                    if let Some((shard, n, bytes)) = run.take() {
-                        let e = put.entry(shard).or_default();
-                        e.0 += n;
-                        e.1 += bytes;
-                    }
-                    run = Some((&r.shard_id, 1, rec.inner.data.len() as u64));
-                }
-            }
-        }
-        if let Some((shard, n, bytes)) = run {
-            let e = put.entry(shard).or_default();
-            e.0 += n;
-            e.1 += bytes;
+        for landed in &v.succeeded {
+            let e = put.entry(&*landed.shard_id).or_default();
+            e.0 += landed.records.len() as u64;
+            e.1 += landed
+                .records
+                .iter()
+                .map(|r| r.inner.data.len() as u64)
+                .sum::<u64>();
         }
         for (shard, (users, user_bytes, krs, kr_bytes)) in put {
             let labels = [stream, shard];

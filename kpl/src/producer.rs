@@ -11,7 +11,7 @@ use crate::metrics::{Metrics, ReceivedCounts, RetriesPerRecord};
 use crate::outstanding::Outstanding;
 use crate::pipeline::{Actions, Batch, Done, Pipeline};
 use crate::record::{Record, Rejected, UserRecord};
-use crate::retrier::{self, Verdicts};
+use crate::retrier::{self, Landed, Verdicts};
 use kinesis_proto::aggregation::Aggregator;
 use kinesis_proto::client::{Client, ClientConfig};
 use kinesis_proto::model::{PutRecordsInput, Shard, StreamRef};
@@ -385,27 +385,81 @@ enum Answer {
     Failed(Completion, Record, RecordFailure),
 }
 
+/// What resolving a run of records gives back: budget, outstanding counts per flush epoch,
+/// and the counters.
+#[derive(Default)]
+struct Tally {
+    records: usize,
+    bytes: usize,
+    ok: u64,
+    failed: u64,
+    /// Runs of one epoch, in order (records arrive in epoch order, so runs are few).
+    epochs: Vec<(u64, u64)>,
+}
+
+impl Tally {
+    fn add(&mut self, rec: &UserRecord, ok: bool) {
+        self.records += 1;
+        self.bytes += rec.cost;
+        if ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        match self.epochs.last_mut() {
+            Some((e, n)) if *e == rec.epoch => *n += 1,
+            _ => self.epochs.push((rec.epoch, 1)),
+        }
+    }
+}
+
 impl Shared {
-    /// Resolves records, gives back their budget and counts them. The budget, the outstanding
-    /// count and the counters move before any handle resolves, so a caller that has awaited
-    /// every handle sees them settled.
+    /// Gives back a run's budget and counts it, before any of its handles resolves, so a
+    /// caller that has awaited every handle sees `outstanding_records()` and the report
+    /// settled.
+    fn release(&self, tally: &Tally) {
+        self.budget.release(tally.records, tally.bytes);
+        self.succeeded.fetch_add(tally.ok, AtomicOrdering::SeqCst);
+        self.failed.fetch_add(tally.failed, AtomicOrdering::SeqCst);
+    }
+
+    /// Marks a run resolved for `flush()`, once its handles have resolved.
+    fn resolved(&self, tally: Tally) {
+        for (epoch, n) in tally.epochs {
+            self.outstanding.resolved(epoch, n);
+        }
+    }
+
+    /// Resolves the user records of Kinesis records that were put, one Kinesis record at a
+    /// time, straight from the vectors they were sent in.
+    fn complete_put(&self, landed: Vec<Landed>) {
+        let mut retries = RetriesPerRecord::new(&self.metrics);
+        for group in landed {
+            let mut tally = Tally::default();
+            for rec in &group.records {
+                tally.add(rec, true);
+                retries.observe(&rec.stream, rec.attempts.len());
+            }
+            self.release(&tally);
+            for (rec, result) in group.into_results() {
+                let _ = rec.completion.send(Ok(result));
+            }
+            self.resolved(tally);
+        }
+    }
+
+    /// Resolves records, gives back their budget and counts them.
     fn complete(
         &self,
         done: impl IntoIterator<Item = (UserRecord, Result<PutResult, RecordFailure>)>,
     ) {
         let draining = self.draining.load(AtomicOrdering::SeqCst);
-        let (mut records, mut bytes, mut ok, mut failed) = (0usize, 0usize, 0u64, 0u64);
-        let mut epochs: Vec<(u64, u64)> = Vec::new();
+        let mut tally = Tally::default();
         let mut retries = RetriesPerRecord::new(&self.metrics);
         let done = done.into_iter();
         let mut answers = Vec::with_capacity(done.size_hint().0);
         for (rec, outcome) in done {
-            records += 1;
-            bytes += rec.cost;
-            match epochs.last_mut() {
-                Some((e, n)) if *e == rec.epoch => *n += 1,
-                _ => epochs.push((rec.epoch, 1)),
-            }
+            tally.add(&rec, outcome.is_ok());
             let UserRecord {
                 stream,
                 inner,
@@ -415,12 +469,10 @@ impl Shared {
             } = rec;
             match outcome {
                 Ok(result) => {
-                    ok += 1;
                     retries.observe(&stream, result.attempts.len().saturating_sub(1));
                     answers.push(Answer::Put(completion, result));
                 }
                 Err(failure) => {
-                    failed += 1;
                     retries.observe(
                         &stream,
                         failure.attempts.len().max(attempts.len()).saturating_sub(1),
@@ -435,12 +487,7 @@ impl Shared {
                 }
             }
         }
-        self.budget.release(records, bytes);
-        for (epoch, n) in epochs {
-            self.outstanding.resolved(epoch, n);
-        }
-        self.succeeded.fetch_add(ok, AtomicOrdering::SeqCst);
-        self.failed.fetch_add(failed, AtomicOrdering::SeqCst);
+        self.release(&tally);
         for answer in answers {
             match answer {
                 Answer::Put(completion, result) => {
@@ -465,6 +512,7 @@ impl Shared {
                 }
             }
         }
+        self.resolved(tally);
     }
 
     fn keep_unseen(&self, failed: FailedRecord) {
@@ -671,12 +719,10 @@ async fn send_batch(
         ..
     } = verdicts;
     shared.metrics.observe_request_failures(&failed);
-    shared.complete(
-        succeeded
-            .into_iter()
-            .map(|(r, ok)| (r, Ok(ok)))
-            .chain(failed.into_iter().map(|(r, f)| (r, Err(f)))),
-    );
+    shared.complete_put(succeeded);
+    if !failed.is_empty() {
+        shared.complete(failed.into_iter().map(|(r, f)| (r, Err(f))));
+    }
     let invalidate = invalidate_map.then(|| map.as_ref().map_or(0, |m| m.version()));
     // The pipeline task outlives every request task, so this only fails if the runtime is
     // going away; the retried records' handles then resolve as shut down.

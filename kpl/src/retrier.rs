@@ -49,8 +49,8 @@ pub(crate) struct KinesisOutcome {
 /// The fate of every user record of a request.
 #[derive(Debug, Default)]
 pub(crate) struct Verdicts {
-    /// Put, with where.
-    pub(crate) succeeded: Vec<(UserRecord, PutResult)>,
+    /// Put, one entry per Kinesis record that holds them.
+    pub(crate) succeeded: Vec<Landed>,
     /// Failed for good.
     pub(crate) failed: Vec<(UserRecord, RecordFailure)>,
     /// To be sent again.
@@ -64,6 +64,60 @@ pub(crate) struct Verdicts {
     /// Put on a shard the map did not know: success if the refreshed map says the shard owns
     /// the record's aggregate, else a `Wrong Shard` retry (see [`confirm_aggregates`]).
     pub(crate) undecided: Vec<(UserRecord, PutResult)>,
+}
+
+/// The user records of one Kinesis record that was put, still in the vector they were sent in:
+/// a request carries up to hundreds of thousands of user records, and moving each into a list
+/// of its own (and that list into memory fresh from the kernel) cost more than the rest of
+/// answering them.
+#[derive(Debug)]
+pub(crate) struct Landed {
+    /// The user records, in sub-sequence order.
+    pub(crate) records: Vec<UserRecord>,
+    /// The shard that stored them.
+    pub(crate) shard_id: Arc<str>,
+    /// The Kinesis record's sequence number.
+    pub(crate) sequence_number: Arc<str>,
+    /// Whether they were sent as a KPL aggregate (sub-sequence numbers count up from 0).
+    pub(crate) aggregated: bool,
+    /// When the successful attempt started.
+    pub(crate) start: Instant,
+    /// How long it took.
+    pub(crate) duration: Duration,
+}
+
+impl Landed {
+    /// Each user record with its result, the successful attempt appended to its earlier ones.
+    pub(crate) fn into_results(self) -> impl Iterator<Item = (UserRecord, PutResult)> {
+        let Landed {
+            records,
+            shard_id,
+            sequence_number,
+            aggregated,
+            start,
+            duration,
+        } = self;
+        records.into_iter().enumerate().map(move |(i, mut rec)| {
+            let mut attempts = std::mem::take(&mut rec.attempts);
+            // Most records are put at their first attempt: room for exactly that one.
+            attempts.reserve_exact(1);
+            attempts.push(Attempt {
+                delay: start.saturating_duration_since(rec.last_end),
+                duration,
+                success: true,
+                error_code: None,
+                error_message: None,
+                possibly_stored: false,
+            });
+            let result = PutResult {
+                shard_id: Arc::clone(&shard_id),
+                sequence_number: Arc::clone(&sequence_number),
+                sub_sequence_number: if aggregated { i as u64 } else { 0 },
+                attempts,
+            };
+            (rec, result)
+        })
+    }
 }
 
 /// A failed attempt's description.
@@ -99,10 +153,6 @@ pub(crate) fn classify(
 ) -> Verdicts {
     let defer_unknown = config.ordering == Ordering::BestEffort;
     let mut v = Verdicts::default();
-    // Sized for the common answer, everything put: growing it record by record moved every
-    // record several times.
-    v.succeeded
-        .reserve_exact(records.iter().map(|kr| kr.records.len()).sum());
     v.kinesis.reserve_exact(records.len());
     let duration = end.saturating_duration_since(start);
     let attempt = |rec: &mut UserRecord, failure: Option<&Failure>| {
@@ -214,9 +264,20 @@ pub(crate) fn classify(
                 None => Some(false),
             }
         };
+        if owned == Some(true) {
+            v.succeeded.push(Landed {
+                records: kr.records,
+                shard_id: actual,
+                sequence_number: seq,
+                aggregated,
+                start,
+                duration,
+            });
+            continue;
+        }
         let mut wrong = 0;
         for (i, mut rec) in kr.records.into_iter().enumerate() {
-            if owned != Some(false) {
+            if owned.is_none() {
                 attempt(&mut rec, None);
                 let result = PutResult {
                     shard_id: Arc::clone(&actual),
@@ -224,11 +285,7 @@ pub(crate) fn classify(
                     sub_sequence_number: if aggregated { i as u64 } else { 0 },
                     attempts: std::mem::take(&mut rec.attempts),
                 };
-                if owned.is_some() {
-                    v.succeeded.push((rec, result));
-                } else {
-                    v.undecided.push((rec, result));
-                }
+                v.undecided.push((rec, result));
             } else {
                 let message = format!(
                     "landed on {actual}, which does not own hash key {}",
@@ -384,6 +441,14 @@ mod tests {
     use kinesis_proto::hash_key::{HashRange, even_split};
     use kinesis_proto::model::PutRecordsResultEntry;
 
+    /// The records `v` says were put, each with its result.
+    fn put(v: &mut Verdicts) -> Vec<(UserRecord, PutResult)> {
+        std::mem::take(&mut v.succeeded)
+            .into_iter()
+            .flat_map(Landed::into_results)
+            .collect()
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
@@ -465,9 +530,10 @@ mod tests {
                 range: HashRange::FULL,
             }],
         );
-        let v = classify(records, Some(&map), Ok(out), start, end, &c);
-        assert_eq!(v.succeeded.len(), 2);
-        let (_, r) = &v.succeeded[1];
+        let mut v = classify(records, Some(&map), Ok(out), start, end, &c);
+        let put = put(&mut v);
+        assert_eq!(put.len(), 2);
+        let (_, r) = &put[1];
         assert_eq!(
             (&*r.shard_id, &*r.sequence_number, r.sub_sequence_number),
             ("s0", "100", 1)
@@ -611,7 +677,7 @@ mod tests {
         let (lo, hi) = (lo.unwrap(), hi.unwrap());
         // Predicted on a parent "p" (stale map); landed on s0, which owns only `lo`: a
         // consumer drops the whole aggregate (as the Java KCL does), so all of it is retried.
-        let v = classify(
+        let mut v = classify(
             krs(&[&[&lo, &hi, &lo]], "p", t0, &c),
             Some(&map),
             Ok(output(vec![ok("s0", "7")])),
@@ -620,14 +686,14 @@ mod tests {
             &c,
         );
         assert!(v.invalidate_map);
-        assert_eq!(v.succeeded.len(), 0);
+        assert_eq!(put(&mut v).len(), 0);
         assert_eq!(v.retry.len(), 3);
         assert_eq!(v.wrong_shard, vec![(Arc::from("s0"), 3)]);
         let a = &v.retry[0].attempts[0];
         assert_eq!(a.error_code.as_deref(), Some(WRONG_SHARD));
         assert!(a.possibly_stored);
         // An aggregate s0 owns whole succeeds, moved or not.
-        let v = classify(
+        let mut v = classify(
             krs(&[&[&lo, &lo]], "p", t0, &c),
             Some(&map),
             Ok(output(vec![ok("s0", "7")])),
@@ -635,10 +701,11 @@ mod tests {
             t0,
             &c,
         );
-        assert_eq!((v.succeeded.len(), v.retry.len()), (2, 0));
-        assert_eq!(v.succeeded[1].1.sub_sequence_number, 1);
+        let done = put(&mut v);
+        assert_eq!((done.len(), v.retry.len()), (2, 0));
+        assert_eq!(done[1].1.sub_sequence_number, 1);
         // An unknown child: the whole aggregate waits for the new map.
-        let v = classify(
+        let mut v = classify(
             krs(&[&[&hi, &lo, &hi]], "p", t0, &c),
             Some(&map),
             Ok(output(vec![ok("child-9", "8")])),
@@ -647,7 +714,7 @@ mod tests {
             &c,
         );
         assert_eq!(
-            (v.succeeded.len(), v.retry.len(), v.undecided.len()),
+            (put(&mut v).len(), v.retry.len(), v.undecided.len()),
             (0, 0, 3)
         );
         let refreshed = ShardMap::new(
@@ -677,7 +744,7 @@ mod tests {
         let ordered = Config::builder()
             .ordering(Ordering::PerPartitionKey)
             .build();
-        let v = classify(
+        let mut v = classify(
             krs(&[&[&hi, &lo, &hi]], "p", t0, &ordered),
             Some(&map),
             Ok(output(vec![ok("child-9", "8")])),
@@ -686,11 +753,11 @@ mod tests {
             &ordered,
         );
         assert_eq!(
-            (v.succeeded.len(), v.retry.len(), v.undecided.len()),
+            (put(&mut v).len(), v.retry.len(), v.undecided.len()),
             (0, 3, 0)
         );
         // A single (unaggregated) record is routed by its own key: always owned.
-        let v = classify(
+        let mut v = classify(
             krs(&[&[&hi]], "p", t0, &c),
             Some(&map),
             Ok(output(vec![ok("s0", "9")])),
@@ -698,7 +765,7 @@ mod tests {
             t0,
             &c,
         );
-        assert_eq!(v.succeeded.len(), 1);
+        assert_eq!(put(&mut v).len(), 1);
         assert!(v.invalidate_map);
     }
 
