@@ -11,7 +11,9 @@
 
 use crate::config::Config;
 use crate::record::UserRecord;
-use kinesis_proto::aggregation::{Aggregator, FIXED_OVERHEAD};
+#[cfg(test)]
+use kinesis_proto::aggregation::seal_all;
+use kinesis_proto::aggregation::{Aggregator, FIXED_OVERHEAD, Unsealed};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::PutRecordsRequestEntry;
 use std::collections::VecDeque;
@@ -71,25 +73,41 @@ impl KinesisRecord {
     /// The PutRecords entry: the user record as-is, or the KPL aggregate with partition key
     /// `"a"` and the first user record's hash key as explicit hash key (KPL). `scratch` is
     /// reused between calls to keep its buffers.
+    #[cfg(test)]
     pub(crate) fn to_entry(&self, scratch: &mut Aggregator) -> PutRecordsRequestEntry {
+        let (mut entry, unsealed) = self.to_entry_unsealed(scratch);
+        if let Some(u) = unsealed {
+            entry.data = seal_all(vec![u]).pop().map(Blob);
+        }
+        entry
+    }
+
+    /// The PutRecords entry, and for an aggregate its data still to be sealed with
+    /// [`seal_all`] (the entry's data is then empty): a request seals all of its aggregates at
+    /// once, which takes their MD5s several side by side.
+    pub(crate) fn to_entry_unsealed(
+        &self,
+        scratch: &mut Aggregator,
+    ) -> (PutRecordsRequestEntry, Option<Unsealed>) {
         if !self.aggregated {
             let r = &self.records[0].inner;
-            return PutRecordsRequestEntry {
+            let entry = PutRecordsRequestEntry {
                 data: Some(Blob(r.data.clone())),
                 explicit_hash_key: r.explicit_hash_key.clone(),
                 partition_key: Some(r.partition_key.clone()),
             };
+            return (entry, None);
         }
         scratch.clear();
         for r in &self.records {
             scratch.push(&r.inner);
         }
-        let data = scratch.finish().unwrap_or_default();
-        PutRecordsRequestEntry {
-            data: Some(Blob(data)),
+        let entry = PutRecordsRequestEntry {
+            data: None,
             explicit_hash_key: Some(self.records[0].hash_key.to_string()),
             partition_key: Some(AGGREGATE_PARTITION_KEY.to_string()),
-        }
+        };
+        (entry, scratch.finish_unsealed())
     }
 }
 

@@ -265,7 +265,7 @@ impl Pipeline {
         rec.seq = self.next_seq;
         rec.epoch = self.epoch;
         self.next_seq += 1;
-        let stream = self.stream_index(&Arc::clone(&rec.stream), now);
+        let stream = self.stream_index(&rec.stream, now);
         let slot = self.route(stream, rec.hash_key);
         self.shard_mut(stream, slot).buffer.push_back(rec);
         self.mark_shard(stream, slot);

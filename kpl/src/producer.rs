@@ -12,8 +12,10 @@ use crate::outstanding::Outstanding;
 use crate::pipeline::{Actions, Batch, Done, Pipeline};
 use crate::record::{Record, Rejected, UserRecord};
 use crate::retrier::{self, Landed, Verdicts};
-use kinesis_proto::aggregation::Aggregator;
+use kinesis_proto::aggregation::{Aggregator, Unsealed, seal_all};
 use kinesis_proto::client::{Client, ClientConfig};
+use kinesis_proto::codec::Blob;
+use kinesis_proto::hash_key::hash_keys_for_partition_keys;
 use kinesis_proto::model::{PutRecordsInput, Shard, StreamRef};
 use parking_lot::Mutex;
 use std::hash::{BuildHasher, RandomState};
@@ -212,11 +214,12 @@ impl Producer {
         let max_records = shared.budget.max_records();
         let max_bytes = shared.budget.max_bytes().min(u32::MAX as usize);
         let mut out = Vec::with_capacity(records.len());
-        // Valid records waiting for budget: (index in `out`, record, hash key, cost).
-        let mut chunk: Vec<(usize, Record, u128, usize)> = Vec::new();
+        // Valid records waiting for budget: (index in `out`, record, hash key, cost); a hash
+        // key still to be computed is `None`.
+        let mut chunk: Vec<(usize, Record, Option<u128>, usize)> = Vec::new();
         let mut chunk_bytes = 0usize;
         for record in records {
-            let hash_key = match record.validate(&shared.config) {
+            let hash_key = match record.validate_unhashed(&shared.config) {
                 Ok(h) => h,
                 Err(e) => {
                     out.push(Err(e));
@@ -244,7 +247,7 @@ impl Producer {
     /// writing each record's handle into its slot of `out`.
     async fn submit_chunk(
         &self,
-        chunk: Vec<(usize, Record, u128, usize)>,
+        chunk: Vec<(usize, Record, Option<u128>, usize)>,
         bytes: usize,
         out: &mut [Result<PutHandle, Error>],
     ) {
@@ -258,11 +261,24 @@ impl Producer {
             // Every slot of the chunk already holds `ShutDown`.
             return;
         }
+        // The partition keys' MD5s, several side by side.
+        let keys: Vec<&str> = chunk
+            .iter()
+            .filter(|c| c.2.is_none())
+            .map(|c| &*c.1.partition_key)
+            .collect();
+        let mut hashed = vec![0u128; keys.len()];
+        hash_keys_for_partition_keys(&keys, &mut hashed);
+        drop(keys);
+        let mut hashed = hashed.into_iter();
         let now = Instant::now();
         let count = chunk.len();
         let mut recs = Vec::with_capacity(count);
         let mut slots = Vec::with_capacity(count);
         for (slot, record, hash_key, _) in chunk {
+            let hash_key = hash_key
+                .or_else(|| hashed.next())
+                .expect("one hash key computed per record without one");
             let (completion, handle) = Completion::channel();
             recs.push(UserRecord::new(
                 record,
@@ -667,6 +683,8 @@ async fn send_batch(
         .local();
     let mut scratch = Aggregator::new(usize::MAX, u64::MAX);
     let mut entries = Vec::with_capacity(records.len());
+    // Aggregates waiting for their MD5 trailer, by entry.
+    let mut unsealed = Vec::new();
     let mut users = 0;
     for kr in &mut records {
         users += kr.records.len();
@@ -681,9 +699,17 @@ async fn send_batch(
                 );
             }
         }
-        entries.push(kr.to_entry(&mut scratch));
+        let (entry, data) = kr.to_entry_unsealed(&mut scratch);
+        if let Some(data) = data {
+            unsealed.push((entries.len(), data));
+        }
+        entries.push(entry);
     }
     buffering.flush();
+    let (at, unsealed): (Vec<usize>, Vec<Unsealed>) = unsealed.into_iter().unzip();
+    for (i, data) in at.into_iter().zip(seal_all(unsealed)) {
+        entries[i].data = Some(Blob(data));
+    }
     let input = PutRecordsInput {
         records: Some(entries),
         stream: StreamRef::name(&*name),

@@ -57,6 +57,15 @@ impl Record {
     /// The Kinesis rules a record must meet (those the KPL's Java wrapper checks), giving the
     /// hash key it routes by.
     pub(crate) fn validate(&self, config: &Config) -> Result<u128, Error> {
+        Ok(match self.validate_unhashed(config)? {
+            Some(explicit) => explicit,
+            None => hash_key_for_partition_key(&self.partition_key),
+        })
+    }
+
+    /// [`Record::validate`] short of hashing the partition key: the explicit hash key, or
+    /// `None` when the key's MD5 is still to be taken (`put_all` takes many at once).
+    pub(crate) fn validate_unhashed(&self, config: &Config) -> Result<Option<u128>, Error> {
         let invalid =
             |code, message: String| Err(Error::InvalidRecord(KinesisError::new(code, message)));
         if self.stream.trim().is_empty() {
@@ -85,7 +94,7 @@ impl Record {
             );
         }
         match &self.explicit_hash_key {
-            None => Ok(hash_key_for_partition_key(&self.partition_key)),
+            None => Ok(None),
             // Untrimmed: Kinesis refuses an ExplicitHashKey with whitespace, and the key is
             // sent as given.
             Some(ehk) => parse_hash_key(ehk).map_or_else(
@@ -95,7 +104,7 @@ impl Record {
                         format!("Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {ehk}"),
                     )
                 },
-                Ok,
+                |h| Ok(Some(h)),
             ),
         }
     }

@@ -291,16 +291,29 @@ impl Aggregator {
 
     /// Returns the finished aggregate (magic, protobuf, MD5) and starts a new one; `None` if empty.
     pub fn finish(&mut self) -> Option<Bytes> {
+        let unsealed = self.finish_unsealed()?;
+        seal_all(vec![unsealed]).pop()
+    }
+
+    /// Like [`Aggregator::finish`], without the MD5 trailer yet: [`seal_all`] adds it to many
+    /// aggregates at once, which hashes several side by side.
+    pub fn finish_unsealed(&mut self) -> Option<Unsealed> {
         if self.is_empty() {
             return None;
         }
-        let out = frame(&[
-            &self.partition_keys.encoded,
-            &self.explicit_hash_keys.encoded,
-            &self.records,
-        ]);
+        let sections = [
+            &self.partition_keys.encoded[..],
+            &self.explicit_hash_keys.encoded[..],
+            &self.records[..],
+        ];
+        let message_len: usize = sections.iter().map(|s| s.len()).sum();
+        let mut out = BytesMut::with_capacity(FIXED_OVERHEAD + message_len);
+        out.put_slice(&MAGIC);
+        for s in sections {
+            out.put_slice(s);
+        }
         self.clear();
-        Some(out)
+        Some(Unsealed(out))
     }
 
     /// Drops the current aggregate's records, keeping allocated capacity.
@@ -453,18 +466,34 @@ fn record_body_len(pk_index: u64, ehk_index: Option<u64>, data_len: usize) -> us
         + data_len
 }
 
+/// An aggregate (magic and protobuf message) still without its MD5 trailer.
+#[derive(Debug)]
+pub struct Unsealed(BytesMut);
+
+/// Appends each aggregate's MD5 trailer, hashing several side by side.
+pub fn seal_all(unsealed: Vec<Unsealed>) -> Vec<Bytes> {
+    let mut digests = vec![[0u8; DIGEST_LEN]; unsealed.len()];
+    let messages: Vec<&[u8]> = unsealed.iter().map(|u| &u.0[MAGIC.len()..]).collect();
+    crate::md5_lanes::digest_into(&messages, &mut digests);
+    unsealed
+        .into_iter()
+        .zip(digests)
+        .map(|(Unsealed(mut out), digest)| {
+            out.put_slice(&digest);
+            out.freeze()
+        })
+        .collect()
+}
+
 /// Concatenates magic, the protobuf `sections` and their MD5.
 fn frame(sections: &[&[u8]]) -> Bytes {
     let message_len: usize = sections.iter().map(|s| s.len()).sum();
     let mut out = BytesMut::with_capacity(FIXED_OVERHEAD + message_len);
     out.put_slice(&MAGIC);
-    let mut md5 = Md5::new();
     for s in sections {
-        md5.update(s);
         out.put_slice(s);
     }
-    out.put_slice(md5.finalize().as_slice());
-    out.freeze()
+    seal_all(vec![Unsealed(out)]).pop().unwrap_or_default()
 }
 
 /// Aggregates `records` into one aggregated record, ignoring size limits.

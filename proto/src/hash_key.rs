@@ -15,6 +15,17 @@ pub fn hash_key_for_partition_key(partition_key: &str) -> u128 {
     u128::from_be_bytes(bytes)
 }
 
+/// [`hash_key_for_partition_key`] of many keys at once, several hashed side by side
+/// ([`crate::md5_lanes`]): `out[i]` is the hash key of `partition_keys[i]`.
+pub fn hash_keys_for_partition_keys(partition_keys: &[&str], out: &mut [u128]) {
+    let messages: Vec<&[u8]> = partition_keys.iter().map(|k| k.as_bytes()).collect();
+    let mut digests = vec![[0u8; 16]; messages.len()];
+    crate::md5_lanes::digest_into(&messages, &mut digests);
+    for (o, d) in out.iter_mut().zip(digests) {
+        *o = u128::from_be_bytes(d);
+    }
+}
+
 /// Parse an `ExplicitHashKey` / hash-range bound: a decimal string without sign or
 /// leading zeros, below 2^128. `None` when it is not one.
 pub fn parse_hash_key(s: &str) -> Option<u128> {

@@ -21,6 +21,7 @@ pub mod fuzzing;
 pub mod hash_key;
 pub mod json_out;
 pub mod limits;
+pub mod md5_lanes;
 pub mod model;
 pub mod operation_types;
 pub mod put_records_json;
