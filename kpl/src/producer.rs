@@ -450,6 +450,10 @@ impl Shared {
     /// time, straight from the vectors they were sent in.
     fn complete_put(&self, landed: Vec<Landed>) {
         let mut retries = RetriesPerRecord::new(&self.metrics);
+        // Every result of a Kinesis record is made before the first handle resolves: they
+        // share its shard and sequence number, and counting those up while the caller's
+        // thread already drops results bounced the counts between the cores.
+        let mut answers = Vec::new();
         for group in landed {
             let mut tally = Tally::default();
             for rec in &group.records {
@@ -457,8 +461,13 @@ impl Shared {
                 retries.observe(&rec.stream, rec.attempts.len());
             }
             self.release(&tally);
-            for (rec, result) in group.into_results() {
-                let _ = rec.completion.send(Ok(result));
+            answers.extend(
+                group
+                    .into_results()
+                    .map(|(rec, result)| (rec.completion, result)),
+            );
+            for (completion, result) in answers.drain(..) {
+                let _ = completion.send(Ok(result));
             }
             self.resolved(tally);
         }
