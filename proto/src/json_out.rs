@@ -29,7 +29,7 @@ pub fn append_base64(out: &mut Vec<u8>, data: &[u8]) {
         out.extend_from_slice(&ZEROES[..n]);
         room -= n;
     }
-    let written = base64::engine::general_purpose::STANDARD
+    let written = crate::codec::BASE64
         .encode_slice(data, &mut out[start..])
         .unwrap_or(0);
     out.truncate(start + written);

@@ -15,10 +15,9 @@
 //! is exactly what the generic decoder would have made of the body
 //! ([`PutRecordsView::to_input`] is property-tested and fuzzed against it).
 
-use crate::codec::Blob;
+use crate::codec::{BASE64, Blob};
 use crate::model::{PutRecordsInput, PutRecordsRequestEntry, StreamRef};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use std::ops::Range;
 
@@ -296,7 +295,7 @@ impl<'b> Reader<'b> {
         }
         let start = self.data.len();
         // The same engine as the generic decoder's `Blob`: padding required.
-        STANDARD.decode_vec(&self.body[r], &mut self.data).ok()?;
+        BASE64.decode_vec(&self.body[r], &mut self.data).ok()?;
         Some(start..self.data.len())
     }
 
@@ -373,6 +372,7 @@ fn plain_prefix(bytes: &[u8]) -> usize {
 mod tests {
     use super::*;
     use crate::codec::Encoding;
+    use base64::engine::general_purpose::STANDARD;
     use proptest::prelude::*;
 
     fn read(body: &str) -> Option<PutRecordsView> {
