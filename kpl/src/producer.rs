@@ -24,6 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+/// User records resolved together after a PutRecords answer: enough that settling the budget,
+/// counters and flush epochs is rare per record, few enough that their results stay in cache.
+const RESOLVE_RUN: usize = 256;
+
 /// Most messages the pipeline task takes per wake-up.
 const INTAKE_BATCH: usize = 4096;
 
@@ -446,30 +450,35 @@ impl Shared {
         }
     }
 
-    /// Resolves the user records of Kinesis records that were put, one Kinesis record at a
-    /// time, straight from the vectors they were sent in.
+    /// Resolves the user records of Kinesis records that were put, straight from the vectors
+    /// they were sent in, a run of at least [`RESOLVE_RUN`] records at a time (whole Kinesis
+    /// records): the run's budget and counters settle, then its handles resolve.
     fn complete_put(&self, landed: Vec<Landed>) {
         let mut retries = RetriesPerRecord::new(&self.metrics);
         // Every result of a Kinesis record is made before the first handle resolves: they
         // share its shard and sequence number, and counting those up while the caller's
         // thread already drops results bounced the counts between the cores.
         let mut answers = Vec::new();
-        for group in landed {
-            let mut tally = Tally::default();
+        let mut tally = Tally::default();
+        let mut landed = landed.into_iter().peekable();
+        while let Some(group) = landed.next() {
             for rec in &group.records {
                 tally.add(rec, true);
                 retries.observe(&rec.stream, rec.attempts.len());
             }
-            self.release(&tally);
             answers.extend(
                 group
                     .into_results()
                     .map(|(rec, result)| (rec.completion, result)),
             );
+            if answers.len() < RESOLVE_RUN && landed.peek().is_some() {
+                continue;
+            }
+            self.release(&tally);
             for (completion, result) in answers.drain(..) {
                 let _ = completion.send(Ok(result));
             }
-            self.resolved(tally);
+            self.resolved(std::mem::take(&mut tally));
         }
     }
 
