@@ -1,8 +1,8 @@
 //! MD5 of many messages at once. Kinesis hashes every partition key with MD5, and the KPL
 //! aggregate format ends in the MD5 of its message: in a producer these are most of the CPU per
-//! record, and MD5 cannot go faster on one message (each step waits for the one before). Eight
-//! independent messages can share the steps, one per 32-bit lane of an AVX2 register; where
-//! AVX2 is missing, each message is hashed alone.
+//! record, and MD5 cannot go faster on one message (each step waits for the one before).
+//! Independent messages can share the steps, one per 32-bit lane of a vector register: eight
+//! with AVX2, sixteen with AVX-512; where neither is present, each message is hashed alone.
 //!
 //! ```
 //! use kinesis_proto::md5_lanes::digest_all;
