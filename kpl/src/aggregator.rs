@@ -11,8 +11,6 @@
 
 use crate::config::Config;
 use crate::record::UserRecord;
-#[cfg(test)]
-use kinesis_proto::aggregation::seal_all;
 use kinesis_proto::aggregation::{Aggregator, FIXED_OVERHEAD, Unsealed};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::PutRecordsRequestEntry;
@@ -77,13 +75,13 @@ impl KinesisRecord {
     pub(crate) fn to_entry(&self, scratch: &mut Aggregator) -> PutRecordsRequestEntry {
         let (mut entry, unsealed) = self.to_entry_unsealed(scratch);
         if let Some(u) = unsealed {
-            entry.data = seal_all(vec![u]).pop().map(Blob);
+            entry.data = Some(Blob(u.seal()));
         }
         entry
     }
 
     /// The PutRecords entry, and for an aggregate its data still to be sealed with
-    /// [`seal_all`] (the entry's data is then empty): a request seals all of its aggregates at
+    /// [`kinesis_proto::aggregation::seal_all`] (the entry's data is then empty): a request seals all of its aggregates at
     /// once, which takes their MD5s several side by side.
     pub(crate) fn to_entry_unsealed(
         &self,
@@ -248,27 +246,31 @@ impl ShardBuffer {
         // Count first, then move them all at once into a vector of exactly that size: grown
         // record by record, it was reallocated and copied eight times per full aggregate.
         let mut n = 1;
+        // What the taken records count for in `bytes` (each one's bound at index 0).
+        let mut taken = entry_bound(first, 0);
         if aggregate {
-            let mut size = AGGREGATE_OVERHEAD + entry_bound(first, 0);
+            let mut size = AGGREGATE_OVERHEAD + taken;
             // A record too large to share an aggregate goes alone.
             if size <= config.aggregation_max_size {
                 for next in self.queue.iter().skip(1) {
                     let add = entry_bound(next, n);
+                    let alone = entry_bound(next, 0);
                     if size + add > config.aggregation_max_size
                         || n as u64 >= config.aggregation_max_count
                         || next.not_before > now
-                        || AGGREGATE_OVERHEAD + entry_bound(next, 0) > config.aggregation_max_size
+                        || AGGREGATE_OVERHEAD + alone > config.aggregation_max_size
                     {
                         break;
                     }
                     size += add;
+                    taken += alone;
                     n += 1;
                 }
             }
         }
         let mut records = Vec::with_capacity(n);
         records.extend(self.queue.drain(..n));
-        self.bytes -= records.iter().map(|r| entry_bound(r, 0)).sum::<usize>();
+        self.bytes -= taken;
         Some(KinesisRecord::new(records, predicted))
     }
 }

@@ -12,7 +12,7 @@ use crate::outstanding::Outstanding;
 use crate::pipeline::{Actions, Batch, Done, Pipeline};
 use crate::record::{Record, Rejected, UserRecord};
 use crate::retrier::{self, Landed, Verdicts};
-use kinesis_proto::aggregation::{Aggregator, Unsealed, seal_all};
+use kinesis_proto::aggregation::{Aggregator, seal_all};
 use kinesis_proto::client::{Client, ClientConfig};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::hash_key::hash_keys_for_partition_keys;
@@ -271,10 +271,8 @@ impl Producer {
             .filter(|c| c.2.is_none())
             .map(|c| &*c.1.partition_key)
             .collect();
-        let mut hashed = vec![0u128; keys.len()];
-        hash_keys_for_partition_keys(&keys, &mut hashed);
+        let mut hashed = hash_keys_for_partition_keys(&keys).into_iter();
         drop(keys);
-        let mut hashed = hashed.into_iter();
         let now = Instant::now();
         let count = chunk.len();
         let mut recs = Vec::with_capacity(count);
@@ -701,8 +699,8 @@ async fn send_batch(
         .local();
     let mut scratch = Aggregator::new(usize::MAX, u64::MAX);
     let mut entries = Vec::with_capacity(records.len());
-    // Aggregates waiting for their MD5 trailer, by entry.
-    let mut unsealed = Vec::new();
+    // Aggregates waiting for their MD5 trailer, and which entry each belongs to.
+    let (mut unsealed, mut unsealed_at) = (Vec::new(), Vec::new());
     let mut users = 0;
     for kr in &mut records {
         users += kr.records.len();
@@ -719,13 +717,13 @@ async fn send_batch(
         }
         let (entry, data) = kr.to_entry_unsealed(&mut scratch);
         if let Some(data) = data {
-            unsealed.push((entries.len(), data));
+            unsealed.push(data);
+            unsealed_at.push(entries.len());
         }
         entries.push(entry);
     }
     buffering.flush();
-    let (at, unsealed): (Vec<usize>, Vec<Unsealed>) = unsealed.into_iter().unzip();
-    for (i, data) in at.into_iter().zip(seal_all(unsealed)) {
+    for (i, data) in unsealed_at.into_iter().zip(seal_all(unsealed)) {
         entries[i].data = Some(Blob(data));
     }
     let input = PutRecordsInput {

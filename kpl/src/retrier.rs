@@ -98,22 +98,12 @@ impl Landed {
             duration,
         } = self;
         records.into_iter().enumerate().map(move |(i, mut rec)| {
-            let mut attempts = std::mem::take(&mut rec.attempts);
-            // Most records are put at their first attempt: room for exactly that one.
-            attempts.reserve_exact(1);
-            attempts.push(Attempt {
-                delay: start.saturating_duration_since(rec.last_end),
-                duration,
-                success: true,
-                error_code: None,
-                error_message: None,
-                possibly_stored: false,
-            });
+            record_attempt(&mut rec, start, duration, None);
             let result = PutResult {
                 shard_id: Arc::clone(&shard_id),
                 sequence_number: Arc::clone(&sequence_number),
                 sub_sequence_number: if aggregated { i as u64 } else { 0 },
-                attempts,
+                attempts: std::mem::take(&mut rec.attempts),
             };
             (rec, result)
         })
@@ -127,6 +117,25 @@ struct Failure<'a> {
     possibly_stored: bool,
     /// Retry (true) or fail for good (false).
     retry: bool,
+}
+
+/// Adds the attempt that started at `start` and took `duration` to `rec`'s attempts.
+fn record_attempt(
+    rec: &mut UserRecord,
+    start: Instant,
+    duration: Duration,
+    failure: Option<&Failure>,
+) {
+    // Most records are put at their first attempt: room for exactly that one.
+    rec.attempts.reserve_exact(1);
+    rec.attempts.push(Attempt {
+        delay: start.saturating_duration_since(rec.last_end),
+        duration,
+        success: failure.is_none(),
+        error_code: failure.map(|f| f.code.to_string()),
+        error_message: failure.map(|f| f.message.to_string()),
+        possibly_stored: failure.is_some_and(|f| f.possibly_stored),
+    });
 }
 
 /// The error code a whole-call error is reported with.
@@ -156,16 +165,7 @@ pub(crate) fn classify(
     v.kinesis.reserve_exact(records.len());
     let duration = end.saturating_duration_since(start);
     let attempt = |rec: &mut UserRecord, failure: Option<&Failure>| {
-        // Most records are put at their first attempt: room for exactly that one.
-        rec.attempts.reserve_exact(1);
-        rec.attempts.push(Attempt {
-            delay: start.saturating_duration_since(rec.last_end),
-            duration,
-            success: failure.is_none(),
-            error_code: failure.map(|f| f.code.to_string()),
-            error_message: failure.map(|f| f.message.to_string()),
-            possibly_stored: failure.is_some_and(|f| f.possibly_stored),
-        });
+        record_attempt(rec, start, duration, failure);
         rec.last_end = end;
     };
     let fail_all = |v: &mut Verdicts, kr: KinesisRecord, f: &Failure| {

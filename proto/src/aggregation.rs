@@ -291,8 +291,7 @@ impl Aggregator {
 
     /// Returns the finished aggregate (magic, protobuf, MD5) and starts a new one; `None` if empty.
     pub fn finish(&mut self) -> Option<Bytes> {
-        let unsealed = self.finish_unsealed()?;
-        seal_all(vec![unsealed]).pop()
+        self.finish_unsealed().map(Unsealed::seal)
     }
 
     /// Like [`Aggregator::finish`], without the MD5 trailer yet: [`seal_all`] adds it to many
@@ -301,19 +300,13 @@ impl Aggregator {
         if self.is_empty() {
             return None;
         }
-        let sections = [
-            &self.partition_keys.encoded[..],
-            &self.explicit_hash_keys.encoded[..],
-            &self.records[..],
-        ];
-        let message_len: usize = sections.iter().map(|s| s.len()).sum();
-        let mut out = BytesMut::with_capacity(FIXED_OVERHEAD + message_len);
-        out.put_slice(&MAGIC);
-        for s in sections {
-            out.put_slice(s);
-        }
+        let out = Unsealed::new(&[
+            &self.partition_keys.encoded,
+            &self.explicit_hash_keys.encoded,
+            &self.records,
+        ]);
         self.clear();
-        Some(Unsealed(out))
+        Some(out)
     }
 
     /// Drops the current aggregate's records, keeping allocated capacity.
@@ -470,30 +463,50 @@ fn record_body_len(pk_index: u64, ehk_index: Option<u64>, data_len: usize) -> us
 #[derive(Debug)]
 pub struct Unsealed(BytesMut);
 
+impl Unsealed {
+    /// Magic followed by the protobuf `sections`, with room for the trailer.
+    fn new(sections: &[&[u8]]) -> Unsealed {
+        let message_len: usize = sections.iter().map(|s| s.len()).sum();
+        let mut out = BytesMut::with_capacity(FIXED_OVERHEAD + message_len);
+        out.put_slice(&MAGIC);
+        for s in sections {
+            out.put_slice(s);
+        }
+        Unsealed(out)
+    }
+
+    /// The protobuf message the trailer is the MD5 of.
+    fn message(&self) -> &[u8] {
+        &self.0[MAGIC.len()..]
+    }
+
+    /// Appends `digest` and gives the finished aggregate.
+    fn finish(mut self, digest: &[u8]) -> Bytes {
+        self.0.put_slice(digest);
+        self.0.freeze()
+    }
+
+    /// The finished aggregate, its MD5 taken alone.
+    pub fn seal(self) -> Bytes {
+        let digest = Md5::digest(self.message());
+        self.finish(&digest)
+    }
+}
+
 /// Appends each aggregate's MD5 trailer, hashing several side by side.
 pub fn seal_all(unsealed: Vec<Unsealed>) -> Vec<Bytes> {
-    let mut digests = vec![[0u8; DIGEST_LEN]; unsealed.len()];
-    let messages: Vec<&[u8]> = unsealed.iter().map(|u| &u.0[MAGIC.len()..]).collect();
-    crate::md5_lanes::digest_into(&messages, &mut digests);
+    let messages: Vec<&[u8]> = unsealed.iter().map(Unsealed::message).collect();
+    let digests = crate::md5_lanes::digest_all(&messages);
     unsealed
         .into_iter()
         .zip(digests)
-        .map(|(Unsealed(mut out), digest)| {
-            out.put_slice(&digest);
-            out.freeze()
-        })
+        .map(|(u, digest)| u.finish(&digest))
         .collect()
 }
 
 /// Concatenates magic, the protobuf `sections` and their MD5.
 fn frame(sections: &[&[u8]]) -> Bytes {
-    let message_len: usize = sections.iter().map(|s| s.len()).sum();
-    let mut out = BytesMut::with_capacity(FIXED_OVERHEAD + message_len);
-    out.put_slice(&MAGIC);
-    for s in sections {
-        out.put_slice(s);
-    }
-    seal_all(vec![Unsealed(out)]).pop().unwrap_or_default()
+    Unsealed::new(sections).seal()
 }
 
 /// Aggregates `records` into one aggregated record, ignoring size limits.

@@ -16,14 +16,12 @@ pub fn hash_key_for_partition_key(partition_key: &str) -> u128 {
 }
 
 /// [`hash_key_for_partition_key`] of many keys at once, several hashed side by side
-/// ([`crate::md5_lanes`]): `out[i]` is the hash key of `partition_keys[i]`.
-pub fn hash_keys_for_partition_keys(partition_keys: &[&str], out: &mut [u128]) {
-    let messages: Vec<&[u8]> = partition_keys.iter().map(|k| k.as_bytes()).collect();
-    let mut digests = vec![[0u8; 16]; messages.len()];
-    crate::md5_lanes::digest_into(&messages, &mut digests);
-    for (o, d) in out.iter_mut().zip(digests) {
-        *o = u128::from_be_bytes(d);
-    }
+/// ([`crate::md5_lanes`]), in order.
+pub fn hash_keys_for_partition_keys(partition_keys: &[&str]) -> Vec<u128> {
+    crate::md5_lanes::digest_all(partition_keys)
+        .into_iter()
+        .map(u128::from_be_bytes)
+        .collect()
 }
 
 /// Parse an `ExplicitHashKey` / hash-range bound: a decimal string without sign or
@@ -150,6 +148,14 @@ pub struct NumericRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_keys_hash_as_each_alone() {
+        let keys: Vec<String> = (0..37).map(|i| "k".repeat(i * 3)).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let each: Vec<u128> = keys.iter().map(|k| hash_key_for_partition_key(k)).collect();
+        assert_eq!(hash_keys_for_partition_keys(&keys), each);
+    }
 
     #[test]
     fn md5_routing_vectors() {

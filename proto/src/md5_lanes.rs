@@ -13,14 +13,14 @@
 use md5::{Digest, Md5};
 
 /// The MD5 of each message, in order.
-pub fn digest_all(messages: &[&[u8]]) -> Vec<[u8; 16]> {
+pub fn digest_all<M: AsRef<[u8]>>(messages: &[M]) -> Vec<[u8; 16]> {
     let mut out = vec![[0u8; 16]; messages.len()];
     digest_into(messages, &mut out);
     out
 }
 
 /// Writes the MD5 of `messages[i]` into `out[i]`; `out` must be as long as `messages`.
-pub fn digest_into(messages: &[&[u8]], out: &mut [[u8; 16]]) {
+pub fn digest_into<M: AsRef<[u8]>>(messages: &[M], out: &mut [[u8; 16]]) {
     assert_eq!(messages.len(), out.len(), "one digest per message");
     #[cfg(target_arch = "x86_64")]
     if messages.len() > LANES && std::arch::is_x86_feature_detected!("avx512f") {
@@ -39,7 +39,7 @@ pub fn digest_into(messages: &[&[u8]], out: &mut [[u8; 16]]) {
         return;
     }
     for (m, o) in messages.iter().zip(out.iter_mut()) {
-        o.copy_from_slice(&Md5::digest(m));
+        o.copy_from_slice(&Md5::digest(m.as_ref()));
     }
 }
 
@@ -175,36 +175,70 @@ impl<'a> Blocks<'a> {
     }
 }
 
+/// Up to `N` messages laid out to be hashed side by side, one per lane.
+struct Lanes<'a, const N: usize> {
+    lanes: [Option<Blocks<'a>>; N],
+    /// Blocks of the longest message.
+    blocks: usize,
+    /// The current block's message words, word-major: `words[j][lane]`.
+    words: [[u32; N]; 16],
+}
+
+impl<'a, const N: usize> Lanes<'a, N> {
+    fn new<M: AsRef<[u8]>>(messages: &'a [M]) -> Self {
+        debug_assert!(messages.len() <= N);
+        let lanes: [Option<Blocks>; N] =
+            std::array::from_fn(|i| messages.get(i).map(|m| Blocks::new(m.as_ref())));
+        let blocks = lanes.iter().flatten().map(|l| l.count).max().unwrap_or(0);
+        Lanes {
+            lanes,
+            blocks,
+            words: [[0u32; N]; 16],
+        }
+    }
+
+    /// Loads block `index` of every lane into `words`; gives the lanes that have one, a bit
+    /// per lane (the others keep stale words, and their state must not take the block).
+    fn load_block(&mut self, index: usize) -> u32 {
+        let mut active = 0;
+        for (lane, blocks) in self.lanes.iter().enumerate() {
+            if let Some(block) = blocks.as_ref().and_then(|l| l.block(index)) {
+                active |= 1 << lane;
+                for (j, w) in block.chunks_exact(4).enumerate() {
+                    self.words[j][lane] = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                }
+            }
+        }
+        active
+    }
+}
+
+/// Writes each lane's digest, its four state words little-endian, into `out[lane]`.
+fn write_digests<const N: usize>(state: [[u32; N]; 4], out: &mut [[u8; 16]]) {
+    for (lane, o) in out.iter_mut().enumerate() {
+        for (k, s) in state.iter().enumerate() {
+            o[k * 4..k * 4 + 4].copy_from_slice(&s[lane].to_le_bytes());
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Blocks, G, INIT, K, LANES, S};
+    use super::{G, INIT, K, LANES, Lanes, S, write_digests};
     use std::arch::x86_64::*;
 
     /// Hashes up to eight messages, one per lane; lanes past `messages.len()` idle.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn digest_lanes(messages: &[&[u8]], out: &mut [[u8; 16]]) {
-        debug_assert!(messages.len() <= LANES && messages.len() == out.len());
-        let lanes: [Option<Blocks>; LANES] =
-            std::array::from_fn(|i| messages.get(i).map(|m| Blocks::new(m)));
-        let blocks = lanes.iter().flatten().map(|l| l.count).max().unwrap_or(0);
+    pub(super) unsafe fn digest_lanes<M: AsRef<[u8]>>(messages: &[M], out: &mut [[u8; 16]]) {
+        debug_assert!(messages.len() == out.len());
+        let mut lanes = Lanes::<LANES>::new(messages);
         let mut state = INIT.map(|v| _mm256_set1_epi32(v as i32));
-        // Message words, word-major: words[j][lane].
-        let mut words = [[0u32; LANES]; 16];
-        let mut active = [0u32; LANES];
-        for block_index in 0..blocks {
-            for (lane, blocks) in lanes.iter().enumerate() {
-                match blocks.as_ref().and_then(|l| l.block(block_index)) {
-                    Some(block) => {
-                        active[lane] = u32::MAX;
-                        for (j, w) in block.chunks_exact(4).enumerate() {
-                            words[j][lane] = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                        }
-                    }
-                    None => active[lane] = 0,
-                }
-            }
-            let m = words.map(|w| load(&w));
-            let mask = load(&active);
+        for block_index in 0..lanes.blocks {
+            let active = lanes.load_block(block_index);
+            let m = lanes.words.map(|w| load(&w));
+            let mask = load(&std::array::from_fn(|lane| {
+                if active >> lane & 1 == 1 { u32::MAX } else { 0 }
+            }));
             let [mut a, mut b, mut c, mut d] = state;
             // One step: `a` becomes `b + rotl(f + a + K[i] + M[G[i]], S[i])`, then the names
             // rotate (a, b, c, d) <- (d, a', b, c). Closures would not inherit AVX2, so a macro.
@@ -263,17 +297,15 @@ mod avx2 {
                 *s = _mm256_add_epi32(*s, _mm256_and_si256(v, mask));
             }
         }
-        let state = state.map(|v| {
-            let mut lanes = [0u32; LANES];
-            // SAFETY: `lanes` is 32 bytes, the size of one register; unaligned stores are fine.
-            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
-            lanes
-        });
-        for (lane, o) in out.iter_mut().enumerate() {
-            for (k, s) in state.iter().enumerate() {
-                o[k * 4..k * 4 + 4].copy_from_slice(&s[lane].to_le_bytes());
-            }
-        }
+        write_digests(
+            state.map(|v| {
+                let mut lanes = [0u32; LANES];
+                // SAFETY: `lanes` is 32 bytes, the size of one register; unaligned stores are fine.
+                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+                lanes
+            }),
+            out,
+        );
     }
 
     #[target_feature(enable = "avx2")]
@@ -285,30 +317,18 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Blocks, G, INIT, K, S, WIDE_LANES};
+    use super::{G, INIT, K, Lanes, S, WIDE_LANES, write_digests};
     use std::arch::x86_64::*;
 
     /// Hashes up to sixteen messages, one per lane; lanes past `messages.len()` idle.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn digest_lanes(messages: &[&[u8]], out: &mut [[u8; 16]]) {
-        debug_assert!(messages.len() <= WIDE_LANES && messages.len() == out.len());
-        let lanes: [Option<Blocks>; WIDE_LANES] =
-            std::array::from_fn(|i| messages.get(i).map(|m| Blocks::new(m)));
-        let blocks = lanes.iter().flatten().map(|l| l.count).max().unwrap_or(0);
+    pub(super) unsafe fn digest_lanes<M: AsRef<[u8]>>(messages: &[M], out: &mut [[u8; 16]]) {
+        debug_assert!(messages.len() == out.len());
+        let mut lanes = Lanes::<WIDE_LANES>::new(messages);
         let mut state = INIT.map(|v| _mm512_set1_epi32(v as i32));
-        // Message words, word-major: words[j][lane].
-        let mut words = [[0u32; WIDE_LANES]; 16];
-        for block_index in 0..blocks {
-            let mut active: __mmask16 = 0;
-            for (lane, blocks) in lanes.iter().enumerate() {
-                if let Some(block) = blocks.as_ref().and_then(|l| l.block(block_index)) {
-                    active |= 1 << lane;
-                    for (j, w) in block.chunks_exact(4).enumerate() {
-                        words[j][lane] = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                    }
-                }
-            }
-            let m = words.map(|w| load(&w));
+        for block_index in 0..lanes.blocks {
+            let active = lanes.load_block(block_index) as __mmask16;
+            let m = lanes.words.map(|w| load(&w));
             let [mut a, mut b, mut c, mut d] = state;
             // As in the AVX2 version; the round functions are one `vpternlogd` each, with the
             // truth table of b, c and d as its immediate.
@@ -342,17 +362,15 @@ mod avx512 {
                 *s = _mm512_mask_add_epi32(*s, active, *s, v);
             }
         }
-        let state = state.map(|v| {
-            let mut lanes = [0u32; WIDE_LANES];
-            // SAFETY: `lanes` is 64 bytes, the size of one register; unaligned stores are fine.
-            unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), v) };
-            lanes
-        });
-        for (lane, o) in out.iter_mut().enumerate() {
-            for (k, s) in state.iter().enumerate() {
-                o[k * 4..k * 4 + 4].copy_from_slice(&s[lane].to_le_bytes());
-            }
-        }
+        write_digests(
+            state.map(|v| {
+                let mut lanes = [0u32; WIDE_LANES];
+                // SAFETY: `lanes` is 64 bytes, the size of one register; unaligned stores are fine.
+                unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), v) };
+                lanes
+            }),
+            out,
+        );
     }
 
     #[target_feature(enable = "avx512f")]

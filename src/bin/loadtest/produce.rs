@@ -5,12 +5,12 @@ use crate::cli::Args;
 use crate::stats::{Stats, local_hist};
 use crate::target::stream_ref;
 use bytes::Bytes;
+use futures::FutureExt as _;
 use kinesis_proto::client::{Client, Credentials};
 use kinesis_proto::codec::Blob;
 use kinesis_proto::model::{PutRecordsInput, PutRecordsRequestEntry};
 use serde_json::json;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -20,15 +20,6 @@ pub(crate) fn payload(stats: &Stats, size: usize) -> Bytes {
     let mut v = vec![b'x'; size.max(8)];
     v[..8].copy_from_slice(&stats.micros_since_epoch().to_le_bytes());
     Bytes::from(v)
-}
-
-/// `f`'s output if it is ready now, without waiting.
-fn ready_now<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(f).poll(&mut cx) {
-        std::task::Poll::Ready(out) => Some(out),
-        std::task::Poll::Pending => None,
-    }
 }
 
 /// Waits until `sent` records fit the target rate for one producer; no wait when unlimited.
@@ -178,7 +169,7 @@ pub(crate) async fn kpl_producer(
                 let mut seen = Instant::now();
                 for h in handles {
                     let outcome = match h {
-                        Ok(mut h) => match ready_now(&mut h) {
+                        Ok(mut h) => match (&mut h).now_or_never() {
                             Some(outcome) => outcome,
                             None => {
                                 let outcome = h.await;
