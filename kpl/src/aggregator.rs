@@ -42,7 +42,11 @@ pub(crate) struct KinesisRecord {
 
 impl KinesisRecord {
     /// A Kinesis record of exactly these user records.
-    pub(crate) fn new(records: Vec<UserRecord>, predicted: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(
+        records: Vec<UserRecord>,
+        predicted: Option<Arc<str>>,
+        config: &Config,
+    ) -> Self {
         let aggregated = records.len() > 1;
         let size = if aggregated {
             AGGREGATE_OVERHEAD
@@ -56,7 +60,7 @@ impl KinesisRecord {
         };
         let deadline = records
             .iter()
-            .map(|r| r.deadline)
+            .map(|r| r.deadline(config))
             .min()
             .unwrap_or_else(Instant::now);
         KinesisRecord {
@@ -88,17 +92,21 @@ impl KinesisRecord {
         scratch: &mut Aggregator,
     ) -> (PutRecordsRequestEntry, Option<Unsealed>) {
         if !self.aggregated {
-            let r = &self.records[0].inner;
+            let r = &self.records[0];
             let entry = PutRecordsRequestEntry {
                 data: Some(Blob(r.data.clone())),
                 explicit_hash_key: r.explicit_hash_key.clone(),
-                partition_key: Some(r.partition_key.clone()),
+                partition_key: Some(r.partition_key.as_str().to_owned()),
             };
             return (entry, None);
         }
         scratch.clear();
         for r in &self.records {
-            scratch.push(&r.inner);
+            scratch.push_parts(
+                r.partition_key.as_str(),
+                r.explicit_hash_key.as_deref(),
+                &r.data,
+            );
         }
         let entry = PutRecordsRequestEntry {
             data: None,
@@ -118,13 +126,13 @@ fn varint_len(v: u64) -> usize {
 /// keys counted as new table entries at index `i` (the KPL format's exact formulas otherwise).
 fn entry_bound(r: &UserRecord, i: usize) -> usize {
     let key = |k: &str| 1 + varint_len(k.len() as u64) + k.len();
-    let pk = key(&r.inner.partition_key);
+    let pk = 1 + varint_len(r.partition_key.len() as u64) + r.partition_key.len();
     let idx = 1 + varint_len(i as u64);
-    let (ehk, ehk_idx) = match &r.inner.explicit_hash_key {
+    let (ehk, ehk_idx) = match &r.explicit_hash_key {
         Some(e) => (key(e), idx),
         None => (0, 0),
     };
-    let data = r.inner.data.len();
+    let data = r.data.len();
     let body = idx + ehk_idx + 1 + varint_len(data as u64) + data;
     pk + ehk + 1 + varint_len(body as u64) + body
 }
@@ -194,8 +202,17 @@ impl ShardBuffer {
     /// Moves the records at the front whose `RecordTtl` is up to `expired`. Fresh records
     /// expire in arrival order and retries go back to the front, so only the front can expire
     /// first.
-    pub(crate) fn expire_front(&mut self, now: Instant, expired: &mut Vec<UserRecord>) {
-        while self.queue.front().is_some_and(|r| r.expiration <= now) {
+    pub(crate) fn expire_front(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        expired: &mut Vec<UserRecord>,
+    ) {
+        while self
+            .queue
+            .front()
+            .is_some_and(|r| r.expiration(config) <= now)
+        {
             expired.extend(self.pop_front());
         }
     }
@@ -207,12 +224,12 @@ impl ShardBuffer {
         let Some(front) = self.queue.front() else {
             return false;
         };
-        if front.not_before > now {
+        if front.not_before() > now {
             return false;
         }
         !hold
             || front.seq < flush_seq
-            || front.deadline <= now
+            || front.deadline(config) <= now
             || self.bytes + AGGREGATE_OVERHEAD >= config.aggregation_max_size
             || self.queue.len() as u64 >= config.aggregation_max_count
     }
@@ -226,11 +243,11 @@ impl ShardBuffer {
             || self.bytes + AGGREGATE_OVERHEAD >= config.aggregation_max_size
             || self.queue.len() as u64 >= config.aggregation_max_count;
         let due = if due_now {
-            f.not_before
+            f.not_before()
         } else {
-            f.deadline.max(f.not_before)
+            f.deadline(config).max(f.not_before())
         };
-        Some(due.min(f.expiration))
+        Some(due.min(f.expiration(config)))
     }
 
     /// Takes the next Kinesis record from the front: as many user records as fit one
@@ -257,7 +274,7 @@ impl ShardBuffer {
                     let alone = entry_bound(next, 0);
                     if size + add > config.aggregation_max_size
                         || n as u64 >= config.aggregation_max_count
-                        || next.not_before > now
+                        || next.not_before() > now
                         || AGGREGATE_OVERHEAD + alone > config.aggregation_max_size
                     {
                         break;
@@ -271,7 +288,7 @@ impl ShardBuffer {
         let mut records = Vec::with_capacity(n);
         records.extend(self.queue.drain(..n));
         self.bytes -= taken;
-        Some(KinesisRecord::new(records, predicted))
+        Some(KinesisRecord::new(records, predicted, config))
     }
 }
 
@@ -395,13 +412,13 @@ mod tests {
         let (mut r0, _h0) = user_record(0, "k", b"d", t0, &c);
         let (r1, _h1) = user_record(1, "k", b"d", t0 + Duration::from_secs(1), &c);
         let retry_at = t0 + Duration::from_millis(300);
-        r0.not_before = retry_at;
+        r0.retry_mut().not_before = retry_at;
         buf.push_back(r0);
         buf.push_back(r1);
         assert!(!buf.is_due(t0 + Duration::from_millis(200), 1, true, &c));
         assert_eq!(buf.next_due(0, false, &c), Some(retry_at));
         let mut expired = Vec::new();
-        buf.expire_front(t0 + c.record_ttl, &mut expired);
+        buf.expire_front(t0 + c.record_ttl, &c, &mut expired);
         assert_eq!(expired.len(), 1);
         assert_eq!(buf.len(), 1);
     }

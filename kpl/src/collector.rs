@@ -107,7 +107,7 @@ mod tests {
 
     fn kr(seq: u64, len: usize, at: Instant, c: &Config) -> KinesisRecord {
         let (r, _h) = user_record(seq, "k", &vec![0u8; len], at, c);
-        KinesisRecord::new(vec![r], None)
+        KinesisRecord::new(vec![r], None, c)
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod handle;
 pub mod limiter;
 pub mod metrics;
 mod outstanding;
+mod partition_key;
 mod pipeline;
 mod producer;
 pub mod rate_controller;

@@ -261,7 +261,7 @@ impl Metrics {
             e.1 += landed
                 .records
                 .iter()
-                .map(|r| r.inner.data.len() as u64)
+                .map(|r| r.data.len() as u64)
                 .sum::<u64>();
         }
         for (shard, (users, user_bytes, krs, kr_bytes)) in put {
@@ -288,7 +288,7 @@ impl Metrics {
             m.user_records_put.with_label_values(&labels).inc();
             m.user_records_data_put
                 .with_label_values(&labels)
-                .inc_by(rec.inner.data.len() as u64);
+                .inc_by(rec.data.len() as u64);
         }
     }
 

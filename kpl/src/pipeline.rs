@@ -564,14 +564,17 @@ mod tests {
         let batch = a.batches.pop().unwrap();
         let mut retries: Vec<UserRecord> =
             batch.records.into_iter().flat_map(|k| k.records).collect();
-        retries[0].attempts.push(crate::handle::Attempt {
-            delay: ms(0),
-            duration: ms(1),
-            success: false,
-            error_code: Some("InternalFailure".into()),
-            error_message: None,
-            possibly_stored: false,
-        });
+        retries[0]
+            .retry_mut()
+            .attempts
+            .push(crate::handle::Attempt {
+                delay: ms(0),
+                duration: ms(1),
+                success: false,
+                error_code: Some("InternalFailure".into()),
+                error_message: None,
+                possibly_stored: false,
+            });
         h.p.on_done(
             Done {
                 stream: 0,
@@ -706,7 +709,7 @@ mod tests {
         let mut retries: Vec<UserRecord> =
             first.records.into_iter().flat_map(|k| k.records).collect();
         for r in &mut retries {
-            r.attempts.push(crate::handle::Attempt {
+            r.retry_mut().attempts.push(crate::handle::Attempt {
                 delay: ms(0),
                 duration: ms(1),
                 success: false,

@@ -6,7 +6,7 @@
 use crate::budget::{Budget, Refused};
 use crate::config::Config;
 use crate::error::{Error, RecordFailure};
-use crate::handle::{Completion, PutHandle, PutOutcome, PutResult};
+use crate::handle::{Completion, Completions, PutHandle, PutOutcome, PutResult};
 use crate::metrics::{Metrics, ReceivedCounts, RetriesPerRecord};
 use crate::outstanding::Outstanding;
 use crate::pipeline::{Actions, Batch, Done, Pipeline};
@@ -277,18 +277,13 @@ impl Producer {
         let count = chunk.len();
         let mut recs = Vec::with_capacity(count);
         let mut slots = Vec::with_capacity(count);
+        let mut completions = Completions::new(count);
         for (slot, record, hash_key, _) in chunk {
             let hash_key = hash_key
                 .or_else(|| hashed.next())
                 .expect("one hash key computed per record without one");
-            let (completion, handle) = Completion::channel();
-            recs.push(UserRecord::new(
-                record,
-                hash_key,
-                now,
-                &shared.config,
-                completion,
-            ));
+            let (completion, handle) = completions.next_pair();
+            recs.push(UserRecord::new(record, hash_key, now, completion));
             slots.push((slot, handle));
         }
         if self.inner.tx.send(Msg::PutAll(recs)).is_err() {
@@ -330,7 +325,7 @@ impl Producer {
     ) -> Result<PutHandle, (Record, Error)> {
         let shared = &self.inner.shared;
         let (completion, handle) = Completion::channel();
-        let rec = UserRecord::new(record, hash_key, Instant::now(), &shared.config, completion);
+        let rec = UserRecord::new(record, hash_key, Instant::now(), completion);
         match self.inner.tx.send(Msg::Put(rec)) {
             Ok(()) => Ok(handle),
             Err(mpsc::error::SendError(msg)) => {
@@ -418,7 +413,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, rec: &UserRecord, ok: bool) {
         self.records += 1;
-        self.bytes += rec.cost;
+        self.bytes += rec.cost as usize;
         if ok {
             self.ok += 1;
         } else {
@@ -462,7 +457,7 @@ impl Shared {
         while let Some(group) = landed.next() {
             for rec in &group.records {
                 tally.add(rec, true);
-                retries.observe(&rec.stream, rec.attempts.len());
+                retries.observe(&rec.stream, rec.attempts().len());
             }
             answers.extend(
                 group
@@ -494,11 +489,14 @@ impl Shared {
             tally.add(&rec, outcome.is_ok());
             let UserRecord {
                 stream,
-                inner,
+                partition_key,
+                explicit_hash_key,
+                data,
                 completion,
-                attempts,
+                retry,
                 ..
             } = rec;
+            let earlier = retry.map_or(0, |r| r.attempts.len());
             match outcome {
                 Ok(result) => {
                     retries.observe(&stream, result.attempts.len().saturating_sub(1));
@@ -507,13 +505,13 @@ impl Shared {
                 Err(failure) => {
                     retries.observe(
                         &stream,
-                        failure.attempts.len().max(attempts.len()).saturating_sub(1),
+                        failure.attempts.len().max(earlier).saturating_sub(1),
                     );
                     let record = Record {
                         stream,
-                        partition_key: inner.partition_key,
-                        explicit_hash_key: inner.explicit_hash_key,
-                        data: inner.data,
+                        partition_key: partition_key.into_string(),
+                        explicit_hash_key,
+                        data,
                     };
                     answers.push(Answer::Failed(completion, record, failure));
                 }

@@ -5,8 +5,8 @@ use crate::attempt::Attempt;
 use crate::config::{Config, MAX_PARTITION_KEY_CHARS};
 use crate::error::Error;
 use crate::handle::Completion;
+use crate::partition_key::PartitionKey;
 use bytes::Bytes;
-use kinesis_proto::aggregation;
 use kinesis_proto::hash_key::{hash_key_for_partition_key, parse_hash_key};
 use kinesis_proto::{ErrorCode, KinesisError};
 use std::sync::Arc;
@@ -121,6 +121,10 @@ pub struct Rejected {
 }
 
 /// A user record inside the pipeline: the record, its routing key, its clock and its handle.
+///
+/// Kept small (176 bytes): the pipeline moves every record several times and buffers up to the
+/// whole record budget of them. Times derivable from the arrival and the config are not
+/// stored, and what only a failed attempt needs lives out of line in [`Retry`].
 #[derive(Debug)]
 pub(crate) struct UserRecord {
     /// Acceptance order; per-key ordering and fairness sort by it.
@@ -129,28 +133,38 @@ pub(crate) struct UserRecord {
     pub(crate) epoch: u64,
     /// Stream name.
     pub(crate) stream: Arc<str>,
-    /// Partition key, explicit hash key and data, in the form the aggregator encodes.
-    pub(crate) inner: aggregation::UserRecord,
+    /// Partition key.
+    pub(crate) partition_key: PartitionKey,
+    /// Explicit hash key, as given.
+    pub(crate) explicit_hash_key: Option<String>,
+    /// Payload.
+    pub(crate) data: Bytes,
     /// The 128-bit hash key it routes by.
     pub(crate) hash_key: u128,
     /// When `put` accepted it.
     pub(crate) arrival: Instant,
-    /// When it should leave the buffers (`RecordMaxBufferedTime`).
-    pub(crate) deadline: Instant,
-    /// When it fails with `Expired` (`RecordTtl`).
-    pub(crate) expiration: Instant,
-    /// Not to be sent before this (retry backoff).
-    pub(crate) not_before: Instant,
-    /// End of the previous attempt, or the arrival.
-    pub(crate) last_end: Instant,
-    /// Attempts so far.
-    pub(crate) attempts: Vec<Attempt>,
-    /// Bytes taken from the budget.
-    pub(crate) cost: usize,
+    /// Set once an attempt has failed.
+    pub(crate) retry: Option<Box<Retry>>,
+    /// Bytes taken from the budget (a record is at most a few MiB).
+    pub(crate) cost: u32,
     /// Whether BufferingTime was observed (first send).
     pub(crate) sent_once: bool,
     /// Resolves the handle.
     pub(crate) completion: Completion,
+}
+
+/// What a record carries once an attempt has failed.
+#[derive(Debug)]
+pub(crate) struct Retry {
+    /// Not to be sent before this (retry backoff).
+    pub(crate) not_before: Instant,
+    /// When it should leave the buffers, once its retry is scheduled (else
+    /// `RecordMaxBufferedTime` after the arrival).
+    pub(crate) deadline: Option<Instant>,
+    /// End of the last attempt.
+    pub(crate) last_end: Instant,
+    /// Attempts so far.
+    pub(crate) attempts: Vec<Attempt>,
 }
 
 impl UserRecord {
@@ -159,45 +173,88 @@ impl UserRecord {
         record: Record,
         hash_key: u128,
         arrival: Instant,
-        config: &Config,
         completion: Completion,
     ) -> Self {
-        let cost = record.cost();
+        // Validation bounds a record by `max_user_record_size`, far below 4 GiB.
+        let cost = u32::try_from(record.cost()).unwrap_or(u32::MAX);
         UserRecord {
             seq: 0,
             epoch: 0,
             stream: record.stream,
-            inner: aggregation::UserRecord {
-                partition_key: record.partition_key,
-                explicit_hash_key: record.explicit_hash_key,
-                data: record.data,
-            },
+            partition_key: PartitionKey::new(record.partition_key),
+            explicit_hash_key: record.explicit_hash_key,
+            data: record.data,
             hash_key,
             arrival,
-            deadline: arrival + config.record_max_buffered_time,
-            expiration: arrival + config.record_ttl,
-            not_before: arrival,
-            last_end: arrival,
-            attempts: Vec::new(),
+            retry: None,
             cost,
             sent_once: false,
             completion,
         }
     }
 
+    /// Not to be sent before this (retry backoff; the arrival at first).
+    pub(crate) fn not_before(&self) -> Instant {
+        self.retry.as_ref().map_or(self.arrival, |r| r.not_before)
+    }
+
+    /// When it should leave the buffers (`RecordMaxBufferedTime`, or its retry time).
+    pub(crate) fn deadline(&self, config: &Config) -> Instant {
+        match self.retry.as_ref().and_then(|r| r.deadline) {
+            Some(d) => d,
+            None => self.arrival + config.record_max_buffered_time,
+        }
+    }
+
+    /// When it fails with `Expired` (`RecordTtl`).
+    pub(crate) fn expiration(&self, config: &Config) -> Instant {
+        self.arrival + config.record_ttl
+    }
+
+    /// End of the previous attempt, or the arrival.
+    pub(crate) fn last_end(&self) -> Instant {
+        self.retry.as_ref().map_or(self.arrival, |r| r.last_end)
+    }
+
+    /// Attempts so far.
+    pub(crate) fn attempts(&self) -> &[Attempt] {
+        self.retry.as_ref().map_or(&[], |r| &r.attempts)
+    }
+
+    /// Takes the attempts so far, leaving none.
+    pub(crate) fn take_attempts(&mut self) -> Vec<Attempt> {
+        self.retry
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.attempts))
+            .unwrap_or_default()
+    }
+
+    /// The retry state, made on first use.
+    pub(crate) fn retry_mut(&mut self) -> &mut Retry {
+        let arrival = self.arrival;
+        self.retry.get_or_insert_with(|| {
+            Box::new(Retry {
+                not_before: arrival,
+                deadline: None,
+                last_end: arrival,
+                attempts: Vec::new(),
+            })
+        })
+    }
+
     /// The record as the user handed it over.
     pub(crate) fn to_record(&self) -> Record {
         Record {
             stream: Arc::clone(&self.stream),
-            partition_key: self.inner.partition_key.clone(),
-            explicit_hash_key: self.inner.explicit_hash_key.clone(),
-            data: self.inner.data.clone(),
+            partition_key: self.partition_key.as_str().to_owned(),
+            explicit_hash_key: self.explicit_hash_key.clone(),
+            data: self.data.clone(),
         }
     }
 
     /// Kinesis's size of this record alone: data plus partition key.
     pub(crate) fn kinesis_size(&self) -> usize {
-        self.inner.data.len() + self.inner.partition_key.len()
+        self.data.len() + self.partition_key.len()
     }
 }
 
@@ -217,7 +274,7 @@ pub(crate) mod test_support {
         let record = Record::new("s", pk, data.to_vec());
         let hash = record.validate(config).expect("valid test record");
         let (completion, handle) = Completion::channel();
-        let mut rec = UserRecord::new(record, hash, at, config, completion);
+        let mut rec = UserRecord::new(record, hash, at, completion);
         rec.seq = seq;
         (rec, handle)
     }
@@ -229,6 +286,12 @@ mod tests {
 
     fn check(r: Record) -> Result<u128, Error> {
         r.validate(&Config::default())
+    }
+
+    #[test]
+    fn a_pipeline_record_stays_small() {
+        // Moved several times per record and buffered by the hundred thousand.
+        assert!(std::mem::size_of::<UserRecord>() <= 176);
     }
 
     #[test]

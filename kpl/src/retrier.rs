@@ -98,12 +98,11 @@ impl Landed {
             duration,
         } = self;
         records.into_iter().enumerate().map(move |(i, mut rec)| {
-            record_attempt(&mut rec, start, duration, None);
             let result = PutResult {
                 shard_id: Arc::clone(&shard_id),
                 sequence_number: Arc::clone(&sequence_number),
                 sub_sequence_number: if aggregated { i as u64 } else { 0 },
-                attempts: std::mem::take(&mut rec.attempts),
+                attempts: put_attempts(&mut rec, start, duration),
             };
             (rec, result)
         })
@@ -119,23 +118,44 @@ struct Failure<'a> {
     retry: bool,
 }
 
-/// Adds the attempt that started at `start` and took `duration` to `rec`'s attempts.
-fn record_attempt(
-    rec: &mut UserRecord,
+/// The attempt of `rec` that started at `start` and took `duration`.
+fn attempt_of(
+    rec: &UserRecord,
     start: Instant,
     duration: Duration,
     failure: Option<&Failure>,
-) {
-    // Most records are put at their first attempt: room for exactly that one.
-    rec.attempts.reserve_exact(1);
-    rec.attempts.push(Attempt {
-        delay: start.saturating_duration_since(rec.last_end),
+) -> Attempt {
+    Attempt {
+        delay: start.saturating_duration_since(rec.last_end()),
         duration,
         success: failure.is_none(),
         error_code: failure.map(|f| f.code.to_string()),
         error_message: failure.map(|f| f.message.to_string()),
         possibly_stored: failure.is_some_and(|f| f.possibly_stored),
-    });
+    }
+}
+
+/// Every attempt of `rec`, put by the one that started at `start` and took `duration`.
+fn put_attempts(rec: &mut UserRecord, start: Instant, duration: Duration) -> Vec<Attempt> {
+    let last = attempt_of(rec, start, duration, None);
+    let mut attempts = rec.take_attempts();
+    // Most records are put at their first attempt: room for exactly that one.
+    attempts.reserve_exact(1);
+    attempts.push(last);
+    attempts
+}
+
+/// Adds the failed attempt that started at `start` and ended at `end` to `rec`'s attempts.
+fn record_failure(rec: &mut UserRecord, start: Instant, end: Instant, failure: &Failure) {
+    let attempt = attempt_of(
+        rec,
+        start,
+        end.saturating_duration_since(start),
+        Some(failure),
+    );
+    let retry = rec.retry_mut();
+    retry.attempts.push(attempt);
+    retry.last_end = end;
 }
 
 /// The error code a whole-call error is reported with.
@@ -164,10 +184,6 @@ pub(crate) fn classify(
     let mut v = Verdicts::default();
     v.kinesis.reserve_exact(records.len());
     let duration = end.saturating_duration_since(start);
-    let attempt = |rec: &mut UserRecord, failure: Option<&Failure>| {
-        record_attempt(rec, start, duration, failure);
-        rec.last_end = end;
-    };
     let fail_all = |v: &mut Verdicts, kr: KinesisRecord, f: &Failure| {
         v.kinesis.push(KinesisOutcome {
             shard: kr.predicted.clone(),
@@ -176,8 +192,8 @@ pub(crate) fn classify(
             bytes: kr.size,
         });
         for mut rec in kr.records {
-            attempt(&mut rec, Some(f));
-            retry_or_fail(v, rec, f, end);
+            record_failure(&mut rec, start, end, f);
+            retry_or_fail(v, rec, f, end, config);
         }
     };
 
@@ -278,12 +294,11 @@ pub(crate) fn classify(
         let mut wrong = 0;
         for (i, mut rec) in kr.records.into_iter().enumerate() {
             if owned.is_none() {
-                attempt(&mut rec, None);
                 let result = PutResult {
                     shard_id: Arc::clone(&actual),
                     sequence_number: Arc::clone(&seq),
                     sub_sequence_number: if aggregated { i as u64 } else { 0 },
-                    attempts: std::mem::take(&mut rec.attempts),
+                    attempts: put_attempts(&mut rec, start, duration),
                 };
                 v.undecided.push((rec, result));
             } else {
@@ -297,9 +312,9 @@ pub(crate) fn classify(
                     possibly_stored: true,
                     retry: true,
                 };
-                attempt(&mut rec, Some(&f));
+                record_failure(&mut rec, start, end, &f);
                 wrong += 1;
-                retry_or_fail(&mut v, rec, &f, end);
+                retry_or_fail(&mut v, rec, &f, end, config);
             }
         }
         if wrong > 0 {
@@ -351,28 +366,39 @@ fn confirm((mut rec, mut result): (UserRecord, PutResult), owned: bool) -> Decis
     if owned {
         return Decision::Put(rec, result);
     }
-    rec.attempts = std::mem::take(&mut result.attempts);
-    if let Some(last) = rec.attempts.last_mut() {
+    let message = format!(
+        "landed on {}, which does not own hash key {}",
+        result.shard_id, rec.hash_key
+    );
+    let previous_end = rec.last_end();
+    let retry = rec.retry_mut();
+    retry.attempts = std::mem::take(&mut result.attempts);
+    if let Some(last) = retry.attempts.last_mut() {
         last.success = false;
         last.possibly_stored = true;
         last.error_code = Some(WRONG_SHARD.to_string());
-        last.error_message = Some(format!(
-            "landed on {}, which does not own hash key {}",
-            result.shard_id, rec.hash_key
-        ));
+        last.error_message = Some(message);
+        // The attempt's delay ran from the previous end to its start.
+        retry.last_end = previous_end + last.delay + last.duration;
     }
     Decision::WrongShard(rec, result.shard_id)
 }
 
-fn retry_or_fail(v: &mut Verdicts, mut rec: UserRecord, f: &Failure, now: Instant) {
+fn retry_or_fail(
+    v: &mut Verdicts,
+    mut rec: UserRecord,
+    f: &Failure,
+    now: Instant,
+    config: &Config,
+) {
     if !f.retry {
         let failure = RecordFailure {
             code: f.code.to_string(),
             message: f.message.to_string(),
-            attempts: std::mem::take(&mut rec.attempts),
+            attempts: rec.take_attempts(),
         };
         v.failed.push((rec, failure));
-    } else if rec.expiration <= now {
+    } else if rec.expiration(config) <= now {
         let failure = expired(&mut rec, Some(f.code));
         v.failed.push((rec, failure));
     } else {
@@ -389,7 +415,7 @@ pub(crate) fn expired(rec: &mut UserRecord, last_error: Option<&str>) -> RecordF
     RecordFailure {
         code: EXPIRED.to_string(),
         message,
-        attempts: std::mem::take(&mut rec.attempts),
+        attempts: rec.take_attempts(),
     }
 }
 
@@ -489,7 +515,7 @@ mod tests {
                         user_record(seq, k, b"d", t0, c).0
                     })
                     .collect();
-                KinesisRecord::new(recs, Some(shard.into()))
+                KinesisRecord::new(recs, Some(shard.into()), c)
             })
             .collect()
     }
@@ -543,10 +569,10 @@ mod tests {
         assert_eq!(r.attempts[0].duration, ms(4));
         assert_eq!(v.retry.len(), 2);
         assert_eq!(
-            v.retry[0].attempts[0].error_code.as_deref(),
+            v.retry[0].attempts()[0].error_code.as_deref(),
             Some("ProvisionedThroughputExceededException")
         );
-        assert!(!v.retry[0].attempts[0].possibly_stored);
+        assert!(!v.retry[0].attempts()[0].possibly_stored);
         assert_eq!(v.failed.len(), 1);
         assert_eq!(v.failed[0].1.code, "KMSAccessDeniedException");
         assert!(!v.invalidate_map);
@@ -616,7 +642,7 @@ mod tests {
             assert_eq!(v.retry.len(), if retried { 2 } else { 0 }, "{code}");
             assert_eq!(v.failed.len(), if retried { 0 } else { 2 }, "{code}");
             let attempts = if retried {
-                &v.retry[0].attempts
+                v.retry[0].attempts()
             } else {
                 &v.failed[0].1.attempts
             };
@@ -639,7 +665,7 @@ mod tests {
         );
         assert_eq!(v.retry.len(), 2);
         assert_eq!(
-            v.retry[0].attempts[0].error_code.as_deref(),
+            v.retry[0].attempts()[0].error_code.as_deref(),
             Some(RECORD_COUNT_MISMATCH)
         );
         // Answered after the TTL: the failed record expires instead of being retried.
@@ -689,7 +715,7 @@ mod tests {
         assert_eq!(put(&mut v).len(), 0);
         assert_eq!(v.retry.len(), 3);
         assert_eq!(v.wrong_shard, vec![(Arc::from("s0"), 3)]);
-        let a = &v.retry[0].attempts[0];
+        let a = &v.retry[0].attempts()[0];
         assert_eq!(a.error_code.as_deref(), Some(WRONG_SHARD));
         assert!(a.possibly_stored);
         // An aggregate s0 owns whole succeeds, moved or not.
@@ -736,9 +762,10 @@ mod tests {
                 panic!("child-9 does not own the whole aggregate");
             };
             assert_eq!(&*shard, "child-9");
-            assert_eq!(rec.attempts.len(), 1);
-            assert_eq!(rec.attempts[0].error_code.as_deref(), Some(WRONG_SHARD));
-            assert!(rec.attempts[0].possibly_stored && !rec.attempts[0].success);
+            let attempts = rec.attempts();
+            assert_eq!(attempts.len(), 1);
+            assert_eq!(attempts[0].error_code.as_deref(), Some(WRONG_SHARD));
+            assert!(attempts[0].possibly_stored && !attempts[0].success);
         }
         // Under per-key ordering nothing waits: the unknown ones are retried at once.
         let ordered = Config::builder()

@@ -209,17 +209,17 @@ impl Aggregator {
 
     /// Exact number of bytes pushing `rec` would add (docs/kpl-aggregation.md, "Size").
     pub fn size_increase(&self, rec: &UserRecord) -> usize {
-        self.plan(rec).added
+        self.plan(&rec.parts()).added
     }
 
-    /// Looks up `rec`'s keys once, so that checking and pushing do not hash them again.
-    fn plan(&self, rec: &UserRecord) -> Plan {
+    /// Looks up a record's keys once, so that checking and pushing do not hash them again.
+    fn plan(&self, rec: &Parts) -> Plan {
         let mut added = 0;
-        let pk = self.partition_keys.slot(&self.hasher, &rec.partition_key);
+        let pk = self.partition_keys.slot(&self.hasher, rec.partition_key);
         if let Slot::New { .. } = pk {
-            added += table_entry_len(&rec.partition_key);
+            added += table_entry_len(rec.partition_key);
         }
-        let ehk = rec.explicit_hash_key.as_deref().map(|ehk| {
+        let ehk = rec.explicit_hash_key.map(|ehk| {
             let slot = self.explicit_hash_keys.slot(&self.hasher, ehk);
             if let Slot::New { .. } = slot {
                 added += table_entry_len(ehk);
@@ -240,7 +240,7 @@ impl Aggregator {
     /// A record too large to fit even into an empty aggregate never fits; the KPL sends such
     /// records unaggregated.
     pub fn fits(&self, rec: &UserRecord) -> bool {
-        self.fits_plan(&self.plan(rec))
+        self.fits_plan(&self.plan(&rec.parts()))
     }
 
     fn fits_plan(&self, plan: &Plan) -> bool {
@@ -249,30 +249,49 @@ impl Aggregator {
 
     /// Pushes `rec` if it [fits](Aggregator::fits), returning whether it was pushed.
     pub fn try_push(&mut self, rec: &UserRecord) -> bool {
-        let plan = self.plan(rec);
+        let parts = rec.parts();
+        let plan = self.plan(&parts);
         let fits = self.fits_plan(&plan);
         if fits {
-            self.apply(rec, plan);
+            self.apply(&parts, plan);
         }
         fits
     }
 
     /// Appends `rec` regardless of the limits.
     pub fn push(&mut self, rec: &UserRecord) {
-        let plan = self.plan(rec);
-        self.apply(rec, plan);
+        self.push_parts(
+            &rec.partition_key,
+            rec.explicit_hash_key.as_deref(),
+            &rec.data,
+        );
     }
 
-    fn apply(&mut self, rec: &UserRecord, plan: Plan) {
+    /// Appends a record given by its parts regardless of the limits: for callers that keep
+    /// their records in a form of their own.
+    pub fn push_parts(
+        &mut self,
+        partition_key: &str,
+        explicit_hash_key: Option<&str>,
+        data: &[u8],
+    ) {
+        let parts = Parts {
+            partition_key,
+            explicit_hash_key,
+            data,
+        };
+        let plan = self.plan(&parts);
+        self.apply(&parts, plan);
+    }
+
+    fn apply(&mut self, rec: &Parts, plan: Plan) {
         if let Slot::New { hash, .. } = plan.pk {
-            self.partition_keys.insert(&rec.partition_key, hash);
+            self.partition_keys.insert(rec.partition_key, hash);
         }
-        if let (Some(Slot::New { hash, .. }), Some(ehk)) =
-            (plan.ehk, rec.explicit_hash_key.as_deref())
-        {
+        if let (Some(Slot::New { hash, .. }), Some(ehk)) = (plan.ehk, rec.explicit_hash_key) {
             self.explicit_hash_keys.insert(ehk, hash);
         }
-        let data = &rec.data[..];
+        let data = rec.data;
         let out = &mut self.records;
         out.reserve(1 + encoded_len_varint(plan.body as u64) + plan.body);
         out.push(KEY_RECORDS);
@@ -423,6 +442,23 @@ impl Slot {
     fn index(self) -> u64 {
         match self {
             Slot::Existing(index) | Slot::New { index, .. } => index,
+        }
+    }
+}
+
+/// A user record borrowed as the encoder needs it.
+struct Parts<'a> {
+    partition_key: &'a str,
+    explicit_hash_key: Option<&'a str>,
+    data: &'a [u8],
+}
+
+impl UserRecord {
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            partition_key: &self.partition_key,
+            explicit_hash_key: self.explicit_hash_key.as_deref(),
+            data: &self.data,
         }
     }
 }

@@ -99,9 +99,9 @@ impl Pipeline {
             &mut st.shards[slot as usize]
         };
         let mut expired_now = Vec::new();
-        sh.buffer.expire_front(now, &mut expired_now);
+        sh.buffer.expire_front(now, &config, &mut expired_now);
         for mut rec in expired_now {
-            let last = rec.attempts.last().and_then(|a| a.error_code.clone());
+            let last = rec.attempts().last().and_then(|a| a.error_code.clone());
             let failure = expired(&mut rec, last.as_deref());
             out.expired.push((rec, failure));
         }
@@ -118,7 +118,10 @@ impl Pipeline {
             if let Some(limiter) = &mut sh.limiter {
                 let wait = limiter.wait(now);
                 if !wait.is_zero() {
-                    next = sh.buffer.front().map(|f| (now + wait).min(f.expiration));
+                    next = sh
+                        .buffer
+                        .front()
+                        .map(|f| (now + wait).min(f.expiration(&config)));
                     break;
                 }
             }
@@ -153,17 +156,17 @@ impl Pipeline {
             idle_streams = 0;
             let mut kept = Vec::with_capacity(records.len());
             for kr in records {
-                if kr.records.iter().all(|r| r.expiration > now) {
+                if kr.records.iter().all(|r| r.expiration(&self.config) > now) {
                     kept.push(kr);
                     continue;
                 }
                 let predicted = kr.predicted.clone();
                 let mut live = Vec::with_capacity(kr.records.len());
                 for mut rec in kr.records {
-                    if rec.expiration > now {
+                    if rec.expiration(&self.config) > now {
                         live.push(rec);
                     } else {
-                        let last = rec.attempts.last().and_then(|a| a.error_code.clone());
+                        let last = rec.attempts().last().and_then(|a| a.error_code.clone());
                         let failure = expired(&mut rec, last.as_deref());
                         out.expired.push((rec, failure));
                     }
@@ -173,7 +176,7 @@ impl Pipeline {
                         self.release(s, predicted.as_deref());
                     }
                 } else {
-                    kept.push(KinesisRecord::new(live, predicted));
+                    kept.push(KinesisRecord::new(live, predicted, &self.config));
                 }
             }
             if kept.is_empty() {

@@ -22,10 +22,11 @@ impl Pipeline {
         if !retries.is_empty() {
             let mut by_slot: HashMap<u32, Vec<UserRecord>> = HashMap::new();
             for mut rec in retries {
-                let n = rec.attempts.len() as u32;
-                let ready = (now + self.backoff.delay(n)).min(rec.expiration);
-                rec.not_before = ready;
-                rec.deadline = ready;
+                let n = rec.attempts().len() as u32;
+                let ready = (now + self.backoff.delay(n)).min(rec.expiration(&self.config));
+                let retry = rec.retry_mut();
+                retry.not_before = ready;
+                retry.deadline = Some(ready);
                 if ordered {
                     let slot = self.route(stream, rec.hash_key);
                     by_slot.entry(slot).or_default().push(rec);
