@@ -407,13 +407,26 @@ async fn put_all_puts_a_batch_larger_than_the_budget_and_fails_only_the_invalid_
     let stream: Arc<str> = "batches".into();
     let records: Vec<Record> = (0..1001)
         .map(|i| {
-            // Record 500 has no partition key, which Kinesis refuses.
-            let key = if i == 500 {
-                String::new()
-            } else {
-                format!("user-{i}")
+            // Record 500 has no partition key, which Kinesis refuses; some keys are long,
+            // some records route by an explicit hash key instead.
+            let key = match i {
+                500 => String::new(),
+                i if i % 7 == 0 => format!("user-{i}-with-a-long-partition-key"),
+                i => format!("user-{i}"),
             };
-            Record::new(stream.clone(), key, format!("payload-{i}"))
+            let record = Record::new(stream.clone(), key, format!("payload-{i}"));
+            if i % 10 == 3 {
+                record.with_explicit_hash_key(u128::MAX.to_string())
+            } else {
+                record
+            }
+        })
+        .collect();
+    let routed_by: Vec<u128> = records
+        .iter()
+        .map(|r| match &r.explicit_hash_key {
+            Some(_) => u128::MAX,
+            None => kinesis_proto::hash_key::hash_key_for_partition_key(&r.partition_key),
         })
         .collect();
     let handles = p.put_all(records).await;
@@ -447,6 +460,18 @@ async fn put_all_puts_a_batch_larger_than_the_budget_and_fails_only_the_invalid_
         assert_eq!(
             (shard.as_str(), seq.as_str()),
             (&*result.shard_id, &*result.sequence_number)
+        );
+        // Two shards split the hash range in halves: each record is on the half its key
+        // (the explicit one, or its partition key's MD5) falls in.
+        let upper_half = routed_by[*i] > u128::MAX / 2;
+        assert_eq!(
+            shard.as_str(),
+            if upper_half {
+                "shardId-000000000001"
+            } else {
+                "shardId-000000000000"
+            },
+            "record {i}"
         );
     }
     let report = p.shutdown().await;

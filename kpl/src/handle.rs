@@ -41,8 +41,9 @@ pub type PutOutcome = Result<PutResult, Error>;
 enum Slot {
     /// Not resolved; the waker of the task awaiting the handle, if it has been polled.
     Pending(Option<Waker>),
-    /// Resolved, not yet taken by the handle.
-    Ready(PutOutcome),
+    /// Resolved, not yet taken by the handle. The error is boxed: failures are rare, and a
+    /// chunk's slots are allocated and touched fresh for every chunk.
+    Ready(Result<PutResult, Box<Error>>),
     /// The handle took the outcome, or was dropped.
     Closed,
 }
@@ -60,13 +61,20 @@ type Slots = Arc<Chunk>;
 pub struct PutHandle {
     slots: Slots,
     index: u32,
+    /// The outcome was handed out: dropping needs no lock.
+    taken: bool,
 }
 
 impl Future for PutHandle {
     type Output = PutOutcome;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PutOutcome> {
-        let mut slot = self.slots.0[self.index as usize].lock();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PutOutcome> {
+        if self.taken {
+            // Polled again after it resolved: the outcome was handed out once.
+            return Poll::Ready(Err(Error::ShutDown));
+        }
+        let this = &mut *self;
+        let mut slot = this.slots.0[this.index as usize].lock();
         match &mut *slot {
             Slot::Pending(waker) => {
                 match waker {
@@ -76,10 +84,12 @@ impl Future for PutHandle {
                 Poll::Pending
             }
             Slot::Ready(_) => match std::mem::replace(&mut *slot, Slot::Closed) {
-                Slot::Ready(outcome) => Poll::Ready(outcome),
+                Slot::Ready(outcome) => {
+                    this.taken = true;
+                    Poll::Ready(outcome.map_err(|e| *e))
+                }
                 _ => unreachable!("matched Ready above"),
             },
-            // Polled again after it resolved: the outcome was handed out once.
             Slot::Closed => Poll::Ready(Err(Error::ShutDown)),
         }
     }
@@ -87,6 +97,9 @@ impl Future for PutHandle {
 
 impl Drop for PutHandle {
     fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
         // An outcome nobody will take is freed now rather than with the last slot of its
         // chunk; a record still pending learns that its handle is gone.
         let old = std::mem::replace(&mut *self.slots.0[self.index as usize].lock(), Slot::Closed);
@@ -124,7 +137,7 @@ fn resolve(slot: &Mutex<Slot>, outcome: PutOutcome) -> Result<(), PutOutcome> {
         match &mut *slot {
             Slot::Pending(waker) => {
                 let waker = waker.take();
-                *slot = Slot::Ready(outcome);
+                *slot = Slot::Ready(outcome.map_err(Box::new));
                 waker
             }
             _ => return Err(outcome),
@@ -183,6 +196,7 @@ impl Completions {
             PutHandle {
                 slots: Arc::clone(&self.slots),
                 index,
+                taken: false,
             },
         )
     }
@@ -199,6 +213,12 @@ mod tests {
             sub_sequence_number: n,
             attempts: vec![],
         }
+    }
+
+    #[test]
+    fn a_slot_is_no_larger_than_a_result() {
+        // One per record, allocated fresh with every chunk.
+        assert!(std::mem::size_of::<Mutex<Slot>>() <= std::mem::size_of::<PutResult>() + 8);
     }
 
     #[tokio::test]

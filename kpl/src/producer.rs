@@ -217,81 +217,87 @@ impl Producer {
         let shared = &self.inner.shared;
         let max_records = shared.budget.max_records();
         let max_bytes = shared.budget.max_bytes().min(u32::MAX as usize);
-        let mut out = Vec::with_capacity(records.len());
-        // Valid records waiting for budget: (index in `out`, record, hash key, cost); a hash
-        // key still to be computed is `None`.
-        let mut chunk: Vec<(usize, Record, Option<u128>, usize)> = Vec::new();
-        let mut chunk_bytes = 0usize;
+        let mut left = records.len();
+        let mut out = Vec::with_capacity(left);
+        // Records go straight into the pipeline's form, handles straight into `out`; a
+        // record's arrival and hash key are filled in once its chunk has budget.
+        let placeholder = Instant::now();
+        let mut chunk = PendingChunk::new(left.min(max_records), 0);
         for record in records {
-            let hash_key = match record.validate_unhashed(&shared.config) {
+            let explicit = match record.validate_unhashed(&shared.config) {
                 Ok(h) => h,
                 Err(e) => {
                     out.push(Err(e));
+                    left -= 1;
                     continue;
                 }
             };
             let cost = record.cost();
-            if !chunk.is_empty() && (chunk.len() >= max_records || chunk_bytes + cost > max_bytes) {
-                self.submit_chunk(std::mem::take(&mut chunk), chunk_bytes, &mut out)
+            if !chunk.recs.is_empty()
+                && (chunk.recs.len() >= max_records || chunk.bytes + cost > max_bytes)
+            {
+                let next = PendingChunk::new(left.min(max_records), out.len());
+                self.submit_chunk(std::mem::replace(&mut chunk, next), &mut out)
                     .await;
-                chunk_bytes = 0;
             }
-            chunk_bytes += cost;
-            chunk.push((out.len(), record, hash_key, cost));
-            // A placeholder, replaced once the chunk is submitted.
-            out.push(Err(Error::ShutDown));
+            left -= 1;
+            chunk.bytes += cost;
+            let (completion, handle) = chunk.completions.next_pair();
+            chunk.recs.push(UserRecord::new(
+                record,
+                explicit.unwrap_or_default(),
+                placeholder,
+                completion,
+            ));
+            out.push(Ok(handle));
         }
-        if !chunk.is_empty() {
-            self.submit_chunk(chunk, chunk_bytes, &mut out).await;
+        if !chunk.recs.is_empty() {
+            self.submit_chunk(chunk, &mut out).await;
         }
         out
     }
 
-    /// Takes budget for `chunk` (`bytes` in all) and hands it to the pipeline as one message,
-    /// writing each record's handle into its slot of `out`.
-    async fn submit_chunk(
-        &self,
-        chunk: Vec<(usize, Record, Option<u128>, usize)>,
-        bytes: usize,
-        out: &mut [Result<PutHandle, Error>],
-    ) {
+    /// Takes budget for `chunk` and hands it to the pipeline as one message. If it cannot,
+    /// the chunk's handles in `out` are replaced by [`Error::ShutDown`].
+    async fn submit_chunk(&self, chunk: PendingChunk, out: &mut [Result<PutHandle, Error>]) {
         let shared = &self.inner.shared;
-        if shared
-            .budget
-            .acquire_many(chunk.len(), bytes)
-            .await
-            .is_err()
-        {
-            // Every slot of the chunk already holds `ShutDown`.
-            return;
-        }
-        // The partition keys' MD5s, several side by side.
-        let keys: Vec<&str> = chunk
-            .iter()
-            .filter(|c| c.2.is_none())
-            .map(|c| &*c.1.partition_key)
-            .collect();
-        let mut hashed = hash_keys_for_partition_keys(&keys).into_iter();
-        drop(keys);
-        let now = Instant::now();
-        let count = chunk.len();
-        let mut recs = Vec::with_capacity(count);
-        let mut slots = Vec::with_capacity(count);
-        let mut completions = Completions::new(count);
-        for (slot, record, hash_key, _) in chunk {
-            let hash_key = hash_key
-                .or_else(|| hashed.next())
-                .expect("one hash key computed per record without one");
-            let (completion, handle) = completions.next_pair();
-            recs.push(UserRecord::new(record, hash_key, now, completion));
-            slots.push((slot, handle));
-        }
-        if self.inner.tx.send(Msg::PutAll(recs)).is_err() {
-            shared.budget.release(count, bytes);
-            return;
-        }
-        for (slot, handle) in slots {
-            out[slot] = Ok(handle);
+        let PendingChunk {
+            mut recs,
+            bytes,
+            first,
+            ..
+        } = chunk;
+        let count = recs.len();
+        let sent = shared.budget.acquire_many(count, bytes).await.is_ok() && {
+            // The partition keys' MD5s, several side by side.
+            let keys: Vec<&str> = recs
+                .iter()
+                .filter(|r| r.explicit_hash_key.is_none())
+                .map(|r| r.partition_key.as_str())
+                .collect();
+            let mut hashed = hash_keys_for_partition_keys(&keys).into_iter();
+            drop(keys);
+            let now = Instant::now();
+            for rec in &mut recs {
+                rec.arrival = now;
+                if rec.explicit_hash_key.is_none() {
+                    rec.hash_key = hashed.next().unwrap_or_default();
+                }
+            }
+            match self.inner.tx.send(Msg::PutAll(recs)) {
+                Ok(()) => true,
+                Err(_) => {
+                    shared.budget.release(count, bytes);
+                    false
+                }
+            }
+        };
+        if !sent {
+            // The records were dropped unsent (their handles would say so too); the chunk's
+            // handles are the `Ok`s from its first slot on.
+            for slot in out[first..].iter_mut().filter(|s| s.is_ok()) {
+                *slot = Err(Error::ShutDown);
+            }
         }
     }
 
@@ -389,6 +395,28 @@ impl Producer {
     /// Bytes of user records accepted and not yet resolved (at most `max_buffered_bytes`).
     pub fn buffered_bytes(&self) -> usize {
         self.inner.shared.budget.bytes_in_use()
+    }
+}
+
+/// Records of a `put_all` gathered for one budget wait and one message.
+struct PendingChunk {
+    recs: Vec<UserRecord>,
+    completions: Completions,
+    /// Budget bytes of `recs`.
+    bytes: usize,
+    /// Index in the call's output of the chunk's first record.
+    first: usize,
+}
+
+impl PendingChunk {
+    /// Room for up to `n` records, the first of them at `first` in the output.
+    fn new(n: usize, first: usize) -> Self {
+        PendingChunk {
+            recs: Vec::with_capacity(n),
+            completions: Completions::new(n),
+            bytes: 0,
+            first,
+        }
     }
 }
 
