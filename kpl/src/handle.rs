@@ -5,7 +5,7 @@
 //! allocation of its own: a channel per record (allocated by the caller's thread, freed by
 //! whichever thread let go last) was a tenth of the producer's CPU.
 
-pub use crate::attempt::Attempt;
+pub use crate::attempt::{Attempt, Attempts};
 use crate::error::Error;
 use parking_lot::Mutex;
 use std::future::Future;
@@ -23,7 +23,7 @@ pub struct PutResult {
     /// Its position inside that Kinesis record (0 when not aggregated).
     pub sub_sequence_number: u64,
     /// Every attempt, the last one successful.
-    pub attempts: Vec<Attempt>,
+    pub attempts: Attempts,
 }
 
 impl PutResult {
@@ -49,9 +49,26 @@ enum Slot {
 }
 
 /// The slots of records submitted together, behind one thin pointer: every record carries
-/// one, and a slice's pointer would be twice its size.
+/// one, and a slice's pointer would be twice its size. The first slot is inline, so a record
+/// put alone costs one allocation.
 #[derive(Debug)]
-struct Chunk(Box<[Mutex<Slot>]>);
+struct Chunk {
+    first: Mutex<Slot>,
+    rest: Box<[Mutex<Slot>]>,
+}
+
+impl Chunk {
+    fn slot(&self, index: u32) -> &Mutex<Slot> {
+        match index.checked_sub(1) {
+            None => &self.first,
+            Some(i) => &self.rest[i as usize],
+        }
+    }
+
+    fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+}
 
 type Slots = Arc<Chunk>;
 
@@ -74,22 +91,20 @@ impl Future for PutHandle {
             return Poll::Ready(Err(Error::ShutDown));
         }
         let this = &mut *self;
-        let mut slot = this.slots.0[this.index as usize].lock();
-        match &mut *slot {
+        let mut slot = this.slots.slot(this.index).lock();
+        match std::mem::replace(&mut *slot, Slot::Closed) {
             Slot::Pending(waker) => {
-                match waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
+                let waker = match waker {
+                    Some(w) if w.will_wake(cx.waker()) => w,
+                    _ => cx.waker().clone(),
+                };
+                *slot = Slot::Pending(Some(waker));
                 Poll::Pending
             }
-            Slot::Ready(_) => match std::mem::replace(&mut *slot, Slot::Closed) {
-                Slot::Ready(outcome) => {
-                    this.taken = true;
-                    Poll::Ready(outcome.map_err(|e| *e))
-                }
-                _ => unreachable!("matched Ready above"),
-            },
+            Slot::Ready(outcome) => {
+                this.taken = true;
+                Poll::Ready(outcome.map_err(|e| *e))
+            }
             Slot::Closed => Poll::Ready(Err(Error::ShutDown)),
         }
     }
@@ -102,13 +117,14 @@ impl Drop for PutHandle {
         }
         // An outcome nobody will take is freed now rather than with the last slot of its
         // chunk; a record still pending learns that its handle is gone.
-        let old = std::mem::replace(&mut *self.slots.0[self.index as usize].lock(), Slot::Closed);
+        let old = std::mem::replace(&mut *self.slots.slot(self.index).lock(), Slot::Closed);
         drop(old);
     }
 }
 
-/// The sending side of a handle, carried by the record through the pipeline.
-#[derive(Debug)]
+/// The sending side of a handle, carried by the record through the pipeline. The default is
+/// one already sent (taken out of a record that is being dropped).
+#[derive(Debug, Default)]
 pub(crate) struct Completion {
     /// `None` once sent.
     slots: Option<Slots>,
@@ -124,7 +140,7 @@ impl Completion {
     /// Resolves the handle; gives the outcome back if the handle was dropped.
     pub(crate) fn send(mut self, outcome: PutOutcome) -> Result<(), PutOutcome> {
         match self.slots.take() {
-            Some(slots) => resolve(&slots.0[self.index as usize], outcome),
+            Some(slots) => resolve(&slots.slot(self.index), outcome),
             None => Err(outcome),
         }
     }
@@ -154,7 +170,7 @@ impl Drop for Completion {
         // Dropped unsent: the pipeline resolves every record before it lets go of it, so the
         // runtime went away underneath it.
         if let Some(slots) = self.slots.take() {
-            let _ = resolve(&slots.0[self.index as usize], Err(Error::ShutDown));
+            let _ = resolve(&slots.slot(self.index), Err(Error::ShutDown));
         }
     }
 }
@@ -166,13 +182,14 @@ pub(crate) struct Completions {
 }
 
 impl Completions {
-    /// Room for `n` records (at most `u32::MAX`: a chunk never holds more than the record
+    /// Room for `n` records, at least one (at most `u32::MAX`: a chunk never holds more than the record
     /// budget, which is a semaphore's count).
     pub(crate) fn new(n: usize) -> Self {
         Completions {
-            slots: Arc::new(Chunk(
-                (0..n).map(|_| Mutex::new(Slot::Pending(None))).collect(),
-            )),
+            slots: Arc::new(Chunk {
+                first: Mutex::new(Slot::Pending(None)),
+                rest: (1..n).map(|_| Mutex::new(Slot::Pending(None))).collect(),
+            }),
             next: 0,
         }
     }
@@ -184,7 +201,7 @@ impl Completions {
     pub(crate) fn next_pair(&mut self) -> (Completion, PutHandle) {
         let index = self.next;
         assert!(
-            (index as usize) < self.slots.0.len(),
+            (index as usize) < self.slots.len(),
             "more records than slots"
         );
         self.next += 1;
@@ -211,7 +228,7 @@ mod tests {
             shard_id: "shardId-000000000000".into(),
             sequence_number: "1".into(),
             sub_sequence_number: n,
-            attempts: vec![],
+            attempts: Vec::new().into(),
         }
     }
 

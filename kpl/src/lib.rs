@@ -56,7 +56,7 @@ mod shard_sim;
 
 pub use config::{Config, ConfigBuilder, Ordering};
 pub use error::{Error, RecordFailure};
-pub use handle::{Attempt, PutHandle, PutOutcome, PutResult};
+pub use handle::{Attempt, Attempts, PutHandle, PutOutcome, PutResult};
 pub use kinesis_proto::client::Credentials;
 pub use metrics::Metrics;
 pub use producer::{FailedRecord, Producer, ShutdownReport};

@@ -767,7 +767,8 @@ mod tests {
                     error_code: None,
                     error_message: None,
                     possibly_stored: false,
-                }],
+                }]
+                .into(),
             };
             undecided.push(((r, result), shard == "c1"));
         }
@@ -823,7 +824,7 @@ mod tests {
                 shard_id: "c1".into(),
                 sequence_number: "1".into(),
                 sub_sequence_number: 0,
-                attempts: vec![],
+                attempts: Vec::new().into(),
             };
             undecided.push((r, result));
         }

@@ -482,16 +482,13 @@ impl Shared {
         let mut answers = Vec::new();
         let mut tally = Tally::default();
         let mut landed = landed.into_iter().peekable();
-        while let Some(group) = landed.next() {
+        while let Some(mut group) = landed.next() {
             for rec in &group.records {
                 tally.add(rec, true);
                 retries.observe(&rec.stream, rec.attempts().len());
             }
-            answers.extend(
-                group
-                    .into_results()
-                    .map(|(rec, result)| (rec.completion, result)),
-            );
+            answers.extend(group.results());
+            drop(group);
             if answers.len() < RESOLVE_RUN && landed.peek().is_some() {
                 continue;
             }

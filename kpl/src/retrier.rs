@@ -24,7 +24,7 @@
 use crate::aggregator::KinesisRecord;
 use crate::config::{Config, Ordering};
 use crate::error::{EXPIRED, RECORD_COUNT_MISMATCH, RecordFailure, WRONG_SHARD};
-use crate::handle::{Attempt, PutResult};
+use crate::handle::{Attempt, Attempts, Completion, PutResult};
 use crate::record::UserRecord;
 use crate::shard_map::ShardMap;
 use kinesis_proto::ErrorCode;
@@ -87,8 +87,11 @@ pub(crate) struct Landed {
 }
 
 impl Landed {
-    /// Each user record with its result, the successful attempt appended to its earlier ones.
-    pub(crate) fn into_results(self) -> impl Iterator<Item = (UserRecord, PutResult)> {
+    /// Each user record's completion with its result (the successful attempt appended to its
+    /// earlier ones), made in place: the records stay where they are, to be dropped with
+    /// `self`. Moving each 176-byte record out only to take its completion cost more than
+    /// making its result.
+    pub(crate) fn results(&mut self) -> impl Iterator<Item = (Completion, PutResult)> + '_ {
         let Landed {
             records,
             shard_id,
@@ -97,15 +100,22 @@ impl Landed {
             start,
             duration,
         } = self;
-        records.into_iter().enumerate().map(move |(i, mut rec)| {
+        records.iter_mut().enumerate().map(move |(i, rec)| {
             let result = PutResult {
-                shard_id: Arc::clone(&shard_id),
-                sequence_number: Arc::clone(&sequence_number),
-                sub_sequence_number: if aggregated { i as u64 } else { 0 },
-                attempts: put_attempts(&mut rec, start, duration),
+                shard_id: Arc::clone(shard_id),
+                sequence_number: Arc::clone(sequence_number),
+                sub_sequence_number: if *aggregated { i as u64 } else { 0 },
+                attempts: put_attempts(rec, *start, *duration),
             };
-            (rec, result)
+            (std::mem::take(&mut rec.completion), result)
         })
+    }
+
+    /// Each user record with its result.
+    #[cfg(test)]
+    pub(crate) fn into_results(mut self) -> Vec<(UserRecord, PutResult)> {
+        let results: Vec<PutResult> = self.results().map(|(_, result)| result).collect();
+        self.records.into_iter().zip(results).collect()
     }
 }
 
@@ -136,13 +146,9 @@ fn attempt_of(
 }
 
 /// Every attempt of `rec`, put by the one that started at `start` and took `duration`.
-fn put_attempts(rec: &mut UserRecord, start: Instant, duration: Duration) -> Vec<Attempt> {
+fn put_attempts(rec: &mut UserRecord, start: Instant, duration: Duration) -> Attempts {
     let last = attempt_of(rec, start, duration, None);
-    let mut attempts = rec.take_attempts();
-    // Most records are put at their first attempt: room for exactly that one.
-    attempts.reserve_exact(1);
-    attempts.push(last);
-    attempts
+    Attempts::new(rec.take_attempts(), last)
 }
 
 /// Adds the failed attempt that started at `start` and ended at `end` to `rec`'s attempts.
@@ -362,17 +368,20 @@ pub(crate) fn confirm_aggregates(
 }
 
 /// Decides one undecided record: put if its aggregate is `owned`, else a `Wrong Shard` retry.
-fn confirm((mut rec, mut result): (UserRecord, PutResult), owned: bool) -> Decision {
+fn confirm((mut rec, result): (UserRecord, PutResult), owned: bool) -> Decision {
     if owned {
         return Decision::Put(rec, result);
     }
+    let PutResult {
+        shard_id, attempts, ..
+    } = result;
     let message = format!(
-        "landed on {}, which does not own hash key {}",
-        result.shard_id, rec.hash_key
+        "landed on {shard_id}, which does not own hash key {}",
+        rec.hash_key
     );
     let previous_end = rec.last_end();
     let retry = rec.retry_mut();
-    retry.attempts = std::mem::take(&mut result.attempts);
+    retry.attempts = attempts.into_vec();
     if let Some(last) = retry.attempts.last_mut() {
         last.success = false;
         last.possibly_stored = true;
@@ -381,7 +390,7 @@ fn confirm((mut rec, mut result): (UserRecord, PutResult), owned: bool) -> Decis
         // The attempt's delay ran from the previous end to its start.
         retry.last_end = previous_end + last.delay + last.duration;
     }
-    Decision::WrongShard(rec, result.shard_id)
+    Decision::WrongShard(rec, shard_id)
 }
 
 fn retry_or_fail(
