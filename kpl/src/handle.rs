@@ -138,15 +138,18 @@ impl Completion {
     }
 
     /// Resolves the handle; gives the outcome back if the handle was dropped.
+    // Handed back by value, as `try_put` hands back its record: boxing would allocate.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn send(mut self, outcome: PutOutcome) -> Result<(), PutOutcome> {
         match self.slots.take() {
-            Some(slots) => resolve(&slots.slot(self.index), outcome),
+            Some(slots) => resolve(slots.slot(self.index), outcome),
             None => Err(outcome),
         }
     }
 }
 
 /// Puts `outcome` in `slot` and wakes its handle's task; gives it back if the handle is gone.
+#[allow(clippy::result_large_err)]
 fn resolve(slot: &Mutex<Slot>, outcome: PutOutcome) -> Result<(), PutOutcome> {
     let waker = {
         let mut slot = slot.lock();
@@ -170,7 +173,7 @@ impl Drop for Completion {
         // Dropped unsent: the pipeline resolves every record before it lets go of it, so the
         // runtime went away underneath it.
         if let Some(slots) = self.slots.take() {
-            let _ = resolve(&slots.slot(self.index), Err(Error::ShutDown));
+            let _ = resolve(slots.slot(self.index), Err(Error::ShutDown));
         }
     }
 }
