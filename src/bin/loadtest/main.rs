@@ -103,6 +103,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         stop_consuming: AtomicBool::new(false),
     });
     let usage_before = broker_pid.as_deref().and_then(proc_usage);
+    let own_before = proc_usage("self");
 
     let mut consumers = Vec::new();
     if args.consume == Consume::Poll {
@@ -253,6 +254,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     bar.finish_and_clear();
     let usage_after = broker_pid.as_deref().and_then(proc_usage);
+    let own_after = proc_usage("self");
 
     report::write(&Finished {
         args: &args,
@@ -261,6 +263,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         endpoint: &endpoint,
         broker_pid: broker_pid.as_deref(),
         usage: (usage_before, usage_after),
+        own_usage: (own_before, own_after),
         produce_secs,
         window: &window,
         samples: &samples,

@@ -22,6 +22,8 @@ pub(crate) struct Finished<'a> {
     pub(crate) broker_pid: Option<&'a str>,
     /// That process's usage before and after the run.
     pub(crate) usage: (Option<ProcUsage>, Option<ProcUsage>),
+    /// This process's usage before and after the run.
+    pub(crate) own_usage: (Option<ProcUsage>, Option<ProcUsage>),
     /// How long producing lasted, in seconds.
     pub(crate) produce_secs: f64,
     /// What the kpl producers had done when the load window ended.
@@ -39,6 +41,7 @@ pub(crate) fn write(run: &Finished<'_>) -> Result<(), Box<dyn std::error::Error>
         endpoint,
         broker_pid,
         usage: (usage_before, usage_after),
+        own_usage: (own_before, own_after),
         produce_secs,
         window,
         samples,
@@ -65,6 +68,20 @@ pub(crate) fn write(run: &Finished<'_>) -> Result<(), Box<dyn std::error::Error>
                 "rss_growth_bytes_per_record": if put > 0 {
                     (b.rss_bytes as f64 - a.rss_bytes as f64) / put as f64
                 } else { f64::NAN },
+            })
+        }
+        _ => serde_json::Value::Null,
+    };
+    // The load tool's own CPU: its generator, the client under test (the kpl producer, or the
+    // SDK's PutRecords calls) and its collector of answers. With the broker in this process
+    // it would include the broker, so it is left out.
+    let load_tool_usage = match (own_before, own_after) {
+        (Some(a), Some(b)) if !in_process => {
+            let cpu = b.cpu_secs - a.cpu_secs;
+            json!({
+                "scope": "load tool process (generator, client, collector)",
+                "cpu_secs": cpu,
+                "cpu_us_per_record": if put > 0 { cpu * 1e6 / put as f64 } else { f64::NAN },
             })
         }
         _ => serde_json::Value::Null,
@@ -99,6 +116,7 @@ pub(crate) fn write(run: &Finished<'_>) -> Result<(), Box<dyn std::error::Error>
         "put_latency": put_lat,
         "delivery_latency": del_lat,
         "broker_usage": broker_usage,
+        "load_tool_usage": load_tool_usage,
         "series": samples,
     });
     std::fs::create_dir_all(&args.out)?;
@@ -145,6 +163,7 @@ pub(crate) fn write(run: &Finished<'_>) -> Result<(), Box<dyn std::error::Error>
     println!("  put latency: {put_lat}");
     println!("  put-to-delivery latency: {del_lat}");
     println!("  broker: {broker_usage}");
+    println!("  load tool: {load_tool_usage}");
     println!("  wrote {} and {}", json_path.display(), svg_path.display());
     Ok(())
 }
