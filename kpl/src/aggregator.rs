@@ -258,10 +258,11 @@ impl ShardBuffer {
         predicted: Option<Arc<str>>,
         now: Instant,
         config: &Config,
+        spare: &mut Vec<Vec<UserRecord>>,
     ) -> Option<KinesisRecord> {
         let first = self.queue.front()?;
-        // Count first, then move them all at once into a vector of exactly that size: grown
-        // record by record, it was reallocated and copied eight times per full aggregate.
+        // Count first, then move them all at once into a vector of that size: grown record by
+        // record, it was reallocated and copied eight times per full aggregate.
         let mut n = 1;
         // What the taken records count for in `bytes` (each one's bound at index 0).
         let mut taken = entry_bound(first, 0);
@@ -285,7 +286,13 @@ impl ShardBuffer {
                 }
             }
         }
-        let mut records = Vec::with_capacity(n);
+        // A vector an answered request gave back, when one of about that size is at hand: it
+        // is in memory already, where a fresh one is memory the allocator may have to take
+        // from the kernel again (a fifth of the producer's page faults).
+        let mut records = match spare.last() {
+            Some(v) if (n..=2 * n).contains(&v.capacity()) => spare.pop().unwrap_or_default(),
+            _ => Vec::with_capacity(n),
+        };
         records.extend(self.queue.drain(..n));
         self.bytes -= taken;
         Some(KinesisRecord::new(records, predicted, config))
@@ -323,7 +330,9 @@ mod tests {
         assert!(buf.is_due(t0, 1, true, &c));
         assert!(buf.is_due(t0 + c.record_max_buffered_time, 0, true, &c));
         assert!(buf.is_due(t0, 0, false, &c));
-        let kr = buf.take(true, Some("s0".into()), t0, &c).unwrap();
+        let kr = buf
+            .take(true, Some("s0".into()), t0, &c, &mut Vec::new())
+            .unwrap();
         assert!(buf.is_empty());
         assert!(kr.aggregated);
         assert_eq!(kr.records.len(), 3);
@@ -354,7 +363,7 @@ mod tests {
         assert!(buf.is_due(t0, 0, true, &c));
         let mut total = 0;
         let mut scratch = Aggregator::default();
-        while let Some(kr) = buf.take(true, None, t0, &c) {
+        while let Some(kr) = buf.take(true, None, t0, &c, &mut Vec::new()) {
             let entry = kr.to_entry(&mut scratch);
             let len = entry.data.as_ref().unwrap().len() + entry.partition_key.unwrap().len();
             assert!(len <= kr.size && kr.size <= 1000, "{len} {}", kr.size);
@@ -374,13 +383,13 @@ mod tests {
         buf.push_back(small);
         buf.push_back(big);
         buf.push_back(small2);
-        let a = buf.take(true, None, t0, &c).unwrap();
+        let a = buf.take(true, None, t0, &c, &mut Vec::new()).unwrap();
         assert_eq!((a.records.len(), a.aggregated), (1, false));
         let entry = a.to_entry(&mut Aggregator::default());
         assert_eq!(entry.data.unwrap().0, "x");
         assert_eq!(entry.partition_key.as_deref(), Some("k"));
         assert_eq!(entry.explicit_hash_key, None);
-        let b = buf.take(true, None, t0, &c).unwrap();
+        let b = buf.take(true, None, t0, &c, &mut Vec::new()).unwrap();
         assert_eq!((b.records.len(), b.size), (1, 301));
         assert_eq!(buf.len(), 1);
     }
@@ -402,6 +411,30 @@ mod tests {
         buf.merge_front(vec![mk(3), mk(4), mk(7)]);
         let seqs: Vec<_> = buf.drain().iter().map(|r| r.seq).collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn a_given_back_vector_of_about_the_size_is_reused() {
+        let c = cfg();
+        let t0 = Instant::now();
+        let mut buf = ShardBuffer::default();
+        let mut handles = Vec::new();
+        for i in 0..20 {
+            let (r, h) = user_record(i, &format!("k{i}"), b"d", t0, &c);
+            buf.push_back(r);
+            handles.push(h);
+        }
+        // Far too large for one record alone: left for a larger Kinesis record.
+        let mut spare = vec![Vec::with_capacity(1000)];
+        let alone = buf.take(false, None, t0, &c, &mut spare).unwrap();
+        assert_eq!((alone.records.capacity(), spare.len()), (1, 1));
+        let fits = Vec::with_capacity(30);
+        let ptr = fits.as_ptr();
+        spare.push(fits);
+        let kr = buf.take(true, None, t0, &c, &mut spare).unwrap();
+        assert_eq!(kr.records.len(), 19);
+        assert_eq!(kr.records.as_ptr(), ptr, "the spare vector holds them");
+        assert_eq!(spare.len(), 1);
     }
 
     #[test]
@@ -440,7 +473,7 @@ mod tests {
                 let (b, _hb) = user_record(1, "j", &vec![2u8; data], t0, &c);
                 buf.push_back(a);
                 buf.push_back(b);
-                let kr = buf.take(true, None, t0, &c).unwrap();
+                let kr = buf.take(true, None, t0, &c, &mut Vec::new()).unwrap();
                 if !kr.aggregated {
                     continue;
                 }

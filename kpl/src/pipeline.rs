@@ -66,6 +66,8 @@ pub(crate) struct Done {
     pub(crate) invalidate: Option<u64>,
     /// Put on shards that map did not know; decided with the next map.
     pub(crate) undecided: Vec<(UserRecord, PutResult)>,
+    /// Emptied vectors of answered Kinesis records, for the next ones to reuse.
+    pub(crate) spare: Vec<Vec<UserRecord>>,
 }
 
 /// What the owner should do after a poll.
@@ -169,7 +171,12 @@ pub(crate) struct Pipeline {
     confirmed: Vec<(UserRecord, PutResult)>,
     /// (stream, landing shard) of undecided records found on the wrong shard.
     wrong_shard: Vec<(Arc<str>, Arc<str>)>,
+    /// Emptied record vectors answered requests gave back, at most [`SPARE_VECTORS`].
+    spare: Vec<Vec<UserRecord>>,
 }
+
+/// Most emptied record vectors kept for reuse: about one large request's Kinesis records.
+const SPARE_VECTORS: usize = 128;
 
 impl Pipeline {
     /// An empty pipeline; `seed` drives the retry jitter.
@@ -191,6 +198,7 @@ impl Pipeline {
             round_robin: 0,
             confirmed: Vec::new(),
             wrong_shard: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -543,6 +551,7 @@ mod tests {
                     retries: vec![],
                     invalidate: None,
                     undecided: vec![],
+                    spare: Vec::new(),
                 },
                 t0,
             );
@@ -583,6 +592,7 @@ mod tests {
                 retries,
                 invalidate: None,
                 undecided: vec![],
+                spare: Vec::new(),
             },
             t0,
         );
@@ -635,6 +645,7 @@ mod tests {
                         retries: vec![],
                         invalidate: None,
                         undecided: vec![],
+                        spare: Vec::new(),
                     },
                     now,
                 );
@@ -726,6 +737,7 @@ mod tests {
                 retries,
                 invalidate: None,
                 undecided: vec![],
+                spare: Vec::new(),
             },
             t0,
         );
@@ -785,6 +797,7 @@ mod tests {
                 retries: vec![],
                 invalidate: Some(version),
                 undecided: undecided.into_iter().map(|(u, _)| u).collect(),
+                spare: Vec::new(),
             },
             t0,
         );
@@ -841,6 +854,7 @@ mod tests {
                 retries: vec![],
                 invalidate: Some(version),
                 undecided,
+                spare: Vec::new(),
             },
             t0,
         );

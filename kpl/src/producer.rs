@@ -473,8 +473,10 @@ impl Shared {
 
     /// Resolves the user records of Kinesis records that were put, straight from the vectors
     /// they were sent in, a run of at least [`RESOLVE_RUN`] records at a time (whole Kinesis
-    /// records): the run's budget and counters settle, then its handles resolve.
-    fn complete_put(&self, landed: Vec<Landed>) {
+    /// records): the run's budget and counters settle, then its handles resolve. Gives the
+    /// emptied vectors back, for the pipeline to reuse.
+    fn complete_put(&self, landed: Vec<Landed>) -> Vec<Vec<UserRecord>> {
+        let mut spare = Vec::with_capacity(landed.len());
         let mut retries = RetriesPerRecord::new(&self.metrics);
         // Every result of a Kinesis record is made before the first handle resolves: they
         // share its shard and sequence number, and counting those up while the caller's
@@ -488,7 +490,8 @@ impl Shared {
                 retries.observe(&rec.stream, rec.attempts().len());
             }
             answers.extend(group.results());
-            drop(group);
+            group.records.clear();
+            spare.push(std::mem::take(&mut group.records));
             if answers.len() < RESOLVE_RUN && landed.peek().is_some() {
                 continue;
             }
@@ -498,6 +501,7 @@ impl Shared {
             }
             self.resolved(std::mem::take(&mut tally));
         }
+        spare
     }
 
     /// Resolves records, gives back their budget and counts them.
@@ -784,7 +788,7 @@ async fn send_batch(
         ..
     } = verdicts;
     shared.metrics.observe_request_failures(&failed);
-    shared.complete_put(succeeded);
+    let spare = shared.complete_put(succeeded);
     if !failed.is_empty() {
         shared.complete(failed.into_iter().map(|(r, f)| (r, Err(f))));
     }
@@ -798,6 +802,7 @@ async fn send_batch(
         retries: retry,
         invalidate,
         undecided,
+        spare,
     }));
 }
 

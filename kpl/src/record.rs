@@ -10,7 +10,7 @@ use bytes::Bytes;
 use kinesis_proto::hash_key::{hash_key_for_partition_key, parse_hash_key};
 use kinesis_proto::{ErrorCode, KinesisError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A user record: the stream it goes to, its partition key, an optional explicit hash key and
 /// its data.
@@ -202,13 +202,13 @@ impl UserRecord {
     pub(crate) fn deadline(&self, config: &Config) -> Instant {
         match self.retry.as_ref().and_then(|r| r.deadline) {
             Some(d) => d,
-            None => self.arrival + config.record_max_buffered_time,
+            None => after(self.arrival, config.record_max_buffered_time),
         }
     }
 
     /// When it fails with `Expired` (`RecordTtl`).
     pub(crate) fn expiration(&self, config: &Config) -> Instant {
-        self.arrival + config.record_ttl
+        after(self.arrival, config.record_ttl)
     }
 
     /// End of the previous attempt, or the arrival.
@@ -258,6 +258,13 @@ impl UserRecord {
     }
 }
 
+/// `at` plus `d`, or a century later when `d` is too long for the clock: the settings have no
+/// upper bound (the KPL's go to `Long.MAX_VALUE` ms), and adding past the clock's end panics.
+fn after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
@@ -286,6 +293,19 @@ mod tests {
 
     fn check(r: Record) -> Result<u128, Error> {
         r.validate(&Config::default())
+    }
+
+    #[test]
+    fn unbounded_settings_put_the_deadlines_far_away_instead_of_panicking() {
+        let config = Config::builder()
+            .record_ttl(Duration::MAX)
+            .record_max_buffered_time(Duration::MAX)
+            .build();
+        let now = Instant::now();
+        let (rec, _handle) = test_support::user_record(0, "k", b"d", now, &config);
+        let century = Duration::from_secs(99 * 365 * 24 * 3600);
+        assert!(rec.expiration(&config) > now + century);
+        assert!(rec.deadline(&config) > now + century);
     }
 
     #[test]

@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::schedule::{Target, UNROUTED};
-use super::{Done, Pipeline};
+use super::{Done, Pipeline, SPARE_VECTORS};
 use crate::config::Ordering;
 
 impl Pipeline {
     /// A request's outcome came back.
-    pub(crate) fn on_done(&mut self, done: Done, now: Instant) {
+    pub(crate) fn on_done(&mut self, mut done: Done, now: Instant) {
         let stream = done.stream;
+        let room = SPARE_VECTORS.saturating_sub(self.spare.len());
+        done.spare.truncate(room);
+        self.spare.append(&mut done.spare);
         self.in_flight -= 1;
         self.streams[stream].in_flight -= 1;
         if let Some(version) = done.invalidate {

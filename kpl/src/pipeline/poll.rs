@@ -125,7 +125,10 @@ impl Pipeline {
                     break;
                 }
             }
-            let Some(kr) = sh.buffer.take(aggregate, sh.id.clone(), now, &config) else {
+            let Some(kr) = sh
+                .buffer
+                .take(aggregate, sh.id.clone(), now, &config, &mut self.spare)
+            else {
                 break;
             };
             if let Some(limiter) = &mut sh.limiter {
