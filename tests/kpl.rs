@@ -479,6 +479,60 @@ async fn put_all_puts_a_batch_larger_than_the_budget_and_fails_only_the_invalid_
     broker.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_all_of_thousands_resolves_every_handle_in_order() {
+    let broker = broker(LimitProfile::Off).await;
+    let sdk = common::sdk_client(&broker.endpoint());
+    common::create_active_stream(&sdk, "thousands", 4).await;
+    let p = producer(&broker.endpoint(), |c| c);
+    let stream: Arc<str> = "thousands".into();
+    // More records than one allocation of handle slots holds, in one chunk.
+    let n = 2_500;
+    let records = (0..n)
+        .map(|i| Record::new(stream.clone(), format!("k{i}"), format!("{i}")))
+        .collect();
+    let handles = p.put_all(records).await;
+    assert_eq!(handles.len(), n);
+    // Each handle gives its own record's place: the stored record there holds its index.
+    let stored: HashMap<(String, String), String> = {
+        let mut results = Vec::with_capacity(n);
+        for h in handles {
+            results.push(h.expect("accepted").await.expect("put"));
+        }
+        assert_eq!(p.outstanding_records(), 0);
+        let by_place: HashMap<(String, String), String> = read_all(&broker.endpoint(), "thousands")
+            .await
+            .into_iter()
+            .map(|r| {
+                let data = String::from_utf8(r.user.data.to_vec()).expect("utf-8");
+                (
+                    (
+                        r.shard_id,
+                        format!("{}/{}", r.sequence_number, r.user.sub_sequence_number),
+                    ),
+                    data,
+                )
+            })
+            .collect();
+        assert_eq!(by_place.len(), n);
+        for (i, put) in results.iter().enumerate() {
+            let place = (
+                put.shard_id.to_string(),
+                format!("{}/{}", put.sequence_number, put.sub_sequence_number),
+            );
+            assert_eq!(
+                by_place.get(&place).map(String::as_str),
+                Some(i.to_string().as_str())
+            );
+        }
+        by_place
+    };
+    assert_eq!(stored.len(), n);
+    let report = p.shutdown().await;
+    assert_eq!((report.succeeded, report.failed), (n as u64, 0));
+    broker.shutdown().await;
+}
+
 #[tokio::test]
 async fn put_all_after_shutdown_refuses_every_record() {
     let broker = broker(LimitProfile::Off).await;

@@ -197,6 +197,11 @@ impl Completions {
         }
     }
 
+    /// Whether every slot has been handed out.
+    pub(crate) fn is_full(&self) -> bool {
+        self.next as usize >= self.slots.len()
+    }
+
     /// The next record's completion and handle.
     ///
     /// # Panics

@@ -240,6 +240,9 @@ impl Producer {
                 self.submit_chunk(std::mem::replace(&mut chunk, next), &mut out)
                     .await;
             }
+            if chunk.completions.is_full() {
+                chunk.completions = Completions::new(left.min(SLOT_BLOCK));
+            }
             left -= 1;
             chunk.bytes += cost;
             let (completion, handle) = chunk.completions.next_pair();
@@ -398,6 +401,12 @@ impl Producer {
     }
 }
 
+/// Slots allocated together for a `put_all` chunk. A chunk's size is known only once the
+/// budget's bytes run out, and slots live as long as any of their handles: sized for a whole
+/// call, a call of a million large records would hold a million slots per chunk of a few
+/// thousand.
+const SLOT_BLOCK: usize = 1024;
+
 /// Records of a `put_all` gathered for one budget wait and one message.
 struct PendingChunk {
     recs: Vec<UserRecord>,
@@ -409,11 +418,11 @@ struct PendingChunk {
 }
 
 impl PendingChunk {
-    /// Room for up to `n` records, the first of them at `first` in the output.
+    /// Room for `n` records (more as they come), the first of them at `first` in the output.
     fn new(n: usize, first: usize) -> Self {
         PendingChunk {
-            recs: Vec::with_capacity(n),
-            completions: Completions::new(n),
+            recs: Vec::with_capacity(n.min(SLOT_BLOCK)),
+            completions: Completions::new(n.min(SLOT_BLOCK)),
             bytes: 0,
             first,
         }
