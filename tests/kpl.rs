@@ -493,41 +493,26 @@ async fn put_all_of_thousands_resolves_every_handle_in_order() {
         .collect();
     let handles = p.put_all(records).await;
     assert_eq!(handles.len(), n);
+    let mut results = Vec::with_capacity(n);
+    for h in handles {
+        results.push(h.expect("accepted").await.expect("put"));
+    }
+    assert_eq!(p.outstanding_records(), 0);
     // Each handle gives its own record's place: the stored record there holds its index.
-    let stored: HashMap<(String, String), String> = {
-        let mut results = Vec::with_capacity(n);
-        for h in handles {
-            results.push(h.expect("accepted").await.expect("put"));
-        }
-        assert_eq!(p.outstanding_records(), 0);
-        let by_place: HashMap<(String, String), String> = read_all(&broker.endpoint(), "thousands")
-            .await
-            .into_iter()
-            .map(|r| {
-                let data = String::from_utf8(r.user.data.to_vec()).expect("utf-8");
-                (
-                    (
-                        r.shard_id,
-                        format!("{}/{}", r.sequence_number, r.user.sub_sequence_number),
-                    ),
-                    data,
-                )
-            })
-            .collect();
-        assert_eq!(by_place.len(), n);
-        for (i, put) in results.iter().enumerate() {
-            let place = (
-                put.shard_id.to_string(),
-                format!("{}/{}", put.sequence_number, put.sub_sequence_number),
-            );
-            assert_eq!(
-                by_place.get(&place).map(String::as_str),
-                Some(i.to_string().as_str())
-            );
-        }
-        by_place
-    };
-    assert_eq!(stored.len(), n);
+    let place = |shard: &str, seq: &str, sub: u64| (shard.to_string(), format!("{seq}/{sub}"));
+    let by_place: HashMap<(String, String), String> = read_all(&broker.endpoint(), "thousands")
+        .await
+        .into_iter()
+        .map(|r| {
+            let at = place(&r.shard_id, &r.sequence_number, r.user.sub_sequence_number);
+            (at, String::from_utf8(r.user.data.to_vec()).expect("utf-8"))
+        })
+        .collect();
+    assert_eq!(by_place.len(), n);
+    for (i, put) in results.iter().enumerate() {
+        let at = place(&put.shard_id, &put.sequence_number, put.sub_sequence_number);
+        assert_eq!(by_place.get(&at), Some(&i.to_string()));
+    }
     let report = p.shutdown().await;
     assert_eq!((report.succeeded, report.failed), (n as u64, 0));
     broker.shutdown().await;

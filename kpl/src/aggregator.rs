@@ -125,11 +125,11 @@ fn varint_len(v: u64) -> usize {
 /// Upper bound of the bytes user record `r` adds as the `i`-th record of an aggregate: its
 /// keys counted as new table entries at index `i` (the KPL format's exact formulas otherwise).
 fn entry_bound(r: &UserRecord, i: usize) -> usize {
-    let key = |k: &str| 1 + varint_len(k.len() as u64) + k.len();
-    let pk = 1 + varint_len(r.partition_key.len() as u64) + r.partition_key.len();
+    let key = |len: usize| 1 + varint_len(len as u64) + len;
+    let pk = key(r.partition_key.len());
     let idx = 1 + varint_len(i as u64);
     let (ehk, ehk_idx) = match &r.explicit_hash_key {
-        Some(e) => (key(e), idx),
+        Some(e) => (key(e.len()), idx),
         None => (0, 0),
     };
     let data = r.data.len();
@@ -302,6 +302,7 @@ impl ShardBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handle::PutHandle;
     use crate::record::test_support::user_record;
     use kinesis_proto::aggregation::deaggregate;
     use std::time::Duration;
@@ -310,17 +311,23 @@ mod tests {
         Config::default()
     }
 
+    /// A buffer of `n` records with keys `k0`, `k1`, … all arriving at `t0`, and their handles.
+    fn filled(n: u64, data: &[u8], t0: Instant, c: &Config) -> (ShardBuffer, Vec<PutHandle>) {
+        let mut buf = ShardBuffer::default();
+        let mut handles = Vec::new();
+        for i in 0..n {
+            let (r, h) = user_record(i, &format!("k{i}"), data, t0, c);
+            buf.push_back(r);
+            handles.push(h);
+        }
+        (buf, handles)
+    }
+
     #[test]
     fn waits_for_the_deadline_then_sends_all_it_has() {
         let c = cfg();
         let t0 = Instant::now();
-        let mut buf = ShardBuffer::default();
-        let mut handles = Vec::new();
-        for i in 0..3 {
-            let (r, h) = user_record(i, &format!("k{i}"), b"hello", t0, &c);
-            handles.push(h);
-            buf.push_back(r);
-        }
+        let (mut buf, _handles) = filled(3, b"hello", t0, &c);
         assert!(!buf.is_due(t0, 0, true, &c));
         assert_eq!(
             buf.next_due(0, true, &c),
@@ -417,13 +424,7 @@ mod tests {
     fn a_given_back_vector_of_about_the_size_is_reused() {
         let c = cfg();
         let t0 = Instant::now();
-        let mut buf = ShardBuffer::default();
-        let mut handles = Vec::new();
-        for i in 0..20 {
-            let (r, h) = user_record(i, &format!("k{i}"), b"d", t0, &c);
-            buf.push_back(r);
-            handles.push(h);
-        }
+        let (mut buf, _handles) = filled(20, b"d", t0, &c);
         // Far too large for one record alone: left for a larger Kinesis record.
         let mut spare = vec![Vec::with_capacity(1000)];
         let alone = buf.take(false, None, t0, &c, &mut spare).unwrap();

@@ -185,8 +185,8 @@ pub(crate) struct Completions {
 }
 
 impl Completions {
-    /// Room for `n` records, at least one (at most `u32::MAX`: a chunk never holds more than the record
-    /// budget, which is a semaphore's count).
+    /// Room for `n` records, at least one (`put_all` asks for at most a block of 1,024 at a
+    /// time, far below the `u32` index).
     pub(crate) fn new(n: usize) -> Self {
         Completions {
             slots: Arc::new(Chunk {

@@ -15,20 +15,13 @@ use md5::{Digest, Md5};
 /// The MD5 of each message, in order.
 pub fn digest_all<M: AsRef<[u8]>>(messages: &[M]) -> Vec<[u8; 16]> {
     let mut out = vec![[0u8; 16]; messages.len()];
-    digest_into(messages, &mut out);
-    out
-}
-
-/// Writes the MD5 of `messages[i]` into `out[i]`; `out` must be as long as `messages`.
-pub fn digest_into<M: AsRef<[u8]>>(messages: &[M], out: &mut [[u8; 16]]) {
-    assert_eq!(messages.len(), out.len(), "one digest per message");
     #[cfg(target_arch = "x86_64")]
     if messages.len() > LANES && std::arch::is_x86_feature_detected!("avx512f") {
         for (m, o) in messages.chunks(WIDE_LANES).zip(out.chunks_mut(WIDE_LANES)) {
             // SAFETY: AVX-512F is present (checked just above).
             unsafe { avx512::digest_lanes(m, o) };
         }
-        return;
+        return out;
     }
     #[cfg(target_arch = "x86_64")]
     if messages.len() > 1 && std::arch::is_x86_feature_detected!("avx2") {
@@ -36,11 +29,12 @@ pub fn digest_into<M: AsRef<[u8]>>(messages: &[M], out: &mut [[u8; 16]]) {
             // SAFETY: AVX2 is present (checked just above).
             unsafe { avx2::digest_lanes(m, o) };
         }
-        return;
+        return out;
     }
     for (m, o) in messages.iter().zip(out.iter_mut()) {
         o.copy_from_slice(&Md5::digest(m.as_ref()));
     }
+    out
 }
 
 /// Messages hashed side by side with AVX2.
